@@ -1,0 +1,51 @@
+"""prefork-nullpool: the recipe, as published.
+
+A Celery prefork worker; each task is a plain sync function returning `async_to_sync(_run)()`,
+and `_run` opens an AsyncSession on an asyncpg engine made with `poolclass=NullPool`, so every
+task opens and closes its own PostgreSQL connection, in a new event loop on a new thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+
+from asgiref.sync import async_to_sync
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bench import engines
+from bench.architectures.base import WorkerSpec
+from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app
+from bench.probes.task_recorder import TaskRecorder
+from bench.workload import make_workload, run_async
+
+
+class PreforkNullPool(CeleryArchitecture):
+    name = "prefork-nullpool"
+    description = "Celery prefork + async_to_sync + asyncpg engine with NullPool (the recipe)"
+    pool = "prefork"
+
+
+# Worker side: everything below runs inside the Celery worker's pool processes.
+app = make_celery_app(__name__)
+
+
+@functools.cache
+def _worker():
+    spec = WorkerSpec.from_env()
+    celery_engine = engines.async_nullpool_engine(spec.database_url, PreforkNullPool.name)
+    session_maker = async_sessionmaker(celery_engine, expire_on_commit=False)
+    workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
+    return session_maker, workload, TaskRecorder(spec.records_dir)
+
+
+async def _run() -> None:
+    session_maker, workload, _ = _worker()
+    await run_async(session_maker, workload, random)
+
+
+@app.task(name=TASK_NAME, acks_late=True)
+def run_task(task_id: str, scheduled_ns: int) -> None:
+    recorder = _worker()[2]
+    with recorder.record(task_id, scheduled_ns):
+        return async_to_sync(_run)()

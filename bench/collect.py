@@ -1,0 +1,40 @@
+"""Reads the per-task records the workers append (see probes/task_recorder.py), incrementally."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TaskRecord:
+    """One executed task as its worker recorded it; times are CLOCK_MONOTONIC ns."""
+
+    id: str
+    scheduled_ns: int
+    started_ns: int
+    finished_ns: int
+    connect_ns: list[int] = field(default_factory=list)
+    """Duration of each new database connection the task opened."""
+    error: str | None = None
+    pid: int = 0
+
+
+class RecordReader:
+    """Returns the records appended since the previous call, reading only whole lines."""
+
+    def __init__(self, records_dir: Path) -> None:
+        self._dir = records_dir
+        self._offsets: dict[Path, int] = {}
+
+    def poll(self) -> list[TaskRecord]:
+        records = []
+        for path in sorted(self._dir.glob("worker-*.jsonl")):
+            with open(path, "rb") as f:
+                f.seek(self._offsets.get(path, 0))
+                chunk = f.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self._offsets[path] = self._offsets.get(path, 0) + len(complete)
+            records.extend(TaskRecord(**json.loads(line)) for line in complete.splitlines() if line)
+        return records

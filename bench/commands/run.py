@@ -1,0 +1,92 @@
+"""`bench run`: run a profile and write results/<run-id>/."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from bench.config_file import add_config_argument, load_config
+from bench.config import resolve_profile
+from bench.console import stderr, stdout, summary_table
+from bench.errors import BenchError
+from bench.runner import Run
+from bench.services import check_given_services
+
+NAME = "run"
+HELP = "run a profile's steps against each of its architectures"
+EXIT_INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="profile in bench.toml (default: its default_profile)")
+    add_config_argument(parser)
+    parser.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
+    flags = parser.add_argument_group("overrides of profile values")
+    flags.add_argument("--rates", help="offered rates, tasks/s, comma-separated (e.g. 50,100)")
+    flags.add_argument("--architectures", help="comma-separated architecture names")
+    flags.add_argument("--workload")
+    flags.add_argument("--step-seconds", type=float)
+    flags.add_argument("--warmup-seconds", type=float)
+    flags.add_argument("--arrival", choices=["uniform", "poisson"])
+    flags.add_argument("--worker-processes", type=int)
+    flags.add_argument("--table-rows", type=int)
+    flags.add_argument("--max-connections", type=int)
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    return {
+        "rates": _number_list(args.rates, "--rates") if args.rates else None,
+        "architectures": args.architectures.split(",") if args.architectures else None,
+        "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
+        "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
+        "max_connections": args.max_connections,
+    }
+
+
+def _number_list(text: str, flag: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise BenchError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _interrupt(signum, frame) -> None:
+    # The first SIGINT/SIGTERM unwinds the run; later ones are ignored so the clean-up can finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = resolve_profile(load_config(args.config), args.profile, overrides(args))
+    from bench.architectures import get_architecture
+    from bench.workload import make_workload
+
+    for name in profile.architectures:
+        get_architecture(name)
+    make_workload(profile.workload, profile.table_rows, profile.workload_params)
+    check_given_services(profile.database_url, profile.broker_url)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    run_ = Run(profile, args.results_dir)
+    stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
+                 f"{', '.join(profile.architectures)} on {profile.workload}")
+    try:
+        run_.execute()
+    except KeyboardInterrupt:
+        stderr.print(f"[yellow]interrupted[/]: kept {len(run_.rows)} finished step(s) in {run_.folder.path}")
+        _print_summary(run_)
+        return EXIT_INTERRUPTED
+    except BenchError as exc:
+        sys.stderr.write(f"bench: error: {exc}\n")
+        return 2
+    _print_summary(run_)
+    stdout.print(f"results: {run_.folder.path}")
+    return 0
+
+
+def _print_summary(run_: Run) -> None:
+    if run_.rows:
+        stdout.print(summary_table(run_.rows, f"{run_.folder.run_id} ({run_.profile.name}, {run_.profile.workload})"))

@@ -1,0 +1,152 @@
+"""Configuration, merged in one place and one direction:
+built-in defaults < `bench.toml` profile (after the chain of `base` profiles it names) < environment < flags.
+
+`bench.toml` holds `default_profile = "NAME"`, an optional `[services]` table and `[profiles.NAME]`
+tables whose keys are the fields of `Profile` below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+ARRIVALS = ("uniform", "poisson")
+ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
+
+
+@dataclass
+class Profile:
+    """Everything one run needs to know; units are in the names."""
+
+    name: str = "default"
+    architectures: list[str] = field(default_factory=lambda: ["prefork-nullpool"])
+    """Architectures to measure, in order."""
+    workload: str = "point_select"
+    workload_params: dict[str, Any] = field(default_factory=dict)
+    """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
+    table_rows: int = 10_000
+    """Rows seeded into the workload's table."""
+    rates: list[float] = field(default_factory=lambda: [25.0, 50.0, 100.0])
+    """Offered rate of each step, tasks/s."""
+    step_seconds: float = 10.0
+    """Measured part of each step, s."""
+    warmup_seconds: float = 2.0
+    """Load at the step's rate before the measured part, s (tasks excluded from the figures)."""
+    drain_timeout_seconds: float = 30.0
+    """How long after the last arrival a step waits for outstanding tasks before counting them lost, s."""
+    arrival: str = "uniform"
+    """Arrival process: uniform spacing or poisson (exponential gaps)."""
+    random_seed: int = 1
+    worker_processes: int = 2
+    """Worker processes (prefork concurrency) of every architecture."""
+    pool_size: int = 5
+    max_overflow: int = 5
+    max_connections: int = 100
+    """max_connections of the managed PostgreSQL."""
+    loadgen_users: int = 8
+    """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues."""
+    database_url: str | None = None
+    """An existing PostgreSQL to use instead of a managed one (loopback only)."""
+    broker_url: str | None = None
+    """An existing Redis to use instead of a managed one (loopback only)."""
+
+    def validate(self) -> "Profile":
+        _check(self.architectures, "architectures must name at least one architecture")
+        _check(self.rates, "rates must list at least one rate")
+        for rate in self.rates:
+            _check(isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0,
+                   f"every rate must be a number of tasks/s above 0, got {rate!r}")
+            _check(rate * self.step_seconds <= 1_000_000,
+                   f"rate {rate:g}/s over {self.step_seconds:g} s is more than the 1,000,000 tasks a step may hold")
+        _check(self.step_seconds > 0, f"step_seconds must be above 0, got {self.step_seconds!r}")
+        _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
+        _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
+        for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")
+        _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """The resolved profile as written to run.json: URLs without passwords."""
+        from bench.services.urls import redact_url
+
+        data = dataclasses.asdict(self)
+        for key in ENV_OVERRIDES.values():
+            if data[key]:
+                data[key] = redact_url(data[key])
+        return data
+
+
+def _check(condition: Any, message: str) -> None:
+    if not condition:
+        raise BenchError(message)
+
+
+FIELDS = {f.name for f in dataclasses.fields(Profile)}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse bench.toml; a syntax error becomes one line naming the file and the place."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise BenchError(f"configuration file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{path} is not valid TOML: {exc}") from None
+
+
+def profile_names(config: dict[str, Any]) -> list[str]:
+    return list(config.get("profiles", {}))
+
+
+def default_profile_name(config: dict[str, Any]) -> str:
+    return config.get("default_profile", "quick")
+
+
+def resolve_profile(config: dict[str, Any], name: str | None, overrides: dict[str, Any],
+                    environ: dict[str, str] | None = None) -> Profile:
+    """The profile `name` with its bases, the [services] table, the environment and `overrides` applied."""
+    name = name or default_profile_name(config)
+    values: dict[str, Any] = {}
+    values.update(_services_table(config))
+    values.update(_profile_chain(config, name))
+    environ = os.environ if environ is None else environ
+    values.update({key: environ[var] for var, key in ENV_OVERRIDES.items() if environ.get(var)})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Profile(name=name, **values).validate()
+
+
+def _services_table(config: dict[str, Any]) -> dict[str, Any]:
+    services = config.get("services", {})
+    unknown = set(services) - {"database_url", "broker_url"}
+    _check(not unknown, f"unknown key(s) in [services]: {', '.join(sorted(unknown))}")
+    return dict(services)
+
+
+def _profile_chain(config: dict[str, Any], name: str) -> dict[str, Any]:
+    profiles = config.get("profiles", {})
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise BenchError(f"unknown profile {current!r} (profiles: {known})")
+        _check(current not in chain, f"profile {current!r} names itself as a base, through {' -> '.join(chain)}")
+        chain.append(current)
+        current = profiles[current].get("base")
+    merged: dict[str, Any] = {}
+    for profile_name in reversed(chain):
+        table = {k: v for k, v in profiles[profile_name].items() if k != "base"}
+        unknown = set(table) - FIELDS
+        _check(not unknown, f"unknown key(s) in profile {profile_name!r}: {', '.join(sorted(unknown))}")
+        merged.update(table)
+    return merged

@@ -1,0 +1,60 @@
+"""What a person sees during and after a run: a progress bar per step and a summary table."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Iterator
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+# Piped output (CI logs, files) would otherwise be cut to 80 columns.
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+stdout = Console(width=None if sys.stdout.isatty() else 200)
+
+SUMMARY_COLUMNS = [
+    ("architecture", "architecture", None), ("step", "step", None),
+    ("offered/s", "offered_rate_per_s", "{:g}"), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
+    ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
+    ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
+    ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
+    ("sess/task", "sessions_per_task", "{:.2f}"), ("peak conns", "connections_peak", None),
+    ("lag p99 ms", "schedule_lag_p99_ms", "{:.1f}"), ("cpu %", "cpu_percent", "{:.0f}"),
+    ("errors", "errors", None),
+]
+
+
+@contextlib.contextmanager
+def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar of tasks processed / tasks scheduled for one step."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def summary_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
+    for header, _, _ in SUMMARY_COLUMNS:
+        table.add_column(header, justify="left" if header in ("architecture", "errors") else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(_cell(row.get(key), fmt) for _, key, fmt in SUMMARY_COLUMNS))
+    return table
+
+
+def _cell(value, fmt: str | None) -> str:
+    if value in ("", None):
+        return "-"
+    if fmt is None:
+        return str(value)
+    try:
+        return fmt.format(float(value))
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,61 @@
+"""The one place that builds SQLAlchemy engines for workers, each with the connect-time probe attached.
+
+Every worker connection carries application_name "bench:<architecture>", which is how the
+connection sampler tells the benchmark's connections from its own and from anyone else's.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bench.probes import connect_timer
+
+APPLICATION_PREFIX = "bench:"
+
+
+def application_name(architecture: str) -> str:
+    return f"{APPLICATION_PREFIX}{architecture}"
+
+
+def driver_url(url: str, driver: str) -> URL:
+    """The database URL with SQLAlchemy's driver name set ("asyncpg", "psycopg")."""
+    return make_url(url).set(drivername=f"postgresql+{driver}")
+
+
+def async_nullpool_engine(url: str, architecture: str) -> AsyncEngine:
+    """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection."""
+    engine = create_async_engine(
+        driver_url(url, "asyncpg"), poolclass=NullPool,
+        connect_args={"server_settings": {"application_name": application_name(architecture)}},
+    )
+    connect_timer.instrument(engine.sync_engine)
+    return engine
+
+
+def async_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int) -> AsyncEngine:
+    """asyncpg with SQLAlchemy's default async pool (AsyncAdaptedQueuePool)."""
+    engine = create_async_engine(
+        driver_url(url, "asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
+        connect_args={"server_settings": {"application_name": application_name(architecture)}},
+    )
+    connect_timer.instrument(engine.sync_engine)
+    return engine
+
+
+def sync_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int) -> Engine:
+    """psycopg 3 with a QueuePool."""
+    engine = create_engine(
+        driver_url(url, "psycopg"), pool_size=pool_size, max_overflow=max_overflow,
+        connect_args={"application_name": application_name(architecture)},
+    )
+    connect_timer.instrument(engine)
+    return engine
+
+
+def admin_engine(url: str) -> Engine:
+    """A sync engine for bench's own setup work (schema, seed), outside every measurement."""
+    return create_engine(driver_url(url, "psycopg"), poolclass=NullPool,
+                         connect_args={"application_name": "bench-setup"})

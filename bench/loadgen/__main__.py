@@ -1,0 +1,117 @@
+"""The load generator process: Locust, as a library and headless, enqueueing one step's arrivals.
+
+Several Locust users share one arrival schedule. Each takes the next arrival, sleeps until its
+absolute time, and enqueues it without waiting for the task to run. A user that is late sends at
+once (late arrivals are not dropped and do not push later ones back), so the offered load holds;
+the lateness (enqueued - scheduled) is the schedule lag reported per step, as pgbench -R does.
+
+Protocol with bench: prints "ready" when connected, reads the start time (CLOCK_MONOTONIC ns) on
+stdin, writes one CSV row per arrival, then prints "done {json summary}".
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import csv  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.event import Event  # noqa: E402
+from locust import User, constant, task  # noqa: E402
+from locust.env import Environment  # noqa: E402
+from locust.exception import StopUser  # noqa: E402
+
+from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
+from bench.loadgen import SPEC_ENV  # noqa: E402
+from bench.schedule import StepPlan  # noqa: E402
+
+
+class Arrivals:
+    """The step's schedule, handed out in order to whichever user asks next."""
+
+    def __init__(self, plan: StepPlan, users: int) -> None:
+        self.plan = plan
+        self.offsets = plan.offsets_ns()
+        self.next_seq = 0
+        self.start_ns = 0
+        self.rows: list[tuple[str, int, int, str]] = []
+        self.users_left = users
+        self.finished = Event()
+
+    def take(self) -> tuple[str, int] | None:
+        if self.next_seq >= len(self.offsets):
+            return None
+        seq = self.next_seq
+        self.next_seq += 1
+        return self.plan.task_id(seq), self.start_ns + self.offsets[seq]
+
+    def user_done(self) -> None:
+        self.users_left -= 1
+        if self.users_left == 0:
+            self.finished.set()
+
+
+def make_user_class(arrivals: Arrivals, send, name: str) -> type[User]:
+    class Enqueuer(User):
+        wait_time = constant(0)
+
+        @task
+        def enqueue(self) -> None:
+            item = arrivals.take()
+            if item is None:
+                arrivals.user_done()
+                raise StopUser()
+            task_id, scheduled_ns = item
+            delay_ns = scheduled_ns - time.monotonic_ns()
+            if delay_ns > 0:
+                gevent.sleep(delay_ns / 1e9)
+            started = time.perf_counter()
+            error = ""
+            try:
+                send(task_id, scheduled_ns)
+            except Exception as exc:  # an enqueue failure is a measurement, not a crash
+                error = type(exc).__name__
+            enqueued_ns = time.monotonic_ns() if not error else 0
+            arrivals.rows.append((task_id, scheduled_ns, enqueued_ns, error))
+            self.environment.events.request.fire(
+                request_type="enqueue", name=name, response_time=(time.perf_counter() - started) * 1000,
+                response_length=0, exception=error or None, context={})
+
+    return Enqueuer
+
+
+def main() -> int:
+    spec = json.loads(os.environ[SPEC_ENV])
+    plan = StepPlan(**spec["plan"])
+    worker_spec = WorkerSpec(**spec["worker_spec"])
+    send = get_architecture(spec["architecture"]).make_producer(worker_spec)
+    arrivals = Arrivals(plan, spec["users"])
+    env = Environment(user_classes=[make_user_class(arrivals, send, spec["architecture"])])
+    runner = env.create_local_runner()
+    print("ready", flush=True)
+    arrivals.start_ns = int(sys.stdin.readline())
+    runner.start(spec["users"], spawn_rate=10_000)
+    arrivals.finished.wait()
+    runner.quit()
+    write_rows(spec["out_path"], arrivals.rows)
+    total = env.stats.total
+    summary = {"requests": total.num_requests, "failures": total.num_failures,
+               "enqueue_p50_ms": total.get_response_time_percentile(0.5),
+               "enqueue_p99_ms": total.get_response_time_percentile(0.99)}
+    print("done " + json.dumps(summary), flush=True)
+    return 0
+
+
+def write_rows(path: str, rows: list[tuple[str, int, int, str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task_id", "scheduled_ns", "enqueued_ns", "error"])
+        writer.writerows(sorted(rows, key=lambda r: r[1]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

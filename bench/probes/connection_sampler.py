@@ -1,0 +1,105 @@
+"""Server-side connection counts over time, from pg_stat_activity, on a connection of its own.
+
+A thread polls every `interval_s` (20 Hz by default) and counts the benchmark's backends
+(application_name "bench:*") by state; its own backend is excluded. Each sample is appended to
+samples.csv as it is taken, so an interrupted run keeps the series. Connections that live for
+less than the interval (NullPool's) can fall between samples: peaks are lower bounds, and the
+exact number of connections opened comes from pg_stat_database.sessions instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bench.engines import APPLICATION_PREFIX
+
+SAMPLE_COLUMNS = ["elapsed_s", "architecture", "step", "connections", "active", "idle",
+                  "idle_in_transaction", "other"]
+
+_QUERY = """
+SELECT state, count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND datname = current_database() AND application_name LIKE %s
+GROUP BY state
+"""
+
+
+@dataclass
+class Sample:
+    t_ns: int
+    """CLOCK_MONOTONIC time of the sample."""
+    architecture: str
+    step: int | None
+    active: int
+    idle: int
+    idle_in_transaction: int
+    other: int
+
+    @property
+    def connections(self) -> int:
+        return self.active + self.idle + self.idle_in_transaction + self.other
+
+
+class ConnectionSampler(threading.Thread):
+    def __init__(self, database_url: str, csv_path: Path, run_start_ns: int, interval_s: float = 0.05) -> None:
+        super().__init__(name="connection-sampler", daemon=True)
+        self.interval_s = interval_s
+        self.samples: list[Sample] = []
+        self.label: tuple[str, int | None] = ("", None)
+        """(architecture, step) the next samples belong to; set by the runner."""
+        self._run_start_ns = run_start_ns
+        self._conn = psycopg.connect(database_url, autocommit=True, application_name="bench-sampler")
+        self._csv_path = csv_path
+        self._stopping = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        with open(self._csv_path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if f.tell() == 0:
+                writer.writerow(SAMPLE_COLUMNS)
+            next_at = time.monotonic()
+            while not self._stopping.is_set():
+                try:
+                    sample = self._take()
+                except psycopg.Error as exc:
+                    self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    return
+                self.samples.append(sample)
+                writer.writerow(self._row(sample))
+                next_at += self.interval_s
+                self._stopping.wait(max(0.0, next_at - time.monotonic()))
+                f.flush()
+
+    def _take(self) -> Sample:
+        counts = {"active": 0, "idle": 0, "idle in transaction": 0}
+        other = 0
+        architecture, step = self.label
+        t_ns = time.monotonic_ns()
+        for state, count in self._conn.execute(_QUERY, (APPLICATION_PREFIX + "%",)):
+            if state in counts:
+                counts[state] += count
+            else:
+                other += count
+        return Sample(t_ns, architecture, step, counts["active"], counts["idle"],
+                      counts["idle in transaction"], other)
+
+    def _row(self, s: Sample) -> list:
+        elapsed = (s.t_ns - self._run_start_ns) / 1e9
+        return [f"{elapsed:.3f}", s.architecture, "" if s.step is None else s.step, s.connections,
+                s.active, s.idle, s.idle_in_transaction, s.other]
+
+    def between(self, start_ns: int, end_ns: int) -> list[Sample]:
+        return [s for s in list(self.samples) if start_ns <= s.t_ns <= end_ns]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout=5)
+        self._conn.close()

@@ -1,0 +1,49 @@
+"""CPU time and memory of a set of process trees (workers, load generator, database), via psutil."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import psutil
+
+
+class ProcessMeter:
+    """Sums over the trees of the given root PIDs, read at the moment of each call."""
+
+    def __init__(self, root_pids: Callable[[], list[int]]) -> None:
+        self._root_pids = root_pids
+        self.rss_peak_bytes = 0
+
+    def _processes(self) -> list[psutil.Process]:
+        procs = []
+        for pid in self._root_pids():
+            try:
+                root = psutil.Process(pid)
+                procs.extend([root, *root.children(recursive=True)])
+            except psutil.NoSuchProcess:
+                continue
+        return procs
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self._processes():
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def sample_rss(self) -> int:
+        """Current resident memory of the trees (bytes); also tracks the peak since `reset_peak()`."""
+        total = 0
+        for proc in self._processes():
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        self.rss_peak_bytes = max(self.rss_peak_bytes, total)
+        return total
+
+    def reset_peak(self) -> None:
+        self.rss_peak_bytes = 0

@@ -1,0 +1,35 @@
+"""Server-side counters read around each step: sessions opened (pg_stat_database.sessions, PostgreSQL 14+).
+
+This is the independent count of connections opened, against which the client-side connect events
+are checked. Backends add to it in pending statistics that reach shared memory when they exit or
+at most about a second after they go idle, so a reading is taken only after the step has settled.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+
+class ServerStats:
+    def __init__(self, database_url: str) -> None:
+        self._conn = psycopg.connect(database_url, autocommit=True, application_name="bench-stats")
+        self.server_version_num = int(self._conn.execute("SHOW server_version_num").fetchone()[0])
+        self.server_version = self._conn.execute("SHOW server_version").fetchone()[0]
+        self.max_connections = int(self._conn.execute("SHOW max_connections").fetchone()[0])
+
+    @property
+    def has_session_counts(self) -> bool:
+        return self.server_version_num >= 140000
+
+    def sessions_total(self) -> int | None:
+        """Sessions ever established to this database, as the server counts them."""
+        if not self.has_session_counts:
+            return None
+        # Statistics are cached per transaction; start from a fresh snapshot every time.
+        self._conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = self._conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._conn.close()

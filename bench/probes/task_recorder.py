@@ -1,0 +1,46 @@
+"""Worker side: one JSON line per task with its times, connect durations and error type.
+
+Each worker process appends to its own file (named by PID, opened after the fork), so no lock is
+shared between processes and a process killed mid-run loses at most the task it was running.
+Times are CLOCK_MONOTONIC (`time.monotonic_ns()`), which every process on the host shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import IO, Iterator
+
+from bench.probes import connect_timer
+
+
+class TaskRecorder:
+    def __init__(self, records_dir: str | Path) -> None:
+        self._dir = Path(records_dir)
+        self._file: IO[str] | None = None
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def record(self, task_id: str, scheduled_ns: int) -> Iterator[None]:
+        """Wrap one task's execution; exceptions are recorded by type and re-raised."""
+        started_ns = time.monotonic_ns()
+        error = None
+        with connect_timer.collecting() as connects:
+            try:
+                yield
+            except BaseException as exc:
+                error = type(exc).__name__
+                raise
+            finally:
+                self._write({"id": task_id, "scheduled_ns": scheduled_ns, "started_ns": started_ns,
+                             "finished_ns": time.monotonic_ns(), "connect_ns": connects, "error": error,
+                             "pid": os.getpid()})
+
+    def _write(self, record: dict) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._file = open(self._dir / f"worker-{self._pid}.jsonl", "a", buffering=1)
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -1,0 +1,78 @@
+"""Starting and stopping the child processes of a run (servers, workers, the load generator).
+
+Each child gets a session of its own, for two reasons: a Ctrl-C in the terminal reaches bench only
+(which then stops the children in order and keeps what was measured), and the child's whole process
+tree (a prefork worker's pool processes) can be ended through the process group its PID names.
+Only processes started here are ever signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Sequence
+
+import psutil
+
+
+class ChildProcess:
+    """A started child process and its log file; `stop()` ends it and everything in its group."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
+                 user: str | None = None, stdin: int | None = None, stdout: int | IO | None = None,
+                 cwd: str | None = None) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else self._log, stderr=self._log,
+            env=env, user=user, cwd=cwd, start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tree(self) -> list[psutil.Process]:
+        """The child and its descendants, as they are now."""
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, first_signal: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
+        """Ask the child to stop, wait up to `grace_s`, then kill its process group."""
+        try:
+            if self.popen.poll() is None:
+                self._signal_group(first_signal)
+                try:
+                    self.popen.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    pass
+            # Pool processes of a worker may outlive their parent for a moment: end the group.
+            self._signal_group(signal.SIGKILL)
+            self.popen.wait(timeout=5)
+        finally:
+            self._log.close()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def wait_for(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout_s` has passed; return its last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)

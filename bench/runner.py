@@ -1,0 +1,158 @@
+"""A whole run: services, workload set-up, probes, then each architecture's steps in turn.
+
+Whatever happens (a finished run, an error, Ctrl-C or SIGTERM), every child process is stopped,
+every finished step stays in results/<run-id>/ and run.json says how the run ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench import metadata
+from bench.architectures import WorkerSpec, get_architecture
+from bench.collect import RecordReader
+from bench.config import Profile
+from bench.console import stderr, step_progress
+from bench.engines import admin_engine
+from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.process_meter import ProcessMeter
+from bench.probes.server_stats import ServerStats
+from bench.results import RunFolder
+from bench.schedule import StepPlan
+from bench.services import Services, running_services
+from bench.stats import summarize, task_rows
+from bench.step import StepContext, run_step
+from bench.workload import make_workload
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+CAVEATS = [
+    "The load generator, the workers and the database share this machine's {cores} cores: at high "
+    "rates they compete for CPU, so a limit seen here may be the machine's, not the architecture's "
+    "(compare cpu_percent, loadgen_cpu_percent and db_cpu_percent with {cores}00 %).",
+    "connections_mean/peak come from pg_stat_activity sampled every {interval_ms:g} ms; connections "
+    "shorter than that (NullPool's) can fall between samples, so the peak is a lower bound. "
+    "sessions_opened is exact (pg_stat_database.sessions) and includes nothing of bench's own.",
+    "Latency is measured from each task's scheduled arrival (open loop); schedule_lag shows how late the "
+    "load generator enqueued, and a large lag means the generator, not the workers, fell behind.",
+    "All servers are on loopback: connect times exclude network round trips a real deployment pays.",
+]
+
+
+class Run:
+    def __init__(self, profile: Profile, results_root: Path, log=None) -> None:
+        self.profile = profile
+        self.folder = RunFolder.create(results_root, profile.name)
+        self._log_file = open(self.folder.path / "bench.log", "a", buffering=1)
+        self.rows: list[dict] = []
+        self.status = "running"
+        self._started = dt.datetime.now().astimezone()
+        self._facts: dict = {}
+
+    def log(self, message: str) -> None:
+        self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
+
+    def execute(self) -> None:
+        """Run every architecture's steps; sets `status` to complete, interrupted or failed."""
+        self._write_run_json()
+        work_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+        try:
+            with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
+                                  self.profile.max_connections, log=self.log) as services:
+                self._measure(services, work_dir)
+            self.status = "complete"
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            raise
+        except BaseException:
+            self.status = "failed"
+            raise
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            self._write_run_json()
+            self.log(f"run {self.status}")
+            self._log_file.close()
+
+    def _measure(self, services: Services, work_dir: Path) -> None:
+        workload = make_workload(self.profile.workload, self.profile.table_rows, self.profile.workload_params)
+        architectures = [get_architecture(name)() for name in self.profile.architectures]
+        self._prepare_database(services, workload)
+        run_start_ns = time.monotonic_ns()
+        server_stats = ServerStats(services.database_url)
+        sampler = ConnectionSampler(services.database_url, self.folder.samples_csv, run_start_ns)
+        self._facts = self._environment(services, server_stats, sampler)
+        self._write_run_json()
+        sampler.start()
+        try:
+            for architecture in architectures:
+                self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns)
+        finally:
+            sampler.stop()
+            server_stats.close()
+
+    def _prepare_database(self, services: Services, workload) -> None:
+        engine = admin_engine(services.database_url)
+        try:
+            with engine.begin() as connection:
+                workload.setup(connection)
+        finally:
+            engine.dispose()
+        self.log(f"workload {workload.name} set up with {self.profile.table_rows} rows")
+
+    def _run_architecture(self, architecture, services: Services, work_dir: Path, sampler: ConnectionSampler,
+                          server_stats: ServerStats, run_start_ns: int) -> None:
+        p = self.profile
+        records_dir = work_dir / architecture.name
+        records_dir.mkdir()
+        spec = WorkerSpec(architecture.name, services.database_url, services.broker_url,
+                          f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
+                          str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params)
+        workers = architecture.start_workers(spec, self.folder.logs)
+        self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
+        db_pid = services.postgres.pid if services.postgres else None
+        ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
+                          server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
+                          ProcessMeter(lambda: [db_pid]) if db_pid else None, RecordReader(records_dir), self.log)
+        try:
+            for index, rate in enumerate(p.rates):
+                plan = StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed)
+                self._run_one_step(ctx, plan, run_start_ns)
+        finally:
+            for worker in workers:
+                worker.stop()
+            self.log(f"stopped {architecture.name} workers")
+
+    def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> None:
+        label = f"{ctx.worker_spec.architecture} step {plan.index}: {plan.rate_per_s:g}/s"
+        with step_progress(label) as progress:
+            measurements = run_step(ctx, self.profile.workload, plan, progress)
+        row = summarize(measurements)
+        self.folder.append_step(row)
+        self.folder.append_tasks(task_rows(measurements, run_start_ns))
+        self.rows.append(row)
+        self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
+        stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
+                     f"p99 {row['latency_p99_ms']} ms")
+
+    def _environment(self, services: Services, server_stats: ServerStats, sampler: ConnectionSampler) -> dict:
+        versions = metadata.package_versions()
+        versions["postgresql"] = server_stats.server_version
+        versions["redis"] = metadata.redis_version(services.broker_url)
+        host = metadata.host_facts()
+        caveats = [c.format(cores=host["cpu_count"], interval_ms=sampler.interval_s * 1000) for c in CAVEATS]
+        return {"versions": versions, "host": host, "caveats": caveats,
+                "server": {"max_connections": server_stats.max_connections,
+                           "managed": services.postgres is not None,
+                           "session_counts": server_stats.has_session_counts}}
+
+    def _write_run_json(self) -> None:
+        self.folder.write_run_json({
+            "run_id": self.folder.run_id, "status": self.status, "started_at": self._started.isoformat(),
+            "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
+            "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
+            "steps_finished": len(self.rows), **self._facts,
+        })

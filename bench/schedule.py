@@ -1,0 +1,60 @@
+"""Arrival schedules: when each task of a step is due, as offsets from the step's start.
+
+Open loop: arrivals are fixed in advance at absolute times, so a slow enqueue or a slow system
+never pushes later arrivals back (no coordinated omission); latency is measured from these times.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step of a schedule: warm-up then measured load at one rate."""
+
+    index: int
+    rate_per_s: float
+    """Offered rate, tasks/s."""
+    warmup_s: float
+    measure_s: float
+    arrival: str
+    """"uniform" (equal gaps) or "poisson" (exponential gaps)."""
+    seed: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.warmup_s + self.measure_s
+
+    @property
+    def warmup_ns(self) -> int:
+        return round(self.warmup_s * NS_PER_S)
+
+    def offsets_ns(self) -> list[int]:
+        """Arrival offsets from the step's start, sorted, covering warm-up and measurement."""
+        if self.arrival == "uniform":
+            return uniform_offsets_ns(self.rate_per_s, self.duration_s)
+        return poisson_offsets_ns(self.rate_per_s, self.duration_s, random.Random(self.seed * 1_000_003 + self.index))
+
+    def task_id(self, seq: int) -> str:
+        return f"{self.index}.{seq}"
+
+
+def uniform_offsets_ns(rate_per_s: float, duration_s: float) -> list[int]:
+    count = int(round(rate_per_s * duration_s))
+    return [round(i * NS_PER_S / rate_per_s) for i in range(count)]
+
+
+def poisson_offsets_ns(rate_per_s: float, duration_s: float, rng: random.Random) -> list[int]:
+    offsets, t = [], rng.expovariate(rate_per_s)
+    while t < duration_s:
+        offsets.append(round(t * NS_PER_S))
+        t += rng.expovariate(rate_per_s)
+    return offsets
+
+
+def step_of(task_id: str) -> int:
+    return int(task_id.split(".", 1)[0])

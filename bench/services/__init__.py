@@ -1,0 +1,67 @@
+"""The one place that starts and stops the servers a run talks to.
+
+By default a run gets a throwaway PostgreSQL cluster and a throwaway Redis on free loopback ports,
+removed afterwards; `database_url` / `broker_url` (from `[services]` or BENCH_DATABASE_URL /
+BENCH_BROKER_URL) point at existing servers instead, which bench then only checks and never stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from bench.services.postgres import ManagedPostgres, check_database
+from bench.services.redis import ManagedRedis, check_broker
+from bench.services.urls import require_loopback
+
+
+@dataclass
+class Services:
+    """Addresses of the servers in use; the URLs may hold secrets and are never written out as they are."""
+
+    database_url: str
+    broker_url: str
+    postgres: ManagedPostgres | None = None
+    redis: ManagedRedis | None = None
+
+    def managed_pids(self) -> dict[str, int]:
+        """PIDs of the servers bench started itself (empty for servers given by URL)."""
+        pids = {}
+        if self.postgres and self.postgres.pid:
+            pids["postgres"] = self.postgres.pid
+        if self.redis and self.redis.pid:
+            pids["redis"] = self.redis.pid
+        return pids
+
+
+def check_given_services(database_url: str | None, broker_url: str | None) -> None:
+    """Before anything starts: servers given by URL must be on loopback and answer."""
+    if database_url:
+        require_loopback(database_url, "database")
+        check_database(database_url)
+    if broker_url:
+        require_loopback(broker_url, "broker")
+        check_broker(broker_url)
+
+
+@contextlib.contextmanager
+def running_services(
+    work_dir: Path,
+    database_url: str | None = None,
+    broker_url: str | None = None,
+    max_connections: int = 100,
+    log=print,
+) -> Iterator[Services]:
+    """Start PostgreSQL and Redis where no URL is given; stop what was started on exit, whatever the exit."""
+    check_given_services(database_url, broker_url)
+    with contextlib.ExitStack() as stack:
+        postgres = redis = None
+        if not database_url:
+            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log))
+            database_url = postgres.url
+        if not broker_url:
+            redis = stack.enter_context(ManagedRedis(work_dir, log=log))
+            broker_url = redis.url
+        yield Services(database_url, broker_url, postgres, redis)

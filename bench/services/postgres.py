@@ -1,0 +1,148 @@
+"""A throwaway PostgreSQL cluster for one run: initdb into a temporary directory, a free loopback
+port, scram-sha-256 with a random password; stopped and deleted when the run ends."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from bench.errors import BenchError
+from bench.processes import ChildProcess, wait_for
+from bench.services.binaries import postgres_bindir
+from bench.services.urls import free_loopback_port, redact_url
+
+SUPERUSER = "bench"
+DATABASE = "bench"
+
+
+class ManagedPostgres:
+    """Context manager: a running cluster on entry, nothing left of it on exit."""
+
+    def __init__(self, work_dir: Path, max_connections: int = 100, log=print) -> None:
+        self.max_connections = max_connections
+        self.port = free_loopback_port()
+        self.password = secrets.token_urlsafe(18)
+        self._work_dir = work_dir
+        self._log = log
+        self._process: ChildProcess | None = None
+        self._base: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def __enter__(self) -> "ManagedPostgres":
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._process:
+            # SIGINT is PostgreSQL's "fast" shutdown: roll back, disconnect, stop.
+            self._process.stop(first_signal=signal.SIGINT, grace_s=20)
+            self._log(f"stopped postgres pid={self._process.pid}")
+            self._process = None
+        if self._base:
+            shutil.rmtree(self._base, ignore_errors=True)
+            self._base = None
+
+    def _start(self) -> None:
+        bindir = postgres_bindir()
+        user = _server_user()
+        self._base = tempfile.mkdtemp(prefix="bench-pg-")
+        data_dir = os.path.join(self._base, "data")
+        pwfile = os.path.join(self._base, "pwfile")
+        with open(pwfile, "w") as f:
+            f.write(self.password + "\n")
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(self._base, entry.pw_uid, entry.pw_gid)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        self._initdb(bindir, data_dir, pwfile, user)
+        os.unlink(pwfile)
+        self._process = ChildProcess(
+            "postgres",
+            [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()],
+            log_path=self._work_dir / "postgres.log", user=user,
+        )
+        self._log(f"started postgres pid={self._process.pid} port={self.port} "
+                  f"max_connections={self.max_connections} data={data_dir}")
+        if not wait_for(self._accepts_connections, timeout_s=30, interval_s=0.1):
+            raise BenchError(f"the managed PostgreSQL did not start; see {self._work_dir / 'postgres.log'}")
+
+    def _initdb(self, bindir: str, data_dir: str, pwfile: str, user: str | None) -> None:
+        argv = [os.path.join(bindir, "initdb"), "-D", data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
+                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync"]
+        done = subprocess.run(argv, capture_output=True, text=True, user=user, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BenchError(f"initdb failed: {last}")
+
+    def _server_options(self) -> list[str]:
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": self._base,
+            "max_connections": str(self.max_connections),
+            "password_encryption": "scram-sha-256",
+            # Connection churn is what is measured: log nothing per connection, keep the log small.
+            "log_connections": "off",
+            "log_min_messages": "warning",
+            "track_activities": "on",
+            "track_counts": "on",
+        }
+        return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+
+    def _accepts_connections(self) -> bool:
+        if self._process and not self._process.alive():
+            raise BenchError(f"the managed PostgreSQL exited at start; see {self._work_dir / 'postgres.log'}")
+        try:
+            with psycopg.connect(self.admin_url("postgres"), connect_timeout=2, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            return True
+        except psycopg.OperationalError:
+            return False
+        except psycopg.errors.DuplicateDatabase:
+            return True
+
+    def admin_url(self, database: str) -> str:
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+
+def _server_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as the 'postgres' (or 'nobody') user."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise BenchError("running as root and no 'postgres' or 'nobody' user exists to run PostgreSQL as; "
+                     "create one (adduser --system postgres) or run bench as another user")
+
+
+def check_database(url: str) -> None:
+    """Fail with one clear line when the given database cannot be reached."""
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"cannot reach the database at {redact_url(url)}: {reason}") from None

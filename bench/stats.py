@@ -1,0 +1,175 @@
+"""Statistics of one step: from arrivals, task records, samples and counters to one steps.csv row."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from bench.collect import TaskRecord
+from bench.loadgen import Enqueue
+from bench.probes.connection_sampler import Sample
+from bench.schedule import StepPlan
+
+STEP_COLUMNS = [
+    "architecture", "workload", "step", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
+    "throughput_per_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
+    "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
+    "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
+    "connections_mean", "connections_peak", "sessions_opened", "sessions_per_task",
+    "schedule_lag_p50_ms", "schedule_lag_p99_ms", "schedule_lag_max_ms",
+    "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "errors",
+]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of `values`; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def format_errors(counts: Counter) -> str:
+    """Compact `Type:count;...`, most frequent first."""
+    return ";".join(f"{name}:{count}" for name, count in counts.most_common())
+
+
+@dataclass
+class StepMeasurements:
+    """Everything measured during one step, before it is reduced to a row."""
+
+    architecture: str
+    workload: str
+    plan: StepPlan
+    start_ns: int
+    enqueues: list[Enqueue]
+    records: dict[str, TaskRecord]
+    samples: list[Sample] = field(default_factory=list)
+    sessions_opened: int | None = None
+    cpu_percent: float = math.nan
+    rss_bytes: int = 0
+    loadgen_cpu_percent: float = math.nan
+    db_cpu_percent: float = math.nan
+
+    @property
+    def window_ns(self) -> tuple[int, int]:
+        """The measured part of the step: after warm-up, up to the end of the schedule."""
+        begin = self.start_ns + self.plan.warmup_ns
+        return begin, begin + round(self.plan.measure_s * 1e9)
+
+    def measured(self) -> list[Enqueue]:
+        begin, _ = self.window_ns
+        return [e for e in self.enqueues if e.scheduled_ns >= begin]
+
+
+def ms(ns: float) -> float:
+    return ns / 1e6
+
+
+def summarize(m: StepMeasurements) -> dict:
+    """One steps.csv row; latency is counted from each task's scheduled arrival time."""
+    measured = m.measured()
+    sent = [e for e in measured if not e.error]
+    done = [m.records[e.task_id] for e in sent if e.task_id in m.records]
+    ok = [r for r in done if r.error is None]
+    enqueued_at = {e.task_id: e.enqueued_ns for e in sent}
+    connects = [c for r in done for c in r.connect_ns]
+    begin, end = m.window_ns
+    processed_all = [r for e in m.enqueues if (r := m.records.get(e.task_id))]
+    row = {
+        "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
+        "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
+        "achieved_rate_per_s": _achieved_rate(done),
+        "throughput_per_s": sum(1 for r in ok if begin <= r.finished_ns <= end) / m.plan.measure_s,
+        "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
+        "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
+        **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
+        **_percentiles("queue_wait", [ms(r.started_ns - enqueued_at[r.id]) for r in done], (50, 99)),
+        **_percentiles("exec", [ms(r.finished_ns - r.started_ns) for r in done], (50, 99)),
+        **_percentiles("connect", [ms(c) for c in connects], (50, 99)),
+        "connect_share": _ratio(sum(connects), sum(r.finished_ns - r.started_ns for r in done)),
+        "connects_per_task": _ratio(sum(len(r.connect_ns) for r in processed_all), len(processed_all)),
+        "connections_mean": _mean([s.connections for s in m.samples]),
+        "connections_peak": max((s.connections for s in m.samples), default=0),
+        "sessions_opened": m.sessions_opened,
+        "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
+        **_percentiles("schedule_lag", [ms(e.enqueued_ns - e.scheduled_ns) for e in sent], (50, 99, 100)),
+        "cpu_percent": m.cpu_percent, "rss_mb": m.rss_bytes / 2**20,
+        "loadgen_cpu_percent": m.loadgen_cpu_percent, "db_cpu_percent": m.db_cpu_percent,
+        "errors": format_errors(_error_counts(measured, sent, done)),
+    }
+    return {k: _rounded(v) for k, v in row.items()}
+
+
+def _achieved_rate(done: list[TaskRecord]) -> float:
+    """Rate at which the step's measured tasks were processed: (n - 1) gaps between the first and the
+    last to finish. Equal to the offered rate while the workers keep up; once a backlog forms the
+    finishes spread out and it falls to what the workers can drain."""
+    if len(done) < 2:
+        return math.nan
+    finishes = [r.finished_ns for r in done]
+    span_ns = max(finishes) - min(finishes)
+    return (len(done) - 1) / (span_ns / 1e9) if span_ns > 0 else math.nan
+
+
+def _error_counts(measured: list[Enqueue], sent: list[Enqueue], done: list[TaskRecord]) -> Counter:
+    counts = Counter(f"enqueue.{e.error}" for e in measured if e.error)
+    counts.update(r.error for r in done if r.error)
+    lost = len(sent) - len(done)
+    if lost:
+        counts["Lost"] += lost
+    return counts
+
+
+def _percentiles(prefix: str, values: list[float], qs: tuple[int, ...]) -> dict[str, float]:
+    names = {100: "max"}
+    return {f"{prefix}_{names.get(q, f'p{q}')}_ms": percentile(values, q) for q in qs}
+
+
+def _ratio(numerator: float | None, denominator: float) -> float:
+    if numerator is None or not denominator:
+        return math.nan
+    return numerator / denominator
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return "" if math.isnan(value) else round(value, 4)
+    return "" if value is None else value
+
+
+def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
+    """tasks.csv.gz rows: one per arrival of the step, times in s since the run's start."""
+    begin, _ = m.window_ns
+
+    def since_start(ns: int | None) -> str:
+        return "" if not ns else f"{(ns - run_start_ns) / 1e9:.6f}"
+
+    def duration(a: int | None, b: int | None) -> str:
+        return "" if not (a and b) else f"{ms(b - a):.3f}"
+
+    rows = []
+    for e in m.enqueues:
+        r = m.records.get(e.task_id)
+        status = "enqueue_failed" if e.error else "lost" if r is None else "failed" if r.error else "completed"
+        rows.append({
+            "architecture": m.architecture, "step": m.plan.index, "task_id": e.task_id,
+            "warmup": e.scheduled_ns < begin, "status": status,
+            "scheduled_s": since_start(e.scheduled_ns), "enqueued_s": since_start(e.enqueued_ns),
+            "started_s": since_start(r and r.started_ns), "finished_s": since_start(r and r.finished_ns),
+            "schedule_lag_ms": duration(e.scheduled_ns, e.enqueued_ns),
+            "queue_wait_ms": duration(e.enqueued_ns, r and r.started_ns),
+            "exec_ms": duration(r and r.started_ns, r and r.finished_ns),
+            "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),
+            "connects": len(r.connect_ns) if r else "", "connect_ms": f"{ms(sum(r.connect_ns)):.3f}" if r else "",
+            "error": e.error or (r.error if r and r.error else ""), "worker_pid": r.pid if r else "",
+        })
+    return rows

@@ -1,0 +1,136 @@
+"""One step: start the load generator, run its schedule, wait for the workers to drain it, measure."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bench.architectures.base import WorkerSpec
+from bench.collect import RecordReader, TaskRecord
+from bench.loadgen import LoadGenerator
+from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.process_meter import ProcessMeter
+from bench.probes.server_stats import ServerStats
+from bench.schedule import StepPlan, step_of
+from bench.stats import StepMeasurements
+
+START_DELAY_S = 0.3
+"""Gap between telling the generator to go and the first arrival, so its users are spawned in time."""
+POLL_S = 0.1
+SETTLE_S = 1.2
+"""Wait after the last task before reading pg_stat_database: backends publish their session counts
+when they exit or within about a second of going idle."""
+
+
+@dataclass
+class StepContext:
+    """What every step of one architecture shares."""
+
+    worker_spec: WorkerSpec
+    loadgen_users: int
+    drain_timeout_s: float
+    work_dir: Path
+    log_dir: Path
+    sampler: ConnectionSampler
+    server_stats: ServerStats
+    workers: ProcessMeter
+    database: ProcessMeter | None
+    reader: RecordReader
+    log: Callable[[str], None]
+
+
+class CpuWindow:
+    """CPU use of a process set over the measured window, read at the first polls past its edges."""
+
+    def __init__(self, meter: ProcessMeter | None, begin_ns: int, end_ns: int) -> None:
+        self.meter, self.begin_ns, self.end_ns = meter, begin_ns, end_ns
+        self._first: tuple[int, float] | None = None
+        self._last: tuple[int, float] | None = None
+
+    def observe(self, now_ns: int) -> None:
+        if self.meter is None or self._last is not None or now_ns < self.begin_ns:
+            return
+        if self._first is None:
+            self._first = (now_ns, self.meter.cpu_seconds())
+        elif now_ns >= self.end_ns:
+            self._last = (now_ns, self.meter.cpu_seconds())
+
+    def percent(self) -> float:
+        if not (self._first and self._last) or self._last[0] <= self._first[0]:
+            return math.nan
+        return 100 * (self._last[1] - self._first[1]) / ((self._last[0] - self._first[0]) / 1e9)
+
+
+def run_step(ctx: StepContext, workload: str, plan: StepPlan,
+             progress: Callable[[int, int], None]) -> StepMeasurements:
+    architecture = ctx.worker_spec.architecture
+    loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir)
+    ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}")
+    try:
+        loadgen.wait_ready()
+        sessions_before = ctx.server_stats.sessions_total()
+        start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
+        loadgen.go(start_ns)
+        ctx.sampler.label = (architecture, plan.index)
+        m = StepMeasurements(architecture, workload, plan, start_ns, [], {})
+        _drive(ctx, loadgen, m, progress)
+        _settle(ctx, m)
+        sessions_after = ctx.server_stats.sessions_total()
+        if sessions_before is not None and sessions_after is not None:
+            m.sessions_opened = sessions_after - sessions_before
+        begin, end = m.window_ns
+        m.samples = ctx.sampler.between(begin, end)
+        return m
+    finally:
+        ctx.sampler.label = (architecture, None)
+        loadgen.stop()
+
+
+def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
+           progress: Callable[[int, int], None]) -> None:
+    """Poll until every enqueued task has a record, or the drain timeout has passed."""
+    begin, end = m.window_ns
+    expected = len(m.plan.offsets_ns())
+    worker_cpu = CpuWindow(ctx.workers, begin, end)
+    db_cpu = CpuWindow(ctx.database, begin, end)
+    loadgen_cpu = CpuWindow(ProcessMeter(lambda: [loadgen.process.pid]), begin, end)
+    deadline_ns = m.start_ns + round((m.plan.duration_s + ctx.drain_timeout_s) * 1e9)
+    ctx.workers.reset_peak()
+    while True:
+        now = time.monotonic_ns()
+        _add_records(ctx.reader, m)
+        for window in (worker_cpu, db_cpu, loadgen_cpu):
+            window.observe(now)
+        if begin <= now <= end:
+            ctx.workers.sample_rss()
+        progress(len(m.records), expected)
+        if loadgen.finished():
+            if not m.enqueues:
+                m.enqueues = loadgen.enqueues()
+            if all(e.task_id in m.records for e in m.enqueues if not e.error) and now >= end:
+                break
+        if now >= deadline_ns:
+            if not m.enqueues and loadgen.finished():
+                m.enqueues = loadgen.enqueues()
+            break
+        time.sleep(POLL_S)
+    m.cpu_percent, m.db_cpu_percent = worker_cpu.percent(), db_cpu.percent()
+    m.loadgen_cpu_percent = loadgen_cpu.percent()
+    m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+
+
+def _settle(ctx: StepContext, m: StepMeasurements) -> None:
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        _add_records(ctx.reader, m)
+        time.sleep(POLL_S)
+    _add_records(ctx.reader, m)
+
+
+def _add_records(reader: RecordReader, m: StepMeasurements) -> None:
+    for record in reader.poll():
+        if step_of(record.id) == m.plan.index:
+            m.records[record.id] = record

@@ -1,0 +1,56 @@
+"""Bad input: one line on stderr, exit 2, no traceback, and nothing started."""
+
+import pytest
+
+from tests.conftest import run_bench
+
+
+def _one_line_error(done, contains: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert contains in lines[0] and "Traceback" not in done.stderr
+
+
+def test_unknown_profile(tmp_path):
+    _one_line_error(run_bench("run", "--profile", "nosuch", "--results-dir", str(tmp_path)), "unknown profile 'nosuch'")
+    assert not any(tmp_path.iterdir())
+
+
+def test_malformed_bench_toml(tmp_path):
+    (tmp_path / "bench.toml").write_text("[profiles.quick\nrates = [1,2\n")
+    _one_line_error(run_bench("run", cwd=tmp_path), "is not valid TOML")
+
+
+@pytest.mark.parametrize("rates", ["0", "-5", "abc", "nan"])
+def test_impossible_rate(rates, tmp_path):
+    _one_line_error(run_bench("run", "--rates", rates, "--results-dir", str(tmp_path)), "rate")
+
+
+def test_unreachable_database(tmp_path):
+    done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path),
+                     env={"BENCH_DATABASE_URL": "postgresql://bench:hunter2@127.0.0.1:1/bench"})
+    _one_line_error(done, "cannot reach the database at postgresql://bench:***@127.0.0.1:1/bench")
+    assert "hunter2" not in done.stderr
+
+
+def test_non_loopback_database_is_refused(tmp_path):
+    done = run_bench("run", "--results-dir", str(tmp_path), env={"BENCH_DATABASE_URL": "postgresql://u:p@10.1.2.3/db"})
+    _one_line_error(done, "not a loopback address")
+
+
+def test_unknown_architecture(tmp_path):
+    _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
+
+
+def test_every_command_has_help():
+    for command in ("run", "list-profiles"):
+        done = run_bench(command, "--help")
+        assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_list_profiles_shows_the_defaults():
+    done = run_bench("list-profiles")
+    assert done.returncode == 0
+    for name in ("quick (default)", "smoke", "full"):
+        assert name in done.stdout

@@ -1,0 +1,62 @@
+import pytest
+
+from bench.config import read_config_file, resolve_profile
+from bench.errors import BenchError
+
+CONFIG = {
+    "default_profile": "quick",
+    "services": {"broker_url": "redis://127.0.0.1:1/0"},
+    "profiles": {
+        "quick": {"rates": [25, 50], "step_seconds": 10, "worker_processes": 2},
+        "smoke": {"base": "quick", "step_seconds": 3},
+        "loop_a": {"base": "loop_b"},
+        "loop_b": {"base": "loop_a"},
+    },
+}
+
+
+def test_profile_extends_its_base_and_flags_win_over_everything():
+    p = resolve_profile(CONFIG, "smoke", {"rates": [5.0]}, environ={})
+    assert p.step_seconds == 3 and p.worker_processes == 2 and p.rates == [5.0]
+    assert p.broker_url == "redis://127.0.0.1:1/0"
+
+
+def test_default_profile_is_used_without_a_name():
+    assert resolve_profile(CONFIG, None, {}, environ={}).name == "quick"
+
+
+def test_environment_wins_over_the_services_table():
+    p = resolve_profile(CONFIG, "quick", {}, environ={"BENCH_BROKER_URL": "redis://127.0.0.1:2/0"})
+    assert p.broker_url == "redis://127.0.0.1:2/0"
+
+
+@pytest.mark.parametrize("name, overrides, message", [
+    ("nosuch", {}, "unknown profile 'nosuch'"),
+    ("loop_a", {}, "names itself as a base"),
+    ("quick", {"rates": [0.0]}, "above 0"),
+    ("quick", {"rates": [float("inf")]}, "above 0"),
+    ("quick", {"step_seconds": 0.0}, "step_seconds"),
+    ("quick", {"arrival": "bursty"}, "arrival"),
+    ("quick", {"rates": [2e6]}, "1,000,000"),
+])
+def test_bad_values_are_refused_with_a_message(name, overrides, message):
+    with pytest.raises(BenchError, match=message):
+        resolve_profile(CONFIG, name, overrides, environ={})
+
+
+def test_unknown_key_in_a_profile_is_refused():
+    with pytest.raises(BenchError, match="unknown key"):
+        resolve_profile({"profiles": {"x": {"ratez": [1]}}}, "x", {}, environ={})
+
+
+def test_malformed_toml_names_the_file(tmp_path):
+    path = tmp_path / "bench.toml"
+    path.write_text("[profiles.quick\nrates = [1,\n")
+    with pytest.raises(BenchError, match="is not valid TOML"):
+        read_config_file(path)
+
+
+def test_redacted_profile_hides_passwords():
+    p = resolve_profile(CONFIG, "quick", {"database_url": "postgresql://u:s3cret@127.0.0.1:5/db"}, environ={})
+    assert "s3cret" not in str(p.redacted())
+    assert p.redacted()["database_url"] == "postgresql://u:***@127.0.0.1:5/db"

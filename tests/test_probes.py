@@ -1,0 +1,38 @@
+"""The server-side probes agree with connections opened on purpose (an independent count)."""
+
+import time
+
+import psycopg
+
+from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.server_stats import ServerStats
+
+
+def test_sessions_total_counts_every_connection_opened(services):
+    stats = ServerStats(services.database_url)
+    before = stats.sessions_total()
+    for _ in range(7):
+        psycopg.connect(services.database_url, application_name="bench:probe-test").close()
+    time.sleep(0.3)  # closed backends publish their counts as they exit
+    assert stats.sessions_total() - before == 7
+    stats.close()
+
+
+def test_sampler_counts_the_benchmarks_connections_by_state_and_not_its_own(services, tmp_path):
+    conns = [psycopg.connect(services.database_url, application_name="bench:sampler-test") for _ in range(3)]
+    other = psycopg.connect(services.database_url, application_name="someone-else")
+    conns[0].execute("BEGIN")
+    conns[0].execute("SELECT 1")
+    sampler = ConnectionSampler(services.database_url, tmp_path / "samples.csv", time.monotonic_ns(), 0.02)
+    sampler.label = ("x", 0)
+    sampler.start()
+    time.sleep(0.5)
+    sampler.stop()
+    for conn in [*conns, other]:
+        conn.close()
+    samples = sampler.samples
+    assert len(samples) >= 10  # 20 ms interval over 0.5 s; generous for a loaded 2-core machine
+    assert all(s.connections == 3 and s.idle == 2 and s.idle_in_transaction == 1 for s in samples)
+    lines = (tmp_path / "samples.csv").read_text().splitlines()
+    assert lines[0].startswith("elapsed_s,architecture,step,connections")
+    assert len(lines) == len(samples) + 1

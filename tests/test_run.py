@@ -1,0 +1,162 @@
+"""End to end: `bench run` as a user runs it, on real servers, real Celery workers and Locust."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO, run_bench
+
+SATURATED_QUEUE_WAIT_MS = 1000
+"""A step whose tasks waited over a second in the queue (p99) had a backlog: it is past saturation."""
+
+
+def _only_run(results: Path) -> Path:
+    runs = [p for p in results.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _steps(run_dir: Path) -> list[dict]:
+    with open(run_dir / "steps.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _started_pids(run_dir: Path) -> list[int]:
+    """Every PID bench says it started (servers, workers, load generators)."""
+    text = (run_dir / "bench.log").read_text()
+    pids = [int(p) for p in re.findall(r"pid=(\d+)", text)]
+    pids += [int(p) for group in re.findall(r"pids=\[([\d, ]+)\]", text) for p in group.split(",")]
+    return pids
+
+
+def _bench_children_started_after(t0: float) -> list[str]:
+    """Processes of ours that outlived the run: workers, load generators, servers started by bench."""
+    leftovers = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.info["create_time"] >= t0 and re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server", cmd):
+            leftovers.append(f"{proc.info['pid']} {cmd}")
+    return leftovers
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    t0 = time.time()
+    done = run_bench("run", "--profile", "smoke", "--results-dir", str(results))
+    return done, _only_run(results) if done.returncode == 0 else None, t0
+
+
+def test_smoke_run_succeeds_with_a_summary(smoke_run):
+    done, run_dir, _ = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "prefork-nullpool" in done.stdout and "results:" in done.stdout
+    assert {"run.json", "steps.csv", "tasks.csv.gz", "samples.csv", "bench.log"} <= {p.name for p in run_dir.iterdir()}
+
+
+def test_smoke_nullpool_opens_one_session_per_task(smoke_run):
+    _, run_dir, _ = smoke_run
+    steps = _steps(run_dir)
+    assert len(steps) == 3
+    for row in steps:
+        assert float(row["sessions_per_task"]) == pytest.approx(1.0, abs=0.05), row
+        # The client-side count (connect events) agrees with the server's (pg_stat_database.sessions).
+        assert float(row["connects_per_task"]) == pytest.approx(float(row["sessions_per_task"]), abs=0.05), row
+        assert float(row["connect_p50_ms"]) > 0
+        assert 0 < float(row["connect_share"]) < 1
+
+
+def test_smoke_nothing_is_lost_and_unsaturated_steps_keep_the_offered_rate(smoke_run):
+    _, run_dir, _ = smoke_run
+    steps = _steps(run_dir)
+    unsaturated = [r for r in steps if float(r["queue_wait_p99_ms"]) < SATURATED_QUEUE_WAIT_MS]
+    assert steps[0] in unsaturated  # the lowest rate must be below saturation, or the test says nothing
+    for row in steps:
+        assert int(row["completed"]) + int(row["failed"]) == int(row["enqueued"]) == int(row["scheduled"]), row
+    for row in unsaturated:
+        assert float(row["achieved_rate_per_s"]) == pytest.approx(float(row["offered_rate_per_s"]), rel=0.03), row
+
+
+def test_smoke_tasks_and_samples_files_hold_every_arrival(smoke_run):
+    _, run_dir, _ = smoke_run
+    with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
+        tasks = list(csv.DictReader(f))
+    steps = _steps(run_dir)
+    measured = [t for t in tasks if t["warmup"] == "False"]
+    assert len(measured) == sum(int(r["scheduled"]) for r in steps)
+    assert all(t["status"] == "completed" and float(t["latency_ms"]) > 0 for t in measured)
+    with open(run_dir / "samples.csv", newline="") as f:
+        samples = list(csv.DictReader(f))
+    duration_s = float(samples[-1]["elapsed_s"]) - float(samples[0]["elapsed_s"])
+    assert len(samples) >= 10 * duration_s * 0.8  # at least 10 Hz, allowing for a busy machine
+
+
+def test_smoke_run_json_records_the_environment(smoke_run):
+    _, run_dir, _ = smoke_run
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["schema_version"] == 1
+    for package in ("python", "celery", "sqlalchemy", "asyncpg", "psycopg", "asgiref", "locust", "postgresql", "redis"):
+        assert meta["versions"][package], package
+    assert meta["host"]["cpu_count"] >= 1 and meta["profile"]["name"] == "smoke"
+    assert meta["caveats"]
+
+
+def test_smoke_run_leaves_no_process_behind(smoke_run):
+    _, run_dir, t0 = smoke_run
+    pids = _started_pids(run_dir)
+    assert len(pids) >= 5  # postgres, redis, the worker and one load generator per step
+    assert not [p for p in pids if psutil.pid_exists(p)]
+    assert not _bench_children_started_after(t0)
+
+
+def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path):
+    env = {"BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
+    done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "1", "--warmup-seconds",
+                     "0.5", "--results-dir", str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.redis.pid)
+    password = services.postgres.password
+    run_dir = _only_run(tmp_path)
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            content = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+            assert password.encode() not in content, path
+    assert password not in done.stdout + done.stderr
+    assert json.loads((run_dir / "run.json").read_text())["profile"]["database_url"].count("***") == 1
+
+
+def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--results-dir",
+                             str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            steps = list(tmp_path.glob("*/steps.csv"))
+            if steps and len(steps[0].read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # into the next step, with its load generator running
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    run_dir = _only_run(tmp_path)
+    assert 1 <= len(_steps(run_dir)) < 3
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert not [p for p in _started_pids(run_dir) if psutil.pid_exists(p)]
+    assert not _bench_children_started_after(t0)

@@ -1,0 +1,47 @@
+import os
+
+import psutil
+import psycopg
+import pytest
+import redis
+
+from bench.errors import BenchError
+from bench.services import running_services
+from bench.services.postgres import check_database
+from bench.services.urls import redact_url, require_loopback
+
+
+def test_managed_servers_run_with_the_asked_settings_and_leave_nothing(tmp_path):
+    with running_services(tmp_path, max_connections=37, log=lambda _m: None) as services:
+        pids = services.managed_pids()
+        with psycopg.connect(services.database_url) as conn:
+            assert conn.execute("SHOW max_connections").fetchone()[0] == "37"
+            assert conn.execute("SHOW password_encryption").fetchone()[0] == "scram-sha-256"
+            data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        assert redis.Redis.from_url(services.broker_url).ping()
+        assert all(psutil.pid_exists(pid) for pid in pids.values())
+    assert not any(psutil.pid_exists(pid) for pid in pids.values())
+    assert not os.path.exists(data_dir)
+
+
+def test_managed_postgres_refuses_a_wrong_password(services):
+    wrong = services.database_url.replace(services.postgres.password, "not-the-password")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong, connect_timeout=5)
+
+
+def test_redact_url_hides_the_password_only():
+    assert redact_url("postgresql://bench:pw@127.0.0.1:5432/db?x=1") == "postgresql://bench:***@127.0.0.1:5432/db?x=1"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_only_loopback_targets_are_accepted():
+    require_loopback("postgresql://u@127.0.0.1/db", "database")
+    require_loopback("postgresql://u@localhost/db", "database")
+    with pytest.raises(BenchError, match="not a loopback address"):
+        require_loopback("postgresql://u@10.0.0.1/db", "database")
+
+
+def test_unreachable_database_is_one_clear_error():
+    with pytest.raises(BenchError, match=r"cannot reach the database at postgresql://u:\*\*\*@127.0.0.1:1/db"):
+        check_database("postgresql://u:pw@127.0.0.1:1/db")

@@ -1,0 +1,85 @@
+import math
+from collections import Counter
+
+import pytest
+
+from bench.collect import TaskRecord
+from bench.loadgen import Enqueue
+from bench.schedule import StepPlan
+from bench.stats import StepMeasurements, format_errors, percentile, summarize, task_rows
+
+MS = 1_000_000
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([5.0], 99) == 5.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_format_errors_most_frequent_first():
+    assert format_errors(Counter({"TimeoutError": 2, "InterfaceError": 5})) == "InterfaceError:5;TimeoutError:2"
+    assert format_errors(Counter()) == ""
+
+
+def _step(rate=10.0, warmup_s=1.0, measure_s=4.0, service_ms=5, lose=(), fail=()):
+    """A step whose tasks each start 1 ms after enqueue and take `service_ms`, one 2 ms connect each."""
+    plan = StepPlan(0, rate, warmup_s, measure_s, "uniform", 1)
+    start = 10_000 * MS
+    enqueues, records = [], {}
+    for seq, offset in enumerate(plan.offsets_ns()):
+        task_id = plan.task_id(seq)
+        scheduled = start + offset
+        enqueues.append(Enqueue(task_id, scheduled, scheduled + MS // 2, ""))
+        if seq in lose:
+            continue
+        records[task_id] = TaskRecord(task_id, scheduled, scheduled + MS + MS // 2,
+                                      scheduled + MS + MS // 2 + service_ms * MS, [2 * MS],
+                                      "InterfaceError" if seq in fail else None, 42)
+    return StepMeasurements("arch", "point_select", plan, start, enqueues, records, sessions_opened=50)
+
+
+def test_summarize_a_step_that_keeps_up():
+    row = summarize(_step())
+    assert row["scheduled"] == row["enqueued"] == row["completed"] == 40
+    assert row["failed"] == row["lost"] == 0
+    assert row["achieved_rate_per_s"] == pytest.approx(10.0, rel=1e-3)
+    assert row["throughput_per_s"] == pytest.approx(10.0, rel=0.03)
+    assert row["latency_p50_ms"] == pytest.approx(6.5)
+    assert row["queue_wait_p50_ms"] == pytest.approx(1.0)
+    assert row["exec_p50_ms"] == pytest.approx(5.0)
+    assert row["connect_p50_ms"] == pytest.approx(2.0)
+    assert row["connect_share"] == pytest.approx(0.4)
+    assert row["schedule_lag_p99_ms"] == pytest.approx(0.5)
+    assert row["connects_per_task"] == pytest.approx(1.0)
+    assert row["sessions_per_task"] == pytest.approx(1.0)  # 50 sessions over 50 tasks, warm-up included
+
+
+def test_summarize_counts_lost_and_failed_apart_and_names_errors():
+    row = summarize(_step(lose={20, 21}, fail={30}))
+    assert row["lost"] == 2
+    assert row["failed"] == 1
+    assert row["completed"] == 37
+    assert row["completed"] + row["failed"] + row["lost"] == row["enqueued"]
+    assert row["errors"] == "Lost:2;InterfaceError:1"
+
+
+def test_achieved_rate_falls_when_a_backlog_forms():
+    m = _step(rate=20.0)
+    # Workers that can only finish one task every 100 ms: 10/s against 20/s offered.
+    ordered = sorted(m.records.values(), key=lambda r: r.scheduled_ns)
+    for i, r in enumerate(ordered):
+        r.finished_ns = ordered[0].started_ns + (i + 1) * 100 * MS
+    row = summarize(m)
+    assert row["achieved_rate_per_s"] == pytest.approx(10.0, rel=0.01)
+
+
+def test_task_rows_mark_warmup_and_status():
+    rows = task_rows(_step(lose={15}), run_start_ns=0)
+    assert len(rows) == 50
+    assert sum(r["warmup"] for r in rows) == 10
+    assert [r["status"] for r in rows].count("lost") == 1
+    assert float(rows[0]["latency_ms"]) == pytest.approx(6.5)

@@ -1,0 +1,47 @@
+"""A workload runs unchanged through sync and async sessions, against the real database."""
+
+import asyncio
+import random
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import sessionmaker
+
+from bench.engines import admin_engine, async_nullpool_engine, sync_pooled_engine
+from bench.errors import BenchError
+from bench.workload import make_workload, run_async, run_sync, workload_classes
+
+
+def test_point_select_is_discovered_and_seeds_its_rows(services):
+    assert "point_select" in workload_classes()
+    workload = make_workload("point_select", 500)
+    engine = admin_engine(services.database_url)
+    with engine.begin() as conn:
+        workload.setup(conn)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*), min(id), max(id) FROM bench_items")).one() == (500, 1, 500)
+    engine.dispose()
+
+
+def test_point_select_runs_through_sync_and_async_sessions(services):
+    workload = make_workload("point_select", 500)
+    sync_engine = sync_pooled_engine(services.database_url, "t", 1, 0)
+    for _ in range(5):
+        run_sync(sessionmaker(sync_engine), workload, random.Random(1))
+    sync_engine.dispose()
+
+    async def go():
+        engine = async_nullpool_engine(services.database_url, "t")
+        for _ in range(5):
+            await run_async(async_sessionmaker(engine, expire_on_commit=False), workload, random.Random(1))
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_unknown_workload_and_parameter_are_refused():
+    with pytest.raises(BenchError, match="unknown workload"):
+        make_workload("nosuch", 10)
+    with pytest.raises(BenchError, match="no parameter"):
+        make_workload("point_select", 10, {"sleep_ms": 5})

@@ -1,0 +1,1 @@
+"""Workloads: what one task does against the database. One file per workload; see bench/workload.py."""
