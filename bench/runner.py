@@ -7,6 +7,7 @@ every finished step stays in results/<run-id>/ and run.json says how the run end
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 import time
@@ -19,7 +20,7 @@ from bench.config import Profile
 from bench.console import stderr, step_progress
 from bench.engines import admin_engine
 from bench.probes.connection_sampler import ConnectionSampler
-from bench.probes.process_meter import ProcessMeter
+from bench.probes.process_meter import MachineMeter, ProcessMeter
 from bench.probes.server_stats import ServerStats
 from bench.results import RunFolder
 from bench.schedule import StepPlan
@@ -31,9 +32,10 @@ from bench.workload import make_workload
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 CAVEATS = [
-    "The load generator, the workers and the database share this machine's {cores} cores: at high "
-    "rates they compete for CPU, so a limit seen here may be the machine's, not the architecture's "
-    "(compare cpu_percent, loadgen_cpu_percent and db_cpu_percent with {cores}00 %).",
+    "The load generator, the workers, the broker and the database share this machine's {cores} cores: at "
+    "high rates they compete for CPU, so a limit seen here may be the machine's, not the architecture's. "
+    "machine_cpu_percent near {cores}00 % means the machine was the limit; cpu_percent (workers), "
+    "db_, broker_, loadgen_ and bench_cpu_percent say who used it.",
     "connections_mean/peak come from pg_stat_activity sampled every {interval_ms:g} ms; connections "
     "shorter than that (NullPool's) can fall between samples, so the peak is a lower bound. "
     "sessions_opened is exact (pg_stat_database.sessions) and includes nothing of bench's own.",
@@ -41,6 +43,16 @@ CAVEATS = [
     "load generator enqueued, and a large lag means the generator, not the workers, fell behind.",
     "All servers are on loopback: connect times exclude network round trips a real deployment pays.",
 ]
+
+
+def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
+    """CPU meters of what else runs on this machine: bench itself, and the servers it manages
+    (servers given by URL are not its to measure)."""
+    meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
+    for role, pid in (("db", services.managed_pids().get("postgres")), ("broker", services.managed_pids().get("redis"))):
+        if pid:
+            meters[role] = ProcessMeter(lambda pid=pid: [pid])
+    return meters
 
 
 class Run:
@@ -113,10 +125,9 @@ class Run:
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params)
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
-        db_pid = services.postgres.pid if services.postgres else None
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
-                          ProcessMeter(lambda: [db_pid]) if db_pid else None, RecordReader(records_dir), self.log)
+                          _shared_machine_meters(services), RecordReader(records_dir), self.log)
         try:
             for index, rate in enumerate(p.rates):
                 plan = StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed)

@@ -20,8 +20,12 @@ STEP_COLUMNS = [
     "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
     "connections_mean", "connections_peak", "sessions_opened", "sessions_per_task",
     "schedule_lag_p50_ms", "schedule_lag_p99_ms", "schedule_lag_max_ms",
-    "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "errors",
+    "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
+    "bench_cpu_percent", "machine_cpu_percent", "errors",
 ]
+
+
+CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -50,10 +54,10 @@ class StepMeasurements:
     records: dict[str, TaskRecord]
     samples: list[Sample] = field(default_factory=list)
     sessions_opened: int | None = None
-    cpu_percent: float = math.nan
+    cpu_percent: dict[str, float] = field(default_factory=dict)
+    """CPU over the measured window, 100 = one core, by column: cpu_percent (workers),
+    loadgen_cpu_percent, db_cpu_percent, broker_cpu_percent, bench_cpu_percent, machine_cpu_percent."""
     rss_bytes: int = 0
-    loadgen_cpu_percent: float = math.nan
-    db_cpu_percent: float = math.nan
 
     @property
     def window_ns(self) -> tuple[int, int]:
@@ -98,8 +102,8 @@ def summarize(m: StepMeasurements) -> dict:
         "sessions_opened": m.sessions_opened,
         "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
         **_percentiles("schedule_lag", [ms(e.enqueued_ns - e.scheduled_ns) for e in sent], (50, 99, 100)),
-        "cpu_percent": m.cpu_percent, "rss_mb": m.rss_bytes / 2**20,
-        "loadgen_cpu_percent": m.loadgen_cpu_percent, "db_cpu_percent": m.db_cpu_percent,
+        **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
+        "rss_mb": m.rss_bytes / 2**20,
         "errors": format_errors(_error_counts(measured, sent, done)),
     }
     return {k: _rounded(v) for k, v in row.items()}

@@ -37,7 +37,9 @@ class StepContext:
     sampler: ConnectionSampler
     server_stats: ServerStats
     workers: ProcessMeter
-    database: ProcessMeter | None
+    other_meters: dict[str, ProcessMeter]
+    """CPU of everything else sharing the machine, by role: "db", "broker", "bench" (the load
+    generator's is added per step); each becomes a `<role>_cpu_percent` column."""
     reader: RecordReader
     log: Callable[[str], None]
 
@@ -45,13 +47,13 @@ class StepContext:
 class CpuWindow:
     """CPU use of a process set over the measured window, read at the first polls past its edges."""
 
-    def __init__(self, meter: ProcessMeter | None, begin_ns: int, end_ns: int) -> None:
+    def __init__(self, meter: ProcessMeter, begin_ns: int, end_ns: int) -> None:
         self.meter, self.begin_ns, self.end_ns = meter, begin_ns, end_ns
         self._first: tuple[int, float] | None = None
         self._last: tuple[int, float] | None = None
 
     def observe(self, now_ns: int) -> None:
-        if self.meter is None or self._last is not None or now_ns < self.begin_ns:
+        if self._last is not None or now_ns < self.begin_ns:
             return
         if self._first is None:
             self._first = (now_ns, self.meter.cpu_seconds())
@@ -94,15 +96,15 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     """Poll until every enqueued task has a record, or the drain timeout has passed."""
     begin, end = m.window_ns
     expected = len(m.plan.offsets_ns())
-    worker_cpu = CpuWindow(ctx.workers, begin, end)
-    db_cpu = CpuWindow(ctx.database, begin, end)
-    loadgen_cpu = CpuWindow(ProcessMeter(lambda: [loadgen.process.pid]), begin, end)
+    meters = {"": ctx.workers, "loadgen_": ProcessMeter(lambda: [loadgen.process.pid]),
+              **{f"{role}_": meter for role, meter in ctx.other_meters.items()}}
+    windows = {prefix: CpuWindow(meter, begin, end) for prefix, meter in meters.items()}
     deadline_ns = m.start_ns + round((m.plan.duration_s + ctx.drain_timeout_s) * 1e9)
     ctx.workers.reset_peak()
     while True:
         now = time.monotonic_ns()
         _add_records(ctx.reader, m)
-        for window in (worker_cpu, db_cpu, loadgen_cpu):
+        for window in windows.values():
             window.observe(now)
         if begin <= now <= end:
             ctx.workers.sample_rss()
@@ -117,8 +119,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
                 m.enqueues = loadgen.enqueues()
             break
         time.sleep(POLL_S)
-    m.cpu_percent, m.db_cpu_percent = worker_cpu.percent(), db_cpu.percent()
-    m.loadgen_cpu_percent = loadgen_cpu.percent()
+    m.cpu_percent = {f"{prefix}cpu_percent": window.percent() for prefix, window in windows.items()}
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 
 

@@ -54,3 +54,10 @@ def test_list_profiles_shows_the_defaults():
     assert done.returncode == 0
     for name in ("quick (default)", "smoke", "full"):
         assert name in done.stdout
+
+
+def test_missing_server_binary_names_the_package_and_leaves_nothing(tmp_path):
+    # Without PATH, redis-server cannot be found (PostgreSQL still is, under /usr/lib/postgresql).
+    done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"PATH": "/nonexistent"})
+    _one_line_error(done, "redis-server not found; install redis-server (apt-get install redis-server)")
+    assert not any(tmp_path.iterdir())  # found out before anything was started or written

@@ -12,7 +12,7 @@ from bench.config import resolve_profile
 from bench.console import stderr, stdout, summary_table
 from bench.errors import BenchError
 from bench.runner import Run
-from bench.services import check_given_services
+from bench.services import preflight
 
 NAME = "run"
 HELP = "run a profile's steps against each of its architectures"
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     for name in profile.architectures:
         get_architecture(name)
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
-    check_given_services(profile.database_url, profile.broker_url)
+    preflight(profile.database_url, profile.broker_url)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

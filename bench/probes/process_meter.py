@@ -10,8 +10,10 @@ import psutil
 class ProcessMeter:
     """Sums over the trees of the given root PIDs, read at the moment of each call."""
 
-    def __init__(self, root_pids: Callable[[], list[int]]) -> None:
+    def __init__(self, root_pids: Callable[[], list[int]], tree: bool = True) -> None:
         self._root_pids = root_pids
+        self._tree = tree
+        """False: the roots alone, without their children (bench's own process)."""
         self.rss_peak_bytes = 0
 
     def _processes(self) -> list[psutil.Process]:
@@ -19,17 +21,21 @@ class ProcessMeter:
         for pid in self._root_pids():
             try:
                 root = psutil.Process(pid)
-                procs.extend([root, *root.children(recursive=True)])
+                procs.extend([root, *root.children(recursive=True)] if self._tree else [root])
             except psutil.NoSuchProcess:
                 continue
         return procs
 
     def cpu_seconds(self) -> float:
+        """User + system CPU of the trees, including children that already exited and were reaped
+        (PostgreSQL forks a backend per connection: with NullPool most backends are gone by the read)."""
         total = 0.0
         for proc in self._processes():
             try:
                 times = proc.cpu_times()
                 total += times.user + times.system
+                if self._tree:
+                    total += times.children_user + times.children_system
             except psutil.NoSuchProcess:
                 continue
         return total
@@ -47,3 +53,14 @@ class ProcessMeter:
 
     def reset_peak(self) -> None:
         self.rss_peak_bytes = 0
+
+
+class MachineMeter:
+    """CPU busy on the whole machine (all processes, every core): the total the per-role meters
+    should nearly add up to."""
+
+    rss_peak_bytes = 0
+
+    def cpu_seconds(self) -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)

@@ -14,6 +14,7 @@ from typing import Iterator
 
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.redis import ManagedRedis, check_broker
+from bench.services.binaries import postgres_bindir, redis_server_binary
 from bench.services.urls import require_loopback
 
 
@@ -36,14 +37,19 @@ class Services:
         return pids
 
 
-def check_given_services(database_url: str | None, broker_url: str | None) -> None:
-    """Before anything starts: servers given by URL must be on loopback and answer."""
+def preflight(database_url: str | None, broker_url: str | None) -> None:
+    """Before anything starts: servers given by URL must be on loopback and answer; for the others,
+    the binaries to start them must be installed."""
     if database_url:
         require_loopback(database_url, "database")
         check_database(database_url)
+    else:
+        postgres_bindir()
     if broker_url:
         require_loopback(broker_url, "broker")
         check_broker(broker_url)
+    else:
+        redis_server_binary()
 
 
 @contextlib.contextmanager
@@ -55,7 +61,7 @@ def running_services(
     log=print,
 ) -> Iterator[Services]:
     """Start PostgreSQL and Redis where no URL is given; stop what was started on exit, whatever the exit."""
-    check_given_services(database_url, broker_url)
+    preflight(database_url, broker_url)
     with contextlib.ExitStack() as stack:
         postgres = redis = None
         if not database_url:
