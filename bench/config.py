@@ -33,8 +33,10 @@ class Profile:
     """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
     table_rows: int = 10_000
     """Rows seeded into the workload's table."""
-    rates: list[float] = field(default_factory=lambda: [25.0, 50.0, 100.0])
-    """Offered rate of each step, tasks/s."""
+    rates: list[float | str] = field(default_factory=lambda: [25.0, 50.0, 100.0])
+    """Offered rate of each step, tasks/s; "max" for a saturation step (`saturation_tasks` at once)."""
+    saturation_tasks: int = 2000
+    """Tasks enqueued at once by a "max" step; the step measures how fast they drain."""
     step_seconds: float = 10.0
     """Measured part of each step, s."""
     warmup_seconds: float = 2.0
@@ -45,9 +47,17 @@ class Profile:
     """Arrival process: uniform spacing or poisson (exponential gaps)."""
     random_seed: int = 1
     worker_processes: int = 2
-    """Worker processes (prefork concurrency) of every architecture."""
-    pool_size: int = 5
+    """Worker processes of every architecture (prefork concurrency; gevent and taskiq worker processes)."""
+    tasks_per_process: int = 10
+    """Tasks one process runs at once where it can run several (gevent greenlets, taskiq async tasks)."""
+    task_time_limit_seconds: float = 5.0
+    """Per-task time limit of every architecture: a hung task becomes a counted timeout."""
+    pool_size: int = 10
+    """Connections a pooled engine keeps per process. Below tasks_per_process, overflow connections
+    are closed on return (SQLAlchemy's QueuePool), so connections churn."""
     max_overflow: int = 5
+    prefetch_multiplier: int = 4
+    """Celery's worker_prefetch_multiplier (Celery's default, 4), the same for every Celery architecture."""
     max_connections: int = 100
     """max_connections of the managed PostgreSQL."""
     loadgen_users: int = 8
@@ -61,17 +71,22 @@ class Profile:
         _check(self.architectures, "architectures must name at least one architecture")
         _check(self.rates, "rates must list at least one rate")
         for rate in self.rates:
+            if rate == "max":
+                continue
             _check(isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0,
-                   f"every rate must be a number of tasks/s above 0, got {rate!r}")
-            _check(rate * self.step_seconds <= 1_000_000,
+                   f"every rate must be a number of tasks/s above 0 or \"max\", got {rate!r}")
+            _check(rate * (self.step_seconds + self.warmup_seconds) <= 1_000_000,
                    f"rate {rate:g}/s over {self.step_seconds:g} s is more than the 1,000,000 tasks a step may hold")
         _check(self.step_seconds > 0, f"step_seconds must be above 0, got {self.step_seconds!r}")
         _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
-        for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size"):
+        _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
+        for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size",
+                    "tasks_per_process", "saturation_tasks", "prefetch_multiplier"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
+        _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
 
     def redacted(self) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def summary_table(rows: list[dict], title: str) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
     for header, _, _ in SUMMARY_COLUMNS:
-        table.add_column(header, justify="left" if header in ("architecture", "errors") else "right", no_wrap=True)
+        table.add_column(header, justify="left" if header in ("architecture", "errors") else "right",
+                         no_wrap=header != "errors", min_width=19 if header == "architecture" else None)
     for row in rows:
         table.add_row(*(_cell(row.get(key), fmt) for _, key, fmt in SUMMARY_COLUMNS))
     return table

@@ -25,33 +25,38 @@ def driver_url(url: str, driver: str) -> URL:
     return make_url(url).set(drivername=f"postgresql+{driver}")
 
 
-def async_nullpool_engine(url: str, architecture: str) -> AsyncEngine:
+def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True) -> AsyncEngine:
     """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection."""
     engine = create_async_engine(
         driver_url(url, "asyncpg"), poolclass=NullPool,
         connect_args={"server_settings": {"application_name": application_name(architecture)}},
     )
-    connect_timer.instrument(engine.sync_engine)
-    return engine
+    return _instrumented(engine, instrumented)
 
 
-def async_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int) -> AsyncEngine:
+def async_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int,
+                        instrumented: bool = True) -> AsyncEngine:
     """asyncpg with SQLAlchemy's default async pool (AsyncAdaptedQueuePool)."""
     engine = create_async_engine(
         driver_url(url, "asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
         connect_args={"server_settings": {"application_name": application_name(architecture)}},
     )
-    connect_timer.instrument(engine.sync_engine)
-    return engine
+    return _instrumented(engine, instrumented)
 
 
-def sync_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int) -> Engine:
+def sync_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int,
+                       instrumented: bool = True) -> Engine:
     """psycopg 3 with a QueuePool."""
     engine = create_engine(
         driver_url(url, "psycopg"), pool_size=pool_size, max_overflow=max_overflow,
         connect_args={"application_name": application_name(architecture)},
     )
-    connect_timer.instrument(engine)
+    return _instrumented(engine, instrumented)
+
+
+def _instrumented(engine, instrumented: bool):
+    if instrumented:
+        connect_timer.instrument(getattr(engine, "sync_engine", engine))
     return engine
 
 

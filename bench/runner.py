@@ -122,7 +122,9 @@ class Run:
         records_dir.mkdir()
         spec = WorkerSpec(architecture.name, services.database_url, services.broker_url,
                           f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
-                          str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params)
+                          str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
+                          tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
+                          prefetch_multiplier=p.prefetch_multiplier)
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
@@ -130,7 +132,10 @@ class Run:
                           _shared_machine_meters(services), RecordReader(records_dir), self.log)
         try:
             for index, rate in enumerate(p.rates):
-                plan = StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed)
+                if rate == "max":
+                    plan = StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed)
+                else:
+                    plan = StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed)
                 self._run_one_step(ctx, plan, run_start_ns)
         finally:
             for worker in workers:
@@ -138,7 +143,8 @@ class Run:
             self.log(f"stopped {architecture.name} workers")
 
     def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> None:
-        label = f"{ctx.worker_spec.architecture} step {plan.index}: {plan.rate_per_s:g}/s"
+        rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
+        label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}"
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)

@@ -14,16 +14,28 @@ NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class StepPlan:
-    """One step of a schedule: warm-up then measured load at one rate."""
+    """One step of a schedule: warm-up then measured load at one rate, or, for a saturation step
+    (`rate_per_s` None, asked for as rate "max"), `task_count` tasks all due at once."""
 
     index: int
-    rate_per_s: float
-    """Offered rate, tasks/s."""
+    rate_per_s: float | None
+    """Offered rate, tasks/s; None for a saturation step."""
     warmup_s: float
     measure_s: float
     arrival: str
     """"uniform" (equal gaps) or "poisson" (exponential gaps)."""
     seed: int
+    task_count: int = 0
+    """Tasks of a saturation step."""
+
+    @classmethod
+    def saturation_step(cls, index: int, task_count: int, seed: int) -> "StepPlan":
+        # No warm-up: the whole burst is measured, pool and connection start-up included.
+        return cls(index, None, 0.0, 0.0, "burst", seed, task_count)
+
+    @property
+    def saturation(self) -> bool:
+        return self.rate_per_s is None
 
     @property
     def duration_s(self) -> float:
@@ -35,6 +47,8 @@ class StepPlan:
 
     def offsets_ns(self) -> list[int]:
         """Arrival offsets from the step's start, sorted, covering warm-up and measurement."""
+        if self.saturation:
+            return [0] * self.task_count
         if self.arrival == "uniform":
             return uniform_offsets_ns(self.rate_per_s, self.duration_s)
         return poisson_offsets_ns(self.rate_per_s, self.duration_s, random.Random(self.seed * 1_000_003 + self.index))

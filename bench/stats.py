@@ -13,15 +13,15 @@ from bench.probes.connection_sampler import Sample
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
-    "architecture", "workload", "step", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
-    "throughput_per_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
+    "architecture", "workload", "step", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
+    "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
     "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
-    "connections_mean", "connections_peak", "sessions_opened", "sessions_per_task",
+    "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
     "schedule_lag_p50_ms", "schedule_lag_p99_ms", "schedule_lag_max_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "machine_cpu_percent", "errors",
+    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors",
 ]
 
 
@@ -54,6 +54,8 @@ class StepMeasurements:
     records: dict[str, TaskRecord]
     samples: list[Sample] = field(default_factory=list)
     sessions_opened: int | None = None
+    connections_left: int | None = None
+    """The architecture's backends still connected once the step has drained and settled."""
     cpu_percent: dict[str, float] = field(default_factory=dict)
     """CPU over the measured window, 100 = one core, by column: cpu_percent (workers),
     loadgen_cpu_percent, db_cpu_percent, broker_cpu_percent, bench_cpu_percent, machine_cpu_percent."""
@@ -61,8 +63,11 @@ class StepMeasurements:
 
     @property
     def window_ns(self) -> tuple[int, int]:
-        """The measured part of the step: after warm-up, up to the end of the schedule."""
+        """The measured part of the step: after warm-up, up to the end of the schedule; for a
+        saturation step, from the burst to the last task's end."""
         begin = self.start_ns + self.plan.warmup_ns
+        if self.plan.saturation:
+            return begin, max((r.finished_ns for r in self.records.values()), default=begin)
         return begin, begin + round(self.plan.measure_s * 1e9)
 
     def measured(self) -> list[Enqueue]:
@@ -83,13 +88,15 @@ def summarize(m: StepMeasurements) -> dict:
     enqueued_at = {e.task_id: e.enqueued_ns for e in sent}
     connects = [c for r in done for c in r.connect_ns]
     begin, end = m.window_ns
+    duration_s = (end - begin) / 1e9
     processed_all = [r for e in m.enqueues if (r := m.records.get(e.task_id))]
+    failures = [r.finished_ns for r in processed_all if r.error]  # warm-up included: when it first broke
     row = {
         "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
-        "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
-        "achieved_rate_per_s": _achieved_rate(done),
-        "throughput_per_s": sum(1 for r in ok if begin <= r.finished_ns <= end) / m.plan.measure_s,
-        "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
+        "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
+        "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
+        "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
+        "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
         "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
         **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
         **_percentiles("queue_wait", [ms(r.started_ns - enqueued_at[r.id]) for r in done], (50, 99)),
@@ -99,11 +106,13 @@ def summarize(m: StepMeasurements) -> dict:
         "connects_per_task": _ratio(sum(len(r.connect_ns) for r in processed_all), len(processed_all)),
         "connections_mean": _mean([s.connections for s in m.samples]),
         "connections_peak": max((s.connections for s in m.samples), default=0),
+        "connections_left": m.connections_left,
         "sessions_opened": m.sessions_opened,
         "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
         **_percentiles("schedule_lag", [ms(e.enqueued_ns - e.scheduled_ns) for e in sent], (50, 99, 100)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
         "rss_mb": m.rss_bytes / 2**20,
+        "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(_error_counts(measured, sent, done)),
     }
     return {k: _rounded(v) for k, v in row.items()}

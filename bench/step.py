@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from bench.architectures.base import WorkerSpec
-from bench.collect import RecordReader, TaskRecord
+from bench.collect import RecordReader
+from bench.engines import application_name
 from bench.loadgen import LoadGenerator
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import ProcessMeter
@@ -45,9 +46,10 @@ class StepContext:
 
 
 class CpuWindow:
-    """CPU use of a process set over the measured window, read at the first polls past its edges."""
+    """CPU use of a process set over the measured window, read at the first polls past its edges;
+    a window without a known end (a saturation step's) is closed when the step has drained."""
 
-    def __init__(self, meter: ProcessMeter, begin_ns: int, end_ns: int) -> None:
+    def __init__(self, meter: ProcessMeter, begin_ns: int, end_ns: int | None) -> None:
         self.meter, self.begin_ns, self.end_ns = meter, begin_ns, end_ns
         self._first: tuple[int, float] | None = None
         self._last: tuple[int, float] | None = None
@@ -57,7 +59,11 @@ class CpuWindow:
             return
         if self._first is None:
             self._first = (now_ns, self.meter.cpu_seconds())
-        elif now_ns >= self.end_ns:
+        elif self.end_ns is not None and now_ns >= self.end_ns:
+            self._last = (now_ns, self.meter.cpu_seconds())
+
+    def close(self, now_ns: int) -> None:
+        if self._first is not None and self._last is None:
             self._last = (now_ns, self.meter.cpu_seconds())
 
     def percent(self) -> float:
@@ -83,6 +89,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         sessions_after = ctx.server_stats.sessions_total()
         if sessions_before is not None and sessions_after is not None:
             m.sessions_opened = sessions_after - sessions_before
+        m.connections_left = ctx.server_stats.connections(application_name(architecture))
         begin, end = m.window_ns
         m.samples = ctx.sampler.between(begin, end)
         return m
@@ -94,11 +101,13 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
 def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
            progress: Callable[[int, int], None]) -> None:
     """Poll until every enqueued task has a record, or the drain timeout has passed."""
-    begin, end = m.window_ns
+    begin = m.start_ns + m.plan.warmup_ns
+    end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
     meters = {"": ctx.workers, "loadgen_": ProcessMeter(lambda: [loadgen.process.pid]),
               **{f"{role}_": meter for role, meter in ctx.other_meters.items()}}
-    windows = {prefix: CpuWindow(meter, begin, end) for prefix, meter in meters.items()}
+    windows = {prefix: CpuWindow(meter, begin, None if m.plan.saturation else end)
+               for prefix, meter in meters.items()}
     deadline_ns = m.start_ns + round((m.plan.duration_s + ctx.drain_timeout_s) * 1e9)
     ctx.workers.reset_peak()
     while True:
@@ -106,7 +115,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         _add_records(ctx.reader, m)
         for window in windows.values():
             window.observe(now)
-        if begin <= now <= end:
+        if begin <= now and (now <= end or m.plan.saturation):
             ctx.workers.sample_rss()
         progress(len(m.records), expected)
         if loadgen.finished():
@@ -119,6 +128,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
                 m.enqueues = loadgen.enqueues()
             break
         time.sleep(POLL_S)
+    for window in windows.values():
+        window.close(time.monotonic_ns())
     m.cpu_percent = {f"{prefix}cpu_percent": window.percent() for prefix, window in windows.items()}
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 

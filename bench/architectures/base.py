@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from bench.processes import ChildProcess
+from bench.errors import BenchError
+from bench.processes import ChildProcess, wait_for
 
 SPEC_ENV = "BENCH_WORKER_SPEC"
 
@@ -31,6 +32,11 @@ class WorkerSpec:
     pool_size: int
     max_overflow: int
     workload_params: dict[str, Any] = field(default_factory=dict)
+    tasks_per_process: int = 10
+    task_time_limit_s: float = 5.0
+    prefetch_multiplier: int = 4
+    instrumented: bool = True
+    """False only for benchmarks/bare_drain.py: no task records, no connect timing."""
 
     def to_env(self) -> dict[str, str]:
         return {**os.environ, SPEC_ENV: json.dumps(asdict(self))}
@@ -40,9 +46,12 @@ class WorkerSpec:
         raw = os.environ.get(SPEC_ENV)
         return cls(**json.loads(raw)) if raw else None
 
-    @property
-    def ready_file(self) -> Path:
-        return Path(self.records_dir) / "ready"
+    def mark_ready(self) -> None:
+        """Called by each worker process once it can take tasks."""
+        (Path(self.records_dir) / f"ready-{os.getpid()}").touch()
+
+    def ready_count(self) -> int:
+        return len(list(Path(self.records_dir).glob("ready-*")))
 
 
 class Architecture:
@@ -50,6 +59,12 @@ class Architecture:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    pooled: ClassVar[bool] = False
+    """True where connections are meant to be reused across tasks (a pool that outlives the task)."""
+
+    def pool_capacity(self, spec: WorkerSpec) -> int | None:
+        """Most connections the architecture's pools can hold at once, all processes together."""
+        return spec.worker_processes * (spec.pool_size + spec.max_overflow) if self.pooled else None
 
     def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
         raise NotImplementedError
@@ -57,3 +72,17 @@ class Architecture:
     @classmethod
     def make_producer(cls, spec: WorkerSpec) -> Send:
         raise NotImplementedError
+
+
+READY_TIMEOUT_S = 60
+
+
+def wait_until_ready(workers: list[ChildProcess], spec: WorkerSpec, expected: int, name: str) -> None:
+    """Return once `expected` worker processes have marked themselves ready; else stop them and fail."""
+    def settled() -> bool:
+        return spec.ready_count() >= expected or not all(w.alive() for w in workers)
+
+    if not wait_for(settled, READY_TIMEOUT_S, 0.1) or not all(w.alive() for w in workers):
+        for worker in workers:
+            worker.stop()
+        raise BenchError(f"the {name} workers did not start; see {workers[0].log_path}")

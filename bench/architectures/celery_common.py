@@ -1,24 +1,30 @@
 """What the Celery-based architectures share: the app, the worker command line and the producer.
 
-Not an architecture itself (it defines no `name`). Settings follow Celery's own advice for long or
-uneven tasks with acks_late: prefetch one message per process, so a busy process does not sit on
-messages another could run, and results are ignored since nothing reads them.
+Not an architecture itself (it defines no `name`). Celery's defaults apply, as in the recipe, with
+the prefetch multiplier from the profile (Celery's default 4 unless set: with 1, a gevent worker
+fetches too few of these short tasks to keep its greenlets busy); results are ignored since
+nothing reads them. Every architecture gets the same
+per-task time limit: the soft limit raises SoftTimeLimitExceeded inside the task (recorded as
+such), the hard limit a little later ends a task that ignores it.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 import sys
 from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_ready
 
-from bench.architectures.base import Architecture, Send, WorkerSpec
-from bench.errors import BenchError
-from bench.processes import ChildProcess, wait_for
+from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
+from bench.probes.task_recorder import TaskRecorder
+from bench.processes import ChildProcess
+from bench.workload import Workload, make_workload
 
 TASK_NAME = "bench.task"
-READY_TIMEOUT_S = 60
+HARD_LIMIT_GRACE_S = 2.0
 
 
 def make_celery_app(main: str) -> Celery:
@@ -27,12 +33,15 @@ def make_celery_app(main: str) -> Celery:
     app = Celery(main, broker=spec.broker_url if spec else "memory://")
     app.conf.update(
         task_ignore_result=True,
-        worker_prefetch_multiplier=1,
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if spec:
+        app.conf.update(worker_prefetch_multiplier=spec.prefetch_multiplier,
+                        task_soft_time_limit=spec.task_time_limit_s,
+                        task_time_limit=spec.task_time_limit_s + HARD_LIMIT_GRACE_S)
     return app
 
 
@@ -40,29 +49,49 @@ def make_celery_app(main: str) -> Celery:
 def _announce_ready(**_kwargs) -> None:
     spec = WorkerSpec.from_env()
     if spec:
-        spec.ready_file.touch()
+        spec.mark_ready()
+
+
+@functools.cache
+def worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
+    """Inside a worker process: the spec, the workload and the task recorder, made once."""
+    spec = WorkerSpec.from_env()
+    workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
+    return spec, workload, TaskRecorder(spec.records_dir, enabled=spec.instrumented)
+
+
+rng = random
+"""Key choices come from the process's `random` state, which Python reseeds in every forked child."""
 
 
 class CeleryArchitecture(Architecture):
-    """Base for architectures run by a `celery worker` child process; subclasses set `pool`."""
+    """Base for architectures run by `celery worker` child processes; subclasses set `pool`."""
 
     pool: str = "prefork"
 
+    def instances(self, spec: WorkerSpec) -> int:
+        """`celery worker` processes to start: one prefork worker forks its own pool processes."""
+        return 1 if self.pool == "prefork" else spec.worker_processes
+
     def concurrency(self, spec: WorkerSpec) -> int:
-        return spec.worker_processes
+        return spec.worker_processes if self.pool == "prefork" else spec.tasks_per_process
 
     def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
-        argv = [sys.executable, "-m", "celery", "-A", f"{type(self).__module__}:app", "worker",
-                "--pool", self.pool, "--concurrency", str(self.concurrency(spec)), "--queues", spec.queue,
-                "--hostname", f"{self.name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--loglevel", "WARNING"]
-        worker = ChildProcess(f"celery {self.name}", argv, log_path=log_dir / f"worker-{self.name}.log",
-                              env=spec.to_env())
-        if not wait_for(lambda: spec.ready_file.exists() or not worker.alive(), READY_TIMEOUT_S, 0.1) \
-                or not worker.alive():
-            worker.stop()
-            raise BenchError(f"the {self.name} worker did not start; see {worker.log_path}")
-        return [worker]
+        workers = []
+        try:
+            for index in range(self.instances(spec)):
+                argv = [sys.executable, "-m", "celery", "-A", f"{type(self).__module__}:app", "worker",
+                        "--pool", self.pool, "--concurrency", str(self.concurrency(spec)), "--queues", spec.queue,
+                        "--hostname", f"{self.name}-{index}@%h", "--without-gossip", "--without-mingle",
+                        "--without-heartbeat", "--loglevel", "WARNING"]
+                workers.append(ChildProcess(f"celery {self.name} {index}", argv,
+                                            log_path=log_dir / f"worker-{self.name}-{index}.log", env=spec.to_env()))
+        except BaseException:
+            for worker in workers:
+                worker.stop()
+            raise
+        wait_until_ready(workers, spec, len(workers), self.name)
+        return workers
 
     @classmethod
     def make_producer(cls, spec: WorkerSpec) -> Send:

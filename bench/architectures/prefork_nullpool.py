@@ -8,16 +8,13 @@ task opens and closes its own PostgreSQL connection, in a new event loop on a ne
 from __future__ import annotations
 
 import functools
-import random
 
 from asgiref.sync import async_to_sync
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench import engines
-from bench.architectures.base import WorkerSpec
-from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app
-from bench.probes.task_recorder import TaskRecorder
-from bench.workload import make_workload, run_async
+from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app, rng, worker_parts
+from bench.workload import run_async
 
 
 class PreforkNullPool(CeleryArchitecture):
@@ -31,21 +28,17 @@ app = make_celery_app(__name__)
 
 
 @functools.cache
-def _worker():
-    spec = WorkerSpec.from_env()
-    celery_engine = engines.async_nullpool_engine(spec.database_url, PreforkNullPool.name)
-    session_maker = async_sessionmaker(celery_engine, expire_on_commit=False)
-    workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
-    return session_maker, workload, TaskRecorder(spec.records_dir)
+def celery_session_maker() -> async_sessionmaker:
+    spec, _, _ = worker_parts()
+    celery_engine = engines.async_nullpool_engine(spec.database_url, PreforkNullPool.name, spec.instrumented)
+    return async_sessionmaker(celery_engine, expire_on_commit=False)
 
 
 async def _run() -> None:
-    session_maker, workload, _ = _worker()
-    await run_async(session_maker, workload, random)
+    await run_async(celery_session_maker(), worker_parts()[1], rng)
 
 
 @app.task(name=TASK_NAME, acks_late=True)
 def run_task(task_id: str, scheduled_ns: int) -> None:
-    recorder = _worker()[2]
-    with recorder.record(task_id, scheduled_ns):
+    with worker_parts()[2].record(task_id, scheduled_ns):
         return async_to_sync(_run)()

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
     flags = parser.add_argument_group("overrides of profile values")
-    flags.add_argument("--rates", help="offered rates, tasks/s, comma-separated (e.g. 50,100)")
+    flags.add_argument("--rates", help='offered rates, tasks/s, comma-separated; "max" for a saturation step (e.g. 50,100,max)')
+    flags.add_argument("--saturation-tasks", type=int, help='tasks a "max" step enqueues at once')
     flags.add_argument("--architectures", help="comma-separated architecture names")
     flags.add_argument("--workload")
     flags.add_argument("--step-seconds", type=float)
@@ -37,19 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def overrides(args: argparse.Namespace) -> dict:
     return {
-        "rates": _number_list(args.rates, "--rates") if args.rates else None,
+        "rates": _rate_list(args.rates) if args.rates else None,
         "architectures": args.architectures.split(",") if args.architectures else None,
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
-        "max_connections": args.max_connections,
+        "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
     }
 
 
-def _number_list(text: str, flag: str) -> list[float]:
+def _rate_list(text: str) -> list[float | str]:
     try:
-        return [float(part) for part in text.split(",")]
+        return [part.strip() if part.strip() == "max" else float(part) for part in text.split(",")]
     except ValueError:
-        raise BenchError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+        raise BenchError(f"--rates takes comma-separated numbers of tasks/s or \"max\", got {text!r}") from None
 
 
 def _interrupt(signum, frame) -> None:

@@ -31,5 +31,11 @@ class ServerStats:
             "SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
         return int(row[0])
 
+    def connections(self, application_name: str) -> int:
+        """Backends now connected to this database under `application_name`."""
+        return int(self._conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            (application_name,)).fetchone()[0])
+
     def close(self) -> None:
         self._conn.close()

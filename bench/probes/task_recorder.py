@@ -18,14 +18,19 @@ from bench.probes import connect_timer
 
 
 class TaskRecorder:
-    def __init__(self, records_dir: str | Path) -> None:
+    def __init__(self, records_dir: str | Path, enabled: bool = True) -> None:
         self._dir = Path(records_dir)
         self._file: IO[str] | None = None
         self._pid = 0
+        self.enabled = enabled
+        """False records nothing (benchmarks/bare_drain.py measures bench's own cost that way)."""
+
+    def record(self, task_id: str, scheduled_ns: int) -> contextlib.AbstractContextManager:
+        """Wrap one task's execution; exceptions are recorded by type and re-raised."""
+        return self._record(task_id, scheduled_ns) if self.enabled else contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def record(self, task_id: str, scheduled_ns: int) -> Iterator[None]:
-        """Wrap one task's execution; exceptions are recorded by type and re-raised."""
+    def _record(self, task_id: str, scheduled_ns: int) -> Iterator[None]:
         started_ns = time.monotonic_ns()
         error = None
         with connect_timer.collecting() as connects:

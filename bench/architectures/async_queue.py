@@ -1,0 +1,80 @@
+"""async-queue: the fully async baseline, taskiq with taskiq-redis's list-queue broker.
+
+`worker_processes` taskiq worker processes, each running up to `tasks_per_process` tasks at once
+on its event loop; each makes one pooled async engine (asyncpg) at start-up (WORKER_STARTUP), so
+connections are reused across tasks. The producer kicks tasks through taskiq's own broker and
+message format. The per-task time limit is taskiq's `timeout` label.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqState
+from taskiq_redis import ListQueueBroker
+
+from bench import engines
+from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
+from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
+from bench.processes import ChildProcess
+from bench.workload import run_async
+
+
+class AsyncQueue(Architecture):
+    name = "async-queue"
+    description = "taskiq (Redis list queue) + asyncpg engine pooled per worker process"
+    pooled = True
+
+    def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
+        argv = [sys.executable, "-m", "taskiq", "worker", f"{__name__}:broker",
+                "--workers", str(spec.worker_processes), "--max-async-tasks", str(spec.tasks_per_process),
+                "--log-level", "WARNING"]
+        worker = ChildProcess(f"taskiq {self.name}", argv, log_path=log_dir / f"worker-{self.name}.log",
+                              env=spec.to_env())
+        wait_until_ready([worker], spec, spec.worker_processes, self.name)
+        return [worker]
+
+    @classmethod
+    def make_producer(cls, spec: WorkerSpec) -> Send:
+        from bench.loadgen.asyncio_bridge import AsyncioBridge
+
+        producer_broker, task = make_broker(spec)
+        bridge = AsyncioBridge(startup=producer_broker.startup)
+
+        def send(task_id: str, scheduled_ns: int) -> None:
+            bridge.call(lambda: task.kicker().with_task_id(task_id).kiq(task_id, scheduled_ns))
+
+        return send
+
+
+_process: dict = {}
+"""This worker process's session maker, made at start-up."""
+
+
+async def run_task(task_id: str, scheduled_ns: int) -> None:
+    with worker_parts()[2].record(task_id, scheduled_ns):
+        await run_async(_process["session_maker"], worker_parts()[1], rng)
+
+
+async def _worker_startup(state: TaskiqState) -> None:
+    spec = WorkerSpec.from_env()
+    engine = engines.async_pooled_engine(spec.database_url, AsyncQueue.name, spec.pool_size, spec.max_overflow,
+                                         spec.instrumented)
+    _process["session_maker"] = async_sessionmaker(engine, expire_on_commit=False)
+    spec.mark_ready()
+
+
+def make_broker(spec: WorkerSpec | None) -> tuple[AsyncBroker, AsyncTaskiqDecoratedTask]:
+    """The broker and its one task, the same for workers and producer (the task's labels travel
+    in each message, so both sides must declare them alike)."""
+    if spec is None:  # imported by bench itself, which only needs the class above
+        return ListQueueBroker(url="redis://127.0.0.1:6379/0"), None
+    new_broker = ListQueueBroker(url=spec.broker_url, queue_name=spec.queue)
+    new_broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, _worker_startup)
+    task = new_broker.register_task(run_task, task_name=TASK_NAME, timeout=spec.task_time_limit_s)
+    return new_broker, task
+
+
+broker, _task = make_broker(WorkerSpec.from_env())
