@@ -52,7 +52,7 @@ def test_every_command_has_help():
 def test_list_profiles_shows_the_defaults():
     done = run_bench("list-profiles")
     assert done.returncode == 0
-    for name in ("quick (default)", "smoke", "full"):
+    for name in ("quick (default)", "smoke", "full", "compare"):
         assert name in done.stdout
 
 

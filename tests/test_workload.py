@@ -45,3 +45,34 @@ def test_unknown_workload_and_parameter_are_refused():
         make_workload("nosuch", 10)
     with pytest.raises(BenchError, match="no parameter"):
         make_workload("point_select", 10, {"sleep_ms": 5})
+
+
+def test_write_txn_inserts_and_counts_in_one_transaction(services):
+    workload = make_workload("write_txn", 50)
+    engine = admin_engine(services.database_url)
+    with engine.begin() as conn:
+        workload.setup(conn)
+    sync_engine = sync_pooled_engine(services.database_url, "t", 1, 0)
+    for _ in range(20):
+        run_sync(sessionmaker(sync_engine), workload, random.Random())
+    sync_engine.dispose()
+    with engine.connect() as conn:
+        events, total = conn.execute(text(
+            "SELECT (SELECT count(*) FROM bench_events), (SELECT sum(value) FROM bench_counters)")).one()
+    engine.dispose()
+    assert events == total == 20
+
+
+def test_io_wait_holds_the_connection_for_its_sleep(services):
+    import time
+
+    workload = make_workload("io_wait", 1, {"sleep_ms": 150})
+
+    async def go():
+        engine = async_nullpool_engine(services.database_url, "t")
+        started = time.perf_counter()
+        await run_async(async_sessionmaker(engine, expire_on_commit=False), workload, random.Random())
+        await engine.dispose()
+        return time.perf_counter() - started
+
+    assert 0.15 <= asyncio.run(go()) < 2.0

@@ -3,7 +3,8 @@
 `worker_processes` taskiq worker processes, each running up to `tasks_per_process` tasks at once
 on its event loop; each makes one pooled async engine (asyncpg) at start-up (WORKER_STARTUP), so
 connections are reused across tasks. The producer kicks tasks through taskiq's own broker and
-message format. The per-task time limit is taskiq's `timeout` label.
+message format. The per-task time limit is taskiq's `timeout` label, which cancels the task
+(recorded as CancelledError).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ the prefetch multiplier from the profile (Celery's default 4 unless set: with 1,
 fetches too few of these short tasks to keep its greenlets busy); results are ignored since
 nothing reads them. Every architecture gets the same
 per-task time limit: the soft limit raises SoftTimeLimitExceeded inside the task (recorded as
-such), the hard limit a little later ends a task that ignores it.
+such), the hard limit a little later ends a task that ignores it. Celery's gevent pool knows only
+the hard limit, which it raises as gevent.Timeout.
 """
 
 from __future__ import annotations
