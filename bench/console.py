@@ -32,7 +32,7 @@ SUMMARY_COLUMNS = [
 def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A transient bar of tasks processed / tasks scheduled for one step."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=stderr, transient=True) as progress:
+                  TimeElapsedColumn(), console=stderr, transient=True, refresh_per_second=2) as progress:
         task = progress.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

@@ -20,7 +20,10 @@ from bench.stats import StepMeasurements
 
 START_DELAY_S = 0.3
 """Gap between telling the generator to go and the first arrival, so its users are spawned in time."""
-POLL_S = 0.1
+POLL_S = 0.2
+RSS_EVERY_S = 1.0
+"""Walking the worker process trees costs CPU that the workers then lack on a small machine:
+memory is sampled once a second, CPU only at the window's edges."""
 SETTLE_S = 1.2
 """Wait after the last task before reading pg_stat_database: backends publish their session counts
 when they exit or within about a second of going idle."""
@@ -110,13 +113,15 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
                for prefix, meter in meters.items()}
     deadline_ns = m.start_ns + round((m.plan.duration_s + ctx.drain_timeout_s) * 1e9)
     ctx.workers.reset_peak()
+    next_rss_ns = begin
     while True:
         now = time.monotonic_ns()
         _add_records(ctx.reader, m)
         for window in windows.values():
             window.observe(now)
-        if begin <= now and (now <= end or m.plan.saturation):
+        if next_rss_ns <= now and (now <= end or m.plan.saturation):
             ctx.workers.sample_rss()
+            next_rss_ns = now + round(RSS_EVERY_S * 1e9)
         progress(len(m.records), expected)
         if loadgen.finished():
             if not m.enqueues:

@@ -26,8 +26,11 @@ DATABASE = "bench"
 class ManagedPostgres:
     """Context manager: a running cluster on entry, nothing left of it on exit."""
 
-    def __init__(self, work_dir: Path, max_connections: int = 100, log=print) -> None:
+    def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
+                 settings: dict[str, str] | None = None) -> None:
         self.max_connections = max_connections
+        self.extra_settings = settings or {}
+        """More server settings (e.g. shared_preload_libraries), applied after bench's own."""
         self.port = free_loopback_port()
         self.password = secrets.token_urlsafe(18)
         self._work_dir = work_dir
@@ -105,6 +108,7 @@ class ManagedPostgres:
             "log_min_messages": "warning",
             "track_activities": "on",
             "track_counts": "on",
+            **self.extra_settings,
         }
         return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 
