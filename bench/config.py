@@ -46,6 +46,8 @@ class Profile:
     arrival: str = "uniform"
     """Arrival process: uniform spacing or poisson (exponential gaps)."""
     random_seed: int = 1
+    repeat: int = 1
+    """Runs of each step, back to back; steps.csv then holds each run and their mean and 95 % CI."""
     worker_processes: int = 2
     """Worker processes of every architecture (prefork concurrency; gevent and taskiq worker processes)."""
     tasks_per_process: int = 10
@@ -82,7 +84,7 @@ class Profile:
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
         _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
         for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size",
-                    "tasks_per_process", "saturation_tasks", "prefetch_multiplier"):
+                    "tasks_per_process", "saturation_tasks", "prefetch_multiplier", "repeat"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")

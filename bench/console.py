@@ -17,7 +17,7 @@ stdout = Console(width=None if sys.stdout.isatty() else 200)
 
 SUMMARY_COLUMNS = [
     ("architecture", "architecture", None), ("step", "step", None),
-    ("offered/s", "offered_rate_per_s", "{:g}"), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
+    ("offered/s", "offered_rate_per_s", "{:g}"), ("run", "repetition", None), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
     ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
     ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
     ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
@@ -47,15 +47,15 @@ def summary_table(rows: list[dict], title: str) -> Table:
         table.add_column(header, justify="left" if header in ("architecture", "errors") else "right",
                          no_wrap=header != "errors", min_width=19 if header == "architecture" else None)
     for row in rows:
-        table.add_row(*(_cell(row.get(key), fmt) for _, key, fmt in SUMMARY_COLUMNS))
+        table.add_row(*(format_cell(row.get(key), fmt) for _, key, fmt in SUMMARY_COLUMNS))
     return table
 
 
-def _cell(value, fmt: str | None) -> str:
+def format_cell(value, fmt: str | None) -> str:
     if value in ("", None):
         return "-"
     if fmt is None:
-        return str(value)
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     try:
         return fmt.format(float(value))
     except (TypeError, ValueError):

@@ -10,13 +10,14 @@ import csv
 import datetime as dt
 import gzip
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from bench.stats import STEP_COLUMNS
 
 SCHEMA_VERSION = 1
-TASK_COLUMNS = ["architecture", "step", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
+TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
                 "started_s", "finished_s", "schedule_lag_ms", "queue_wait_ms", "exec_ms", "latency_ms",
                 "connects", "connect_ms", "error", "worker_pid"]
 
@@ -54,8 +55,8 @@ class RunFolder:
         tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, default=str) + "\n")
         tmp.replace(self.path / "run.json")
 
-    def append_step(self, row: dict) -> None:
-        _append_csv(self.path / "steps.csv", STEP_COLUMNS, [row])
+    def append_steps(self, rows: list[dict]) -> None:
+        _append_csv(self.path / "steps.csv", STEP_COLUMNS, rows)
 
     def append_tasks(self, rows: Iterable[dict]) -> None:
         # gzip members concatenate: each step adds one, and readers see one stream.
@@ -80,3 +81,69 @@ def _append_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
 def read_steps(run_dir: Path) -> list[dict]:
     with open(run_dir / "steps.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+@dataclass
+class RunData:
+    """A run folder read back: what plots, reports and comparisons are drawn from."""
+
+    path: Path
+    meta: dict
+    steps: list[dict]
+    """steps.csv rows, numbers as float (None where empty), booleans as bool."""
+    samples: list[dict]
+
+    @property
+    def run_id(self) -> str:
+        return self.meta.get("run_id", self.path.name)
+
+    @property
+    def architectures(self) -> list[str]:
+        return list(dict.fromkeys(r["architecture"] for r in self.steps))
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read results/<run-id>/; a missing or unreadable folder is a one-line error."""
+    from bench.errors import BenchError
+
+    if not (run_dir / "run.json").exists():
+        raise BenchError(f"{run_dir} is not a run folder (no run.json)")
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+        steps = [_typed(r) for r in read_steps(run_dir)] if (run_dir / "steps.csv").exists() else []
+        samples = []
+        if (run_dir / "samples.csv").exists():
+            with open(run_dir / "samples.csv", newline="") as f:
+                samples = [_typed(r) for r in csv.DictReader(f)]
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"cannot read the run in {run_dir}: {exc}") from None
+    return RunData(run_dir, meta, steps, samples)
+
+
+_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors"}
+
+
+def _typed(row: dict) -> dict:
+    typed = {}
+    for key, value in row.items():
+        if key in _TEXT_COLUMNS:
+            typed[key] = value
+        elif value in ("True", "False"):
+            typed[key] = value == "True"
+        else:
+            typed[key] = float(value) if value not in ("", None) else None
+    return typed
+
+
+def find_run(results_root: Path, name: str) -> Path:
+    """A run given as a path or as a run id under results/ (a unique prefix is enough)."""
+    from bench.errors import BenchError
+
+    if Path(name).is_dir():
+        return Path(name)
+    matches = sorted(p for p in results_root.glob(f"{name}*") if p.is_dir())
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BenchError(f"no run {name!r} (neither a folder nor a run id under {results_root})")
+    raise BenchError(f"{name!r} names {len(matches)} runs under {results_root}; give more of the id")

@@ -25,7 +25,7 @@ from bench.probes.server_stats import ServerStats
 from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
-from bench.stats import summarize, task_rows
+from bench.stats import add_spread, summarize, task_rows
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
@@ -132,28 +132,36 @@ class Run:
                           _shared_machine_meters(services), RecordReader(records_dir), self.log)
         try:
             for index, rate in enumerate(p.rates):
-                if rate == "max":
-                    plan = StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed)
-                else:
-                    plan = StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed)
-                self._run_one_step(ctx, plan, run_start_ns)
+                # Repetitions of a step run back to back and are written together, with their spread.
+                rows = [self._run_one_step(ctx, self._plan(index, rate, repetition), run_start_ns)
+                        for repetition in range(p.repeat)]
+                add_spread(rows)
+                self.folder.append_steps(rows)
+                self.rows.extend(rows)
         finally:
             for worker in workers:
                 worker.stop()
             self.log(f"stopped {architecture.name} workers")
 
-    def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> None:
+    def _plan(self, index: int, rate, repetition: int) -> StepPlan:
+        p = self.profile
+        if rate == "max":
+            return StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed, repetition)
+        return StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed,
+                        repetition=repetition)
+
+    def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> dict:
         rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
-        label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}"
+        repeat = f" (run {plan.repetition + 1}/{self.profile.repeat})" if self.profile.repeat > 1 else ""
+        label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}{repeat}"
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
-        self.folder.append_step(row)
         self.folder.append_tasks(task_rows(measurements, run_start_ns))
-        self.rows.append(row)
         self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
         stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
                      f"p99 {row['latency_p99_ms']} ms")
+        return row
 
     def _environment(self, services: Services, server_stats: ServerStats, sampler: ConnectionSampler) -> dict:
         versions = metadata.package_versions()

@@ -27,11 +27,18 @@ class StepPlan:
     seed: int
     task_count: int = 0
     """Tasks of a saturation step."""
+    repetition: int = 0
+    """Which run of this step, when steps are repeated (`--repeat`)."""
 
     @classmethod
-    def saturation_step(cls, index: int, task_count: int, seed: int) -> "StepPlan":
+    def saturation_step(cls, index: int, task_count: int, seed: int, repetition: int = 0) -> "StepPlan":
         # No warm-up: the whole burst is measured, pool and connection start-up included.
-        return cls(index, None, 0.0, 0.0, "burst", seed, task_count)
+        return cls(index, None, 0.0, 0.0, "burst", seed, task_count, repetition)
+
+    @property
+    def key(self) -> str:
+        """Names this step and repetition in task ids."""
+        return f"{self.index}.{self.repetition}"
 
     @property
     def saturation(self) -> bool:
@@ -51,10 +58,11 @@ class StepPlan:
             return [0] * self.task_count
         if self.arrival == "uniform":
             return uniform_offsets_ns(self.rate_per_s, self.duration_s)
-        return poisson_offsets_ns(self.rate_per_s, self.duration_s, random.Random(self.seed * 1_000_003 + self.index))
+        seed = (self.seed * 1_000_003 + self.index) * 1_009 + self.repetition
+        return poisson_offsets_ns(self.rate_per_s, self.duration_s, random.Random(seed))
 
     def task_id(self, seq: int) -> str:
-        return f"{self.index}.{seq}"
+        return f"{self.key}.{seq}"
 
 
 def uniform_offsets_ns(rate_per_s: float, duration_s: float) -> list[int]:
@@ -70,5 +78,6 @@ def poisson_offsets_ns(rate_per_s: float, duration_s: float, rng: random.Random)
     return offsets
 
 
-def step_of(task_id: str) -> int:
-    return int(task_id.split(".", 1)[0])
+def step_key(task_id: str) -> str:
+    """The `StepPlan.key` a task id belongs to."""
+    return task_id.rsplit(".", 1)[0]

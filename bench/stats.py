@@ -13,7 +13,7 @@ from bench.probes.connection_sampler import Sample
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
-    "architecture", "workload", "step", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
+    "architecture", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
     "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
@@ -22,7 +22,48 @@ STEP_COLUMNS = [
     "schedule_lag_p50_ms", "schedule_lag_p99_ms", "schedule_lag_max_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
     "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors",
+    "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
 ]
+SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
+"""Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns."""
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (standard table values).
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042]
+
+
+def t95(degrees_of_freedom: float) -> float:
+    """Student's t two-sided 95 % quantile; the normal 1.96 past 30 degrees of freedom."""
+    if degrees_of_freedom < 1:
+        return math.nan
+    if degrees_of_freedom > 30:
+        return 1.96
+    return _T95[max(1, math.floor(degrees_of_freedom)) - 1]
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % confidence interval (NaN half-width for one value)."""
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean, t95(len(values) - 1) * sd / math.sqrt(len(values))
+
+
+def add_spread(rows: list[dict]) -> None:
+    """Write the repetitions' mean and 95 % CI of throughput and p99 latency into each row of a group."""
+    for column, prefix in SPREAD_OF.items():
+        values = [float(r[column]) for r in rows if r[column] not in ("", None)]
+        mean, ci = mean_ci95(values)
+        unit = "per_s" if column.endswith("per_s") else "ms"
+        for row in rows:
+            row[f"{prefix}_mean_{unit}"] = _rounded(mean)
+            row[f"{prefix}_ci95_{unit}"] = _rounded(ci)
+    for row in rows:
+        row["repeats"] = len(rows)
 
 
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
@@ -93,7 +134,7 @@ def summarize(m: StepMeasurements) -> dict:
     failures = [r.finished_ns for r in processed_all if r.error]  # warm-up included: when it first broke
     row = {
         "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
-        "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
+        "repetition": m.plan.repetition, "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
         "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
@@ -174,7 +215,8 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
         r = m.records.get(e.task_id)
         status = "enqueue_failed" if e.error else "lost" if r is None else "failed" if r.error else "completed"
         rows.append({
-            "architecture": m.architecture, "step": m.plan.index, "task_id": e.task_id,
+            "architecture": m.architecture, "step": m.plan.index, "repetition": m.plan.repetition,
+            "task_id": e.task_id,
             "warmup": e.scheduled_ns < begin, "status": status,
             "scheduled_s": since_start(e.scheduled_ns), "enqueued_s": since_start(e.enqueued_ns),
             "started_s": since_start(r and r.started_ns), "finished_s": since_start(r and r.finished_ns),

@@ -15,7 +15,7 @@ from bench.loadgen import LoadGenerator
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import ProcessMeter
 from bench.probes.server_stats import ServerStats
-from bench.schedule import StepPlan, step_of
+from bench.schedule import StepPlan, step_key
 from bench.stats import StepMeasurements
 
 START_DELAY_S = 0.3
@@ -149,5 +149,5 @@ def _settle(ctx: StepContext, m: StepMeasurements) -> None:
 
 def _add_records(reader: RecordReader, m: StepMeasurements) -> None:
     for record in reader.poll():
-        if step_of(record.id) == m.plan.index:
+        if step_key(record.id) == m.plan.key:
             m.records[record.id] = record

@@ -16,7 +16,7 @@ POOLED = {name for name, cls in architecture_classes().items() if cls.pooled}
 
 
 def _run_dir(results: Path) -> Path:
-    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir() and p.name != "plots"]
     return run_dir
 
 
@@ -30,7 +30,7 @@ def all_architectures(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     done = run_bench("run", "--profile", "smoke", "--architectures", ",".join(ALL), "--rates", "30,max",
                      "--saturation-tasks", "1000", "--step-seconds", "2", "--warmup-seconds", "1",
-                     "--results-dir", str(results), timeout=600)
+                     "--results-dir", str(results), "--plots-dir", str(results / "plots"), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _run_dir(results)
     return _rows(run_dir), json.loads((run_dir / "run.json").read_text())

@@ -20,6 +20,7 @@ def test_unknown_profile(tmp_path):
 def test_malformed_bench_toml(tmp_path):
     (tmp_path / "bench.toml").write_text("[profiles.quick\nrates = [1,2\n")
     _one_line_error(run_bench("run", cwd=tmp_path), "is not valid TOML")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "plots").exists()
 
 
 @pytest.mark.parametrize("rates", ["0", "-5", "abc", "nan"])

@@ -22,7 +22,7 @@ SATURATED_QUEUE_WAIT_MS = 1000
 
 
 def _only_run(results: Path) -> Path:
-    runs = [p for p in results.iterdir() if p.is_dir()]
+    runs = [p for p in results.iterdir() if p.is_dir() and p.name != "plots"]
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -54,19 +54,20 @@ def _bench_children_started_after(t0: float) -> list[str]:
 def smoke_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     t0 = time.time()
-    done = run_bench("run", "--profile", "smoke", "--results-dir", str(results))
-    return done, _only_run(results) if done.returncode == 0 else None, t0
+    plots = tmp_path_factory.mktemp("plots")
+    done = run_bench("run", "--profile", "smoke", "--results-dir", str(results), "--plots-dir", str(plots))
+    return done, _only_run(results) if done.returncode == 0 else None, t0, plots
 
 
 def test_smoke_run_succeeds_with_a_summary(smoke_run):
-    done, run_dir, _ = smoke_run
+    done, run_dir, _, _ = smoke_run
     assert done.returncode == 0, done.stderr[-3000:]
     assert "prefork-nullpool" in done.stdout and "results:" in done.stdout
     assert {"run.json", "steps.csv", "tasks.csv.gz", "samples.csv", "bench.log"} <= {p.name for p in run_dir.iterdir()}
 
 
 def test_smoke_nullpool_opens_one_session_per_task(smoke_run):
-    _, run_dir, _ = smoke_run
+    _, run_dir, _, _ = smoke_run
     steps = _steps(run_dir)
     assert len(steps) == 3
     for row in steps:
@@ -78,7 +79,7 @@ def test_smoke_nullpool_opens_one_session_per_task(smoke_run):
 
 
 def test_smoke_nothing_is_lost_and_unsaturated_steps_keep_the_offered_rate(smoke_run):
-    _, run_dir, _ = smoke_run
+    _, run_dir, _, _ = smoke_run
     steps = _steps(run_dir)
     unsaturated = [r for r in steps if float(r["queue_wait_p99_ms"]) < SATURATED_QUEUE_WAIT_MS]
     assert steps[0] in unsaturated  # the lowest rate must be below saturation, or the test says nothing
@@ -89,7 +90,7 @@ def test_smoke_nothing_is_lost_and_unsaturated_steps_keep_the_offered_rate(smoke
 
 
 def test_smoke_tasks_and_samples_files_hold_every_arrival(smoke_run):
-    _, run_dir, _ = smoke_run
+    _, run_dir, _, _ = smoke_run
     with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
         tasks = list(csv.DictReader(f))
     steps = _steps(run_dir)
@@ -102,8 +103,17 @@ def test_smoke_tasks_and_samples_files_hold_every_arrival(smoke_run):
     assert len(samples) >= 10 * duration_s * 0.8  # at least 10 Hz, allowing for a busy machine
 
 
+def test_smoke_run_draws_its_charts_and_report(smoke_run):
+    done, run_dir, _, plots = smoke_run
+    out = plots / run_dir.name
+    for name in ("throughput", "latency", "connections", "handshake", "errors"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").exists()
+    assert "prefork-nullpool" in (out / "report.html").read_text()
+    assert f"report: {out / 'report.html'}" in done.stdout
+
+
 def test_smoke_run_json_records_the_environment(smoke_run):
-    _, run_dir, _ = smoke_run
+    _, run_dir, _, _ = smoke_run
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete" and meta["schema_version"] == 1
     for package in ("python", "celery", "sqlalchemy", "asyncpg", "psycopg", "asgiref", "locust", "postgresql", "redis"):
@@ -113,7 +123,7 @@ def test_smoke_run_json_records_the_environment(smoke_run):
 
 
 def test_smoke_run_leaves_no_process_behind(smoke_run):
-    _, run_dir, t0 = smoke_run
+    _, run_dir, t0, _ = smoke_run
     pids = _started_pids(run_dir)
     assert len(pids) >= 5  # postgres, redis, the worker and one load generator per step
     assert not [p for p in pids if psutil.pid_exists(p)]
@@ -123,12 +133,12 @@ def test_smoke_run_leaves_no_process_behind(smoke_run):
 def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path):
     env = {"BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
     done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "1", "--warmup-seconds",
-                     "0.5", "--results-dir", str(tmp_path), env=env)
+                     "0.5", "--results-dir", str(tmp_path), "--plots-dir", str(tmp_path / "plots"), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.redis.pid)
     password = services.postgres.password
     run_dir = _only_run(tmp_path)
-    for path in run_dir.rglob("*"):
+    for path in [*run_dir.rglob("*"), *(tmp_path / "plots").rglob("*")]:
         if path.is_file():
             content = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
             assert password.encode() not in content, path
@@ -139,7 +149,7 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--results-dir",
-                             str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(tmp_path), "--plots-dir", str(tmp_path / "plots")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:

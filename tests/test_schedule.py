@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from bench.schedule import StepPlan, poisson_offsets_ns, step_of, uniform_offsets_ns
+from bench.schedule import StepPlan, poisson_offsets_ns, step_key, uniform_offsets_ns
 
 
 def test_uniform_offsets_are_evenly_spaced_and_count_rate_times_duration():
@@ -34,4 +34,7 @@ def test_step_plan_covers_warmup_and_measurement_and_is_reproducible():
     uniform = StepPlan(index=3, rate_per_s=50, warmup_s=1, measure_s=2, arrival="uniform", seed=9)
     assert len(uniform.offsets_ns()) == 150
     assert sum(o >= uniform.warmup_ns for o in uniform.offsets_ns()) == 100
-    assert step_of(uniform.task_id(17)) == 3
+    assert step_key(uniform.task_id(17)) == uniform.key == "3.0"
+    again = StepPlan(index=3, rate_per_s=50, warmup_s=1, measure_s=2, arrival="poisson", seed=9, repetition=1)
+    assert step_key(again.task_id(17)) == "3.1"
+    assert again.offsets_ns() != plan.offsets_ns()  # a repetition is a new sample, not a replay

@@ -83,3 +83,13 @@ def test_task_rows_mark_warmup_and_status():
     assert sum(r["warmup"] for r in rows) == 10
     assert [r["status"] for r in rows].count("lost") == 1
     assert float(rows[0]["latency_ms"]) == pytest.approx(6.5)
+
+
+def test_mean_ci95_uses_students_t():
+    from bench.stats import mean_ci95, t95
+
+    mean, half = mean_ci95([10.0, 12.0, 14.0])
+    assert mean == pytest.approx(12.0)
+    assert half == pytest.approx(4.303 * 2.0 / 3 ** 0.5, rel=1e-3)  # t(2) * sd / sqrt(n)
+    assert math.isnan(mean_ci95([5.0])[1])
+    assert t95(100) == 1.96 and t95(1) == pytest.approx(12.706)

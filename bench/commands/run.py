@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile in bench.toml (default: its default_profile)")
     add_config_argument(parser)
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
+    parser.add_argument("--plots-dir", type=Path, default=Path("plots"), help="where charts and the report go")
     flags = parser.add_argument_group("overrides of profile values")
     flags.add_argument("--rates", help='offered rates, tasks/s, comma-separated; "max" for a saturation step (e.g. 50,100,max)')
     flags.add_argument("--saturation-tasks", type=int, help='tasks a "max" step enqueues at once')
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--warmup-seconds", type=float)
     flags.add_argument("--arrival", choices=["uniform", "poisson"])
     flags.add_argument("--worker-processes", type=int)
+    flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
     flags.add_argument("--table-rows", type=int)
     flags.add_argument("--max-connections", type=int)
 
@@ -43,6 +45,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
+        "repeat": args.repeat,
     }
 
 
@@ -79,13 +82,26 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stderr.print(f"[yellow]interrupted[/]: kept {len(run_.rows)} finished step(s) in {run_.folder.path}")
         _print_summary(run_)
+        _draw(run_, args.plots_dir)
         return EXIT_INTERRUPTED
     except BenchError as exc:
         sys.stderr.write(f"bench: error: {exc}\n")
         return 2
     _print_summary(run_)
     stdout.print(f"results: {run_.folder.path}")
+    _draw(run_, args.plots_dir)
     return 0
+
+
+def _draw(run_: Run, plots_dir: Path) -> None:
+    """Charts and report of what was measured, drawn from the results files like `bench report` does."""
+    if not run_.rows:
+        return
+    from bench.report import write_report
+    from bench.results import load_run
+
+    report = write_report(load_run(run_.folder.path), plots_dir / run_.folder.run_id)
+    stdout.print(f"report: {report}")
 
 
 def _print_summary(run_: Run) -> None:

@@ -1,0 +1,217 @@
+"""Charts of a run, drawn from its results files alone (matplotlib, PNG and SVG).
+
+One colour per architecture, the same in every chart of every run; axes carry units; titles name
+the profile, the workload and the machine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+# Text stays text in SVG (not glyph outlines), so charts can be searched and checked after the fact.
+matplotlib.rcParams["svg.fonttype"] = "none"
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.results import RunData  # noqa: E402
+
+ARCHITECTURE_COLORS = {
+    "prefork-nullpool": "#d62728",
+    "prefork-asyncio-run": "#7f7f7f",
+    "gevent-pool": "#1f77b4",
+    "async-queue": "#2ca02c",
+    "prefork-loop-pool": "#9467bd",
+}
+_SPARE_COLORS = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+CHART_NAMES = ["throughput", "latency", "connections", "handshake", "errors"]
+
+
+def color(architecture: str) -> str:
+    """The architecture's colour; an unknown one gets a spare chosen by its name, so it is stable too."""
+    if architecture in ARCHITECTURE_COLORS:
+        return ARCHITECTURE_COLORS[architecture]
+    return _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
+
+
+def title(run: RunData, what: str) -> str:
+    host = run.meta.get("host", {})
+    profile = run.meta.get("profile", {})
+    return (f"{what} — profile {profile.get('name', '?')}, workload {profile.get('workload', '?')}, "
+            f"{host.get('cpu_count', '?')} cores, {host.get('memory_gib', '?')} GiB")
+
+
+def rate_points(run: RunData, architecture: str, column: str) -> tuple[list[float], list[float]]:
+    """(offered rate, mean of `column` over repetitions) for the architecture's rate steps."""
+    groups: dict[float, list[float]] = defaultdict(list)
+    for row in run.steps:
+        if row["architecture"] == architecture and not row.get("saturation") and row.get(column) is not None:
+            groups[row["offered_rate_per_s"]].append(row[column])
+    rates = sorted(groups)
+    return rates, [sum(groups[r]) / len(groups[r]) for r in rates]
+
+
+def saturation_value(run: RunData, architecture: str, column: str) -> float | None:
+    values = [r[column] for r in run.steps if r["architecture"] == architecture and r.get("saturation")
+              and r.get(column) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def draw_all(run: RunData, out_dir: Path) -> list[Path]:
+    """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawers = {"throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
+               "handshake": handshake_chart, "errors": errors_chart}
+    paths = []
+    for name in CHART_NAMES:
+        fig = drawers[name](run)
+        for suffix in ("png", "svg"):
+            fig.savefig(out_dir / f"{name}.{suffix}", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out_dir / f"{name}.png")
+    return paths
+
+
+def throughput_chart(run: RunData):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    top = 0.0
+    for arch in run.architectures:
+        rates, values = rate_points(run, arch, "throughput_per_s")
+        ax.plot(rates, values, marker="o", color=color(arch), label=arch, gid=f"throughput-{arch}")
+        drain = saturation_value(run, arch, "throughput_per_s")
+        if drain is not None:
+            ax.axhline(drain, color=color(arch), linestyle=":", linewidth=1, gid=f"drain-{arch}")
+            ax.annotate(f"{arch} drains {drain:.0f}/s", (0, drain), xytext=(4, 2), textcoords="offset points",
+                        color=color(arch), fontsize=7)
+        top = max([top, *rates])
+    if top:
+        ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="ideal (throughput = offered)")
+    ax.set_xlabel("offered rate (tasks/s)")
+    ax.set_ylabel("throughput (tasks/s)")
+    ax.set_title(title(run, "Throughput vs offered rate"), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def latency_chart(run: RunData):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for arch in run.architectures:
+        for column, style in (("latency_p50_ms", "--"), ("latency_p99_ms", "-")):
+            rates, values = rate_points(run, arch, column)
+            quantile = column.split("_")[1]
+            ax.plot(rates, values, linestyle=style, marker="o", color=color(arch), label=f"{arch} {quantile}",
+                    gid=f"latency-{quantile}-{arch}")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered rate (tasks/s)")
+    ax.set_ylabel("end-to-end latency from scheduled arrival (ms, log)")
+    ax.set_title(title(run, "Latency p50 (dashed) and p99 (solid)"), fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def connections_chart(run: RunData):
+    fig, ax = plt.subplots(figsize=(9, 5))
+    by_arch: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for sample in run.samples:
+        if sample.get("architecture"):
+            xs, ys = by_arch[sample["architecture"]]
+            xs.append(sample["elapsed_s"])
+            ys.append(sample["connections"])
+    for arch, (xs, ys) in by_arch.items():
+        ax.plot(xs, ys, color=color(arch), label=arch, linewidth=1, gid=f"connections-{arch}")
+    max_connections = run.meta.get("server", {}).get("max_connections")
+    if max_connections:
+        ax.axhline(max_connections, color="black", linestyle="--", linewidth=1, gid="max-connections",
+                   label=f"server max_connections ({max_connections})")
+    ax.set_xlabel("time since run start (s)")
+    ax.set_ylabel("benchmark connections (pg_stat_activity)")
+    ax.set_title(title(run, "Connections over time"), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def handshake_chart(run: RunData):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for arch in run.architectures:
+        rates, sessions = rate_points(run, arch, "sessions_per_task")
+        left.plot(rates, sessions, marker="o", color=color(arch), label=arch, gid=f"sessions-{arch}")
+        rates, share = rate_points(run, arch, "connect_share")
+        right.plot(rates, [100 * s for s in share], marker="o", color=color(arch), label=arch,
+                   gid=f"connect-share-{arch}")
+    left.set_xlabel("offered rate (tasks/s)")
+    left.set_ylabel("connections opened per task (server count)")
+    right.set_xlabel("offered rate (tasks/s)")
+    right.set_ylabel("share of task time spent connecting (%)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title(run, "Handshake overhead"), fontsize=9)
+    return fig
+
+
+def errors_chart(run: RunData):
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    labels, counts = [], []
+    for row in run.steps:
+        rate = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
+        labels.append(f"{row['architecture']}\n{rate}")
+        counts.append(parse_errors(row.get("errors") or ""))
+    types = sorted({t for c in counts for t in c})
+    bottom = [0] * len(labels)
+    for index, error_type in enumerate(types):
+        values = [c.get(error_type, 0) for c in counts]
+        ax.bar(range(len(labels)), values, bottom=bottom, label=error_type, color=plt.cm.tab10(index % 10),
+               gid=f"errors-{error_type}")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    if not types:
+        ax.text(0.5, 0.5, "no errors in any step", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=90)
+    ax.set_ylabel("failed tasks per step (measured part)")
+    ax.set_title(title(run, "Errors by exception type"), fontsize=9)
+    if types:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def parse_errors(text: str) -> dict[str, int]:
+    """`Type:count;...` back into a dict."""
+    counts = {}
+    for part in filter(None, text.split(";")):
+        name, _, count = part.rpartition(":")
+        counts[name] = int(count) if count.isdigit() else 0
+    return counts
+
+
+
+
+def draw_overlay(baseline: RunData, contender: RunData, out_dir: Path) -> list[Path]:
+    """Throughput and p99 latency of two runs on the same axes: baseline dashed, contender solid."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for column, label, log in (("throughput_per_s", "throughput (tasks/s)", False),
+                               ("latency_p99_ms", "p99 latency from scheduled arrival (ms, log)", True)):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for run, style in ((baseline, "--"), (contender, "-")):
+            for arch in run.architectures:
+                rates, values = rate_points(run, arch, column)
+                ax.plot(rates, values, linestyle=style, marker="o", color=color(arch), label=f"{arch} ({run.run_id})",
+                        gid=f"{column}-{run.run_id}-{arch}")
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("offered rate (tasks/s)")
+        ax.set_ylabel(label)
+        ax.set_title(f"{baseline.run_id} (dashed) vs {contender.run_id} (solid)", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, which="both")
+        name = column.removesuffix("_per_s").removesuffix("_ms")
+        for suffix in ("png", "svg"):
+            fig.savefig(out_dir / f"{name}.{suffix}", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out_dir / f"{name}.png")
+    return paths

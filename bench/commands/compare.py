@@ -1,0 +1,84 @@
+"""`bench compare BASELINE CONTENDER`: each headline metric per architecture and step, and overlay charts."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+
+from rich.table import Table
+
+from bench.charts import draw_overlay
+from bench.commands.plot import add_run_arguments
+from bench.compare import Difference, compare_runs
+from bench.console import stdout
+from bench.errors import BenchError
+from bench.results import find_run, load_run
+
+NAME = "compare"
+HELP = "compare two runs metric by metric (difference, difference %%, better, worse or not significant), with overlay charts"
+COLUMNS = ["architecture", "step", "metric", "baseline", "contender", "diff", "diff_percent", "higher_is_better",
+           "verdict"]
+COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser, "baseline", "contender")
+    parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    baseline = load_run(find_run(args.results_dir, args.baseline))
+    contender = load_run(find_run(args.results_dir, args.contender))
+    differences = compare_runs(baseline, contender)
+    if not differences:
+        raise BenchError(f"{baseline.run_id} and {contender.run_id} share no (architecture, step) to compare")
+    charts = draw_overlay(baseline, contender, args.plots_dir / f"compare-{baseline.run_id}-{contender.run_id}")
+    if args.format == "csv":
+        print(as_csv(differences), end="")
+    elif args.format == "markdown":
+        print(as_markdown(differences, baseline.run_id, contender.run_id))
+    else:
+        stdout.print(as_table(differences, baseline.run_id, contender.run_id))
+        stdout.print(f"overlay charts: {', '.join(str(p) for p in charts)}")
+    return 0
+
+
+def _row(d: Difference) -> list[str]:
+    return [d.architecture, d.step, d.metric, _num(d.baseline), _num(d.contender), f"{d.diff:+.4g}",
+            "" if math.isnan(d.diff_percent) else f"{d.diff_percent:+.1f}%", str(d.higher_is_better), d.verdict]
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def as_csv(differences: list[Difference]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    writer.writerows(_row(d) for d in differences)
+    return out.getvalue()
+
+
+def as_markdown(differences: list[Difference], a: str, b: str) -> str:
+    lines = [f"Baseline `{a}`, contender `{b}`.", "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for d in differences:
+        cells = _row(d)
+        if d.verdict in ("better", "worse"):
+            cells[-1] = f"**{d.verdict}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def as_table(differences: list[Difference], a: str, b: str) -> Table:
+    table = Table(title=f"baseline {a} vs contender {b}")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("architecture", "metric", "verdict") else "right")
+    for d in differences:
+        cells = _row(d)
+        colour = COLOURS.get(d.verdict, "")
+        table.add_row(*[f"[{colour}]{c}[/]" if colour else c for c in cells])
+    return table

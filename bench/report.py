@@ -1,0 +1,87 @@
+"""report.html: one self-contained page per run (charts embedded), readable straight from disk."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from bench.charts import CHART_NAMES, draw_all
+from bench.console import SUMMARY_COLUMNS, format_cell
+from bench.results import RunData
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; } td.text, th.text { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.caveats li { margin-bottom: 0.4em; } .muted { color: #777; } .scroll { overflow-x: auto; }
+"""
+
+
+def write_report(run: RunData, out_dir: Path) -> Path:
+    """Draw the charts if needed and write out_dir/report.html; returns its path."""
+    missing = [n for n in CHART_NAMES if not (out_dir / f"{n}.png").exists()]
+    if missing:
+        draw_all(run, out_dir)
+    sections = [
+        f"<h1>bench run {html.escape(run.run_id)}</h1>",
+        f"<p class='muted'>{html.escape(_subtitle(run))}</p>",
+        "<h2>Summary</h2>", _summary_table(run),
+        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in CHART_NAMES),
+        "<h2>What could distort these figures</h2>", _caveats(run),
+        "<h2>Environment</h2>", _environment(run),
+    ]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>bench {html.escape(run.run_id)}</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
+    path = out_dir / "report.html"
+    path.write_text(page)
+    return path
+
+
+def _subtitle(run: RunData) -> str:
+    p, host = run.meta.get("profile", {}), run.meta.get("host", {})
+    return (f"profile {p.get('name')} · workload {p.get('workload')} · status {run.meta.get('status')} · "
+            f"started {run.meta.get('started_at')} · {host.get('cpu_count')} cores, {host.get('memory_gib')} GiB")
+
+
+def _summary_table(run: RunData) -> str:
+    head = "".join(f"<th class='{_align(h)}'>{html.escape(h)}</th>" for h, _, _ in SUMMARY_COLUMNS)
+    body = []
+    for row in run.steps:
+        cells = "".join(f"<td class='{_align(h)}'>{html.escape(format_cell(_display(key, row), fmt))}</td>"
+                        for h, key, fmt in SUMMARY_COLUMNS)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+
+
+def _display(key: str, row: dict):
+    return "max" if key == "offered_rate_per_s" and row.get("saturation") else row.get(key)
+
+
+def _align(header: str) -> str:
+    return "text" if header in ("architecture", "errors") else ""
+
+
+def _embedded_png(path: Path, name: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<div><img alt='{name} chart' src='data:image/png;base64,{data}'></div>"
+
+
+def _caveats(run: RunData) -> str:
+    items = "".join(f"<li>{html.escape(c)}</li>" for c in run.meta.get("caveats", []))
+    return f"<ul class='caveats'>{items}</ul>"
+
+
+def _environment(run: RunData) -> str:
+    rows = []
+    for section in ("versions", "host", "server", "git"):
+        for key, value in (run.meta.get(section) or {}).items():
+            rows.append(f"<tr><td class='text'>{section}</td><td class='text'>{html.escape(str(key))}</td>"
+                        f"<td class='text'>{html.escape(str(value))}</td></tr>")
+    profile = run.meta.get("profile", {})
+    rows += [f"<tr><td class='text'>profile</td><td class='text'>{html.escape(k)}</td>"
+             f"<td class='text'>{html.escape(str(v))}</td></tr>" for k, v in profile.items()]
+    return f"<table>{''.join(rows)}</table>"
