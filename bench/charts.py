@@ -148,6 +148,8 @@ def handshake_chart(run: RunData):
     left.set_ylabel("connections opened per task (server count)")
     right.set_xlabel("offered rate (tasks/s)")
     right.set_ylabel("share of task time spent connecting (%)")
+    left.set_ylim(bottom=0, top=max(1.05, left.get_ylim()[1]))  # from zero, so small changes look small
+    right.set_ylim(0, 100)
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -64,6 +64,10 @@ class Profile:
     """max_connections of the managed PostgreSQL."""
     loadgen_users: int = 8
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues."""
+    slo_p99_ms: float = 500.0
+    """Service level for `bench advise`: end-to-end p99 latency target, ms."""
+    connection_budget: int | None = None
+    """Connections the database can give these workers; default: the server's max_connections less 5."""
     database_url: str | None = None
     """An existing PostgreSQL to use instead of a managed one (loopback only)."""
     broker_url: str | None = None
@@ -83,6 +87,9 @@ class Profile:
         _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
         _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
+        _check(self.slo_p99_ms > 0, f"slo_p99_ms must be above 0, got {self.slo_p99_ms!r}")
+        _check(self.connection_budget is None or self.connection_budget >= 1,
+               f"connection_budget must be at least 1, got {self.connection_budget!r}")
         for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size",
                     "tasks_per_process", "saturation_tasks", "prefetch_multiplier", "repeat"):
             value = getattr(self, key)

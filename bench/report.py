@@ -29,6 +29,7 @@ def write_report(run: RunData, out_dir: Path) -> Path:
     sections = [
         f"<h1>bench run {html.escape(run.run_id)}</h1>",
         f"<p class='muted'>{html.escape(_subtitle(run))}</p>",
+        "<h2>When to leave the NullPool recipe</h2>", _advice(run),
         "<h2>Summary</h2>", _summary_table(run),
         "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in CHART_NAMES),
         "<h2>What could distort these figures</h2>", _caveats(run),
@@ -39,6 +40,13 @@ def write_report(run: RunData, out_dir: Path) -> Path:
     path = out_dir / "report.html"
     path.write_text(page)
     return path
+
+
+def _advice(run: RunData) -> str:
+    from bench.advice import advise, limits_for
+
+    lines = advise(run, limits_for(run))["text"]
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
 
 def _subtitle(run: RunData) -> str:

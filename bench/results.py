@@ -55,6 +55,9 @@ class RunFolder:
         tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, default=str) + "\n")
         tmp.replace(self.path / "run.json")
 
+    def write_advice(self, advice: dict) -> None:
+        (self.path / "advice.json").write_text(json.dumps(advice, indent=2) + "\n")
+
     def append_steps(self, rows: list[dict]) -> None:
         _append_csv(self.path / "steps.csv", STEP_COLUMNS, rows)
 

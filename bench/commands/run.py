@@ -100,7 +100,14 @@ def _draw(run_: Run, plots_dir: Path) -> None:
     from bench.report import write_report
     from bench.results import load_run
 
-    report = write_report(load_run(run_.folder.path), plots_dir / run_.folder.run_id)
+    from bench.advice import advise, limits_for
+
+    data = load_run(run_.folder.path)
+    advice = advise(data, limits_for(data))
+    run_.folder.write_advice(advice)
+    for line in advice["text"]:
+        stdout.print(line)
+    report = write_report(data, plots_dir / run_.folder.run_id)
     stdout.print(f"report: {report}")
 
 

@@ -1,0 +1,187 @@
+"""The decision: up to what rate the NullPool recipe is fine here, what limits it, and where to go next.
+
+An architecture's sustainable rate is the highest offered rate at which, in that step and every
+lower one: achieved throughput stays within 2 % of offered (of the arrivals actually scheduled), p99 latency stays under the SLO, no task
+fails or is lost, and peak connections stay within the connection budget. The limit that bound it
+is whichever of those the next rate step broke. Everything is derived from the results files.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+from bench.results import RunData
+
+RECIPE = "prefork-nullpool"
+TRAPS = {"prefork-asyncio-run"}
+"""Architectures measured to show a failure mode, never recommended."""
+THROUGHPUT_TOLERANCE = 0.02
+RESERVED_CONNECTIONS = 5
+"""Of the server's max_connections: superuser_reserved_connections (3) and bench's own two (sampler, stats)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    slo_p99_ms: float
+    connection_budget: int
+
+
+@dataclass
+class Sustainable:
+    architecture: str
+    rate_per_s: float | None
+    """Highest sustainable offered rate tested; None when even the lowest step broke a limit."""
+    bound_by: list[str] = field(default_factory=list)
+    """Limits broken at `failed_at_per_s`: throughput, latency, errors, connections. Empty: none broke."""
+    failed_at_per_s: float | None = None
+    saturation_throughput_per_s: float | None = None
+    """Drain rate of a "max" step, when the run had one."""
+
+
+def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None) -> Limits:
+    """Limits from the arguments, else the run's profile, else the defaults (budget: the server's
+    max_connections less what is reserved)."""
+    profile = run.meta.get("profile", {})
+    slo = slo_p99_ms or profile.get("slo_p99_ms") or 500.0
+    budget = connection_budget or profile.get("connection_budget")
+    if not budget:
+        budget = int(run.meta.get("server", {}).get("max_connections", 100)) - RESERVED_CONNECTIONS
+    return Limits(float(slo), int(budget))
+
+
+def realized_rate(row: dict) -> float:
+    """Arrivals actually scheduled in the measured window per second: the offered rate for uniform
+    arrivals, a random draw around it for Poisson ones (which the 2 % test must not mistake for a limit)."""
+    if row.get("scheduled") and row.get("duration_s"):
+        return row["scheduled"] / row["duration_s"]
+    return row["offered_rate_per_s"]
+
+
+def broken_limits(row: dict, limits: Limits) -> list[str]:
+    broken = []
+    if row["achieved_rate_per_s"] is None or row["achieved_rate_per_s"] < (1 - THROUGHPUT_TOLERANCE) * realized_rate(row):
+        broken.append("throughput")
+    if row["latency_p99_ms"] is None or row["latency_p99_ms"] > limits.slo_p99_ms:
+        broken.append("latency")
+    if (row["failed"] or 0) + (row["lost"] or 0) > 0:
+        broken.append("errors")
+    if (row["connections_peak"] or 0) > limits.connection_budget:
+        broken.append("connections")
+    return broken
+
+
+def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
+    by_rate: dict[float, list[dict]] = defaultdict(list)
+    drains = []
+    for row in run.steps:
+        if row["architecture"] != architecture:
+            continue
+        if row.get("saturation"):
+            drains.append(row["throughput_per_s"])
+        else:
+            by_rate[row["offered_rate_per_s"]].append(row)
+    result = Sustainable(architecture, None,
+                         saturation_throughput_per_s=sum(drains) / len(drains) if drains else None)
+    for rate in sorted(by_rate):
+        # Every repetition of a step must hold the limits.
+        broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
+        if broken:
+            result.bound_by, result.failed_at_per_s = broken, rate
+            break
+        result.rate_per_s = rate
+    return result
+
+
+_ORDER = ["throughput", "latency", "errors", "connections"]
+
+
+def advise(run: RunData, limits: Limits) -> dict:
+    """advice.json: per architecture its sustainable rate and limit, the crossover and the text."""
+    results = {arch: sustainable_rate(run, arch, limits) for arch in run.architectures}
+    advice = {"run_id": run.run_id, "limits": asdict(limits), "throughput_tolerance": THROUGHPUT_TOLERANCE,
+              "architectures": {a: asdict(s) for a, s in results.items()}}
+    recipe = results.get(RECIPE)
+    alternatives = sorted((s for a, s in results.items() if a != RECIPE and a not in TRAPS),
+                          key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
+    advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
+    advice["recommended"] = alternatives[0].architecture if alternatives else None
+    advice["text"] = _text(run, recipe, alternatives, limits)
+    return advice
+
+
+def _text(run: RunData, recipe: Sustainable | None, alternatives: list[Sustainable], limits: Limits) -> list[str]:
+    if recipe is None:
+        return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
+    lines = [_recipe_line(recipe, limits), *_cost_line(run, recipe)]
+    if alternatives:
+        best = alternatives[0]
+        lines.append(f"Beyond that, move to {best.architecture}: {_rate_phrase(best)}"
+                     f"{_gain(best, recipe)}.")
+        lines += [f"{s.architecture}: {_rate_phrase(s)}{_gain(s, recipe)}." for s in alternatives[1:]]
+    for trap in (a for a in run.architectures if a in TRAPS):
+        lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
+    return lines
+
+
+def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
+    limits_text = f"p99 under {limits.slo_p99_ms:g} ms, within {limits.connection_budget} connections"
+    if recipe.rate_per_s is None:
+        return (f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
+                f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
+    if not recipe.bound_by:
+        return (f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
+                f"the highest rate tested.")
+    return (f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
+            f"{recipe.failed_at_per_s:g}/s it broke: {_limit_words(recipe.bound_by)}.")
+
+
+def _cost_line(run: RunData, recipe: Sustainable) -> list[str]:
+    rows = [r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
+            and r["offered_rate_per_s"] == (recipe.rate_per_s or recipe.failed_at_per_s)]
+    if not rows or rows[0]["connect_p50_ms"] is None or rows[0]["exec_p50_ms"] is None:
+        return []
+    row = rows[0]
+    line = (f"What limits it: each task spends {row['connect_p50_ms']:.1f} ms of its {row['exec_p50_ms']:.1f} ms "
+            f"opening a connection ({100 * (row['connect_share'] or 0):.0f} % of task time)")
+    if recipe.saturation_throughput_per_s:
+        line += f", and its workers drain at most {recipe.saturation_throughput_per_s:.0f} tasks/s"
+    machine = row.get("machine_cpu_percent")
+    cores = run.meta.get("host", {}).get("cpu_count")
+    if machine is not None and cores:
+        line += f" (the machine was {machine / cores:.0f} % busy at {row['offered_rate_per_s']:g}/s)"
+    return [line + "."]
+
+
+def _rate_phrase(s: Sustainable) -> str:
+    if s.rate_per_s is None:
+        phrase = f"held no tested rate ({_limit_words(s.bound_by)} at {s.failed_at_per_s:g}/s)"
+    elif s.bound_by:
+        phrase = f"sustains {s.rate_per_s:g}/s (at {s.failed_at_per_s:g}/s: {_limit_words(s.bound_by)})"
+    else:
+        phrase = f"sustains at least {s.rate_per_s:g}/s (every rate tested)"
+    if s.saturation_throughput_per_s:
+        phrase += f", drains {s.saturation_throughput_per_s:.0f} tasks/s at saturation"
+    return phrase
+
+
+def _gain(s: Sustainable, recipe: Sustainable) -> str:
+    if s.saturation_throughput_per_s and recipe.saturation_throughput_per_s:
+        return f", {s.saturation_throughput_per_s / recipe.saturation_throughput_per_s:.1f}x the recipe's drain rate"
+    if s.rate_per_s and recipe.rate_per_s:
+        return f", {s.rate_per_s / recipe.rate_per_s:.1f}x the recipe's sustainable rate"
+    return ""
+
+
+def _trap_phrase(run: RunData, architecture: str) -> str:
+    rows = [r for r in run.steps if r["architecture"] == architecture]
+    failed = sum(int(r["failed"] or 0) for r in rows)
+    total = sum(int(r["enqueued"] or 0) for r in rows)
+    errors = sorted({e.split(":")[0] for r in rows for e in (r["errors"] or "").split(";") if e})
+    return f"{failed} of {total} measured tasks failed ({', '.join(errors) or 'no errors'})."
+
+
+def _limit_words(bound_by: list[str]) -> str:
+    words = {"throughput": "throughput fell more than 2 % below the offered rate", "latency": "p99 over the SLO",
+             "errors": "tasks failed", "connections": "peak connections over the budget"}
+    return "; ".join(words[b] for b in bound_by)

@@ -1,0 +1,68 @@
+"""The sustainable-rate logic and the advice, on recorded runs (tests/data)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from bench.advice import Limits, advise, limits_for, sustainable_rate
+from bench.results import load_run
+from tests.conftest import run_bench
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_limit_is_the_connection_budget():
+    # gevent-pool peaked at 4 connections at 30/s in the recorded run: a budget of 3 binds at once,
+    # while prefork-nullpool (one short connection per task) stays within it.
+    run = load_run(DATA / "all-architectures")
+    limits = Limits(slo_p99_ms=500, connection_budget=3)
+    gevent = sustainable_rate(run, "gevent-pool", limits)
+    assert gevent.rate_per_s is None and gevent.bound_by == ["connections"] and gevent.failed_at_per_s == 30
+    assert sustainable_rate(run, "prefork-nullpool", limits).rate_per_s == 60
+
+
+def test_limit_is_latency_while_throughput_keeps_up():
+    # io_wait on gevent-pool with one connection per process, Poisson arrivals: at 80/s it keeps up
+    # but queues, p99 ~158 ms; at 20/s p99 ~31 ms.
+    run = load_run(DATA / "queueing")
+    result = sustainable_rate(run, "gevent-pool", Limits(slo_p99_ms=50, connection_budget=95))
+    assert result.rate_per_s == 20 and result.bound_by == ["latency"] and result.failed_at_per_s == 80
+    # With a looser SLO nothing binds: every tested rate is sustainable (Poisson counts are not a "throughput" miss).
+    loose = sustainable_rate(run, "gevent-pool", Limits(slo_p99_ms=1000, connection_budget=95))
+    assert loose.rate_per_s == 80 and loose.bound_by == []
+
+
+def test_limit_is_throughput_and_latency_past_saturation():
+    run = load_run(DATA / "repeat-tinypool")  # pool_size 1: at most ~100/s, asked for 120/s
+    result = sustainable_rate(run, "gevent-pool", Limits(slo_p99_ms=250, connection_budget=95))
+    assert result.rate_per_s == 40 and result.bound_by == ["throughput", "latency"]
+
+
+def test_errors_bind_the_trap_at_its_lowest_rate():
+    run = load_run(DATA / "all-architectures")
+    trap = sustainable_rate(run, "prefork-asyncio-run", limits_for(run))
+    assert trap.rate_per_s is None and "errors" in trap.bound_by
+
+
+def test_advice_names_the_crossover_reason_and_the_best_alternative():
+    run = load_run(DATA / "all-architectures")
+    advice = advise(run, limits_for(run))
+    assert advice["limits"] == {"slo_p99_ms": 500.0, "connection_budget": 95}
+    assert advice["crossover_rate_per_s"] == 60
+    assert advice["recommended"] == "async-queue"  # the highest drain rate among the pooled ones here
+    assert set(advice["architectures"]) == set(run.architectures)
+    text = " ".join(advice["text"])
+    assert "prefork-nullpool is fine up to at least 60 tasks/s" in text
+    assert "ms opening a connection" in text and "prefork-asyncio-run is not an option" in text
+
+
+def test_advise_command_prints_and_writes_advice_json(tmp_path):
+    shutil.copytree(DATA / "queueing", tmp_path / "queueing")
+    done = run_bench("advise", "queueing", "--slo-p99-ms", "50", "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    advice = json.loads((tmp_path / "queueing" / "advice.json").read_text())
+    assert advice["architectures"]["gevent-pool"]["rate_per_s"] == 20
+    assert advice["architectures"]["gevent-pool"]["bound_by"] == ["latency"]
+    assert "did not measure prefork-nullpool" in done.stdout
