@@ -107,6 +107,15 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["text"] = _text(run, recipe, alternatives, limits)
+    from bench.model import model_report
+
+    advice["model"] = model_report(run) or {}
+    if advice["model"]:
+        m = advice["model"]
+        measured = m["measured_saturation_per_s"]
+        advice["text"].append(
+            f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
+            f"(bound by {m['bound_by']})" + (f"; measured {measured:.0f} tasks/s." if measured else "."))
     return advice
 
 
@@ -130,8 +139,10 @@ def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
         return (f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
                 f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
     if not recipe.bound_by:
+        ceiling = (f"; it cannot go past {recipe.saturation_throughput_per_s:.0f} tasks/s, what its workers drain "
+                   f"at saturation" if recipe.saturation_throughput_per_s else "")
         return (f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
-                f"the highest rate tested.")
+                f"the highest rate tested{ceiling}.")
     return (f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
             f"{recipe.failed_at_per_s:g}/s it broke: {_limit_words(recipe.bound_by)}.")
 

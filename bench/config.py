@@ -18,6 +18,7 @@ from typing import Any
 from bench.errors import BenchError
 
 ARRIVALS = ("uniform", "poisson")
+AUTH_METHODS = ("scram-sha-256", "trust")
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
 
 
@@ -62,6 +63,10 @@ class Profile:
     """Celery's worker_prefetch_multiplier (Celery's default, 4), the same for every Celery architecture."""
     max_connections: int = 100
     """max_connections of the managed PostgreSQL."""
+    auth: str = "scram-sha-256"
+    """Authentication of the managed PostgreSQL: "scram-sha-256" or "trust"."""
+    ssl: bool = False
+    """TLS to the managed PostgreSQL (a self-signed certificate made for the run)."""
     loadgen_users: int = 8
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues."""
     slo_p99_ms: float = 500.0
@@ -85,6 +90,8 @@ class Profile:
                    f"rate {rate:g}/s over {self.step_seconds:g} s is more than the 1,000,000 tasks a step may hold")
         _check(self.step_seconds > 0, f"step_seconds must be above 0, got {self.step_seconds!r}")
         _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
+        _check(self.auth in AUTH_METHODS, f"auth must be one of {', '.join(AUTH_METHODS)}, got {self.auth!r}")
+        _check(isinstance(self.ssl, bool), f"ssl must be true or false, got {self.ssl!r}")
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
         _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
         _check(self.slo_p99_ms > 0, f"slo_p99_ms must be above 0, got {self.slo_p99_ms!r}")

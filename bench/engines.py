@@ -21,8 +21,13 @@ def application_name(architecture: str) -> str:
 
 
 def driver_url(url: str, driver: str) -> URL:
-    """The database URL with SQLAlchemy's driver name set ("asyncpg", "psycopg")."""
-    return make_url(url).set(drivername=f"postgresql+{driver}")
+    """The database URL with SQLAlchemy's driver name set ("asyncpg", "psycopg"). libpq's
+    `sslmode` (which psycopg and bench's own connections read) becomes asyncpg's `ssl`."""
+    parsed = make_url(url).set(drivername=f"postgresql+{driver}")
+    if driver == "asyncpg" and "sslmode" in parsed.query:
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+    return parsed
 
 
 def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True) -> AsyncEngine:

@@ -26,6 +26,7 @@ from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
 from bench.stats import add_spread, summarize, task_rows
+from bench.probes.calibration import calibrate
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
@@ -74,7 +75,8 @@ class Run:
         work_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
         try:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
-                                  self.profile.max_connections, log=self.log) as services:
+                                  self.profile.max_connections, log=self.log, auth=self.profile.auth,
+                                  ssl=self.profile.ssl) as services:
                 self._measure(services, work_dir)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -172,7 +174,10 @@ class Run:
         return {"versions": versions, "host": host, "caveats": caveats,
                 "server": {"max_connections": server_stats.max_connections,
                            "managed": services.postgres is not None,
-                           "session_counts": server_stats.has_session_counts}}
+                           "auth": services.postgres.auth if services.postgres else None,
+                           "ssl": server_stats.ssl_in_use,
+                           "session_counts": server_stats.has_session_counts},
+                "calibration": calibrate()}
 
     def _write_run_json(self) -> None:
         self.folder.write_run_json({

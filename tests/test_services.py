@@ -45,3 +45,37 @@ def test_only_loopback_targets_are_accepted():
 def test_unreachable_database_is_one_clear_error():
     with pytest.raises(BenchError, match=r"cannot reach the database at postgresql://u:\*\*\*@127.0.0.1:1/db"):
         check_database("postgresql://u:pw@127.0.0.1:1/db")
+
+
+def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_path):
+    import asyncio
+
+    from sqlalchemy import text
+
+    from bench.engines import async_nullpool_engine, sync_pooled_engine
+
+    ssl_query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    with running_services(tmp_path, log=lambda _m: None, ssl=True) as services:
+        assert "sslmode=require" in services.database_url
+        with psycopg.connect(services.database_url) as conn:
+            assert conn.execute(ssl_query).fetchone()[0] is True
+
+        async def via_asyncpg() -> bool:
+            engine = async_nullpool_engine(services.database_url, "t")
+            async with engine.connect() as conn:
+                encrypted = (await conn.execute(text(ssl_query))).scalar()
+            await engine.dispose()
+            return encrypted
+
+        assert asyncio.run(via_asyncpg()) is True
+        engine = sync_pooled_engine(services.database_url, "t", 1, 0)
+        with engine.connect() as conn:
+            assert conn.execute(text(ssl_query)).scalar() is True
+        engine.dispose()
+
+
+def test_managed_postgres_with_trust_lets_any_password_in(tmp_path):
+    with running_services(tmp_path, log=lambda _m: None, auth="trust") as services:
+        wrong = services.database_url.replace(services.postgres.password, "anything")
+        with psycopg.connect(wrong) as conn:
+            assert conn.execute("SELECT 1").fetchone()[0] == 1

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+
+from rich.table import Table
 
 from bench.advice import advise, limits_for
 from bench.commands.plot import add_run_arguments
 from bench.console import stdout
+from bench.model import Prediction, components, predict
 from bench.results import RunFolder, find_run, load_run
 
 NAME = "advise"
@@ -21,11 +25,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else the server's max_connections less 5)")
 
 
+    what_if = parser.add_argument_group("a what-if of your own for the prefork-nullpool capacity model")
+    what_if.add_argument("--processes", type=int, help="worker processes")
+    what_if.add_argument("--rtt-ms", type=float, default=0.0, help="round-trip time to the database, ms")
+    what_if.add_argument("--auth", choices=["scram-sha-256", "trust"])
+    what_if.add_argument("--ssl", choices=["on", "off"])
+
+
 def run(args: argparse.Namespace) -> int:
     data = load_run(find_run(args.results_dir, args.run))
     advice = advise(data, limits_for(data, args.slo_p99_ms, args.connection_budget))
+    c = components(data)
+    if c is not None:
+        custom = predict(c, args.processes, args.rtt_ms, args.auth, None if args.ssl is None else args.ssl == "on")
+        advice["model"]["custom_what_if"] = asdict(custom)
     RunFolder(data.path).write_advice(advice)
     for line in advice["text"]:
         stdout.print(line)
+    if c is not None:
+        stdout.print(model_table(advice["model"], custom))
     stdout.print(f"advice: {data.path / 'advice.json'}")
     return 0
+
+
+def model_table(model: dict, custom: Prediction) -> Table:
+    table = Table(title="prefork-nullpool capacity model: predicted saturation throughput (tasks/s)")
+    for column in ("setting", "predicted/s", "processes allow/s", "machine CPU allows/s", "task ms", "bound by"):
+        table.add_column(column, justify="left" if column in ("setting", "bound by") else "right")
+    for p in [*(Prediction(**w) for w in model["what_ifs"]), custom]:
+        table.add_row(p.setting, f"{p.throughput_per_s:.0f}", f"{p.process_bound_per_s:.0f}",
+                      f"{p.cpu_bound_per_s:.0f}", f"{p.exec_ms:.2f}", p.bound_by)
+    return table

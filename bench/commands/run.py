@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
     flags.add_argument("--table-rows", type=int)
     flags.add_argument("--max-connections", type=int)
+    flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
+    flags.add_argument("--ssl", choices=["on", "off"], help="TLS to the managed PostgreSQL")
 
 
 def overrides(args: argparse.Namespace) -> dict:
@@ -45,7 +47,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
-        "repeat": args.repeat,
+        "repeat": args.repeat, "auth": args.auth, "ssl": None if args.ssl is None else args.ssl == "on",
     }
 
 

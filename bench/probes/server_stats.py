@@ -16,6 +16,9 @@ class ServerStats:
         self.server_version_num = int(self._conn.execute("SHOW server_version_num").fetchone()[0])
         self.server_version = self._conn.execute("SHOW server_version").fetchone()[0]
         self.max_connections = int(self._conn.execute("SHOW max_connections").fetchone()[0])
+        self.ssl_in_use = bool(self._conn.execute(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0])
+        """Whether bench's own connection (like every other it makes) is encrypted."""
 
     @property
     def has_session_counts(self) -> bool:

@@ -60,13 +60,16 @@ def running_services(
     max_connections: int = 100,
     log=print,
     postgres_settings: dict[str, str] | None = None,
+    auth: str = "scram-sha-256",
+    ssl: bool = False,
 ) -> Iterator[Services]:
     """Start PostgreSQL and Redis where no URL is given; stop what was started on exit, whatever the exit."""
     preflight(database_url, broker_url)
     with contextlib.ExitStack() as stack:
         postgres = redis = None
         if not database_url:
-            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings))
+            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings,
+                                                            auth=auth, ssl=ssl))
             database_url = postgres.url
         if not broker_url:
             redis = stack.enter_context(ManagedRedis(work_dir, log=log))

@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL cluster for one run: initdb into a temporary directory, a free loopback
-port, scram-sha-256 with a random password; stopped and deleted when the run ends."""
+port, scram-sha-256 (or trust) authentication with a random password, optionally TLS with a
+self-signed certificate made for the run; stopped and deleted when the run ends."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ class ManagedPostgres:
     """Context manager: a running cluster on entry, nothing left of it on exit."""
 
     def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False) -> None:
         self.max_connections = max_connections
+        self.auth = auth
+        self.ssl = ssl
         self.extra_settings = settings or {}
         """More server settings (e.g. shared_preload_libraries), applied after bench's own."""
         self.port = free_loopback_port()
@@ -40,7 +43,7 @@ class ManagedPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+        return self.admin_url(DATABASE)
 
     @property
     def pid(self) -> int | None:
@@ -78,23 +81,43 @@ class ManagedPostgres:
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         self._initdb(bindir, data_dir, pwfile, user)
         os.unlink(pwfile)
+        if self.ssl:
+            self.extra_settings = {**self._make_certificate(user), **self.extra_settings}
         self._process = ChildProcess(
             "postgres",
             [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()],
             log_path=self._work_dir / "postgres.log", user=user,
         )
-        self._log(f"started postgres pid={self._process.pid} port={self.port} "
+        self._log(f"started postgres pid={self._process.pid} port={self.port} auth={self.auth} ssl={self.ssl} "
                   f"max_connections={self.max_connections} data={data_dir}")
         if not wait_for(self._accepts_connections, timeout_s=30, interval_s=0.1):
             raise BenchError(f"the managed PostgreSQL did not start; see {self._work_dir / 'postgres.log'}")
 
     def _initdb(self, bindir: str, data_dir: str, pwfile: str, user: str | None) -> None:
         argv = [os.path.join(bindir, "initdb"), "-D", data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
-                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync"]
+                f"--auth={self.auth}", "--encoding=UTF8", "--locale=C", "--no-sync"]
         done = subprocess.run(argv, capture_output=True, text=True, user=user, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise BenchError(f"initdb failed: {last}")
+
+    def _make_certificate(self, user: str | None) -> dict[str, str]:
+        """A self-signed certificate for this run only (clients encrypt without verifying it)."""
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise BenchError("ssl = true needs the openssl command; install openssl (apt-get install openssl)")
+        cert, key = os.path.join(self._base, "server.crt"), os.path.join(self._base, "server.key")
+        done = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                               "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"openssl could not make a certificate: {done.stderr.strip().splitlines()[-1]}")
+        os.chmod(key, 0o600)  # PostgreSQL refuses a key others can read
+        if user:
+            entry = pwd.getpwnam(user)
+            for path in (cert, key):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        return {"ssl": "on", "ssl_cert_file": cert, "ssl_key_file": key}
 
     def _server_options(self) -> list[str]:
         settings = {
@@ -125,7 +148,8 @@ class ManagedPostgres:
             return True
 
     def admin_url(self, database: str) -> str:
-        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+        tls = "?sslmode=require" if self.ssl else ""
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}{tls}"
 
 
 def _server_user() -> str | None:

@@ -1,0 +1,117 @@
+"""A capacity model of prefork-nullpool, built from measured parts, with what-ifs.
+
+A prefork process runs one task at a time. A task holds its process for E ms: C connecting (TCP,
+authentication, backend start), B in the async_to_sync bridge (a new thread and event loop per call)
+and Q for the rest (session, BEGIN/SELECT/COMMIT, closing). With P processes, the processes allow
+X_proc = P / E tasks/s. Everything runs on N cores that workers, database, broker and load generator
+share; each task costs the machine K ms of CPU (machine CPU over throughput at the highest rate that
+still kept up: nearest to saturation, and carrying the fixed costs that also run there, such as
+bench's sampler and the system's own services), so the machine allows X_cpu = N / K. The prediction
+is min(X_proc, X_cpu), the asymptotic bound of operational analysis.
+
+E, C and K come from the run's steps below saturation (the lowest rate for E and C, unloaded);
+B and the SCRAM cost from the calibration at the run's start.
+
+What-ifs, and what they assume:
+- processes: X_proc grows with P; X_cpu does not (the cores stay the same).
+- rtt_ms (database further away): each connection costs TCP 1 + startup 1 round trip, SCRAM 2 more,
+  TLS 2 more; each task's statements 4 (BEGIN, prepare, SELECT, COMMIT with asyncpg). Waiting costs
+  no CPU, so only E grows.
+- auth trust instead of scram-sha-256 (or back): one PBKDF2 of CPU and 2 round trips less (more).
+- ssl: 2 round trips more; the handshake's CPU is not modelled (measure it with ssl = true).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from bench.advice import RECIPE, THROUGHPUT_TOLERANCE, realized_rate
+from bench.results import RunData
+
+QUERY_ROUND_TRIPS = 4
+CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
+TLS_ROUND_TRIPS = 2
+
+
+@dataclass
+class Components:
+    processes: int
+    cores: int
+    exec_ms: float
+    connect_ms: float
+    bridge_ms: float
+    rest_ms: float
+    cpu_ms_per_task: float
+    auth: str
+    ssl: bool
+    scram_client_ms: float
+
+
+@dataclass
+class Prediction:
+    setting: str
+    throughput_per_s: float
+    process_bound_per_s: float
+    cpu_bound_per_s: float
+    exec_ms: float
+    bound_by: str
+
+
+def components(run: RunData) -> Components | None:
+    """The measured parts, or None when the run has fewer than two recipe steps that kept up."""
+    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
+                   and r["achieved_rate_per_s"] and r["achieved_rate_per_s"] >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(r)
+                   and r.get("machine_cpu_percent") is not None), key=lambda r: r["offered_rate_per_s"])
+    if len(rows) < 2 or rows[0]["exec_p50_ms"] is None:
+        return None
+    calibration = run.meta.get("calibration", {})
+    bridge = calibration.get("async_to_sync_ms", 0.0)
+    profile, server = run.meta.get("profile", {}), run.meta.get("server", {})
+    lowest = rows[0]
+    return Components(
+        processes=int(profile.get("worker_processes", 1)), cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
+        exec_ms=lowest["exec_p50_ms"], connect_ms=lowest["connect_p50_ms"] or 0.0, bridge_ms=bridge,
+        rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
+        cpu_ms_per_task=10 * rows[-1]["machine_cpu_percent"] / rows[-1]["achieved_rate_per_s"], auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
+        ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0))
+
+
+def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, auth: str | None = None,
+            ssl: bool | None = None) -> Prediction:
+    processes = processes or c.processes
+    auth, ssl = auth or c.auth, c.ssl if ssl is None else ssl
+    exec_ms, cpu_ms = c.exec_ms, c.cpu_ms_per_task
+    if auth != c.auth:  # SCRAM costs the client one PBKDF2; trust does not
+        sign = 1 if auth == "scram-sha-256" else -1
+        exec_ms += sign * c.scram_client_ms
+        cpu_ms += sign * c.scram_client_ms
+    round_trips = CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0) + QUERY_ROUND_TRIPS
+    exec_ms += rtt_ms * round_trips
+    process_bound = 1000 * processes / exec_ms
+    cpu_bound = 1000 * c.cores / cpu_ms if cpu_ms > 0 else float("inf")
+    setting = f"{processes} processes, rtt {rtt_ms:g} ms, {auth}, ssl {'on' if ssl else 'off'}"
+    return Prediction(setting, min(process_bound, cpu_bound), process_bound, cpu_bound, exec_ms,
+                      "processes" if process_bound <= cpu_bound else "machine CPU")
+
+
+def measured_saturation(run: RunData) -> float | None:
+    drains = [r["throughput_per_s"] for r in run.steps if r["architecture"] == RECIPE and r.get("saturation")]
+    return sum(drains) / len(drains) if drains else None
+
+
+def what_ifs(c: Components) -> list[Prediction]:
+    other_auth = "trust" if c.auth == "scram-sha-256" else "scram-sha-256"
+    settings = [dict(), dict(processes=1), dict(processes=2 * c.processes), dict(processes=4 * c.processes),
+                dict(rtt_ms=0.5), dict(rtt_ms=2.0), dict(rtt_ms=10.0), dict(auth=other_auth), dict(ssl=not c.ssl),
+                dict(processes=4 * c.processes, rtt_ms=2.0)]
+    return [predict(c, **s) for s in settings]
+
+
+def model_report(run: RunData) -> dict | None:
+    c = components(run)
+    if c is None:
+        return None
+    base = predict(c)
+    return {"components": asdict(c), "predicted_saturation_per_s": base.throughput_per_s,
+            "measured_saturation_per_s": measured_saturation(run), "bound_by": base.bound_by,
+            "what_ifs": [asdict(p) for p in what_ifs(c)]}

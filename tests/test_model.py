@@ -1,0 +1,50 @@
+"""The prefork-nullpool capacity model, on recorded runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bench.model import components, measured_saturation, model_report, predict
+from bench.probes.calibration import calibrate
+from bench.results import load_run
+
+ALL = Path(__file__).parent / "data" / "all-architectures"
+
+
+def test_components_come_from_the_unsaturated_recipe_steps():
+    c = components(load_run(ALL))
+    assert c.processes == 2 and c.cores >= 1
+    assert 0 < c.connect_ms < c.exec_ms
+    assert c.rest_ms == pytest.approx(c.exec_ms - c.connect_ms - c.bridge_ms)
+    assert c.cpu_ms_per_task > 0
+
+
+def test_prediction_is_within_20_percent_of_the_measured_saturation_step():
+    run = load_run(ALL)
+    report = model_report(run)
+    measured = measured_saturation(run)
+    assert report["predicted_saturation_per_s"] == pytest.approx(measured, rel=0.20)
+
+
+def test_what_ifs_move_the_right_way():
+    c = components(load_run(ALL))
+    c = replace(c, scram_client_ms=1.5)
+    base = predict(c)
+    assert predict(c, processes=1).throughput_per_s < base.throughput_per_s
+    assert predict(c, processes=8).throughput_per_s >= base.throughput_per_s
+    assert predict(c, processes=8).bound_by == "machine CPU"  # cores, not processes, limit 8 processes here
+    far = [predict(c, rtt_ms=r).throughput_per_s for r in (0.5, 2, 10)]
+    assert far == sorted(far, reverse=True) and far[-1] < base.throughput_per_s
+    assert predict(c, rtt_ms=2).exec_ms == pytest.approx(c.exec_ms + 2 * (4 + 4))  # SCRAM connect + statements
+    assert predict(c, auth="trust").exec_ms == pytest.approx(c.exec_ms - 1.5)
+    assert predict(c, ssl=True, rtt_ms=1).exec_ms == pytest.approx(predict(c, rtt_ms=1).exec_ms + 2)
+
+
+def test_calibration_measures_the_bridge_and_scram_costs():
+    costs = calibrate()
+    # A new thread and event loop per call, and 4096 PBKDF2 rounds: each well above a microsecond.
+    assert 0.005 < costs["async_to_sync_ms"] < 50
+    assert 0.05 < costs["scram_client_ms"] < 500
