@@ -60,6 +60,15 @@ def saturation_value(run: RunData, architecture: str, column: str) -> float | No
     return sum(values) / len(values) if values else None
 
 
+def label_axes(ax, xlabel: str, ylabel: str, chart_title: str, legend_columns: int = 1) -> None:
+    """Units on both axes, the title, a legend and a light grid: the same on every chart."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(chart_title, fontsize=9)
+    ax.legend(fontsize=7 if legend_columns > 1 else 8, ncol=legend_columns)
+    ax.grid(alpha=0.3, which="both")
+
+
 def draw_all(run: RunData, out_dir: Path) -> list[Path]:
     """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,11 +98,7 @@ def throughput_chart(run: RunData):
         top = max([top, *rates])
     if top:
         ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="ideal (throughput = offered)")
-    ax.set_xlabel("offered rate (tasks/s)")
-    ax.set_ylabel("throughput (tasks/s)")
-    ax.set_title(title(run, "Throughput vs offered rate"), fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, "offered rate (tasks/s)", "throughput (tasks/s)", title(run, "Throughput vs offered rate"))
     return fig
 
 
@@ -106,11 +111,8 @@ def latency_chart(run: RunData):
             ax.plot(rates, values, linestyle=style, marker="o", color=color(arch), label=f"{arch} {quantile}",
                     gid=f"latency-{quantile}-{arch}")
     ax.set_yscale("log")
-    ax.set_xlabel("offered rate (tasks/s)")
-    ax.set_ylabel("end-to-end latency from scheduled arrival (ms, log)")
-    ax.set_title(title(run, "Latency p50 (dashed) and p99 (solid)"), fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3, which="both")
+    label_axes(ax, "offered rate (tasks/s)", "end-to-end latency from scheduled arrival (ms, log)",
+               title(run, "Latency p50 (dashed) and p99 (solid)"), legend_columns=2)
     return fig
 
 
@@ -128,11 +130,8 @@ def connections_chart(run: RunData):
     if max_connections:
         ax.axhline(max_connections, color="black", linestyle="--", linewidth=1, gid="max-connections",
                    label=f"server max_connections ({max_connections})")
-    ax.set_xlabel("time since run start (s)")
-    ax.set_ylabel("benchmark connections (pg_stat_activity)")
-    ax.set_title(title(run, "Connections over time"), fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, "time since run start (s)", "benchmark connections (pg_stat_activity)",
+               title(run, "Connections over time"))
     return fig
 
 
@@ -206,11 +205,7 @@ def draw_overlay(baseline: RunData, contender: RunData, out_dir: Path) -> list[P
                         gid=f"{column}-{run.run_id}-{arch}")
         if log:
             ax.set_yscale("log")
-        ax.set_xlabel("offered rate (tasks/s)")
-        ax.set_ylabel(label)
-        ax.set_title(f"{baseline.run_id} (dashed) vs {contender.run_id} (solid)", fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3, which="both")
+        label_axes(ax, "offered rate (tasks/s)", label, f"{baseline.run_id} (dashed) vs {contender.run_id} (solid)")
         name = column.removesuffix("_per_s").removesuffix("_ms")
         for suffix in ("png", "svg"):
             fig.savefig(out_dir / f"{name}.{suffix}", dpi=110, bbox_inches="tight")
