@@ -58,9 +58,15 @@ def realized_rate(row: dict) -> float:
     return row["offered_rate_per_s"]
 
 
+def kept_up(row: dict) -> bool:
+    """Achieved throughput within 2 % of the arrivals scheduled."""
+    achieved = row["achieved_rate_per_s"]
+    return achieved is not None and achieved >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(row)
+
+
 def broken_limits(row: dict, limits: Limits) -> list[str]:
     broken = []
-    if row["achieved_rate_per_s"] is None or row["achieved_rate_per_s"] < (1 - THROUGHPUT_TOLERANCE) * realized_rate(row):
+    if not kept_up(row):
         broken.append("throughput")
     if row["latency_p99_ms"] is None or row["latency_p99_ms"] > limits.slo_p99_ms:
         broken.append("latency")

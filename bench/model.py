@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.advice import RECIPE, THROUGHPUT_TOLERANCE, realized_rate
+from bench.advice import RECIPE, kept_up
 from bench.results import RunData
 
 QUERY_ROUND_TRIPS = 4
@@ -59,8 +59,7 @@ class Prediction:
 
 def components(run: RunData) -> Components | None:
     """The measured parts, or None when the run has fewer than two recipe steps that kept up."""
-    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
-                   and r["achieved_rate_per_s"] and r["achieved_rate_per_s"] >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(r)
+    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)
                    and r.get("machine_cpu_percent") is not None), key=lambda r: r["offered_rate_per_s"])
     if len(rows) < 2 or rows[0]["exec_p50_ms"] is None:
         return None

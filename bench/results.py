@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from bench.errors import BenchError
 from bench.stats import STEP_COLUMNS
 
 SCHEMA_VERSION = 1
@@ -107,8 +108,6 @@ class RunData:
 
 def load_run(run_dir: Path) -> RunData:
     """Read results/<run-id>/; a missing or unreadable folder is a one-line error."""
-    from bench.errors import BenchError
-
     if not (run_dir / "run.json").exists():
         raise BenchError(f"{run_dir} is not a run folder (no run.json)")
     try:
@@ -140,8 +139,6 @@ def _typed(row: dict) -> dict:
 
 def find_run(results_root: Path, name: str) -> Path:
     """A run given as a path or as a run id under results/ (a unique prefix is enough)."""
-    from bench.errors import BenchError
-
     if Path(name).is_dir():
         return Path(name)
     matches = sorted(p for p in results_root.glob(f"{name}*") if p.is_dir())

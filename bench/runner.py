@@ -17,6 +17,7 @@ from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
 from bench.collect import RecordReader
 from bench.config import Profile
+from bench.config_file import REPO_DIR
 from bench.console import stderr, step_progress
 from bench.engines import admin_engine
 from bench.probes.connection_sampler import ConnectionSampler
@@ -30,7 +31,6 @@ from bench.probes.calibration import calibrate
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
-REPO_DIR = Path(__file__).resolve().parent.parent
 
 CAVEATS = [
     "The load generator, the workers, the broker and the database share this machine's {cores} cores: at "

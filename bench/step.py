@@ -123,14 +123,11 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
             ctx.workers.sample_rss()
             next_rss_ns = now + round(RSS_EVERY_S * 1e9)
         progress(len(m.records), expected)
-        if loadgen.finished():
-            if not m.enqueues:
-                m.enqueues = loadgen.enqueues()
-            if all(e.task_id in m.records for e in m.enqueues if not e.error) and now >= end:
-                break
-        if now >= deadline_ns:
-            if not m.enqueues and loadgen.finished():
-                m.enqueues = loadgen.enqueues()
+        finished = loadgen.finished()
+        if finished and not m.enqueues:
+            m.enqueues = loadgen.enqueues()
+        drained = finished and now >= end and all(e.task_id in m.records for e in m.enqueues if not e.error)
+        if drained or now >= deadline_ns:
             break
         time.sleep(POLL_S)
     for window in windows.values():

@@ -47,7 +47,8 @@ def statement_calls(conn: psycopg.Connection) -> int:
 
 
 def enqueue_all(architecture: str, spec: WorkerSpec, count: int) -> None:
-    """Enqueue `count` tasks as fast as one thread can, with the architecture's own library."""
+    """Enqueue `count` tasks as fast as one thread can, with the architecture's own library
+    (taskiq's producer in bench needs the load generator's gevent loop, so here it runs on asyncio)."""
     if architecture == "async-queue":
         from bench.architectures.async_queue import make_broker
 
@@ -64,12 +65,10 @@ def enqueue_all(architecture: str, spec: WorkerSpec, count: int) -> None:
             await broker.shutdown()
 
         asyncio.run(kick_all())
-    else:
-        from celery import Celery
-
-        app = Celery("bare-producer", broker=spec.broker_url)
+    else:  # Celery's producer needs no gevent: the one the load generator uses, called from a plain loop
+        send = get_architecture(architecture).make_producer(spec)
         for i in range(count):
-            app.send_task("bench.task", args=[f"0.{i}", time.monotonic_ns()], task_id=f"0.{i}", queue=spec.queue)
+            send(f"0.{i}", time.monotonic_ns())
 
 
 def bare_drain(architecture: str, services: Services, profile, count: int, run_index: int, work: Path,

@@ -59,8 +59,6 @@ class MachineMeter:
     """CPU busy on the whole machine (all processes, every core): the total the per-role meters
     should nearly add up to."""
 
-    rss_peak_bytes = 0
-
     def cpu_seconds(self) -> float:
         times = psutil.cpu_times()
         return sum(times) - times.idle - getattr(times, "iowait", 0.0)
