@@ -1,6 +1,7 @@
 """The `bench` command: sub-commands are the modules of bench/commands (each owns its arguments).
 
-Exit codes: 0 done, 1 the run failed, 2 bad input (one line on stderr, no traceback), 130 interrupted.
+Exit codes: 0 done, 1 the run failed, 2 bad input (one line on stderr, no traceback), 3 a server bench
+started died mid-run (one line on stderr, finished steps kept), 130 interrupted.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ SUMMARY_COLUMNS = [
     ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
     ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
     ("sess/task", "sessions_per_task", "{:.2f}"), ("peak conns", "connections_peak", None),
-    ("lag p99 ms", "schedule_lag_p99_ms", "{:.1f}"), ("worker cpu %", "cpu_percent", "{:.0f}"),
+    ("late p99 ms", "send_late_p99_ms", "{:.1f}"), ("worker cpu %", "cpu_percent", "{:.0f}"),
     ("machine cpu %", "machine_cpu_percent", "{:.0f}"),
     ("errors", "errors", None),
 ]

@@ -1,4 +1,5 @@
-"""Errors a user can act on: the CLI prints them as one line and exits 2, with no traceback."""
+"""Errors a user can act on: the CLI prints them as one line, with no traceback, and exits 2
+(bad input) or 3 (a server bench started died mid-run)."""
 
 
 class BenchError(Exception):
@@ -7,3 +8,12 @@ class BenchError(Exception):
 
 class BenchInterrupted(Exception):
     """The run was stopped by SIGINT or SIGTERM; what was measured so far is kept."""
+
+
+class ServerExited(Exception):
+    """A server bench started exited while the run needed it; the run stops, keeping what it measured."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        """E.g. "postgres exited (signal 9)"."""

@@ -37,6 +37,13 @@ class ChildProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def exit_description(self) -> str | None:
+        """None while running; else how it ended: "signal 9" or "exit code 1"."""
+        code = self.popen.poll()
+        if code is None:
+            return None
+        return f"signal {-code}" if code < 0 else f"exit code {code}"
+
     def tree(self) -> list[psutil.Process]:
         """The child and its descendants, as they are now."""
         try:

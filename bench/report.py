@@ -51,7 +51,8 @@ def _advice(run: RunData) -> str:
 
 def _subtitle(run: RunData) -> str:
     p, host = run.meta.get("profile", {}), run.meta.get("host", {})
-    return (f"profile {p.get('name')} · workload {p.get('workload')} · status {run.meta.get('status')} · "
+    failure = f" ({run.meta['failure']})" if run.meta.get("failure") else ""
+    return (f"profile {p.get('name')} · workload {p.get('workload')} · status {run.meta.get('status')}{failure} · "
             f"started {run.meta.get('started_at')} · {host.get('cpu_count')} cores, {host.get('memory_gib')} GiB")
 
 

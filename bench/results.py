@@ -19,7 +19,7 @@ from bench.stats import STEP_COLUMNS
 
 SCHEMA_VERSION = 1
 TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
-                "started_s", "finished_s", "schedule_lag_ms", "queue_wait_ms", "exec_ms", "latency_ms",
+                "started_s", "finished_s", "send_late_ms", "send_ms", "queue_wait_ms", "exec_ms", "latency_ms",
                 "connects", "connect_ms", "error", "worker_pid"]
 
 
@@ -122,7 +122,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, meta, steps, samples)
 
 
-_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors"}
+_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by"}
 
 
 def _typed(row: dict) -> dict:

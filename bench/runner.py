@@ -20,6 +20,7 @@ from bench.config import Profile
 from bench.config_file import REPO_DIR
 from bench.console import stderr, step_progress
 from bench.engines import admin_engine
+from bench.errors import ServerExited
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
 from bench.probes.server_stats import ServerStats
@@ -40,8 +41,9 @@ CAVEATS = [
     "connections_mean/peak come from pg_stat_activity sampled every {interval_ms:g} ms; connections "
     "shorter than that (NullPool's) can fall between samples, so the peak is a lower bound. "
     "sessions_opened is exact (pg_stat_database.sessions) and includes nothing of bench's own.",
-    "Latency is measured from each task's scheduled arrival (open loop); schedule_lag shows how late the "
-    "load generator enqueued, and a large lag means the generator, not the workers, fell behind.",
+    "Latency is measured from each task's scheduled arrival (open loop), so it includes how late the load "
+    "generator started each send (send_late) and the send itself (send); a large send_late means the "
+    "generator, not the workers, fell behind.",
     "All servers are on loopback: connect times exclude network round trips a real deployment pays.",
 ]
 
@@ -65,6 +67,8 @@ class Run:
         self.status = "running"
         self._started = dt.datetime.now().astimezone()
         self._facts: dict = {}
+        self.failure: str | None = None
+        """Why the run failed, when a server it started died."""
 
     def log(self, message: str) -> None:
         self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
@@ -77,10 +81,13 @@ class Run:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl) as services:
-                self._measure(services, work_dir)
+                self._measure_watching(services, work_dir)
             self.status = "complete"
         except KeyboardInterrupt:
             self.status = "interrupted"
+            raise
+        except ServerExited as exc:
+            self.status, self.failure = "failed", exc.reason
             raise
         except BaseException:
             self.status = "failed"
@@ -90,6 +97,19 @@ class Run:
             self._write_run_json()
             self.log(f"run {self.status}")
             self._log_file.close()
+
+    def _measure_watching(self, services: Services, work_dir: Path) -> None:
+        """Measure; whatever goes wrong once a server bench started has died is put down to that death."""
+        try:
+            self._measure(services, work_dir)
+        except (KeyboardInterrupt, ServerExited):
+            raise
+        except Exception as exc:
+            reason = services.exited()
+            if reason is None:
+                raise
+            self.log(f"{reason}; then {type(exc).__name__}: {exc}".splitlines()[0])
+            raise ServerExited(reason) from None
 
     def _measure(self, services: Services, work_dir: Path) -> None:
         workload = make_workload(self.profile.workload, self.profile.table_rows, self.profile.workload_params)
@@ -131,19 +151,28 @@ class Run:
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
-                          _shared_machine_meters(services), RecordReader(records_dir), self.log)
+                          _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited)
         try:
             for index, rate in enumerate(p.rates):
-                # Repetitions of a step run back to back and are written together, with their spread.
-                rows = [self._run_one_step(ctx, self._plan(index, rate, repetition), run_start_ns)
-                        for repetition in range(p.repeat)]
-                add_spread(rows)
-                self.folder.append_steps(rows)
-                self.rows.extend(rows)
+                self._run_repetitions(ctx, index, rate, run_start_ns)
         finally:
             for worker in workers:
                 worker.stop()
             self.log(f"stopped {architecture.name} workers")
+
+    def _run_repetitions(self, ctx: StepContext, index: int, rate, run_start_ns: int) -> None:
+        """Repetitions of a step run back to back and are written together, with their spread; a step
+        cut short by a dead server is written with those before it, and ends the run."""
+        rows = []
+        for repetition in range(self.profile.repeat):
+            rows.append(self._run_one_step(ctx, self._plan(index, rate, repetition), run_start_ns))
+            if rows[-1]["interrupted_by"]:
+                break
+        add_spread(rows)
+        self.folder.append_steps(rows)
+        self.rows.extend(rows)
+        if rows[-1]["interrupted_by"]:
+            raise ServerExited(rows[-1]["interrupted_by"])
 
     def _plan(self, index: int, rate, repetition: int) -> StepPlan:
         p = self.profile
@@ -184,5 +213,5 @@ class Run:
             "run_id": self.folder.run_id, "status": self.status, "started_at": self._started.isoformat(),
             "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
             "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
-            "steps_finished": len(self.rows), **self._facts,
+            "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
         })

@@ -19,9 +19,9 @@ STEP_COLUMNS = [
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
     "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
     "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
-    "schedule_lag_p50_ms", "schedule_lag_p99_ms", "schedule_lag_max_ms",
+    "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors",
+    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors", "interrupted_by",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
 ]
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
@@ -101,15 +101,19 @@ class StepMeasurements:
     """CPU over the measured window, 100 = one core, by column: cpu_percent (workers),
     loadgen_cpu_percent, db_cpu_percent, broker_cpu_percent, bench_cpu_percent, machine_cpu_percent."""
     rss_bytes: int = 0
+    interrupted_by: str = ""
+    """Why the step ended early ("postgres exited (signal 9)"); empty when it ran to its end."""
+    interrupted_ns: int | None = None
 
     @property
     def window_ns(self) -> tuple[int, int]:
-        """The measured part of the step: after warm-up, up to the end of the schedule; for a
-        saturation step, from the burst to the last task's end."""
+        """The measured part of the step: after warm-up, up to the end of the schedule (or the
+        interruption); for a saturation step, from the burst to the last task's end."""
         begin = self.start_ns + self.plan.warmup_ns
         if self.plan.saturation:
             return begin, max((r.finished_ns for r in self.records.values()), default=begin)
-        return begin, begin + round(self.plan.measure_s * 1e9)
+        end = begin + round(self.plan.measure_s * 1e9)
+        return begin, max(begin, min(end, self.interrupted_ns or end))
 
     def measured(self) -> list[Enqueue]:
         begin, _ = self.window_ns
@@ -150,11 +154,13 @@ def summarize(m: StepMeasurements) -> dict:
         "connections_left": m.connections_left,
         "sessions_opened": m.sessions_opened,
         "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
-        **_percentiles("schedule_lag", [ms(e.enqueued_ns - e.scheduled_ns) for e in sent], (50, 99, 100)),
+        **_percentiles("send_late", [ms(e.send_started_ns - e.scheduled_ns) for e in measured], (50, 99, 100)),
+        **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
         "rss_mb": m.rss_bytes / 2**20,
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(_error_counts(measured, sent, done)),
+        "interrupted_by": m.interrupted_by,
     }
     return {k: _rounded(v) for k, v in row.items()}
 
@@ -220,7 +226,8 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
             "warmup": e.scheduled_ns < begin, "status": status,
             "scheduled_s": since_start(e.scheduled_ns), "enqueued_s": since_start(e.enqueued_ns),
             "started_s": since_start(r and r.started_ns), "finished_s": since_start(r and r.finished_ns),
-            "schedule_lag_ms": duration(e.scheduled_ns, e.enqueued_ns),
+            "send_late_ms": duration(e.scheduled_ns, e.send_started_ns),
+            "send_ms": duration(e.send_started_ns, e.enqueued_ns),
             "queue_wait_ms": duration(e.enqueued_ns, r and r.started_ns),
             "exec_ms": duration(r and r.started_ns, r and r.finished_ns),
             "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),

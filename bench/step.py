@@ -27,6 +27,8 @@ memory is sampled once a second, CPU only at the window's edges."""
 SETTLE_S = 1.2
 """Wait after the last task before reading pg_stat_database: backends publish their session counts
 when they exit or within about a second of going idle."""
+INTERRUPTED_GRACE_S = 2.0
+"""After a server died: time for the workers to record the tasks that fail because of it."""
 
 
 @dataclass
@@ -46,6 +48,8 @@ class StepContext:
     generator's is added per step); each becomes a `<role>_cpu_percent` column."""
     reader: RecordReader
     log: Callable[[str], None]
+    server_exited: Callable[[], str | None]
+    """Why a server bench started is gone, or None; checked at every poll."""
 
 
 class CpuWindow:
@@ -87,12 +91,16 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
         m = StepMeasurements(architecture, workload, plan, start_ns, [], {})
+        ctx.log(f"{architecture} step {plan.key} starts")
         _drive(ctx, loadgen, m, progress)
-        _settle(ctx, m)
-        sessions_after = ctx.server_stats.sessions_total()
-        if sessions_before is not None and sessions_after is not None:
-            m.sessions_opened = sessions_after - sessions_before
-        m.connections_left = ctx.server_stats.connections(application_name(architecture))
+        if m.interrupted_by:
+            _close_interrupted(ctx, loadgen, m)
+        else:
+            _settle(ctx, m)
+            sessions_after = ctx.server_stats.sessions_total()
+            if sessions_before is not None and sessions_after is not None:
+                m.sessions_opened = sessions_after - sessions_before
+            m.connections_left = ctx.server_stats.connections(application_name(architecture))
         begin, end = m.window_ns
         m.samples = ctx.sampler.between(begin, end)
         return m
@@ -116,6 +124,9 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     next_rss_ns = begin
     while True:
         now = time.monotonic_ns()
+        if (reason := ctx.server_exited()) is not None:
+            m.interrupted_by, m.interrupted_ns = reason, now
+            break
         _add_records(ctx.reader, m)
         for window in windows.values():
             window.observe(now)
@@ -136,8 +147,17 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 
 
-def _settle(ctx: StepContext, m: StepMeasurements) -> None:
-    deadline = time.monotonic() + SETTLE_S
+def _close_interrupted(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements) -> None:
+    """A server died mid-step: stop the schedule, keep what was sent, give the workers a moment to
+    record what failed; the rest of what was sent counts as lost. Server-side counters are not read."""
+    ctx.log(f"{m.architecture} step {m.plan.key} interrupted: {m.interrupted_by}")
+    if not m.enqueues:
+        m.enqueues = loadgen.halt()
+    _settle(ctx, m, INTERRUPTED_GRACE_S)
+
+
+def _settle(ctx: StepContext, m: StepMeasurements, seconds: float = SETTLE_S) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         _add_records(ctx.reader, m)
         time.sleep(POLL_S)

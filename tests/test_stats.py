@@ -33,7 +33,7 @@ def _step(rate=10.0, warmup_s=1.0, measure_s=4.0, service_ms=5, lose=(), fail=()
     for seq, offset in enumerate(plan.offsets_ns()):
         task_id = plan.task_id(seq)
         scheduled = start + offset
-        enqueues.append(Enqueue(task_id, scheduled, scheduled + MS // 2, ""))
+        enqueues.append(Enqueue(task_id, scheduled, scheduled + MS // 10, scheduled + MS // 2, ""))
         if seq in lose:
             continue
         records[task_id] = TaskRecord(task_id, scheduled, scheduled + MS + MS // 2,
@@ -53,7 +53,8 @@ def test_summarize_a_step_that_keeps_up():
     assert row["exec_p50_ms"] == pytest.approx(5.0)
     assert row["connect_p50_ms"] == pytest.approx(2.0)
     assert row["connect_share"] == pytest.approx(0.4)
-    assert row["schedule_lag_p99_ms"] == pytest.approx(0.5)
+    assert row["send_late_p99_ms"] == pytest.approx(0.1)
+    assert row["send_p99_ms"] == pytest.approx(0.4)
     assert row["connects_per_task"] == pytest.approx(1.0)
     assert row["sessions_per_task"] == pytest.approx(1.0)  # 50 sessions over 50 tasks, warm-up included
 

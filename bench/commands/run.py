@@ -10,13 +10,14 @@ from pathlib import Path
 from bench.config_file import add_config_argument, load_config
 from bench.config import resolve_profile
 from bench.console import stderr, stdout, summary_table
-from bench.errors import BenchError
+from bench.errors import BenchError, ServerExited
 from bench.runner import Run
 from bench.services import preflight
 
 NAME = "run"
 HELP = "run a profile's steps against each of its architectures"
 EXIT_INTERRUPTED = 130
+EXIT_SERVER_EXITED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     except BenchError as exc:
         sys.stderr.write(f"bench: error: {exc}\n")
         return 2
+    except ServerExited as exc:
+        sys.stderr.write(f"bench: error: {exc.reason} during the run; kept {len(run_.rows)} step(s) "
+                         f"in {run_.folder.path}\n")
+        _print_summary(run_)
+        _draw(run_, args.plots_dir)
+        return EXIT_SERVER_EXITED
     _print_summary(run_)
     stdout.print(f"results: {run_.folder.path}")
     _draw(run_, args.plots_dir)

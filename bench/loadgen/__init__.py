@@ -31,8 +31,10 @@ class Enqueue:
 
     task_id: str
     scheduled_ns: int
+    send_started_ns: int
+    """When the generator began the send; minus `scheduled_ns`, how late it was (send_late)."""
     enqueued_ns: int
-    """When the broker accepted it (0 when enqueueing failed)."""
+    """When the broker accepted it (0 when enqueueing failed); minus `send_started_ns`, the send's cost."""
     error: str
 
 
@@ -72,8 +74,14 @@ class LoadGenerator:
 
     def enqueues(self) -> list[Enqueue]:
         with open(self.out_path, newline="") as f:
-            return [Enqueue(r["task_id"], int(r["scheduled_ns"]), int(r["enqueued_ns"]), r["error"])
+            return [Enqueue(r["task_id"], int(r["scheduled_ns"]), int(r["send_started_ns"]), int(r["enqueued_ns"]),
+                            r["error"])
                     for r in csv.DictReader(f)]
+
+    def halt(self) -> list[Enqueue]:
+        """End the schedule early and return what was sent (nothing if the rows could not be written)."""
+        self.process.stop(grace_s=5)
+        return self.enqueues() if self.out_path.exists() else []
 
     def stop(self) -> None:
         self.process.stop(grace_s=5)

@@ -3,10 +3,12 @@
 Several Locust users share one arrival schedule. Each takes the next arrival, sleeps until its
 absolute time, and enqueues it without waiting for the task to run. A user that is late sends at
 once (late arrivals are not dropped and do not push later ones back), so the offered load holds;
-the lateness (enqueued - scheduled) is the schedule lag reported per step, as pgbench -R does.
+how late each send started (send_late = send started - scheduled, what pgbench -R calls schedule lag)
+and how long the send itself took (send = accepted - send started) are recorded apart.
 
 Protocol with bench: prints "ready" when connected, reads the start time (CLOCK_MONOTONIC ns) on
-stdin, writes one CSV row per arrival, then prints "done {json summary}".
+stdin, writes one CSV row per arrival, then prints "done {json summary}". SIGTERM after the start
+ends the schedule early, still writing the rows of what was sent.
 """
 
 from gevent import monkey
@@ -16,6 +18,7 @@ monkey.patch_all()
 import csv  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -38,12 +41,18 @@ class Arrivals:
         self.offsets = plan.offsets_ns()
         self.next_seq = 0
         self.start_ns = 0
-        self.rows: list[tuple[str, int, int, str]] = []
+        self.rows: list[tuple[str, int, int, int, str]] = []
         self.users_left = users
         self.finished = Event()
+        self.halted = False
+
+    def halt(self) -> None:
+        """Send nothing more (bench asks on SIGTERM when a server died): the rows so far are written."""
+        self.halted = True
+        self.finished.set()
 
     def take(self) -> tuple[str, int] | None:
-        if self.next_seq >= len(self.offsets):
+        if self.next_seq >= len(self.offsets) or self.halted:
             return None
         seq = self.next_seq
         self.next_seq += 1
@@ -69,16 +78,16 @@ def make_user_class(arrivals: Arrivals, send, name: str) -> type[User]:
             delay_ns = scheduled_ns - time.monotonic_ns()
             if delay_ns > 0:
                 gevent.sleep(delay_ns / 1e9)
-            started = time.perf_counter()
+            send_started_ns = time.monotonic_ns()
             error = ""
             try:
                 send(task_id, scheduled_ns)
             except Exception as exc:  # an enqueue failure is a measurement, not a crash
                 error = type(exc).__name__
             enqueued_ns = time.monotonic_ns() if not error else 0
-            arrivals.rows.append((task_id, scheduled_ns, enqueued_ns, error))
+            arrivals.rows.append((task_id, scheduled_ns, send_started_ns, enqueued_ns, error))
             self.environment.events.request.fire(
-                request_type="enqueue", name=name, response_time=(time.perf_counter() - started) * 1000,
+                request_type="enqueue", name=name, response_time=(time.monotonic_ns() - send_started_ns) / 1e6,
                 response_length=0, exception=error or None, context={})
 
     return Enqueuer
@@ -94,6 +103,7 @@ def main() -> int:
     runner = env.create_local_runner()
     print("ready", flush=True)
     arrivals.start_ns = int(sys.stdin.readline())
+    gevent.signal_handler(signal.SIGTERM, arrivals.halt)
     runner.start(spec["users"], spawn_rate=10_000)
     arrivals.finished.wait()
     runner.quit()
@@ -106,10 +116,10 @@ def main() -> int:
     return 0
 
 
-def write_rows(path: str, rows: list[tuple[str, int, int, str]]) -> None:
+def write_rows(path: str, rows: list[tuple[str, int, int, int, str]]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task_id", "scheduled_ns", "enqueued_ns", "error"])
+        writer.writerow(["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "error"])
         writer.writerows(sorted(rows, key=lambda r: r[1]))
 
 

@@ -14,6 +14,7 @@ from typing import Iterator
 
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.redis import ManagedRedis, check_broker
+from bench.processes import ChildProcess
 from bench.services.binaries import postgres_bindir, redis_server_binary
 from bench.services.urls import require_loopback
 
@@ -27,14 +28,22 @@ class Services:
     postgres: ManagedPostgres | None = None
     redis: ManagedRedis | None = None
 
+    def managed_processes(self) -> dict[str, ChildProcess]:
+        """The servers bench started itself, by name (none for servers given by URL)."""
+        servers = {"postgres": self.postgres, "redis": self.redis}
+        return {name: server.process for name, server in servers.items() if server and server.process}
+
     def managed_pids(self) -> dict[str, int]:
         """PIDs of the servers bench started itself (empty for servers given by URL)."""
-        pids = {}
-        if self.postgres and self.postgres.pid:
-            pids["postgres"] = self.postgres.pid
-        if self.redis and self.redis.pid:
-            pids["redis"] = self.redis.pid
-        return pids
+        return {name: process.pid for name, process in self.managed_processes().items()}
+
+    def exited(self) -> str | None:
+        """Why a server bench started is gone ("postgres exited (signal 9)"), or None while all run."""
+        for name, process in self.managed_processes().items():
+            how = process.exit_description()
+            if how:
+                return f"{name} exited ({how})"
+        return None
 
 
 def preflight(database_url: str | None, broker_url: str | None) -> None:

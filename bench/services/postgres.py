@@ -49,6 +49,10 @@ class ManagedPostgres:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def process(self) -> ChildProcess | None:
+        return self._process
+
     def __enter__(self) -> "ManagedPostgres":
         try:
             self._start()

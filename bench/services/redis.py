@@ -32,6 +32,10 @@ class ManagedRedis:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def process(self) -> ChildProcess | None:
+        return self._process
+
     def __enter__(self) -> "ManagedRedis":
         try:
             self._start()

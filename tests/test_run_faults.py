@@ -1,0 +1,108 @@
+"""`bench run` when things go wrong under it: a server it started dies, the workers stall."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO
+from tests.test_run import _bench_children_started_after, _only_run, _started_pids, _steps
+
+
+def _start_bench(results: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", "--results-dir", str(results), "--plots-dir",
+                             str(results / "plots"), *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_log(results: Path, pattern: str, timeout_s: float = 120) -> re.Match:
+    """The first bench.log line matching `pattern`, waiting for it to be written."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for log in results.glob("*/bench.log"):
+            found = re.search(pattern, log.read_text())
+            if found:
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"bench.log never said {pattern!r}")
+
+
+@pytest.mark.parametrize("server", ["postgres", "redis"])
+def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, server):
+    t0 = time.time()
+    proc = _start_bench(tmp_path, "--profile", "smoke")
+    try:
+        server_pid = int(_wait_for_log(tmp_path, rf"started {server} pid=(\d+)").group(1))
+        _wait_for_log(tmp_path, r"prefork-nullpool step 1\.0 starts")
+        time.sleep(1.5)  # past the warm-up, into the measured part of the second step
+        os.kill(server_pid, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, stderr[-2000:]
+    assert "Traceback" not in stderr
+    error_lines = [line for line in stderr.splitlines() if line.startswith("bench: error:")]
+    assert error_lines == [f"bench: error: {server} exited (signal 9) during the run; kept 2 step(s) "
+                           f"in {_only_run(tmp_path)}"], stderr[-2000:]
+    run_dir = _only_run(tmp_path)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["failure"] == f"{server} exited (signal 9)"
+    finished, interrupted = _steps(run_dir)
+    assert finished["interrupted_by"] == "" and int(finished["completed"]) == int(finished["scheduled"]) > 0
+    assert interrupted["interrupted_by"] == f"{server} exited (signal 9)"
+    # What was sent before the death is counted: completed, failed by type, or lost.
+    assert int(interrupted["enqueued"]) > 0
+    assert int(interrupted["completed"]) + int(interrupted["failed"]) + int(interrupted["lost"]) == int(interrupted["enqueued"])
+    assert (tmp_path / "plots" / run_dir.name / "report.html").exists()
+    assert not [p for p in _started_pids(run_dir) if psutil.pid_exists(p)]
+    assert not _bench_children_started_after(t0)
+
+
+STALL_S = 1.0
+
+
+def _signal_tree(pid: int, signum: int) -> None:
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        process.send_signal(signum)
+
+
+def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_path):
+    # Coordinated omission, ruled out: the workers are frozen (SIGSTOP) for 1 s mid-step at 40/s. An
+    # open-loop generator keeps sending on schedule; the tasks due during the stall wait for it, and
+    # their latency, counted from the scheduled time, says so.
+    proc = _start_bench(tmp_path, "--profile", "smoke", "--rates", "40", "--step-seconds", "6", "--warmup-seconds", "1")
+    worker_pid = None
+    try:
+        worker_pid = int(_wait_for_log(tmp_path, r"started prefork-nullpool workers pids=\[(\d+)\]").group(1))
+        _wait_for_log(tmp_path, r"prefork-nullpool step 0\.0 starts")
+        time.sleep(0.3 + 1.0 + 1.5)  # the start delay, the warm-up, then 1.5 s into the measured part
+        _signal_tree(worker_pid, signal.SIGSTOP)
+        time.sleep(STALL_S)
+    finally:
+        if worker_pid:
+            _signal_tree(worker_pid, signal.SIGCONT)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-2000:]
+    (row,) = _steps(_only_run(tmp_path))
+    assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 240 and int(row["lost"]) == 0
+    # The generator was not held back: its sends started within 100 ms of schedule (the stall is 1000 ms).
+    assert float(row["send_late_max_ms"]) < 100, row
+    # The first tasks due in the stall waited nearly all of it.
+    assert float(row["latency_p99_ms"]) >= 0.9 * STALL_S * 1000, row
+    assert float(row["latency_max_ms"]) < 2 * STALL_S * 1000, row
+    assert float(row["latency_p50_ms"]) < 100, row  # the rest of the step was not affected
