@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from bench.results import RunData
+from bench.stats import Spread
 
 RECIPE = "prefork-nullpool"
 TRAPS = {"prefork-asyncio-run"}
@@ -36,7 +37,17 @@ class Sustainable:
     """Limits broken at `failed_at_per_s`: throughput, latency, errors, connections. Empty: none broke."""
     failed_at_per_s: float | None = None
     saturation_throughput_per_s: float | None = None
-    """Drain rate of a "max" step, when the run had one."""
+    """Median drain rate of the "max" steps, when the run had them."""
+    saturation_min_per_s: float | None = None
+    saturation_max_per_s: float | None = None
+    saturation_runs: int = 0
+
+    @property
+    def drain(self) -> Spread | None:
+        if self.saturation_throughput_per_s is None:
+            return None
+        return Spread(self.saturation_throughput_per_s, self.saturation_min_per_s, self.saturation_max_per_s,
+                      self.saturation_runs)
 
 
 def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None) -> Limits:
@@ -79,16 +90,14 @@ def broken_limits(row: dict, limits: Limits) -> list[str]:
 
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
     by_rate: dict[float, list[dict]] = defaultdict(list)
-    drains = []
     for row in run.steps:
-        if row["architecture"] != architecture:
-            continue
-        if row.get("saturation"):
-            drains.append(row["throughput_per_s"])
-        else:
+        if row["architecture"] == architecture and not row.get("saturation"):
             by_rate[row["offered_rate_per_s"]].append(row)
-    result = Sustainable(architecture, None,
-                         saturation_throughput_per_s=sum(drains) / len(drains) if drains else None)
+    result = Sustainable(architecture, None)
+    drain = run.saturation(architecture)
+    if drain:
+        result.saturation_throughput_per_s, result.saturation_min_per_s = drain.median, drain.low
+        result.saturation_max_per_s, result.saturation_runs = drain.high, drain.count
     for rate in sorted(by_rate):
         # Every repetition of a step must hold the limits.
         broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
@@ -145,8 +154,8 @@ def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
         return (f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
                 f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
     if not recipe.bound_by:
-        ceiling = (f"; it cannot go past {recipe.saturation_throughput_per_s:.0f} tasks/s, what its workers drain "
-                   f"at saturation" if recipe.saturation_throughput_per_s else "")
+        ceiling = (f"; it cannot go past {recipe.drain} tasks/s, what its workers drain "
+                   f"at saturation" if recipe.drain else "")
         return (f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
                 f"the highest rate tested{ceiling}.")
     return (f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
@@ -161,8 +170,8 @@ def _cost_line(run: RunData, recipe: Sustainable) -> list[str]:
     row = rows[0]
     line = (f"What limits it: each task spends {row['connect_p50_ms']:.1f} ms of its {row['exec_p50_ms']:.1f} ms "
             f"opening a connection ({100 * (row['connect_share'] or 0):.0f} % of task time)")
-    if recipe.saturation_throughput_per_s:
-        line += f", and its workers drain at most {recipe.saturation_throughput_per_s:.0f} tasks/s"
+    if recipe.drain:
+        line += f", and its workers drain at most {recipe.drain} tasks/s"
     machine = row.get("machine_cpu_percent")
     cores = run.meta.get("host", {}).get("cpu_count")
     if machine is not None and cores:
@@ -177,14 +186,22 @@ def _rate_phrase(s: Sustainable) -> str:
         phrase = f"sustains {s.rate_per_s:g}/s (at {s.failed_at_per_s:g}/s: {_limit_words(s.bound_by)})"
     else:
         phrase = f"sustains at least {s.rate_per_s:g}/s (every rate tested)"
-    if s.saturation_throughput_per_s:
-        phrase += f", drains {s.saturation_throughput_per_s:.0f} tasks/s at saturation"
+    if s.drain:
+        runs = f", median of {s.drain.count} runs (min–max)" if s.drain.count > 1 else ""
+        phrase += f", drains {s.drain} tasks/s at saturation{runs}"
     return phrase
 
 
 def _gain(s: Sustainable, recipe: Sustainable) -> str:
-    if s.saturation_throughput_per_s and recipe.saturation_throughput_per_s:
-        return f", {s.saturation_throughput_per_s / recipe.saturation_throughput_per_s:.1f}x the recipe's drain rate"
+    """How much further the alternative goes, stated only where the measurements tell them apart:
+    with repeated saturation steps, when their min–max ranges do not overlap."""
+    if s.drain and recipe.drain:
+        ratio = f"{s.drain.median / recipe.drain.median:.1f}x the recipe's median drain rate"
+        if s.drain.count < 2 or recipe.drain.count < 2:
+            return f", {ratio} (single saturation runs: their spread is unknown)"
+        if s.drain.overlaps(recipe.drain):
+            return ", no clear gain over the recipe's drain rate (their min–max ranges overlap)"
+        return f", {ratio}"
     if s.rate_per_s and recipe.rate_per_s:
         return f", {s.rate_per_s / recipe.rate_per_s:.1f}x the recipe's sustainable rate"
     return ""

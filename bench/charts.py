@@ -44,20 +44,19 @@ def title(run: RunData, what: str) -> str:
             f"{host.get('cpu_count', '?')} cores, {host.get('memory_gib', '?')} GiB")
 
 
-def rate_points(run: RunData, architecture: str, column: str) -> tuple[list[float], list[float]]:
-    """(offered rate, mean of `column` over repetitions) for the architecture's rate steps."""
+def rate_groups(run: RunData, architecture: str, column: str) -> dict[float, list[float]]:
+    """Offered rate -> the values of `column` over the repetitions of that rate step, ascending rates."""
     groups: dict[float, list[float]] = defaultdict(list)
     for row in run.steps:
         if row["architecture"] == architecture and not row.get("saturation") and row.get(column) is not None:
             groups[row["offered_rate_per_s"]].append(row[column])
-    rates = sorted(groups)
-    return rates, [sum(groups[r]) / len(groups[r]) for r in rates]
+    return dict(sorted(groups.items()))
 
 
-def saturation_value(run: RunData, architecture: str, column: str) -> float | None:
-    values = [r[column] for r in run.steps if r["architecture"] == architecture and r.get("saturation")
-              and r.get(column) is not None]
-    return sum(values) / len(values) if values else None
+def rate_points(run: RunData, architecture: str, column: str) -> tuple[list[float], list[float]]:
+    """(offered rate, mean of `column` over repetitions) for the architecture's rate steps."""
+    groups = rate_groups(run, architecture, column)
+    return list(groups), [sum(v) / len(v) for v in groups.values()]
 
 
 def label_axes(ax, xlabel: str, ylabel: str, chart_title: str, legend_columns: int = 1) -> None:
@@ -88,18 +87,32 @@ def throughput_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(8, 5))
     top = 0.0
     for arch in run.architectures:
-        rates, values = rate_points(run, arch, "throughput_per_s")
+        groups = rate_groups(run, arch, "throughput_per_s")
+        rates, values = list(groups), [sum(v) / len(v) for v in groups.values()]
         ax.plot(rates, values, marker="o", color=color(arch), label=arch, gid=f"throughput-{arch}")
-        drain = saturation_value(run, arch, "throughput_per_s")
+        if any(len(v) > 1 for v in groups.values()):  # repetitions: their range as error bars
+            ax.errorbar(rates, values, yerr=_range_errors(values, list(groups.values())), fmt="none",
+                        ecolor=color(arch), capsize=3, gid=f"throughput-range-{arch}")
+        drain = run.saturation(arch)
         if drain is not None:
-            ax.axhline(drain, color=color(arch), linestyle=":", linewidth=1, gid=f"drain-{arch}")
-            ax.annotate(f"{arch} drains {drain:.0f}/s", (0, drain), xytext=(4, 2), textcoords="offset points",
-                        color=color(arch), fontsize=7)
+            # The median drain rate, and the band its repetitions spanned.
+            ax.axhline(drain.median, color=color(arch), linestyle=":", linewidth=1, gid=f"drain-{arch}")
+            if drain.count > 1:
+                ax.axhspan(drain.low, drain.high, color=color(arch), alpha=0.15, linewidth=0, gid=f"drain-range-{arch}")
+            runs = (f" median of {drain.count} runs (min–max {drain.low:.0f}–{drain.high:.0f}, shaded)"
+                    if drain.count > 1 else "")
+            ax.annotate(f"{arch} drains {drain.median:.0f}/s{runs}", (0, drain.median), xytext=(4, 2),
+                        textcoords="offset points", color=color(arch), fontsize=7)
         top = max([top, *rates])
     if top:
         ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="ideal (throughput = offered)")
     label_axes(ax, "offered rate (tasks/s)", "throughput (tasks/s)", title(run, "Throughput vs offered rate"))
     return fig
+
+
+def _range_errors(centres: list[float], groups: list[list[float]]) -> list[list[float]]:
+    """Error bar lengths below and above each centre, reaching the group's min and max."""
+    return [[c - min(g) for c, g in zip(centres, groups)], [max(g) - c for c, g in zip(centres, groups)]]
 
 
 def latency_chart(run: RunData):

@@ -49,6 +49,9 @@ class Profile:
     random_seed: int = 1
     repeat: int = 1
     """Runs of each step, back to back; steps.csv then holds each run and their mean and 95 % CI."""
+    saturation_repeat: int | None = None
+    """Runs of each "max" step (default: `repeat`); reported by their median and min–max, since single
+    saturation runs vary by 10-20 % on a small shared machine."""
     worker_processes: int = 2
     """Worker processes of every architecture (prefork concurrency; gevent and taskiq worker processes)."""
     tasks_per_process: int = 10
@@ -101,6 +104,8 @@ class Profile:
                     "tasks_per_process", "saturation_tasks", "prefetch_multiplier", "repeat"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")
+        _check(self.saturation_repeat is None or (isinstance(self.saturation_repeat, int) and self.saturation_repeat >= 1),
+               f"saturation_repeat must be a whole number of at least 1, got {self.saturation_repeat!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self

@@ -18,6 +18,7 @@ stdout = Console(width=None if sys.stdout.isatty() else 200)
 SUMMARY_COLUMNS = [
     ("architecture", "architecture", None), ("step", "step", None),
     ("offered/s", "offered_rate_per_s", "{:g}"), ("run", "repetition", None), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
+    ("throughput/s median (min–max)", "throughput_spread", None),
     ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
     ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
     ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
@@ -47,8 +48,21 @@ def summary_table(rows: list[dict], title: str) -> Table:
         table.add_column(header, justify="left" if header in ("architecture", "errors") else "right",
                          no_wrap=header != "errors", min_width=19 if header == "architecture" else None)
     for row in rows:
-        table.add_row(*(format_cell(row.get(key), fmt) for _, key, fmt in SUMMARY_COLUMNS))
+        table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in SUMMARY_COLUMNS))
     return table
+
+
+def cell_text(row: dict, key: str, fmt: str | None) -> str:
+    """A steps.csv row's value as the summary shows it: "max" for a saturation step's rate, and
+    throughput as the median and range of the step's repetitions where it has several."""
+    if key == "offered_rate_per_s" and row.get("saturation") in (True, "True"):
+        return "max"
+    if key == "throughput_spread":
+        if int(float(row.get("repeats") or 1)) > 1 and row.get("throughput_median_per_s") not in ("", None):
+            low, high = float(row["throughput_min_per_s"]), float(row["throughput_max_per_s"])
+            return f"{float(row['throughput_median_per_s']):.1f} ({low:.1f}–{high:.1f})"
+        return format_cell(row.get("throughput_per_s"), "{:.1f}")
+    return format_cell(row.get(key), fmt)
 
 
 def format_cell(value, fmt: str | None) -> str:

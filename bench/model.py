@@ -94,8 +94,9 @@ def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, au
 
 
 def measured_saturation(run: RunData) -> float | None:
-    drains = [r["throughput_per_s"] for r in run.steps if r["architecture"] == RECIPE and r.get("saturation")]
-    return sum(drains) / len(drains) if drains else None
+    """The recipe's median drain rate over its "max" steps."""
+    drain = run.saturation(RECIPE)
+    return drain.median if drain else None
 
 
 def what_ifs(c: Components) -> list[Prediction]:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from bench.charts import CHART_NAMES, draw_all
-from bench.console import SUMMARY_COLUMNS, format_cell
+from bench.console import SUMMARY_COLUMNS, cell_text
 from bench.results import RunData
 
 _STYLE = """
@@ -60,14 +60,10 @@ def _summary_table(run: RunData) -> str:
     head = "".join(f"<th class='{_align(h)}'>{html.escape(h)}</th>" for h, _, _ in SUMMARY_COLUMNS)
     body = []
     for row in run.steps:
-        cells = "".join(f"<td class='{_align(h)}'>{html.escape(format_cell(_display(key, row), fmt))}</td>"
+        cells = "".join(f"<td class='{_align(h)}'>{html.escape(cell_text(row, key, fmt))}</td>"
                         for h, key, fmt in SUMMARY_COLUMNS)
         body.append(f"<tr>{cells}</tr>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
-
-
-def _display(key: str, row: dict):
-    return "max" if key == "offered_rate_per_s" and row.get("saturation") else row.get(key)
 
 
 def _align(header: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from bench.errors import BenchError
-from bench.stats import STEP_COLUMNS
+from bench.stats import STEP_COLUMNS, Spread
 
 SCHEMA_VERSION = 1
 TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
@@ -104,6 +104,11 @@ class RunData:
     @property
     def architectures(self) -> list[str]:
         return list(dict.fromkeys(r["architecture"] for r in self.steps))
+
+    def saturation(self, architecture: str, column: str = "throughput_per_s") -> Spread | None:
+        """Median and range of `column` over the architecture's "max" steps (and their repetitions)."""
+        return Spread.of([r[column] for r in self.steps if r["architecture"] == architecture
+                          and r.get("saturation") and r.get(column) is not None])
 
 
 def load_run(run_dir: Path) -> RunData:

@@ -164,7 +164,7 @@ class Run:
         """Repetitions of a step run back to back and are written together, with their spread; a step
         cut short by a dead server is written with those before it, and ends the run."""
         rows = []
-        for repetition in range(self.profile.repeat):
+        for repetition in range(self._repetitions(rate)):
             rows.append(self._run_one_step(ctx, self._plan(index, rate, repetition), run_start_ns))
             if rows[-1]["interrupted_by"]:
                 break
@@ -173,6 +173,10 @@ class Run:
         self.rows.extend(rows)
         if rows[-1]["interrupted_by"]:
             raise ServerExited(rows[-1]["interrupted_by"])
+
+    def _repetitions(self, rate) -> int:
+        p = self.profile
+        return p.saturation_repeat or p.repeat if rate == "max" else p.repeat
 
     def _plan(self, index: int, rate, repetition: int) -> StepPlan:
         p = self.profile
@@ -183,7 +187,8 @@ class Run:
 
     def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> dict:
         rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
-        repeat = f" (run {plan.repetition + 1}/{self.profile.repeat})" if self.profile.repeat > 1 else ""
+        runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
+        repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
         label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}{repeat}"
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)

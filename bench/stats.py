@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -23,38 +24,55 @@ STEP_COLUMNS = [
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
     "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors", "interrupted_by",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
+    "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
 ]
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
-"""Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns."""
-
-# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (standard table values).
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-        2.045, 2.042]
+"""Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns.
+Throughput also gets _median, _min and _max: what saturation steps are reported by."""
 
 
 def t95(degrees_of_freedom: float) -> float:
-    """Student's t two-sided 95 % quantile; the normal 1.96 past 30 degrees of freedom."""
+    """Student's t two-sided 95 % quantile (scipy)."""
+    import scipy.stats  # here, not at the top: it takes half a second to import
+
     if degrees_of_freedom < 1:
         return math.nan
-    if degrees_of_freedom > 30:
-        return 1.96
-    return _T95[max(1, math.floor(degrees_of_freedom)) - 1]
+    return float(scipy.stats.t.ppf(0.975, degrees_of_freedom))
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95 % confidence interval (NaN half-width for one value)."""
     if not values:
         return math.nan, math.nan
-    mean = sum(values) / len(values)
+    mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return mean, t95(len(values) - 1) * sd / math.sqrt(len(values))
+    return mean, t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and range of a few repeated measurements (saturation drain rates, say)."""
+
+    median: float
+    low: float
+    high: float
+    count: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Spread | None":
+        return cls(statistics.median(values), min(values), max(values), len(values)) if values else None
+
+    def overlaps(self, other: "Spread") -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.median:.0f}" if self.count < 2 else f"{self.median:.0f} ({self.low:.0f}–{self.high:.0f})"
 
 
 def add_spread(rows: list[dict]) -> None:
-    """Write the repetitions' mean and 95 % CI of throughput and p99 latency into each row of a group."""
+    """Write the repetitions' mean and 95 % CI of throughput and p99 latency, and throughput's median,
+    min and max, into each row of a group."""
     for column, prefix in SPREAD_OF.items():
         values = [float(r[column]) for r in rows if r[column] not in ("", None)]
         mean, ci = mean_ci95(values)
@@ -62,8 +80,12 @@ def add_spread(rows: list[dict]) -> None:
         for row in rows:
             row[f"{prefix}_mean_{unit}"] = _rounded(mean)
             row[f"{prefix}_ci95_{unit}"] = _rounded(ci)
+    throughput = Spread.of([float(r["throughput_per_s"]) for r in rows if r["throughput_per_s"] not in ("", None)])
     for row in rows:
         row["repeats"] = len(rows)
+        row["throughput_median_per_s"] = _rounded(throughput.median) if throughput else ""
+        row["throughput_min_per_s"] = _rounded(throughput.low) if throughput else ""
+        row["throughput_max_per_s"] = _rounded(throughput.high) if throughput else ""
 
 
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]

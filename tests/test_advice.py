@@ -66,3 +66,25 @@ def test_advise_command_prints_and_writes_advice_json(tmp_path):
     assert advice["architectures"]["gevent-pool"]["rate_per_s"] == 20
     assert advice["architectures"]["gevent-pool"]["bound_by"] == ["latency"]
     assert "did not measure prefork-nullpool" in done.stdout
+
+
+def _with_saturation_runs(run, drains: dict[str, list[float]]):
+    """The recorded run with each named architecture's "max" step replaced by repetitions draining as given."""
+    steps = [r for r in run.steps if not (r.get("saturation") and r["architecture"] in drains)]
+    for arch, values in drains.items():
+        template = next(r for r in run.steps if r["architecture"] == arch and r.get("saturation"))
+        steps += [{**template, "repetition": i, "throughput_per_s": v} for i, v in enumerate(values)]
+    return type(run)(run.path, run.meta, steps, run.samples)
+
+
+def test_gain_over_the_recipe_is_stated_only_when_the_drain_ranges_do_not_overlap():
+    run = load_run(DATA / "all-architectures")
+    limits = Limits(slo_p99_ms=500, connection_budget=95)
+    apart = advise(_with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]}), limits)
+    line = next(t for t in apart["text"] if t.startswith("gevent-pool") or "move to gevent-pool" in t)
+    assert "drains 990 (943–1101) tasks/s at saturation, median of 3 runs" in line
+    assert "5.2x the recipe's median drain rate" in line
+    overlapping = advise(_with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [180, 230, 200]}), limits)
+    line = next(t for t in overlapping["text"] if "gevent-pool" in t and "drains" in t)
+    assert "no clear gain" in line and "x the recipe" not in line
+    assert overlapping["architectures"]["prefork-nullpool"]["saturation_min_per_s"] == 166

@@ -94,3 +94,16 @@ def test_plot_command_writes_into_plots_run_id(tmp_path):
 def test_plot_of_a_missing_run_is_one_line(tmp_path):
     done = run_bench("plot", "nosuch", "--results-dir", str(tmp_path))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "no run 'nosuch'" in done.stderr
+
+
+def test_repeated_saturation_steps_draw_their_median_and_range(tmp_path):
+    from tests.test_advice import _with_saturation_runs
+
+    run = _with_saturation_runs(load_run(ALL), {"prefork-nullpool": [166, 206, 190]})
+    draw_all(run, tmp_path)
+    svg = _svg(tmp_path, "throughput")
+    assert 'id="drain-range-prefork-nullpool"' in svg and 'id="drain-range-gevent-pool"' not in svg
+    assert "prefork-nullpool drains 190/s median of 3 runs (min–max 166–206, shaded)" in svg
+    # Repeated rate steps get error bars spanning their repetitions.
+    draw_all(load_run(DATA / "repeat-base"), tmp_path / "repeated")
+    assert 'id="throughput-range-gevent-pool"' in _svg(tmp_path / "repeated", "throughput")

@@ -93,4 +93,14 @@ def test_mean_ci95_uses_students_t():
     assert mean == pytest.approx(12.0)
     assert half == pytest.approx(4.303 * 2.0 / 3 ** 0.5, rel=1e-3)  # t(2) * sd / sqrt(n)
     assert math.isnan(mean_ci95([5.0])[1])
-    assert t95(100) == 1.96 and t95(1) == pytest.approx(12.706)
+    assert t95(100) == pytest.approx(1.984, rel=1e-3) and t95(1) == pytest.approx(12.706, rel=1e-4)
+
+
+def test_spread_gives_median_and_range():
+    from bench.stats import Spread
+
+    spread = Spread.of([166.0, 206.0, 190.0])
+    assert (spread.median, spread.low, spread.high, spread.count) == (190.0, 166.0, 206.0, 3)
+    assert str(spread) == "190 (166–206)" and str(Spread.of([5.0])) == "5"
+    assert spread.overlaps(Spread.of([200.0, 300.0])) and not spread.overlaps(Spread.of([943.0, 1101.0]))
+    assert Spread.of([]) is None

@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--arrival", choices=["uniform", "poisson"])
     flags.add_argument("--worker-processes", type=int)
     flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
+    flags.add_argument("--saturation-repeat", type=int, help='runs of each "max" step (default: --repeat); median and min-max')
     flags.add_argument("--table-rows", type=int)
     flags.add_argument("--max-connections", type=int)
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
@@ -48,7 +49,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
-        "repeat": args.repeat, "auth": args.auth, "ssl": None if args.ssl is None else args.ssl == "on",
+        "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth, "ssl": None if args.ssl is None else args.ssl == "on",
     }
 
 
