@@ -1,32 +1,58 @@
-"""Comparing two runs step by step: baseline, contender, difference, and whether it is real.
+"""Comparing two runs step by step: baseline, contender, difference, and whether the data can tell.
 
-Rows are matched by (architecture, step). With repetitions on both sides (`--repeat`), a metric's
-difference is tested with Welch's t-test at 95 %: inside the noise it is "not significant" rather
-than better or worse. Without repetitions nothing tells noise from change, so only the direction
-is given.
+Rows are matched by (architecture, step). A metric gets "better" or "worse" only where the data
+supports it, in this order:
+1. a difference smaller than the metric's minimum effect is "same", whatever any test says;
+2. with repetitions on both sides (`--repeat`, at least 2 each): Welch's t-test (scipy) at 95 %
+   over the repetitions' values, else "not significant";
+3. single runs: a latency percentile is tested on the per-task latencies of tasks.csv.gz, with a
+   bootstrap 95 % interval of the percentile's difference (significant when it excludes zero);
+   every other metric has one value a side and no spread to test: "no repeats".
+
+Minimum effects: 2 % for rates, throughput and sessions; 10 % for latencies, connect time and CPU,
+which move by up to that between two runs of the same setting on a small shared machine (the
+recorded pairs in tests/data; asv's default factor is the same 1.1); one connection for the peak
+connection count, which a 20 Hz sampler sees only to the nearest connection or two.
+A per-task test sees the spread inside each run, not the drift between runs, which is why its
+verdicts stand only beyond the minimum effect.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
 from bench.results import RunData
-from bench.stats import t95
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+MIN_TASKS_FOR_SAMPLE_TEST = 20
 
 
 @dataclass(frozen=True)
 class Metric:
     column: str
     higher_is_better: bool
+    min_effect: float
+    """Smallest relative difference worth a verdict (0.02 = 2 %)."""
+    min_effect_abs: float = 0.0
+    """Smallest absolute difference worth a verdict, in the metric's unit."""
+    task_quantile: float | None = None
+    """For a latency percentile: the quantile (0-100) to test on the per-task latencies of single runs."""
+
+    def negligible(self, baseline: float, contender: float) -> bool:
+        return abs(contender - baseline) <= max(self.min_effect * abs(baseline), self.min_effect_abs)
 
 
 HEADLINE = [
-    Metric("throughput_per_s", True), Metric("achieved_rate_per_s", True),
-    Metric("latency_p50_ms", False), Metric("latency_p99_ms", False),
-    Metric("connect_p50_ms", False), Metric("sessions_per_task", False),
-    Metric("connections_peak", False), Metric("failed", False), Metric("cpu_percent", False),
+    Metric("throughput_per_s", True, 0.02), Metric("achieved_rate_per_s", True, 0.02),
+    Metric("latency_p50_ms", False, 0.10, task_quantile=50), Metric("latency_p99_ms", False, 0.10, task_quantile=99),
+    Metric("connect_p50_ms", False, 0.10), Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
+    Metric("connections_peak", False, 0.0, min_effect_abs=1), Metric("failed", False, 0.0),
+    Metric("cpu_percent", False, 0.10),
 ]
 
 
@@ -40,7 +66,9 @@ class Difference:
     baseline: float
     contender: float
     verdict: str
-    """better, worse, same, not significant."""
+    """better, worse, same, not significant, no repeats."""
+    evidence: str = ""
+    """How the verdict was reached: the test and its figure, or the minimum effect."""
 
     @property
     def diff(self) -> float:
@@ -58,30 +86,71 @@ def compare_runs(baseline: RunData, contender: RunData) -> list[Difference]:
         architecture, step = key
         for metric in HEADLINE:
             xs, ys = _values(a[key], metric.column), _values(b[key], metric.column)
-            if xs and ys:
-                differences.append(Difference(architecture, step, metric.column, metric.higher_is_better,
-                                              _mean(xs), _mean(ys), verdict(xs, ys, metric.higher_is_better)))
+            if not (xs and ys):
+                continue
+            samples = None
+            if metric.task_quantile is not None and len(xs) == 1 and len(ys) == 1:
+                samples = (baseline.task_latencies(a[key][0]), contender.task_latencies(b[key][0]))
+            outcome, evidence = judge(metric, xs, ys, samples)
+            differences.append(Difference(architecture, step, metric.column, metric.higher_is_better,
+                                          statistics.fmean(xs), statistics.fmean(ys), outcome, evidence))
     return differences
 
 
-def verdict(xs: list[float], ys: list[float], higher_is_better: bool) -> str:
-    diff = _mean(ys) - _mean(xs)
-    if diff == 0:
-        return "same"
-    if len(xs) >= 2 and len(ys) >= 2 and not welch_significant(xs, ys):
-        return "not significant"
-    return "better" if (diff > 0) == higher_is_better else "worse"
+def judge(metric: Metric, xs: list[float], ys: list[float],
+          samples: tuple[list[float], list[float]] | None = None) -> tuple[str, str]:
+    """(verdict, evidence) for one metric: `xs`, `ys` are its values over each side's repetitions;
+    `samples` the per-task latencies of single runs, when the metric is a latency percentile."""
+    base, new = statistics.fmean(xs), statistics.fmean(ys)
+    if base == new:
+        return "same", "no difference"
+    if metric.negligible(base, new):
+        return "same", _min_effect_words(metric)
+    if len(xs) >= 2 and len(ys) >= 2:
+        p = welch_p_value(xs, ys)
+        significant, evidence = p < 1 - CONFIDENCE, f"Welch t-test p={p:.3g}"
+    elif samples and min(len(samples[0]), len(samples[1])) >= MIN_TASKS_FOR_SAMPLE_TEST:
+        low, high = percentile_difference_interval(*samples, metric.task_quantile)
+        significant = not low <= 0 <= high
+        evidence = (f"bootstrap 95% interval of the p{metric.task_quantile:g} difference over "
+                    f"{len(samples[0])} and {len(samples[1])} tasks: {low:+.3g} to {high:+.3g}")
+    else:
+        return "no repeats", "one value a side: no spread to test"
+    if not significant:
+        return "not significant", evidence
+    return ("better" if (new > base) == metric.higher_is_better else "worse"), evidence
 
 
-def welch_significant(xs: list[float], ys: list[float]) -> bool:
-    """Whether the means differ at 95 % by Welch's t-test (unequal variances)."""
-    va, vb = _variance(xs) / len(xs), _variance(ys) / len(ys)
-    diff = _mean(ys) - _mean(xs)
-    if va + vb == 0:
-        return diff != 0
-    t = diff / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / ((va ** 2 / (len(xs) - 1) if va else 0) + (vb ** 2 / (len(ys) - 1) if vb else 0))
-    return abs(t) > t95(df)
+def welch_p_value(xs: list[float], ys: list[float]) -> float:
+    """Two-sided p-value of Welch's t-test (unequal variances); values that never vary differ for sure."""
+    import scipy.stats  # here, not at the top: it takes half a second to import
+
+    if statistics.variance(xs) == 0 and statistics.variance(ys) == 0:
+        return 0.0 if statistics.fmean(xs) != statistics.fmean(ys) else 1.0
+    with warnings.catch_warnings():  # nearly equal values warn of precision loss; the p-value stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(scipy.stats.ttest_ind(xs, ys, equal_var=False).pvalue)
+
+
+def percentile_difference_interval(xs: list[float], ys: list[float], q: float) -> tuple[float, float]:
+    """Bootstrap 95 % interval of percentile_q(ys) - percentile_q(xs), tasks resampled within each run
+    (seeded, so a comparison gives the same answer every time)."""
+    import numpy as np
+    import scipy.stats
+
+    def difference(x, y, axis):
+        return np.percentile(y, q, axis=axis) - np.percentile(x, q, axis=axis)
+
+    result = scipy.stats.bootstrap((np.asarray(xs), np.asarray(ys)), difference, vectorized=True, paired=False,
+                                   n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
+                                   method="percentile", batch=100, rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _min_effect_words(metric: Metric) -> str:
+    parts = [f"{100 * metric.min_effect:g}%"] if metric.min_effect else []
+    parts += [f"{metric.min_effect_abs:g}"] if metric.min_effect_abs else []
+    return f"difference within the minimum effect ({' or '.join(parts)})"
 
 
 def step_label(row: dict) -> str:
@@ -97,12 +166,3 @@ def _groups(run: RunData) -> dict[tuple[str, str], list[dict]]:
 
 def _values(rows: list[dict], column: str) -> list[float]:
     return [r[column] for r in rows if r.get(column) is not None and not math.isnan(r[column])]
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _variance(values: list[float]) -> float:
-    mean = _mean(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)

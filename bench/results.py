@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -104,6 +106,25 @@ class RunData:
     @property
     def architectures(self) -> list[str]:
         return list(dict.fromkeys(r["architecture"] for r in self.steps))
+
+    def task_latencies(self, step_row: dict) -> list[float]:
+        """Latencies (ms) of the completed, measured tasks of one steps.csv row, from tasks.csv.gz
+        (empty when the run has none)."""
+        key = (step_row["architecture"], int(step_row["step"]), int(step_row.get("repetition") or 0))
+        return self._task_latencies.get(key, [])
+
+    @functools.cached_property
+    def _task_latencies(self) -> dict[tuple[str, int, int], list[float]]:
+        path = self.path / "tasks.csv.gz"
+        by_step: dict[tuple[str, int, int], list[float]] = defaultdict(list)
+        if not path.exists():
+            return by_step
+        with gzip.open(path, "rt", newline="") as f:
+            for task in csv.DictReader(f):
+                if task["status"] == "completed" and task["warmup"] == "False":
+                    key = (task["architecture"], int(task["step"]), int(task["repetition"] or 0))
+                    by_step[key].append(float(task["latency_ms"]))
+        return by_step
 
     def saturation(self, architecture: str, column: str = "throughput_per_s") -> Spread | None:
         """Median and range of `column` over the architecture's "max" steps (and their repetitions)."""

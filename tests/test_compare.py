@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from bench.compare import compare_runs, verdict, welch_significant
+from bench.compare import HEADLINE, compare_runs, judge, welch_p_value
 from bench.results import load_run
+from bench.stats import percentile
 from tests.conftest import run_bench
 
 DATA = Path(__file__).parent / "data"
@@ -20,11 +22,33 @@ def _verdicts(a: str, b: str, metric: str) -> dict[str, str]:
     return {d.step: d.verdict for d in compare_runs(load_run(DATA / a), load_run(DATA / b)) if d.metric == metric}
 
 
+NO_VERDICT = {"same", "not significant", "no repeats"}
+
+
+def _all_verdicts(a: str, b: str) -> dict[tuple[str, str, str], str]:
+    return {(d.architecture, d.step, d.metric): d.verdict
+            for d in compare_runs(load_run(DATA / a), load_run(DATA / b))}
+
+
 def test_two_runs_of_the_same_profile_differ_only_within_the_noise():
-    # gevent-pool on point_select, 3 repetitions per step, twice.
-    for metric in ("throughput_per_s", "latency_p99_ms"):
-        verdicts = _verdicts("repeat-base", "repeat-same", metric)
-        assert verdicts and set(verdicts.values()) <= {"not significant", "same"}, (metric, verdicts)
+    # gevent-pool on point_select, 3 repetitions per step, twice: every metric.
+    verdicts = _all_verdicts("repeat-base", "repeat-same")
+    assert len(verdicts) == 2 * 8 and set(verdicts.values()) <= {"not significant", "same"}, verdicts
+
+
+def test_two_single_runs_of_the_same_profile_get_no_verdict():
+    # prefork-nullpool and gevent-pool, 40 and 80/s, one run each, twice.
+    verdicts = _all_verdicts("single-a", "single-b")
+    assert len(verdicts) >= 4 * 8 and set(verdicts.values()) <= NO_VERDICT, verdicts
+
+
+def test_single_runs_give_rates_no_verdict_and_test_latency_on_tasks():
+    # io_wait on gevent-pool, one run each: pool_size 10 against 1 (no overflow).
+    verdicts = _all_verdicts("single-iowait", "single-tinypool")
+    assert verdicts[("gevent-pool", "120/s", "throughput_per_s")] == "no repeats"  # 119 vs 71/s, yet one value a side
+    assert verdicts[("gevent-pool", "120/s", "latency_p50_ms")] == "worse"
+    assert verdicts[("gevent-pool", "120/s", "latency_p99_ms")] == "worse"
+    assert verdicts[("gevent-pool", "40/s", "latency_p99_ms")] in NO_VERDICT
 
 
 def test_a_deliberately_smaller_pool_shows_up_as_worse_latency_and_throughput():
@@ -35,12 +59,30 @@ def test_a_deliberately_smaller_pool_shows_up_as_worse_latency_and_throughput():
 
 
 def test_verdict_rules():
-    assert verdict([10.0, 10.1, 9.9], [10.1, 9.95, 10.05], higher_is_better=True) == "not significant"
-    assert verdict([10.0, 10.1, 9.9], [20.0, 20.1, 19.9], higher_is_better=True) == "better"
-    assert verdict([10.0, 10.1, 9.9], [20.0, 20.1, 19.9], higher_is_better=False) == "worse"
-    assert verdict([10.0], [12.0], higher_is_better=True) == "better"  # no repetitions: direction only
-    assert verdict([5.0, 5.0], [5.0, 5.0], higher_is_better=True) == "same"
-    assert welch_significant([1.0, 1.0], [2.0, 2.0])
+    throughput = next(m for m in HEADLINE if m.column == "throughput_per_s")
+    p99 = next(m for m in HEADLINE if m.column == "latency_p99_ms")
+    assert judge(throughput, [10.0, 10.3, 9.7], [10.5, 10.2, 10.9])[0] == "not significant"
+    assert judge(throughput, [10.0, 10.1, 9.9], [20.0, 20.1, 19.9])[0] == "better"
+    assert judge(p99, [10.0, 10.1, 9.9], [20.0, 20.1, 19.9])[0] == "worse"
+    assert judge(throughput, [10.0], [12.0]) == ("no repeats", "one value a side: no spread to test")
+    assert judge(throughput, [10.0], [10.15])[0] == "same"  # -1.5 %: under the 2 % minimum effect
+    assert judge(throughput, [5.0, 5.0], [5.0, 5.0])[0] == "same"
+    # Significant, yet under the minimum effect: same.
+    assert judge(p99, [10.0, 10.01, 9.99], [10.5, 10.51, 10.49])[0] == "same"
+    assert welch_p_value([1.0, 1.0], [2.0, 2.0]) == 0.0
+
+
+def test_single_run_latency_is_tested_on_its_tasks():
+    p99 = next(m for m in HEADLINE if m.column == "latency_p99_ms")
+    rng = random.Random(3)
+    fast = [rng.expovariate(1 / 5) for _ in range(400)]
+    slow = [rng.expovariate(1 / 10) for _ in range(400)]
+    same = [rng.expovariate(1 / 5) for _ in range(400)]
+    xs, ys = [percentile(fast, 99)], [percentile(slow, 99)]
+    verdict, evidence = judge(p99, xs, ys, (fast, slow))
+    assert verdict == "worse" and "bootstrap 95% interval of the p99 difference over 400 and 400 tasks" in evidence
+    assert judge(p99, xs, [percentile(same, 99)], (fast, same))[0] in ("same", "not significant")
+    assert judge(p99, xs, ys, (fast[:10], slow[:10]))[0] == "no repeats"  # too few tasks to resample
 
 
 @pytest.mark.parametrize("fmt", ["csv", "markdown", "table"])

@@ -17,10 +17,11 @@ from bench.errors import BenchError
 from bench.results import find_run, load_run
 
 NAME = "compare"
-HELP = "compare two runs metric by metric (difference, difference %%, better, worse or not significant), with overlay charts"
+HELP = ("compare two runs metric by metric (difference, difference %%, and better, worse, same, not significant "
+        "or no repeats, with the evidence), with overlay charts")
 COLUMNS = ["architecture", "step", "metric", "baseline", "contender", "diff", "diff_percent", "higher_is_better",
-           "verdict"]
-COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim"}
+           "verdict", "evidence"]
+COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim", "no repeats": "dim"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _row(d: Difference) -> list[str]:
     return [d.architecture, d.step, d.metric, _num(d.baseline), _num(d.contender), f"{d.diff:+.4g}",
-            "" if math.isnan(d.diff_percent) else f"{d.diff_percent:+.1f}%", str(d.higher_is_better), d.verdict]
+            "" if math.isnan(d.diff_percent) else f"{d.diff_percent:+.1f}%", str(d.higher_is_better), d.verdict,
+            d.evidence]
 
 
 def _num(value: float) -> str:
@@ -68,7 +70,7 @@ def as_markdown(differences: list[Difference], a: str, b: str) -> str:
     for d in differences:
         cells = _row(d)
         if d.verdict in ("better", "worse"):
-            cells[-1] = f"**{d.verdict}**"
+            cells[-2] = f"**{d.verdict}**"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -76,7 +78,7 @@ def as_markdown(differences: list[Difference], a: str, b: str) -> str:
 def as_table(differences: list[Difference], a: str, b: str) -> Table:
     table = Table(title=f"baseline {a} vs contender {b}")
     for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("architecture", "metric", "verdict") else "right")
+        table.add_column(column, justify="left" if column in ("architecture", "metric", "verdict", "evidence") else "right")
     for d in differences:
         cells = _row(d)
         colour = COLOURS.get(d.verdict, "")
