@@ -139,6 +139,11 @@ def connections_chart(run: RunData):
             ys.append(sample["connections"])
     for arch, (xs, ys) in by_arch.items():
         ax.plot(xs, ys, color=color(arch), label=arch, linewidth=1, gid=f"connections-{arch}")
+    last_s = max((s["elapsed_s"] for s in run.samples), default=0.0)
+    for index, outage in enumerate(run.meta.get("outages") or []):
+        end = outage["end_s"] if outage["end_s"] is not None else max(last_s, outage["start_s"])  # still down at the end
+        ax.axvspan(outage["start_s"], end, color="#999999", alpha=0.3, linewidth=0, gid=f"outage-{index}",
+                   label=f"{outage['server']} not answering ({end - outage['start_s']:.1f} s)")
     max_connections = run.meta.get("server", {}).get("max_connections")
     if max_connections:
         ax.axhline(max_connections, color="black", linestyle="--", linewidth=1, gid="max-connections",

@@ -27,6 +27,7 @@ from bench.probes.server_stats import ServerStats
 from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
+from bench.services.outages import OutageWatch
 from bench.stats import add_spread, summarize, task_rows
 from bench.probes.calibration import calibrate
 from bench.step import StepContext, run_step
@@ -69,6 +70,8 @@ class Run:
         self._facts: dict = {}
         self.failure: str | None = None
         """Why the run failed, when a server it started died."""
+        self._outages: OutageWatch | None = None
+        self._run_start_ns = 0
 
     def log(self, message: str) -> None:
         self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
@@ -120,11 +123,15 @@ class Run:
         sampler = ConnectionSampler(services.database_url, self.folder.samples_csv, run_start_ns)
         self._facts = self._environment(services, server_stats, sampler)
         self._write_run_json()
+        self._outages = OutageWatch(services.given_by_url_probes())
+        self._run_start_ns = run_start_ns
         sampler.start()
+        self._outages.start()
         try:
             for architecture in architectures:
                 self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns)
         finally:
+            self._outages.stop()
             sampler.stop()
             server_stats.close()
 
@@ -151,7 +158,8 @@ class Run:
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
-                          _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited)
+                          _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited,
+                          self._outages.down_s)
         try:
             for index, rate in enumerate(p.rates):
                 self._run_repetitions(ctx, index, rate, run_start_ns)
@@ -219,4 +227,5 @@ class Run:
             "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
             "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
             "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
+            "outages": [o.as_dict(self._run_start_ns) for o in self._outages.outages] if self._outages else [],
         })

@@ -22,7 +22,7 @@ STEP_COLUMNS = [
     "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors", "interrupted_by",
+    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
 ]
@@ -126,6 +126,8 @@ class StepMeasurements:
     interrupted_by: str = ""
     """Why the step ended early ("postgres exited (signal 9)"); empty when it ran to its end."""
     interrupted_ns: int | None = None
+    outage_s: float = 0.0
+    """Seconds during the step that a server given by URL did not answer (a restart, say)."""
 
     @property
     def window_ns(self) -> tuple[int, int]:
@@ -183,6 +185,7 @@ def summarize(m: StepMeasurements) -> dict:
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(_error_counts(measured, sent, done)),
         "interrupted_by": m.interrupted_by,
+        "outage_s": m.outage_s,
     }
     return {k: _rounded(v) for k, v in row.items()}
 

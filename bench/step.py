@@ -50,6 +50,8 @@ class StepContext:
     log: Callable[[str], None]
     server_exited: Callable[[], str | None]
     """Why a server bench started is gone, or None; checked at every poll."""
+    outage_s: Callable[[int, int], float]
+    """Seconds, between two CLOCK_MONOTONIC times, that servers given by URL did not answer."""
 
 
 class CpuWindow:
@@ -98,7 +100,9 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         else:
             _settle(ctx, m)
             sessions_after = ctx.server_stats.sessions_total()
-            if sessions_before is not None and sessions_after is not None:
+            m.outage_s = ctx.outage_s(start_ns, time.monotonic_ns())
+            # A restarted server's counters may have been reset: no count rather than a wrong one.
+            if sessions_before is not None and sessions_after is not None and not m.outage_s:
                 m.sessions_opened = sessions_after - sessions_before
             m.connections_left = ctx.server_stats.connections(application_name(architecture))
         begin, end = m.window_ns

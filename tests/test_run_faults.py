@@ -106,3 +106,43 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     assert float(row["latency_p99_ms"]) >= 0.9 * STALL_S * 1000, row
     assert float(row["latency_max_ms"]) < 2 * STALL_S * 1000, row
     assert float(row["latency_p50_ms"]) < 100, row  # the rest of the step was not affected
+
+
+def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path):
+    # A server started through the services code, handed to bench by URL as a user's would be.
+    from bench.services.postgres import ManagedPostgres
+
+    with ManagedPostgres(tmp_path, log=lambda _msg: None) as users_postgres:
+        results = tmp_path / "results"
+        proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--results-dir",
+                                 str(results), "--plots-dir", str(results / "plots")], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "BENCH_DATABASE_URL": users_postgres.url})
+        try:
+            _wait_for_log(results, r"prefork-nullpool step 1\.0 starts")
+            time.sleep(1.5)
+            users_postgres.restart(down_s=1.0)
+            _, stderr = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert users_postgres.process.alive()  # bench never stops a server it did not start
+    assert proc.returncode == 0, stderr[-3000:]
+    run_dir = _only_run(results)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete"
+    (outage,) = meta["outages"]
+    assert outage["server"] == "database" and outage["end_s"] is not None
+    assert 1.0 <= outage["end_s"] - outage["start_s"] < 10
+    before, during, after = _steps(run_dir)
+    assert float(during["outage_s"]) > 0 and float(before["outage_s"]) == float(after["outage_s"]) == 0
+    # The tasks that met the outage failed, counted by type; none vanished, and the run recovered.
+    assert int(during["failed"]) > 0 and during["errors"] and "Lost" not in during["errors"]
+    assert int(during["completed"]) + int(during["failed"]) == int(during["enqueued"])
+    assert int(after["failed"]) == 0 and int(after["completed"]) == int(after["scheduled"])
+    assert during["sessions_opened"] == ""  # counters across a restart are not trusted
+    with open(run_dir / "samples.csv") as f:
+        sampled_at = [float(line.split(",")[0]) for line in list(f)[1:]]
+    assert max(sampled_at) > outage["end_s"] + 1  # the sampler reconnected
+    svg = (results / "plots" / run_dir.name / "connections.svg").read_text()
+    assert 'id="outage-0"' in svg

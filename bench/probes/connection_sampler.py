@@ -54,10 +54,15 @@ class ConnectionSampler(threading.Thread):
         self.label: tuple[str, int | None] = ("", None)
         """(architecture, step) the next samples belong to; set by the runner."""
         self._run_start_ns = run_start_ns
-        self._conn = psycopg.connect(database_url, autocommit=True, application_name="bench-sampler")
+        self._url = database_url
+        self._conn: psycopg.Connection | None = self._connect()
         self._csv_path = csv_path
         self._stopping = threading.Event()
         self.error: str | None = None
+        """The last failure to sample; sampling goes on, reconnecting, when the server answers again."""
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self._url, autocommit=True, application_name="bench-sampler", connect_timeout=1)
 
     def run(self) -> None:
         with open(self._csv_path, "a", newline="") as f:
@@ -66,16 +71,27 @@ class ConnectionSampler(threading.Thread):
                 writer.writerow(SAMPLE_COLUMNS)
             next_at = time.monotonic()
             while not self._stopping.is_set():
-                try:
-                    sample = self._take()
-                except psycopg.Error as exc:
-                    self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                    return
-                self.samples.append(sample)
-                writer.writerow(self._row(sample))
+                sample = self._take_or_reconnect()
+                if sample is not None:
+                    self.samples.append(sample)
+                    writer.writerow(self._row(sample))
                 next_at += self.interval_s
                 self._stopping.wait(max(0.0, next_at - time.monotonic()))
                 f.flush()
+
+    def _take_or_reconnect(self) -> Sample | None:
+        """A sample, or None while the server does not answer (a restart of a user's server, say):
+        the samples then have a gap, and the next call tries a new connection."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            return self._take()
+        except psycopg.Error as exc:
+            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            return None
 
     def _take(self) -> Sample:
         counts = {"active": 0, "idle": 0, "idle in transaction": 0}
@@ -102,4 +118,5 @@ class ConnectionSampler(threading.Thread):
         self._stopping.set()
         if self.is_alive():
             self.join(timeout=5)
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.redis import ManagedRedis, check_broker
 from bench.processes import ChildProcess
@@ -36,6 +37,15 @@ class Services:
     def managed_pids(self) -> dict[str, int]:
         """PIDs of the servers bench started itself (empty for servers given by URL)."""
         return {name: process.pid for name, process in self.managed_processes().items()}
+
+    def given_by_url_probes(self) -> dict:
+        """A probe for each server given by URL, for the outage watch (bench's own are not probed)."""
+        probes = {}
+        if self.postgres is None:
+            probes["database"] = DatabaseProbe(self.database_url)
+        if self.redis is None:
+            probes["broker"] = BrokerProbe(self.broker_url)
+        return probes
 
     def exited(self) -> str | None:
         """Why a server bench started is gone ("postgres exited (signal 9)"), or None while all run."""

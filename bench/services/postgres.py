@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -87,15 +88,24 @@ class ManagedPostgres:
         os.unlink(pwfile)
         if self.ssl:
             self.extra_settings = {**self._make_certificate(user), **self.extra_settings}
-        self._process = ChildProcess(
-            "postgres",
-            [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()],
-            log_path=self._work_dir / "postgres.log", user=user,
-        )
+        self._argv = [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()]
+        self._user = user
+        self._launch()
+
+    def _launch(self) -> None:
+        self._process = ChildProcess("postgres", self._argv, log_path=self._work_dir / "postgres.log", user=self._user)
         self._log(f"started postgres pid={self._process.pid} port={self.port} auth={self.auth} ssl={self.ssl} "
-                  f"max_connections={self.max_connections} data={data_dir}")
+                  f"max_connections={self.max_connections} data={self._argv[2]}")
         if not wait_for(self._accepts_connections, timeout_s=30, interval_s=0.1):
             raise BenchError(f"the managed PostgreSQL did not start; see {self._work_dir / 'postgres.log'}")
+
+    def restart(self, down_s: float = 1.0) -> None:
+        """Stop the server (fast shutdown), stay down `down_s`, start it again on the same port and data:
+        what a user's server does when it restarts under a run."""
+        self._process.stop(first_signal=signal.SIGINT, grace_s=20)
+        self._log(f"stopped postgres pid={self._process.pid} for a restart")
+        time.sleep(down_s)
+        self._launch()
 
     def _initdb(self, bindir: str, data_dir: str, pwfile: str, user: str | None) -> None:
         argv = [os.path.join(bindir, "initdb"), "-D", data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
