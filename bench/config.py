@@ -43,7 +43,8 @@ class Profile:
     warmup_seconds: float = 2.0
     """Load at the step's rate before the measured part, s (tasks excluded from the figures)."""
     drain_timeout_seconds: float = 30.0
-    """How long after the last arrival a step waits for outstanding tasks before counting them lost, s."""
+    """How long a step waits, after its last arrival and then after each task that finishes, for the
+    outstanding tasks before counting them lost, s."""
     arrival: str = "uniform"
     """Arrival process: uniform spacing or poisson (exponential gaps)."""
     random_seed: int = 1

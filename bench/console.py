@@ -12,13 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 # Piped output (CI logs, files) would otherwise be cut to 80 columns.
-stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-stdout = Console(width=None if sys.stdout.isatty() else 200)
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
+stdout = Console(width=None if sys.stdout.isatty() else 240)
 
 SUMMARY_COLUMNS = [
     ("architecture", "architecture", None), ("step", "step", None),
     ("offered/s", "offered_rate_per_s", "{:g}"), ("run", "repetition", None), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
-    ("throughput/s median (min–max)", "throughput_spread", None),
+    ("tput/s (min–max)", "throughput_spread", None),
     ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
     ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
     ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),

@@ -10,7 +10,7 @@ bench's sampler and the system's own services), so the machine allows X_cpu = N 
 is min(X_proc, X_cpu), the asymptotic bound of operational analysis.
 
 E, C and K come from the run's steps below saturation (the lowest rate for E and C, unloaded);
-B and the SCRAM cost from the calibration at the run's start.
+B, the SCRAM cost and the TLS handshake's cost from the calibration at the run's start.
 
 What-ifs, and what they assume:
 - processes: X_proc grows with P; X_cpu does not (the cores stay the same).
@@ -18,7 +18,9 @@ What-ifs, and what they assume:
   TLS 2 more; each task's statements 4 (BEGIN, prepare, SELECT, COMMIT with asyncpg). Waiting costs
   no CPU, so only E grows.
 - auth trust instead of scram-sha-256 (or back): one PBKDF2 of CPU and 2 round trips less (more).
-- ssl: 2 round trips more; the handshake's CPU is not modelled (measure it with ssl = true).
+- ssl: 2 round trips more, plus the handshake's wall time and CPU (client and server) as the
+  calibration measured them against the managed server at the run's start; without a calibration
+  (a server given by URL), round trips only.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class Components:
     auth: str
     ssl: bool
     scram_client_ms: float
+    tls_connect_ms: float
+    """Wall time TLS adds to a connection (0 when not calibrated)."""
+    tls_cpu_ms: float
+    """CPU, client and server together, that TLS adds to a connection (0 when not calibrated)."""
 
 
 @dataclass
@@ -72,7 +78,8 @@ def components(run: RunData) -> Components | None:
         exec_ms=lowest["exec_p50_ms"], connect_ms=lowest["connect_p50_ms"] or 0.0, bridge_ms=bridge,
         rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
         cpu_ms_per_task=10 * rows[-1]["machine_cpu_percent"] / rows[-1]["achieved_rate_per_s"], auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
-        ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0))
+        ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
+        tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0))
 
 
 def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, auth: str | None = None,
@@ -84,6 +91,10 @@ def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, au
         sign = 1 if auth == "scram-sha-256" else -1
         exec_ms += sign * c.scram_client_ms
         cpu_ms += sign * c.scram_client_ms
+    if ssl != c.ssl:  # the handshake, as calibrated: its wall time holds the process, its CPU the machine
+        sign = 1 if ssl else -1
+        exec_ms += sign * c.tls_connect_ms
+        cpu_ms += sign * c.tls_cpu_ms
     round_trips = CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0) + QUERY_ROUND_TRIPS
     exec_ms += rtt_ms * round_trips
     process_bound = 1000 * processes / exec_ms

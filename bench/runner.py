@@ -28,8 +28,9 @@ from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
 from bench.services.outages import OutageWatch
+from bench.services.postgres import DATABASE
 from bench.stats import add_spread, summarize, task_rows
-from bench.probes.calibration import calibrate
+from bench.probes.calibration import calibrate, tls_costs
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
@@ -219,7 +220,15 @@ class Run:
                            "auth": services.postgres.auth if services.postgres else None,
                            "ssl": server_stats.ssl_in_use,
                            "session_counts": server_stats.has_session_counts},
-                "calibration": calibrate()}
+                "calibration": self._calibrate(services)}
+
+    def _calibrate(self, services: Services) -> dict[str, float]:
+        costs = calibrate()
+        if services.postgres and services.postgres.tls_capable:
+            server = ProcessMeter(lambda: [services.postgres.pid])
+            costs.update(tls_costs(services.postgres.admin_url(DATABASE), server))
+            self.log(f"calibration: {costs}")
+        return costs
 
     def _write_run_json(self) -> None:
         self.folder.write_run_json({

@@ -123,7 +123,10 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
               **{f"{role}_": meter for role, meter in ctx.other_meters.items()}}
     windows = {prefix: CpuWindow(meter, begin, None if m.plan.saturation else end)
                for prefix, meter in meters.items()}
-    deadline_ns = m.start_ns + round((m.plan.duration_s + ctx.drain_timeout_s) * 1e9)
+    # Tasks count as lost only once the workers have finished none for drain_timeout_s after the
+    # schedule's end: a long backlog that still drains (a saturation step of a slow architecture) is not lost.
+    timeout_ns = round(ctx.drain_timeout_s * 1e9)
+    deadline_ns = end + timeout_ns
     ctx.workers.reset_peak()
     next_rss_ns = begin
     while True:
@@ -131,7 +134,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         if (reason := ctx.server_exited()) is not None:
             m.interrupted_by, m.interrupted_ns = reason, now
             break
-        _add_records(ctx.reader, m)
+        if _add_records(ctx.reader, m):
+            deadline_ns = max(deadline_ns, now + timeout_ns)
         for window in windows.values():
             window.observe(now)
         if next_rss_ns <= now and (now <= end or m.plan.saturation):
@@ -168,7 +172,11 @@ def _settle(ctx: StepContext, m: StepMeasurements, seconds: float = SETTLE_S) ->
     _add_records(ctx.reader, m)
 
 
-def _add_records(reader: RecordReader, m: StepMeasurements) -> None:
+def _add_records(reader: RecordReader, m: StepMeasurements) -> int:
+    """Add the step's new task records; returns how many there were."""
+    added = 0
     for record in reader.poll():
         if step_key(record.id) == m.plan.key:
             m.records[record.id] = record
+            added += 1
+    return added

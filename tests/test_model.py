@@ -41,6 +41,9 @@ def test_what_ifs_move_the_right_way():
     assert predict(c, rtt_ms=2).exec_ms == pytest.approx(c.exec_ms + 2 * (4 + 4))  # SCRAM connect + statements
     assert predict(c, auth="trust").exec_ms == pytest.approx(c.exec_ms - 1.5)
     assert predict(c, ssl=True, rtt_ms=1).exec_ms == pytest.approx(predict(c, rtt_ms=1).exec_ms + 2)
+    tls = replace(c, tls_connect_ms=2.0, tls_cpu_ms=2.5)
+    assert predict(tls, ssl=True).exec_ms == pytest.approx(c.exec_ms + 2.0)
+    assert predict(tls, ssl=True).cpu_bound_per_s == pytest.approx(1000 * c.cores / (c.cpu_ms_per_task + 2.5))
 
 
 def test_calibration_measures_the_bridge_and_scram_costs():
@@ -48,3 +51,16 @@ def test_calibration_measures_the_bridge_and_scram_costs():
     # A new thread and event loop per call, and 4096 PBKDF2 rounds: each well above a microsecond.
     assert 0.005 < costs["async_to_sync_ms"] < 50
     assert 0.05 < costs["scram_client_ms"] < 500
+
+
+def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path):
+    from bench.probes.calibration import tls_costs
+    from bench.probes.process_meter import ProcessMeter
+    from bench.services.postgres import DATABASE, ManagedPostgres
+
+    with ManagedPostgres(tmp_path, log=lambda _m: None) as postgres:
+        assert postgres.tls_capable and "sslmode=disable" in postgres.url
+        costs = tls_costs(postgres.admin_url(DATABASE), ProcessMeter(lambda: [postgres.pid]))
+    # An RSA-2048 signature and two key exchanges, at least: well above 0.1 ms, well below 50 ms.
+    assert 0.1 < costs["tls_cpu_ms"] < 50, costs
+    assert 0.1 < costs["tls_connect_ms"] < 50, costs

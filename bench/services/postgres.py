@@ -41,6 +41,8 @@ class ManagedPostgres:
         self._log = log
         self._process: ChildProcess | None = None
         self._base: str | None = None
+        self.tls_capable = False
+        """Whether the server has a certificate (clients choose TLS with the URL's sslmode)."""
 
     @property
     def url(self) -> str:
@@ -86,7 +88,10 @@ class ManagedPostgres:
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         self._initdb(bindir, data_dir, pwfile, user)
         os.unlink(pwfile)
-        if self.ssl:
+        # A certificate even when clients do not use TLS (sslmode=disable in their URL), so the
+        # calibration can measure what TLS would add; without openssl, only ssl = true needs it.
+        self.tls_capable = bool(shutil.which("openssl")) or self.ssl
+        if self.tls_capable:
             self.extra_settings = {**self._make_certificate(user), **self.extra_settings}
         self._argv = [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()]
         self._user = user
@@ -162,7 +167,7 @@ class ManagedPostgres:
             return True
 
     def admin_url(self, database: str) -> str:
-        tls = "?sslmode=require" if self.ssl else ""
+        tls = "?sslmode=require" if self.ssl else "?sslmode=disable" if self.tls_capable else ""
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}{tls}"
 
 
