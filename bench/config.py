@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.processes import parse_cpu_list
 
 ARRIVALS = ("uniform", "poisson")
 AUTH_METHODS = ("scram-sha-256", "trust")
+ROLES = ("db", "workers", "broker", "loadgen")
+"""The roles that can be given CPU sets."""
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
 
 
@@ -73,6 +76,12 @@ class Profile:
     """TLS to the managed PostgreSQL (a self-signed certificate made for the run)."""
     loadgen_users: int = 8
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues."""
+    cpus: dict[str, str] = field(default_factory=dict)
+    """CPU set of each role, as taskset lists them: e.g. {db = "0", workers = "1", broker = "1",
+    loadgen = "1"}; roles left out run anywhere. Steps then name the role that ran out (`bound_role`)."""
+    pgbench_check: bool = False
+    """At the end of the run, time `pgbench -C` (a new connection per transaction) on the managed server at
+    the lowest rate: an independent count of the database CPU a connection per task costs."""
     slo_p99_ms: float = 500.0
     """Service level for `bench advise`: end-to-end p99 latency target, ms."""
     connection_budget: int | None = None
@@ -107,9 +116,20 @@ class Profile:
             _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")
         _check(self.saturation_repeat is None or (isinstance(self.saturation_repeat, int) and self.saturation_repeat >= 1),
                f"saturation_repeat must be a whole number of at least 1, got {self.saturation_repeat!r}")
+        self._validate_cpus()
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
+
+    def _validate_cpus(self) -> None:
+        _check(isinstance(self.cpus, dict), f"cpus must be a table of role = \"CPU list\", got {self.cpus!r}")
+        unknown = set(self.cpus) - set(ROLES)
+        _check(not unknown, f"cpus: unknown role(s) {', '.join(sorted(unknown))} (roles: {', '.join(ROLES)})")
+        for role, text in self.cpus.items():
+            try:
+                parse_cpu_list(str(text))
+            except ValueError as exc:
+                raise BenchError(f"cpus.{role} = {text!r} is not a usable CPU list: {exc}") from None
 
     def redacted(self) -> dict[str, Any]:
         """The resolved profile as written to run.json: URLs without passwords."""

@@ -23,10 +23,14 @@ class ChildProcess:
 
     def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
                  user: str | None = None, stdin: int | None = None, stdout: int | IO | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, cpus: str | None = None) -> None:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")
+        if cpus:
+            # taskset sets the CPU affinity, then execs the program (same PID); every process it forks
+            # later (pool processes, backends) inherits it.
+            argv = [TASKSET, "-c", cpus, *argv]
         self.popen = subprocess.Popen(
             list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=stdout if stdout is not None else self._log, stderr=self._log,
@@ -72,6 +76,25 @@ class ChildProcess:
             os.killpg(self.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+TASKSET = "taskset"
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """A CPU list as taskset and the kernel write it ("0", "0-1", "0,2-3") as a set of CPU numbers;
+    ValueError if it is malformed or names a CPU this machine lacks."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        first, last = int(low), int(high or low)
+        if first > last:
+            raise ValueError(f"{part!r} runs backwards")
+        cpus.update(range(first, last + 1))
+    missing = cpus - os.sched_getaffinity(0)
+    if missing:
+        raise ValueError(f"CPU {min(missing)} is not one this machine lets bench use ({sorted(os.sched_getaffinity(0))})")
+    return cpus
 
 
 def wait_for(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:

@@ -43,7 +43,7 @@ def write_report(run: RunData, out_dir: Path) -> Path:
 
 
 def _advice(run: RunData) -> str:
-    from bench.advice import advise, limits_for
+    from bench.analysis.advice import advise, limits_for
 
     lines = advise(run, limits_for(run))["text"]
     return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"

@@ -148,7 +148,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, meta, steps, samples)
 
 
-_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by"}
+_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by", "bound_role"}
 
 
 def _typed(row: dict) -> dict:

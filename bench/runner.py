@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from bench import metadata
@@ -31,6 +32,7 @@ from bench.services.outages import OutageWatch
 from bench.services.postgres import DATABASE
 from bench.stats import add_spread, summarize, task_rows
 from bench.probes.calibration import calibrate, tls_costs
+from bench.probes.pgbench_check import pgbench_connect_cost
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
@@ -84,7 +86,7 @@ class Run:
         try:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
-                                  ssl=self.profile.ssl) as services:
+                                  ssl=self.profile.ssl, cpus=self.profile.cpus) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -131,6 +133,8 @@ class Run:
         try:
             for architecture in architectures:
                 self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns)
+            if self.profile.pgbench_check:
+                self._facts["crosscheck"] = self._pgbench_check(services, workload)
         finally:
             self._outages.stop()
             sampler.stop()
@@ -154,13 +158,13 @@ class Run:
                           f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
                           tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
-                          prefetch_multiplier=p.prefetch_multiplier)
+                          prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"))
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
                           _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited,
-                          self._outages.down_s)
+                          self._outages.down_s, p.cpus)
         try:
             for index, rate in enumerate(p.rates):
                 self._run_repetitions(ctx, index, rate, run_start_ns)
@@ -221,6 +225,19 @@ class Run:
                            "ssl": server_stats.ssl_in_use,
                            "session_counts": server_stats.has_session_counts},
                 "calibration": self._calibrate(services)}
+
+    def _pgbench_check(self, services: Services, workload) -> dict | None:
+        """pgbench -C at the lowest rate on the managed server, after the architectures have run."""
+        rates = [r for r in self.profile.rates if r != "max"]
+        script = workload.pgbench_script()
+        if not (services.postgres and rates and script):
+            self.log("pgbench check skipped: it needs the managed server, a rate step and a workload script")
+            return None
+        server = ProcessMeter(lambda: [services.postgres.pid])
+        stderr.print(f"pgbench -C at {min(rates):g}/s for {self.profile.step_seconds:g} s (cross-check)")
+        cost = pgbench_connect_cost(services.database_url, server, script, min(rates), self.profile.step_seconds)
+        self.log(f"pgbench check: {cost}")
+        return {"pgbench": asdict(cost)}
 
     def _calibrate(self, services: Services) -> dict[str, float]:
         costs = calibrate()

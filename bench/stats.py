@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from bench.collect import TaskRecord
 from bench.loadgen import Enqueue
 from bench.probes.connection_sampler import Sample
+from bench.processes import parse_cpu_list
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
@@ -22,7 +23,10 @@ STEP_COLUMNS = [
     "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "machine_cpu_percent", "first_failure_s", "errors", "interrupted_by", "outage_s",
+    "bench_cpu_percent", "machine_cpu_percent",
+    "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
+    "machine_cpu_ms_per_task", "connections_opened_per_s", "bound_role",
+    "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
 ]
@@ -89,6 +93,10 @@ def add_spread(rows: list[dict]) -> None:
 
 
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
+COST_OF = {"worker_cpu_ms_per_task": "cpu_percent", "db_cpu_ms_per_task": "db_cpu_percent",
+           "broker_cpu_ms_per_task": "broker_cpu_percent", "loadgen_cpu_ms_per_task": "loadgen_cpu_percent",
+           "machine_cpu_ms_per_task": "machine_cpu_percent"}
+"""What each task cost each role: column -> the CPU column it is drawn from."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -126,6 +134,8 @@ class StepMeasurements:
     interrupted_by: str = ""
     """Why the step ended early ("postgres exited (signal 9)"); empty when it ran to its end."""
     interrupted_ns: int | None = None
+    role_cpus: dict[str, str] = field(default_factory=dict)
+    """The profile's CPU list by role, for `bound_role`."""
     outage_s: float = 0.0
     """Seconds during the step that a server given by URL did not answer (a restart, say)."""
 
@@ -160,6 +170,9 @@ def summarize(m: StepMeasurements) -> dict:
     duration_s = (end - begin) / 1e9
     processed_all = [r for e in m.enqueues if (r := m.records.get(e.task_id))]
     failures = [r.finished_ns for r in processed_all if r.error]  # warm-up included: when it first broke
+    # Tasks finished (well or not) inside the measured window, per second: what the role CPU of the
+    # same window is divided by.
+    processed_rate = _ratio(sum(1 for r in done if begin <= r.finished_ns <= end), duration_s)
     row = {
         "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
         "repetition": m.plan.repetition, "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
@@ -181,6 +194,10 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("send_late", [ms(e.send_started_ns - e.scheduled_ns) for e in measured], (50, 99, 100)),
         **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
+        **_costs_per_task(m.cpu_percent, processed_rate),
+        "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
+        if m.sessions_opened is not None else math.nan,
+        "bound_role": bound_role(m.cpu_percent, m.role_cpus),
         "rss_mb": m.rss_bytes / 2**20,
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(_error_counts(measured, sent, done)),
@@ -188,6 +205,33 @@ def summarize(m: StepMeasurements) -> dict:
         "outage_s": m.outage_s,
     }
     return {k: _rounded(v) for k, v in row.items()}
+
+
+ROLE_CPU_COLUMN = {"workers": "cpu_percent", "db": "db_cpu_percent", "broker": "broker_cpu_percent",
+                   "loadgen": "loadgen_cpu_percent"}
+BOUND_UTILIZATION = 0.9
+"""A CPU set used at or above this share of its cores over the measured window ran out."""
+
+
+def bound_role(cpu_percent: dict[str, float], role_cpus: dict[str, str]) -> str:
+    """The role whose CPU set ran out, the busiest set first; "" when none did or no role is pinned.
+    Roles on the same set count together, and the one that used most of it is named."""
+    by_set: dict[frozenset[int], list[str]] = defaultdict(list)
+    for role, cpus in role_cpus.items():
+        by_set[frozenset(parse_cpu_list(cpus))].append(role)
+    named, highest = "", BOUND_UTILIZATION
+    for cpus, roles in by_set.items():
+        used = {role: cpu_percent.get(ROLE_CPU_COLUMN[role], math.nan) for role in roles}
+        used = {role: value for role, value in used.items() if not math.isnan(value)}
+        utilization = sum(used.values()) / (100 * len(cpus))
+        if used and utilization >= highest:
+            named, highest = max(used, key=used.get), utilization
+    return named
+
+
+def _costs_per_task(cpu_percent: dict[str, float], processed_per_s: float) -> dict[str, float]:
+    """CPU ms per task of each role: percent of a core / 100 * 1000 ms / (tasks/s)."""
+    return {cost: _ratio(10 * cpu_percent.get(column, math.nan), processed_per_s) for cost, column in COST_OF.items()}
 
 
 def _achieved_rate(done: list[TaskRecord]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,8 @@ class StepContext:
     """Why a server bench started is gone, or None; checked at every poll."""
     outage_s: Callable[[int, int], float]
     """Seconds, between two CLOCK_MONOTONIC times, that servers given by URL did not answer."""
+    role_cpus: dict[str, str] = field(default_factory=dict)
+    """The profile's `cpus`: CPU list by role."""
 
 
 class CpuWindow:
@@ -84,7 +86,8 @@ class CpuWindow:
 def run_step(ctx: StepContext, workload: str, plan: StepPlan,
              progress: Callable[[int, int], None]) -> StepMeasurements:
     architecture = ctx.worker_spec.architecture
-    loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir)
+    loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
+                            ctx.role_cpus.get("loadgen"))
     ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}")
     try:
         loadgen.wait_ready()
@@ -92,7 +95,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
-        m = StepMeasurements(architecture, workload, plan, start_ns, [], {})
+        m = StepMeasurements(architecture, workload, plan, start_ns, [], {}, role_cpus=ctx.role_cpus)
         ctx.log(f"{architecture} step {plan.key} starts")
         _drive(ctx, loadgen, m, progress)
         if m.interrupted_by:

@@ -43,6 +43,11 @@ class Workload:
     def statements(self, rng: random.Random) -> Iterator[Executable]:
         raise NotImplementedError
 
+    def pgbench_script(self) -> str | None:
+        """The task body as a pgbench script (one transaction), for the database-cost cross-check;
+        None where the workload has none."""
+        return None
+
 
 def run_sync(session_factory: sessionmaker, workload: Workload, rng: random.Random) -> None:
     """One task's body through a sync Session: one transaction holding the workload's statements."""

@@ -97,7 +97,7 @@ def test_plot_of_a_missing_run_is_one_line(tmp_path):
 
 
 def test_repeated_saturation_steps_draw_their_median_and_range(tmp_path):
-    from tests.test_advice import _with_saturation_runs
+    from tests.analysis.test_advice import _with_saturation_runs
 
     run = _with_saturation_runs(load_run(ALL), {"prefork-nullpool": [166, 206, 190]})
     draw_all(run, tmp_path)

@@ -38,6 +38,10 @@ def test_environment_wins_over_the_services_table():
     ("quick", {"step_seconds": 0.0}, "step_seconds"),
     ("quick", {"arrival": "bursty"}, "arrival"),
     ("quick", {"rates": [2e6]}, "1,000,000"),
+    ("quick", {"cpus": {"database": "0"}}, "unknown role"),
+    ("quick", {"cpus": {"db": "0-x"}}, "cpus.db = '0-x' is not a usable CPU list"),
+    ("quick", {"cpus": {"db": "4096"}}, "CPU 4096 is not one this machine lets bench use"),
+    ("quick", {"saturation_repeat": 0}, "saturation_repeat"),
 ])
 def test_bad_values_are_refused_with_a_message(name, overrides, message):
     with pytest.raises(BenchError, match=message):

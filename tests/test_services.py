@@ -79,3 +79,13 @@ def test_managed_postgres_with_trust_lets_any_password_in(tmp_path):
         wrong = services.database_url.replace(services.postgres.password, "anything")
         with psycopg.connect(wrong) as conn:
             assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to give two roles one each")
+def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path):
+    with running_services(tmp_path, log=lambda _m: None, cpus={"db": "0", "broker": "1"}) as services:
+        with psycopg.connect(services.database_url) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            assert os.sched_getaffinity(backend) == {0}
+        assert os.sched_getaffinity(services.postgres.pid) == {0}
+        assert os.sched_getaffinity(services.redis.pid) == {1}

@@ -104,3 +104,28 @@ def test_spread_gives_median_and_range():
     assert str(spread) == "190 (166–206)" and str(Spread.of([5.0])) == "5"
     assert spread.overlaps(Spread.of([200.0, 300.0])) and not spread.overlaps(Spread.of([943.0, 1101.0]))
     assert Spread.of([]) is None
+
+
+def test_cpu_per_task_of_each_role_and_connections_opened_per_second():
+    m = _step()  # 10 tasks/s, all finished inside the 4 s window; 50 sessions over 50 tasks
+    m.cpu_percent = {"cpu_percent": 25.0, "db_cpu_percent": 5.0, "machine_cpu_percent": 40.0}
+    row = summarize(m)
+    assert row["worker_cpu_ms_per_task"] == pytest.approx(25.0, rel=0.03)  # a quarter core over 10 tasks/s
+    assert row["db_cpu_ms_per_task"] == pytest.approx(5.0, rel=0.03)
+    assert row["machine_cpu_ms_per_task"] == pytest.approx(40.0, rel=0.03)
+    assert row["broker_cpu_ms_per_task"] == ""  # not measured, not made up
+    assert row["connections_opened_per_s"] == pytest.approx(10.0, rel=0.03)
+
+
+def test_bound_role_names_the_role_whose_cpu_set_ran_out():
+    from bench.stats import bound_role
+
+    pinned = {"db": "0", "workers": "1", "broker": "1", "loadgen": "1"}
+    # The database used 95 % of its one core; workers, broker and load generator 70 % of theirs together.
+    cpu = {"db_cpu_percent": 95.0, "cpu_percent": 50.0, "broker_cpu_percent": 5.0, "loadgen_cpu_percent": 15.0}
+    assert bound_role(cpu, pinned) == "db"
+    # The shared core full: its busiest role is named.
+    cpu = {"db_cpu_percent": 60.0, "cpu_percent": 75.0, "broker_cpu_percent": 5.0, "loadgen_cpu_percent": 15.0}
+    assert bound_role(cpu, pinned) == "workers"
+    assert bound_role({"db_cpu_percent": 50.0, "cpu_percent": 50.0}, pinned) == ""
+    assert bound_role({"db_cpu_percent": 99.0}, {}) == ""  # nothing pinned, nothing named

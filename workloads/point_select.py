@@ -35,3 +35,7 @@ class PointSelect(Workload):
 
     def statements(self, rng: random.Random) -> Iterator[Executable]:
         yield select(items.c.payload).where(items.c.id == rng.randint(1, self.table_rows))
+
+    def pgbench_script(self) -> str:
+        return (f"\\set id random(1, {self.table_rows})\n"
+                "BEGIN;\nSELECT payload FROM bench_items WHERE id = :id;\nCOMMIT;\n")

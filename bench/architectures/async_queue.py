@@ -27,13 +27,14 @@ class AsyncQueue(Architecture):
     name = "async-queue"
     description = "taskiq (Redis list queue) + asyncpg engine pooled per worker process"
     pooled = True
+    concurrent = True
 
     def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
         argv = [sys.executable, "-m", "taskiq", "worker", f"{__name__}:broker",
                 "--workers", str(spec.worker_processes), "--max-async-tasks", str(spec.tasks_per_process),
                 "--log-level", "WARNING"]
         worker = ChildProcess(f"taskiq {self.name}", argv, log_path=log_dir / f"worker-{self.name}.log",
-                              env=spec.to_env())
+                              env=spec.to_env(), cpus=spec.cpus)
         wait_until_ready([worker], spec, spec.worker_processes, self.name)
         return [worker]
 

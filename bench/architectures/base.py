@@ -37,6 +37,8 @@ class WorkerSpec:
     prefetch_multiplier: int = 4
     instrumented: bool = True
     """False only for benchmarks/bare_drain.py: no task records, no connect timing."""
+    cpus: str | None = None
+    """CPU list the worker processes run on (the "workers" role's set); None: anywhere."""
 
     def to_env(self) -> dict[str, str]:
         return {**os.environ, SPEC_ENV: json.dumps(asdict(self))}
@@ -61,6 +63,8 @@ class Architecture:
     description: ClassVar[str] = ""
     pooled: ClassVar[bool] = False
     """True where connections are meant to be reused across tasks (a pool that outlives the task)."""
+    concurrent: ClassVar[bool] = False
+    """True where one worker process runs several tasks at once (`tasks_per_process` of them)."""
 
     def pool_capacity(self, spec: WorkerSpec) -> int | None:
         """Most connections the architecture's pools can hold at once, all processes together."""

@@ -86,7 +86,8 @@ class CeleryArchitecture(Architecture):
                         "--hostname", f"{self.name}-{index}@%h", "--without-gossip", "--without-mingle",
                         "--without-heartbeat", "--loglevel", "WARNING"]
                 workers.append(ChildProcess(f"celery {self.name} {index}", argv,
-                                            log_path=log_dir / f"worker-{self.name}-{index}.log", env=spec.to_env()))
+                                            log_path=log_dir / f"worker-{self.name}-{index}.log", env=spec.to_env(),
+                                            cpus=spec.cpus))
         except BaseException:
             for worker in workers:
                 worker.stop()

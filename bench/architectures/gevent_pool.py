@@ -21,6 +21,7 @@ class GeventPool(CeleryArchitecture):
     name = "gevent-pool"
     description = "Celery gevent pool + sync psycopg 3 engine with a QueuePool"
     pool = "gevent"
+    concurrent = True
     pooled = True
 
 

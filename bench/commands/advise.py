@@ -7,10 +7,10 @@ from dataclasses import asdict
 
 from rich.table import Table
 
-from bench.advice import advise, limits_for
+from bench.analysis.advice import advise, limits_for
 from bench.commands.plot import add_run_arguments
 from bench.console import stdout
-from bench.model import Prediction, components, predict
+from bench.analysis.model import Prediction, components, predict
 from bench.results import RunFolder, find_run, load_run
 
 NAME = "advise"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bench.charts import draw_overlay
 from bench.commands.plot import add_run_arguments
-from bench.compare import Difference, compare_runs
+from bench.analysis.compare import Difference, compare_runs
 from bench.console import stdout
 from bench.errors import BenchError
 from bench.results import find_run, load_run

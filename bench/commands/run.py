@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--max-connections", type=int)
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
     flags.add_argument("--ssl", choices=["on", "off"], help="TLS to the managed PostgreSQL")
+    flags.add_argument("--cpus", help='CPU set by role, e.g. "db=0;workers=1;broker=1;loadgen=1"')
+    flags.add_argument("--pgbench-check", action="store_true", default=None,
+                       help="at the end, pgbench -C at the lowest rate: an independent count of the database CPU per connection")
 
 
 def overrides(args: argparse.Namespace) -> dict:
@@ -49,7 +52,8 @@ def overrides(args: argparse.Namespace) -> dict:
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
-        "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth, "ssl": None if args.ssl is None else args.ssl == "on",
+        "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
+        "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None, "ssl": None if args.ssl is None else args.ssl == "on",
     }
 
 
@@ -58,6 +62,13 @@ def _rate_list(text: str) -> list[float | str]:
         return [part.strip() if part.strip() == "max" else float(part) for part in text.split(",")]
     except ValueError:
         raise BenchError(f"--rates takes comma-separated numbers of tasks/s or \"max\", got {text!r}") from None
+
+
+def _cpu_sets(text: str) -> dict[str, str]:
+    sets = dict(part.strip().partition("=")[::2] for part in text.split(";") if part.strip())
+    if not all(sets.values()):
+        raise BenchError(f'--cpus takes role=CPU list pairs separated by ";", e.g. "db=0;workers=1", got {text!r}')
+    return sets
 
 
 def _interrupt(signum, frame) -> None:
@@ -110,7 +121,7 @@ def _draw(run_: Run, plots_dir: Path) -> None:
     from bench.report import write_report
     from bench.results import load_run
 
-    from bench.advice import advise, limits_for
+    from bench.analysis.advice import advise, limits_for
 
     data = load_run(run_.folder.path)
     advice = advise(data, limits_for(data))

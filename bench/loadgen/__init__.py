@@ -40,7 +40,7 @@ class Enqueue:
 
 class LoadGenerator:
     def __init__(self, architecture: str, worker_spec: WorkerSpec, plan: StepPlan, users: int,
-                 out_dir: Path, log_dir: Path) -> None:
+                 out_dir: Path, log_dir: Path, cpus: str | None = None) -> None:
         self.out_path = out_dir / f"enqueues-{worker_spec.architecture}-{plan.key}.csv"
         spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
                 "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path)}
@@ -48,7 +48,7 @@ class LoadGenerator:
         self.process = ChildProcess(f"loadgen {architecture} step {plan.index}",
                                     [sys.executable, "-m", "bench.loadgen"],
                                     log_path=log_dir / "loadgen.log", env=env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, cpus=cpus)
         self.summary: dict = {}
 
     def wait_ready(self) -> None:

@@ -1,10 +1,10 @@
-"""Per-call costs measured at the start of a run, for the capacity model (bench/model.py).
+"""Per-call costs measured at the start of a run, for the capacity model (bench/analysis/model.py).
 
 - async_to_sync_ms: one `async_to_sync(noop)()` call, which starts a thread and an event loop;
 - scram_client_ms: one PBKDF2-HMAC-SHA256 of 4096 iterations, the CPU a SCRAM login costs the client
   (the server keeps derived keys and only checks HMACs);
-- tls_connect_ms, tls_cpu_ms: what TLS adds to one asyncpg connection to the managed server, in wall
-  time and in CPU of both ends (`tls_costs`; the managed server always has a certificate, so this is
+- tls_connect_ms, tls_client_cpu_ms, tls_server_cpu_ms, tls_cpu_ms: what TLS adds to one asyncpg
+  connection to the managed server, in wall time and in CPU of each end and both (`tls_costs`; the managed server always has a certificate, so this is
   measured whether the run uses TLS or not).
 Medians of repeated calls in bench's own process, on this machine; TLS costs are means.
 """
@@ -55,12 +55,12 @@ the 10 ms ticks in which the kernel counts the server's CPU show: 40 a mode gave
 
 def tls_costs(database_url: str, server: ProcessMeter, connections: int = TLS_CONNECTIONS) -> dict[str, float]:
     """What TLS adds to one connection of the recipe's driver (asyncpg) to this server: wall time
-    (`tls_connect_ms`) and CPU of client and server together (`tls_cpu_ms`): plain and TLS connections
+    (`tls_connect_ms`) and CPU of the client, the server and both (`tls_cpu_ms`): plain and TLS connections
     alternate, client CPU from this process, server CPU from its process tree (exited backends included)."""
     url = make_url(database_url)
     params = dict(host=url.host, port=url.port, user=url.username, password=url.password, database=url.database,
                   server_settings={"application_name": "bench-calibration"})
-    totals = {mode: [0.0, 0.0] for mode in ("disable", "require")}  # wall s, CPU s
+    totals = {mode: [0.0, 0.0, 0.0] for mode in ("disable", "require")}  # wall s, client CPU s, server CPU s
 
     async def connect(mode: str, count: int) -> None:
         for _ in range(count):
@@ -71,12 +71,14 @@ def tls_costs(database_url: str, server: ProcessMeter, connections: int = TLS_CO
         asyncio.run(connect(mode, 5))
     for _ in range(connections // 10):
         for mode in totals:
-            cpu_before, wall_before = time.process_time() + server.cpu_seconds(), time.perf_counter()
+            client_before, server_before, wall_before = time.process_time(), server.cpu_seconds(), time.perf_counter()
             asyncio.run(connect(mode, 10))
+            wall = time.perf_counter() - wall_before
             time.sleep(SERVER_SETTLE_S)  # the last backend exits and is reaped, its CPU counted
-            totals[mode][0] += time.perf_counter() - wall_before - SERVER_SETTLE_S
-            totals[mode][1] += time.process_time() + server.cpu_seconds() - cpu_before
-    rounds = 10 * (connections // 10)
-    (plain_wall, plain_cpu), (tls_wall, tls_cpu) = totals["disable"], totals["require"]
-    return {"tls_connect_ms": round(1000 * (tls_wall - plain_wall) / rounds, 4),
-            "tls_cpu_ms": round(1000 * (tls_cpu - plain_cpu) / rounds, 4)}
+            totals[mode][0] += wall
+            totals[mode][1] += time.process_time() - client_before
+            totals[mode][2] += server.cpu_seconds() - server_before
+    count = 10 * (connections // 10)
+    extra_ms = [round(1000 * (tls - plain) / count, 4) for plain, tls in zip(totals["disable"], totals["require"])]
+    return {"tls_connect_ms": extra_ms[0], "tls_client_cpu_ms": extra_ms[1], "tls_server_cpu_ms": extra_ms[2],
+            "tls_cpu_ms": round(extra_ms[1] + extra_ms[2], 4)}

@@ -81,16 +81,19 @@ def running_services(
     postgres_settings: dict[str, str] | None = None,
     auth: str = "scram-sha-256",
     ssl: bool = False,
+    cpus: dict[str, str] | None = None,
 ) -> Iterator[Services]:
-    """Start PostgreSQL and Redis where no URL is given; stop what was started on exit, whatever the exit."""
+    """Start PostgreSQL and Redis where no URL is given, on the CPU sets of the roles "db" and "broker"
+    if `cpus` names them; stop what was started on exit, whatever the exit."""
     preflight(database_url, broker_url)
+    cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = redis = None
         if not database_url:
             postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings,
-                                                            auth=auth, ssl=ssl))
+                                                            auth=auth, ssl=ssl, cpus=cpus.get("db")))
             database_url = postgres.url
         if not broker_url:
-            redis = stack.enter_context(ManagedRedis(work_dir, log=log))
+            redis = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker")))
             broker_url = redis.url
         yield Services(database_url, broker_url, postgres, redis)

@@ -29,8 +29,11 @@ class ManagedPostgres:
     """Context manager: a running cluster on entry, nothing left of it on exit."""
 
     def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
-                 settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False) -> None:
+                 settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False,
+                 cpus: str | None = None) -> None:
         self.max_connections = max_connections
+        self.cpus = cpus
+        """CPU list the server and every backend it forks run on; None: anywhere."""
         self.auth = auth
         self.ssl = ssl
         self.extra_settings = settings or {}
@@ -98,7 +101,8 @@ class ManagedPostgres:
         self._launch()
 
     def _launch(self) -> None:
-        self._process = ChildProcess("postgres", self._argv, log_path=self._work_dir / "postgres.log", user=self._user)
+        self._process = ChildProcess("postgres", self._argv, log_path=self._work_dir / "postgres.log", user=self._user,
+                                     cpus=self.cpus)
         self._log(f"started postgres pid={self._process.pid} port={self.port} auth={self.auth} ssl={self.ssl} "
                   f"max_connections={self.max_connections} data={self._argv[2]}")
         if not wait_for(self._accepts_connections, timeout_s=30, interval_s=0.1):

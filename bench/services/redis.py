@@ -17,8 +17,9 @@ from bench.services.urls import free_loopback_port, redact_url
 class ManagedRedis:
     """Context manager: a running redis-server on entry, nothing left of it on exit."""
 
-    def __init__(self, work_dir: Path, log=print) -> None:
+    def __init__(self, work_dir: Path, log=print, cpus: str | None = None) -> None:
         self.port = free_loopback_port()
+        self.cpus = cpus
         self._work_dir = work_dir
         self._log = log
         self._process: ChildProcess | None = None
@@ -58,7 +59,7 @@ class ManagedRedis:
         self._dir = tempfile.mkdtemp(prefix="bench-redis-")
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", self._dir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"]
-        self._process = ChildProcess("redis", argv, log_path=self._work_dir / "redis.log")
+        self._process = ChildProcess("redis", argv, log_path=self._work_dir / "redis.log", cpus=self.cpus)
         self._log(f"started redis pid={self._process.pid} port={self.port}")
         if not wait_for(self._answers_ping, timeout_s=15, interval_s=0.05):
             raise BenchError(f"the managed Redis did not start; see {self._work_dir / 'redis.log'}")

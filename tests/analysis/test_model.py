@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.model import components, measured_saturation, model_report, predict
+from bench.analysis.model import components, measured_saturation, model_report, predict
 from bench.probes.calibration import calibrate
 from bench.results import load_run
 
-ALL = Path(__file__).parent / "data" / "all-architectures"
+ALL = Path(__file__).parent.parent / "data" / "all-architectures"
 
 
 def test_components_come_from_the_unsaturated_recipe_steps():
@@ -64,3 +64,16 @@ def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path):
     # An RSA-2048 signature and two key exchanges, at least: well above 0.1 ms, well below 50 ms.
     assert 0.1 < costs["tls_cpu_ms"] < 50, costs
     assert 0.1 < costs["tls_connect_ms"] < 50, costs
+
+
+def test_with_roles_pinned_the_bound_is_the_cpu_set_that_runs_out_first():
+    c = components(load_run(ALL))
+    pinned = replace(c, role_cpus={"db": "0", "workers": "1", "broker": "1", "loadgen": "1"},
+                     role_cpu_ms={"db": 6.0, "workers": 5.0, "broker": 0.2, "loadgen": 1.0}, processes=16)
+    base = predict(pinned)
+    # Core 1 carries workers, broker and load generator: 6.2 ms a task, 161/s; core 0 the database, 167/s.
+    assert base.cpu_bound_per_s == pytest.approx(1000 / 6.2) and base.bound_by == "the workers' CPU"
+    # TLS moves CPU onto both ends by the calibrated shares: 4 ms to the database makes it the bound.
+    tls = predict(replace(pinned, tls_cpu_ms=5.0, tls_client_share=0.2), ssl=not pinned.ssl)
+    assert tls.bound_by == "the database's CPU" and tls.cpu_bound_per_s == pytest.approx(1000 / 10.0)
+    assert "machine CPU" not in {p.bound_by for p in (base, tls)}

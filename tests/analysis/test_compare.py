@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import HEADLINE, compare_runs, judge, welch_p_value
+from bench.analysis.compare import HEADLINE, compare_runs, judge, welch_p_value
 from bench.results import load_run
 from bench.stats import percentile
 from tests.conftest import run_bench
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def _verdicts(a: str, b: str, metric: str) -> dict[str, str]:

@@ -6,11 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.advice import Limits, advise, limits_for, sustainable_rate
+from bench.analysis.advice import Limits, advise, limits_for, sustainable_rate
 from bench.results import load_run
 from tests.conftest import run_bench
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def test_limit_is_the_connection_budget():

@@ -25,9 +25,11 @@ What-ifs, and what they assume:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 
-from bench.advice import RECIPE, kept_up
+from bench.analysis.rules import RECIPE, kept_up
+from bench.processes import parse_cpu_list
 from bench.results import RunData
 
 QUERY_ROUND_TRIPS = 4
@@ -51,6 +53,12 @@ class Components:
     """Wall time TLS adds to a connection (0 when not calibrated)."""
     tls_cpu_ms: float
     """CPU, client and server together, that TLS adds to a connection (0 when not calibrated)."""
+    role_cpus: dict[str, str] = field(default_factory=dict)
+    """The profile's CPU set by role; empty when the roles shared the machine."""
+    role_cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU ms per task by role, at the same step as cpu_ms_per_task."""
+    tls_client_share: float = 0.5
+    """Of tls_cpu_ms, the part the client (the workers) pays."""
 
 
 @dataclass
@@ -79,29 +87,63 @@ def components(run: RunData) -> Components | None:
         rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
         cpu_ms_per_task=10 * rows[-1]["machine_cpu_percent"] / rows[-1]["achieved_rate_per_s"], auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
         ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
-        tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0))
+        tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
+        role_cpus=dict(profile.get("cpus") or {}),
+        role_cpu_ms={role: rows[-1][column] for role, column in ROLE_COST_COLUMNS.items()
+                     if rows[-1].get(column) is not None},
+        tls_client_share=_client_share(calibration))
+
+
+ROLE_COST_COLUMNS = {"workers": "worker_cpu_ms_per_task", "db": "db_cpu_ms_per_task",
+                     "broker": "broker_cpu_ms_per_task", "loadgen": "loadgen_cpu_ms_per_task"}
+ROLE_WORDS = {"workers": "the workers' CPU", "db": "the database's CPU", "broker": "the broker's CPU",
+              "loadgen": "the load generator's CPU"}
+
+
+def _client_share(calibration: dict) -> float:
+    client, total = calibration.get("tls_client_cpu_ms"), calibration.get("tls_cpu_ms")
+    return min(1.0, max(0.0, client / total)) if client is not None and total else 0.5
+
+
+def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
+    """Tasks/s the CPU allows, and whose CPU: the machine's when roles share it, else the CPU set that
+    runs out first (roles on one set add up; the busiest names it). `extra_ms` adds CPU per task by role."""
+    if not c.role_cpus:
+        ms = c.cpu_ms_per_task + sum(extra_ms.values())
+        return (1000 * c.cores / ms if ms > 0 else float("inf")), "machine CPU"
+    by_set: dict[frozenset[int], list[str]] = defaultdict(list)
+    for role, cpus in c.role_cpus.items():
+        by_set[frozenset(parse_cpu_list(cpus))].append(role)
+    best, words = float("inf"), "machine CPU"
+    for cpus, roles in by_set.items():
+        cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
+        if sum(cost.values()) > 0 and 1000 * len(cpus) / sum(cost.values()) < best:
+            best, words = 1000 * len(cpus) / sum(cost.values()), ROLE_WORDS[max(cost, key=cost.get)]
+    return best, words
 
 
 def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, auth: str | None = None,
             ssl: bool | None = None) -> Prediction:
     processes = processes or c.processes
     auth, ssl = auth or c.auth, c.ssl if ssl is None else ssl
-    exec_ms, cpu_ms = c.exec_ms, c.cpu_ms_per_task
+    exec_ms = c.exec_ms
+    extra_ms = {"workers": 0.0, "db": 0.0}  # CPU per task the what-if adds, by role
     if auth != c.auth:  # SCRAM costs the client one PBKDF2; trust does not
         sign = 1 if auth == "scram-sha-256" else -1
         exec_ms += sign * c.scram_client_ms
-        cpu_ms += sign * c.scram_client_ms
-    if ssl != c.ssl:  # the handshake, as calibrated: its wall time holds the process, its CPU the machine
+        extra_ms["workers"] += sign * c.scram_client_ms
+    if ssl != c.ssl:  # the handshake, as calibrated: its wall time holds the process, its CPU both ends
         sign = 1 if ssl else -1
         exec_ms += sign * c.tls_connect_ms
-        cpu_ms += sign * c.tls_cpu_ms
+        extra_ms["workers"] += sign * c.tls_cpu_ms * c.tls_client_share
+        extra_ms["db"] += sign * c.tls_cpu_ms * (1 - c.tls_client_share)
     round_trips = CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0) + QUERY_ROUND_TRIPS
     exec_ms += rtt_ms * round_trips
     process_bound = 1000 * processes / exec_ms
-    cpu_bound = 1000 * c.cores / cpu_ms if cpu_ms > 0 else float("inf")
+    cpu_allows, cpu_words = cpu_bound(c, extra_ms)
     setting = f"{processes} processes, rtt {rtt_ms:g} ms, {auth}, ssl {'on' if ssl else 'off'}"
-    return Prediction(setting, min(process_bound, cpu_bound), process_bound, cpu_bound, exec_ms,
-                      "processes" if process_bound <= cpu_bound else "machine CPU")
+    return Prediction(setting, min(process_bound, cpu_allows), process_bound, cpu_allows, exec_ms,
+                      "processes" if process_bound <= cpu_allows else cpu_words)
 
 
 def measured_saturation(run: RunData) -> float | None:

@@ -8,16 +8,14 @@ is whichever of those the next rate step broke. Everything is derived from the r
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
+from bench.analysis.model import ROLE_WORDS, model_report
+from bench.analysis.rules import RECIPE, THROUGHPUT_TOLERANCE, TRAPS, kept_up
 from bench.results import RunData
 from bench.stats import Spread
 
-RECIPE = "prefork-nullpool"
-TRAPS = {"prefork-asyncio-run"}
-"""Architectures measured to show a failure mode, never recommended."""
-THROUGHPUT_TOLERANCE = 0.02
 RESERVED_CONNECTIONS = 5
 """Of the server's max_connections: superuser_reserved_connections (3) and bench's own two (sampler, stats)."""
 
@@ -41,6 +39,8 @@ class Sustainable:
     saturation_min_per_s: float | None = None
     saturation_max_per_s: float | None = None
     saturation_runs: int = 0
+    saturation_bound_role: str = ""
+    """The role whose CPU set ran out in the "max" steps (most of them), when roles were pinned."""
 
     @property
     def drain(self) -> Spread | None:
@@ -59,20 +59,6 @@ def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget:
     if not budget:
         budget = int(run.meta.get("server", {}).get("max_connections", 100)) - RESERVED_CONNECTIONS
     return Limits(float(slo), int(budget))
-
-
-def realized_rate(row: dict) -> float:
-    """Arrivals actually scheduled in the measured window per second: the offered rate for uniform
-    arrivals, a random draw around it for Poisson ones (which the 2 % test must not mistake for a limit)."""
-    if row.get("scheduled") and row.get("duration_s"):
-        return row["scheduled"] / row["duration_s"]
-    return row["offered_rate_per_s"]
-
-
-def kept_up(row: dict) -> bool:
-    """Achieved throughput within 2 % of the arrivals scheduled."""
-    achieved = row["achieved_rate_per_s"]
-    return achieved is not None and achieved >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(row)
 
 
 def broken_limits(row: dict, limits: Limits) -> list[str]:
@@ -98,6 +84,9 @@ def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustain
     if drain:
         result.saturation_throughput_per_s, result.saturation_min_per_s = drain.median, drain.low
         result.saturation_max_per_s, result.saturation_runs = drain.high, drain.count
+        roles = Counter(r["bound_role"] for r in run.steps if r["architecture"] == architecture
+                        and r.get("saturation") and r.get("bound_role"))
+        result.saturation_bound_role = roles.most_common(1)[0][0] if roles else ""
     for rate in sorted(by_rate):
         # Every repetition of a step must hold the limits.
         broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
@@ -122,8 +111,6 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["text"] = _text(run, recipe, alternatives, limits)
-    from bench.model import model_report
-
     advice["model"] = model_report(run) or {}
     if advice["model"]:
         m = advice["model"]
@@ -137,7 +124,7 @@ def advise(run: RunData, limits: Limits) -> dict:
 def _text(run: RunData, recipe: Sustainable | None, alternatives: list[Sustainable], limits: Limits) -> list[str]:
     if recipe is None:
         return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
-    lines = [_recipe_line(recipe, limits), *_cost_line(run, recipe)]
+    lines = [_recipe_line(recipe, limits), *_cost_line(run, recipe), *_crosscheck_line(run)]
     if alternatives:
         best = alternatives[0]
         lines.append(f"Beyond that, move to {best.architecture}: {_rate_phrase(best)}"
@@ -155,7 +142,7 @@ def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
                 f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
     if not recipe.bound_by:
         ceiling = (f"; it cannot go past {recipe.drain} tasks/s, what its workers drain "
-                   f"at saturation" if recipe.drain else "")
+                   f"at saturation{_bound_words(recipe)}" if recipe.drain else "")
         return (f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
                 f"the highest rate tested{ceiling}.")
     return (f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
@@ -179,6 +166,23 @@ def _cost_line(run: RunData, recipe: Sustainable) -> list[str]:
     return [line + "."]
 
 
+def _bound_words(s: Sustainable) -> str:
+    return f" (bound by {ROLE_WORDS[s.saturation_bound_role]})" if s.saturation_bound_role else ""
+
+
+def _crosscheck_line(run: RunData) -> list[str]:
+    """The recipe's database CPU per task at its lowest rate beside pgbench -C's, when the run made one."""
+    pgbench = (run.meta.get("crosscheck") or {}).get("pgbench")
+    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
+                   and r.get("db_cpu_ms_per_task") is not None), key=lambda r: r["offered_rate_per_s"])
+    if not (pgbench and rows):
+        return []
+    recipe_ms, pgbench_ms = rows[0]["db_cpu_ms_per_task"], pgbench["db_cpu_ms_per_transaction"]
+    return [f"Database CPU per task of {RECIPE} at {rows[0]['offered_rate_per_s']:g}/s: {recipe_ms:.2f} ms; "
+            f"pgbench -C (libpq, a connection per transaction) at {pgbench['rate_per_s']:g}/s: {pgbench_ms:.2f} ms "
+            f"({100 * (recipe_ms / pgbench_ms - 1):+.0f} %)."]
+
+
 def _rate_phrase(s: Sustainable) -> str:
     if s.rate_per_s is None:
         phrase = f"held no tested rate ({_limit_words(s.bound_by)} at {s.failed_at_per_s:g}/s)"
@@ -189,6 +193,8 @@ def _rate_phrase(s: Sustainable) -> str:
     if s.drain:
         runs = f", median of {s.drain.count} runs (min–max)" if s.drain.count > 1 else ""
         phrase += f", drains {s.drain} tasks/s at saturation{runs}"
+        if s.saturation_bound_role:
+            phrase += f", bound by {ROLE_WORDS[s.saturation_bound_role]}"
     return phrase
 
 

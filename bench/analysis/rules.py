@@ -1,0 +1,23 @@
+"""The rules the analyses share: which architecture is the recipe, which are traps, and what it
+means for a step to have kept up with its arrivals."""
+
+from __future__ import annotations
+
+RECIPE = "prefork-nullpool"
+TRAPS = {"prefork-asyncio-run"}
+"""Architectures measured to show a failure mode, never recommended."""
+THROUGHPUT_TOLERANCE = 0.02
+
+
+def realized_rate(row: dict) -> float:
+    """Arrivals actually scheduled in the measured window per second: the offered rate for uniform
+    arrivals, a random draw around it for Poisson ones (which the 2 % test must not mistake for a limit)."""
+    if row.get("scheduled") and row.get("duration_s"):
+        return row["scheduled"] / row["duration_s"]
+    return row["offered_rate_per_s"]
+
+
+def kept_up(row: dict) -> bool:
+    """Achieved throughput within 2 % of the arrivals scheduled."""
+    achieved = row["achieved_rate_per_s"]
+    return achieved is not None and achieved >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(row)
