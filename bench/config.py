@@ -20,7 +20,7 @@ from bench.processes import parse_cpu_list
 
 ARRIVALS = ("uniform", "poisson")
 AUTH_METHODS = ("scram-sha-256", "trust")
-ROLES = ("db", "workers", "broker", "loadgen")
+ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer")
 """The roles that can be given CPU sets."""
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
 

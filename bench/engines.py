@@ -6,6 +6,8 @@ connection sampler tells the benchmark's connections from its own and from anyon
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -30,12 +32,22 @@ def driver_url(url: str, driver: str) -> URL:
     return parsed
 
 
-def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True) -> AsyncEngine:
-    """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection."""
-    engine = create_async_engine(
-        driver_url(url, "asyncpg"), poolclass=NullPool,
-        connect_args={"server_settings": {"application_name": application_name(architecture)}},
-    )
+def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True,
+                          behind_pgbouncer: bool = False) -> AsyncEngine:
+    """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection.
+
+    `behind_pgbouncer`: the two settings SQLAlchemy's asyncpg dialect documents for PgBouncer's
+    transaction pooling, which (before PgBouncer 1.21; Debian 12 has 1.18) hands each transaction
+    whatever server connection is free, prepared statements or not. asyncpg names its statements
+    __asyncpg_stmt_1__, _2__... per client connection, so two clients meet the same names on one
+    server connection ("prepared statement ... already exists"): a unique name per statement avoids
+    that, and no statement cache means none is looked for on a connection that never prepared it.
+    """
+    connect_args: dict = {"server_settings": {"application_name": application_name(architecture)}}
+    if behind_pgbouncer:
+        connect_args.update(statement_cache_size=0,
+                            prepared_statement_name_func=lambda: f"__asyncpg_{uuid.uuid4()}__")
+    engine = create_async_engine(driver_url(url, "asyncpg"), poolclass=NullPool, connect_args=connect_args)
     return _instrumented(engine, instrumented)
 
 

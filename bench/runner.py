@@ -56,7 +56,8 @@ def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
     (servers given by URL are not its to measure)."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
-    for role, pid in (("db", services.managed_pids().get("postgres")), ("broker", services.managed_pids().get("redis"))):
+    pids = services.managed_pids()
+    for role, pid in (("db", pids.get("postgres")), ("broker", pids.get("redis")), ("pgbouncer", pids.get("pgbouncer"))):
         if pid:
             meters[role] = ProcessMeter(lambda pid=pid: [pid])
     return meters
@@ -86,7 +87,9 @@ class Run:
         try:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
-                                  ssl=self.profile.ssl, cpus=self.profile.cpus) as services:
+                                  ssl=self.profile.ssl, cpus=self.profile.cpus,
+                                  pgbouncer=any(get_architecture(a).pgbouncer for a in self.profile.architectures)
+                                  ) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -158,7 +161,8 @@ class Run:
                           f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
                           tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
-                          prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"))
+                          prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
+                          pgbouncer_url=services.pgbouncer_url)
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,

@@ -23,9 +23,9 @@ STEP_COLUMNS = [
     "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "machine_cpu_percent",
+    "bench_cpu_percent", "pgbouncer_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
-    "machine_cpu_ms_per_task", "connections_opened_per_s", "bound_role",
+    "pgbouncer_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s", "bound_role",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
@@ -95,7 +95,7 @@ def add_spread(rows: list[dict]) -> None:
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
 COST_OF = {"worker_cpu_ms_per_task": "cpu_percent", "db_cpu_ms_per_task": "db_cpu_percent",
            "broker_cpu_ms_per_task": "broker_cpu_percent", "loadgen_cpu_ms_per_task": "loadgen_cpu_percent",
-           "machine_cpu_ms_per_task": "machine_cpu_percent"}
+           "pgbouncer_cpu_ms_per_task": "pgbouncer_cpu_percent", "machine_cpu_ms_per_task": "machine_cpu_percent"}
 """What each task cost each role: column -> the CPU column it is drawn from."""
 
 
@@ -208,7 +208,7 @@ def summarize(m: StepMeasurements) -> dict:
 
 
 ROLE_CPU_COLUMN = {"workers": "cpu_percent", "db": "db_cpu_percent", "broker": "broker_cpu_percent",
-                   "loadgen": "loadgen_cpu_percent"}
+                   "loadgen": "loadgen_cpu_percent", "pgbouncer": "pgbouncer_cpu_percent"}
 BOUND_UTILIZATION = 0.9
 """A CPU set used at or above this share of its cores over the measured window ran out."""
 

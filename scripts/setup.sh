@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up bench on a fresh Debian/Ubuntu machine: the PostgreSQL and Redis server binaries (bench runs
-# its own throwaway instances of them), then a virtualenv in .venv with bench and its test tools.
+# Sets up bench on a fresh Debian/Ubuntu machine: the PostgreSQL, Redis and PgBouncer binaries (bench
+# runs its own throwaway instances of them), then a virtualenv in .venv with bench and its test tools.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ have_postgres || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   sudo=""

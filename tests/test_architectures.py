@@ -117,3 +117,24 @@ def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path
         # limit: only the hard one (soft + 2 s) applies there. Bounds are generous for a loaded machine.
         limit_s = 2.5 if row["architecture"] == "gevent-pool" else 0.5
         assert float(row["exec_p50_ms"]) < (limit_s + 1.5) * 1000, row
+
+
+def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one_fails_by_name(tmp_path):
+    done = run_bench("run", "--profile", "smoke", "--architectures",
+                     "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-naive", "--rates", "max",
+                     "--saturation-tasks", "1000", "--results-dir", str(tmp_path),
+                     "--plots-dir", str(tmp_path / "plots"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
+    with open(run_dir / "steps.csv", newline="") as f:
+        rows = {(r["architecture"], r["saturation"]): r for r in csv.DictReader(f)}
+    burst = rows[("prefork-nullpool-pgbouncer", "True")]
+    assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 1000
+    # Each task still connects (to PgBouncer); PostgreSQL sees almost no new sessions.
+    assert float(burst["connects_per_task"]) == pytest.approx(1.0, abs=0.05)
+    assert float(burst["sessions_per_task"]) <= 0.01
+    assert float(burst["pgbouncer_cpu_percent"]) > 0
+    naive = rows[("prefork-nullpool-pgbouncer-naive", "True")]
+    assert int(naive["failed"]) > 0 and "ProgrammingError" in naive["errors"]  # "prepared statement ... already exists"
+    log = (run_dir / "bench.log").read_text()
+    assert "started pgbouncer pid=" in log and "stopped pgbouncer pid=" in log

@@ -95,9 +95,10 @@ def components(run: RunData) -> Components | None:
 
 
 ROLE_COST_COLUMNS = {"workers": "worker_cpu_ms_per_task", "db": "db_cpu_ms_per_task",
-                     "broker": "broker_cpu_ms_per_task", "loadgen": "loadgen_cpu_ms_per_task"}
+                     "broker": "broker_cpu_ms_per_task", "loadgen": "loadgen_cpu_ms_per_task",
+                     "pgbouncer": "pgbouncer_cpu_ms_per_task"}
 ROLE_WORDS = {"workers": "the workers' CPU", "db": "the database's CPU", "broker": "the broker's CPU",
-              "loadgen": "the load generator's CPU"}
+              "loadgen": "the load generator's CPU", "pgbouncer": "PgBouncer's CPU"}
 
 
 def _client_share(calibration: dict) -> float:

@@ -4,7 +4,7 @@ means for a step to have kept up with its arrivals."""
 from __future__ import annotations
 
 RECIPE = "prefork-nullpool"
-TRAPS = {"prefork-asyncio-run"}
+TRAPS = {"prefork-asyncio-run", "prefork-nullpool-pgbouncer-naive"}
 """Architectures measured to show a failure mode, never recommended."""
 THROUGHPUT_TOLERANCE = 0.02
 

@@ -39,6 +39,8 @@ class WorkerSpec:
     """False only for benchmarks/bare_drain.py: no task records, no connect timing."""
     cpus: str | None = None
     """CPU list the worker processes run on (the "workers" role's set); None: anywhere."""
+    pgbouncer_url: str | None = None
+    """The managed PgBouncer in front of the database, when the run started one."""
 
     def to_env(self) -> dict[str, str]:
         return {**os.environ, SPEC_ENV: json.dumps(asdict(self))}
@@ -65,6 +67,8 @@ class Architecture:
     """True where connections are meant to be reused across tasks (a pool that outlives the task)."""
     concurrent: ClassVar[bool] = False
     """True where one worker process runs several tasks at once (`tasks_per_process` of them)."""
+    pgbouncer: ClassVar[bool] = False
+    """True where the workers reach the database through PgBouncer (the run then starts one)."""
 
     def pool_capacity(self, spec: WorkerSpec) -> int | None:
         """Most connections the architecture's pools can hold at once, all processes together."""

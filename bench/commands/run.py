@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     for name in profile.architectures:
         get_architecture(name)
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
-    preflight(profile.database_url, profile.broker_url)
+    preflight(profile.database_url, profile.broker_url,
+              any(get_architecture(name).pgbouncer for name in profile.architectures))
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from bench.errors import BenchError
 from bench.services.outages import BrokerProbe, DatabaseProbe
+from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.redis import ManagedRedis, check_broker
 from bench.processes import ChildProcess
@@ -28,10 +30,15 @@ class Services:
     broker_url: str
     postgres: ManagedPostgres | None = None
     redis: ManagedRedis | None = None
+    pgbouncer: ManagedPgBouncer | None = None
+
+    @property
+    def pgbouncer_url(self) -> str | None:
+        return self.pgbouncer.url if self.pgbouncer else None
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
-        servers = {"postgres": self.postgres, "redis": self.redis}
+        servers = {"postgres": self.postgres, "redis": self.redis, "pgbouncer": self.pgbouncer}
         return {name: server.process for name, server in servers.items() if server and server.process}
 
     def managed_pids(self) -> dict[str, int]:
@@ -56,9 +63,14 @@ class Services:
         return None
 
 
-def preflight(database_url: str | None, broker_url: str | None) -> None:
+def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
     the binaries to start them must be installed."""
+    if pgbouncer:
+        if database_url:
+            raise BenchError("PgBouncer is started in front of the managed PostgreSQL only; "
+                             "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures")
+        pgbouncer_binary()
     if database_url:
         require_loopback(database_url, "database")
         check_database(database_url)
@@ -82,10 +94,11 @@ def running_services(
     auth: str = "scram-sha-256",
     ssl: bool = False,
     cpus: dict[str, str] | None = None,
+    pgbouncer: bool = False,
 ) -> Iterator[Services]:
     """Start PostgreSQL and Redis where no URL is given, on the CPU sets of the roles "db" and "broker"
     if `cpus` names them; stop what was started on exit, whatever the exit."""
-    preflight(database_url, broker_url)
+    preflight(database_url, broker_url, pgbouncer)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = redis = None
@@ -96,4 +109,7 @@ def running_services(
         if not broker_url:
             redis = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker")))
             broker_url = redis.url
-        yield Services(database_url, broker_url, postgres, redis)
+        bouncer = None
+        if pgbouncer:
+            bouncer = stack.enter_context(ManagedPgBouncer(work_dir, postgres, log=log, cpus=cpus.get("pgbouncer")))
+        yield Services(database_url, broker_url, postgres, redis, bouncer)

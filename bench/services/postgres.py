@@ -79,7 +79,7 @@ class ManagedPostgres:
 
     def _start(self) -> None:
         bindir = postgres_bindir()
-        user = _server_user()
+        user = server_user()
         self._base = tempfile.mkdtemp(prefix="bench-pg-")
         data_dir = os.path.join(self._base, "data")
         pwfile = os.path.join(self._base, "pwfile")
@@ -175,7 +175,7 @@ class ManagedPostgres:
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}{tls}"
 
 
-def _server_user() -> str | None:
+def server_user() -> str | None:
     """PostgreSQL refuses to run as root: as root, run it as the 'postgres' (or 'nobody') user."""
     if os.geteuid() != 0:
         return None
