@@ -6,7 +6,6 @@ the profile, the workload and the machine.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 

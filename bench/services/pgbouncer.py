@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import tempfile
 from pathlib import Path
 
 import psycopg
 
 from bench.errors import BenchError
-from bench.processes import ChildProcess, wait_for
+from bench.services.managed import ManagedServer
 from bench.services.postgres import DATABASE, SUPERUSER, ManagedPostgres, server_user
 from bench.services.urls import free_loopback_port
 
@@ -33,56 +32,30 @@ def pgbouncer_binary() -> str:
     return path
 
 
-class ManagedPgBouncer:
+class ManagedPgBouncer(ManagedServer):
     """Context manager: a running PgBouncer on entry, nothing left of it on exit."""
+
+    name = "pgbouncer"
+    title = "PgBouncer"
 
     def __init__(self, work_dir: Path, postgres: ManagedPostgres, pool_size: int = 20, log=print,
                  cpus: str | None = None) -> None:
+        super().__init__(work_dir, log, cpus)
         self.port = free_loopback_port()
         self.pool_size = pool_size
         """Server connections PgBouncer keeps to the database (default_pool_size)."""
-        self.cpus = cpus
         self._postgres = postgres
-        self._work_dir = work_dir
-        self._log = log
-        self._process: ChildProcess | None = None
-        self._dir: str | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}:{self._postgres.password}@127.0.0.1:{self.port}/{DATABASE}?sslmode=disable"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    @property
-    def process(self) -> ChildProcess | None:
-        return self._process
-
-    def __enter__(self) -> "ManagedPgBouncer":
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._process:
-            self._process.stop(grace_s=10)
-            self._log(f"stopped pgbouncer pid={self._process.pid}")
-            self._process = None
-        if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-
     def _start(self) -> None:
         binary = pgbouncer_binary()
         user = server_user()  # PgBouncer, like PostgreSQL, refuses to run as root
-        self._dir = tempfile.mkdtemp(prefix="bench-pgbouncer-")
-        config = os.path.join(self._dir, "pgbouncer.ini")
-        userlist = os.path.join(self._dir, "userlist.txt")
+        directory = self._make_dir("bench-pgbouncer-")
+        config = os.path.join(directory, "pgbouncer.ini")
+        userlist = os.path.join(directory, "userlist.txt")
         with open(userlist, "w") as f:
             f.write(f'"{SUPERUSER}" "{self._postgres.password}"\n')
         with open(config, "w") as f:
@@ -90,13 +63,10 @@ class ManagedPgBouncer:
         os.chmod(userlist, 0o600)
         if user:
             entry = pwd.getpwnam(user)
-            for path in (self._dir, config, userlist):
+            for path in (directory, config, userlist):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._process = ChildProcess("pgbouncer", [binary, config], log_path=self._work_dir / "pgbouncer.log",
-                                     user=user, cpus=self.cpus)
-        self._log(f"started pgbouncer pid={self._process.pid} port={self.port} pool_size={self.pool_size}")
-        if not wait_for(self._answers, timeout_s=15, interval_s=0.1):
-            raise BenchError(f"the managed PgBouncer did not start; see {self._work_dir / 'pgbouncer.log'}")
+        self._launch([binary, config], self._answers, timeout_s=15, user=user,
+                     details=f"port={self.port} pool_size={self.pool_size}")
 
     def _config(self, userlist: str) -> str:
         return "\n".join([
@@ -119,8 +89,6 @@ class ManagedPgBouncer:
         ])
 
     def _answers(self) -> bool:
-        if self._process and not self._process.alive():
-            raise BenchError(f"the managed PgBouncer exited at start; see {self._work_dir / 'pgbouncer.log'}")
         try:
             with psycopg.connect(self.url, connect_timeout=2, prepare_threshold=None) as conn:
                 conn.execute("SELECT 1")

@@ -10,40 +10,39 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
 from bench.errors import BenchError
-from bench.processes import ChildProcess, wait_for
 from bench.services.binaries import postgres_bindir
+from bench.services.managed import ManagedServer
 from bench.services.urls import free_loopback_port, redact_url
 
 SUPERUSER = "bench"
 DATABASE = "bench"
 
 
-class ManagedPostgres:
+class ManagedPostgres(ManagedServer):
     """Context manager: a running cluster on entry, nothing left of it on exit."""
+
+    name = "postgres"
+    title = "PostgreSQL"
+    stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: roll back, disconnect, stop
+    stop_grace_s = 20.0
 
     def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
                  settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False,
                  cpus: str | None = None) -> None:
+        super().__init__(work_dir, log, cpus)
         self.max_connections = max_connections
-        self.cpus = cpus
-        """CPU list the server and every backend it forks run on; None: anywhere."""
         self.auth = auth
         self.ssl = ssl
         self.extra_settings = settings or {}
         """More server settings (e.g. shared_preload_libraries), applied after bench's own."""
         self.port = free_loopback_port()
         self.password = secrets.token_urlsafe(18)
-        self._work_dir = work_dir
-        self._log = log
-        self._process: ChildProcess | None = None
-        self._base: str | None = None
         self.tls_capable = False
         """Whether the server has a certificate (clients choose TLS with the URL's sslmode)."""
 
@@ -51,43 +50,17 @@ class ManagedPostgres:
     def url(self) -> str:
         return self.admin_url(DATABASE)
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    @property
-    def process(self) -> ChildProcess | None:
-        return self._process
-
-    def __enter__(self) -> "ManagedPostgres":
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._process:
-            # SIGINT is PostgreSQL's "fast" shutdown: roll back, disconnect, stop.
-            self._process.stop(first_signal=signal.SIGINT, grace_s=20)
-            self._log(f"stopped postgres pid={self._process.pid}")
-            self._process = None
-        if self._base:
-            shutil.rmtree(self._base, ignore_errors=True)
-            self._base = None
-
     def _start(self) -> None:
         bindir = postgres_bindir()
         user = server_user()
-        self._base = tempfile.mkdtemp(prefix="bench-pg-")
-        data_dir = os.path.join(self._base, "data")
-        pwfile = os.path.join(self._base, "pwfile")
+        self._make_dir("bench-pg-")
+        data_dir = os.path.join(self._dir, "data")
+        pwfile = os.path.join(self._dir, "pwfile")
         with open(pwfile, "w") as f:
             f.write(self.password + "\n")
         if user:
             entry = pwd.getpwnam(user)
-            os.chown(self._base, entry.pw_uid, entry.pw_gid)
+            os.chown(self._dir, entry.pw_uid, entry.pw_gid)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         self._initdb(bindir, data_dir, pwfile, user)
         os.unlink(pwfile)
@@ -98,23 +71,19 @@ class ManagedPostgres:
             self.extra_settings = {**self._make_certificate(user), **self.extra_settings}
         self._argv = [os.path.join(bindir, "postgres"), "-D", data_dir, *self._server_options()]
         self._user = user
-        self._launch()
+        self._run_server()
 
-    def _launch(self) -> None:
-        self._process = ChildProcess("postgres", self._argv, log_path=self._work_dir / "postgres.log", user=self._user,
-                                     cpus=self.cpus)
-        self._log(f"started postgres pid={self._process.pid} port={self.port} auth={self.auth} ssl={self.ssl} "
-                  f"max_connections={self.max_connections} data={self._argv[2]}")
-        if not wait_for(self._accepts_connections, timeout_s=30, interval_s=0.1):
-            raise BenchError(f"the managed PostgreSQL did not start; see {self._work_dir / 'postgres.log'}")
+    def _run_server(self) -> None:
+        self._launch(self._argv, self._accepts_connections, timeout_s=30, user=self._user,
+                     details=f"port={self.port} auth={self.auth} ssl={self.ssl} "
+                             f"max_connections={self.max_connections} data={self._argv[2]}")
 
     def restart(self, down_s: float = 1.0) -> None:
         """Stop the server (fast shutdown), stay down `down_s`, start it again on the same port and data:
         what a user's server does when it restarts under a run."""
-        self._process.stop(first_signal=signal.SIGINT, grace_s=20)
-        self._log(f"stopped postgres pid={self._process.pid} for a restart")
+        self._stop_process(" for a restart")
         time.sleep(down_s)
-        self._launch()
+        self._run_server()
 
     def _initdb(self, bindir: str, data_dir: str, pwfile: str, user: str | None) -> None:
         argv = [os.path.join(bindir, "initdb"), "-D", data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
@@ -129,7 +98,7 @@ class ManagedPostgres:
         openssl = shutil.which("openssl")
         if not openssl:
             raise BenchError("ssl = true needs the openssl command; install openssl (apt-get install openssl)")
-        cert, key = os.path.join(self._base, "server.crt"), os.path.join(self._base, "server.key")
+        cert, key = os.path.join(self._dir, "server.crt"), os.path.join(self._dir, "server.key")
         done = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                                "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
                               capture_output=True, text=True, check=False)
@@ -146,7 +115,7 @@ class ManagedPostgres:
         settings = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
-            "unix_socket_directories": self._base,
+            "unix_socket_directories": self._dir,
             "max_connections": str(self.max_connections),
             "password_encryption": "scram-sha-256",
             # Connection churn is what is measured: log nothing per connection, keep the log small.
@@ -159,8 +128,6 @@ class ManagedPostgres:
         return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 
     def _accepts_connections(self) -> bool:
-        if self._process and not self._process.alive():
-            raise BenchError(f"the managed PostgreSQL exited at start; see {self._work_dir / 'postgres.log'}")
         try:
             with psycopg.connect(self.admin_url("postgres"), connect_timeout=2, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
