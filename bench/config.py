@@ -82,6 +82,8 @@ class Profile:
     pgbench_check: bool = False
     """At the end of the run, time `pgbench -C` (a new connection per transaction) on the managed server at
     the lowest rate: an independent count of the database CPU a connection per task costs."""
+    plan_rate_per_s: float = 1000.0
+    """The rate the advice and the report plan for (what it would need of each role); `bench plan` takes any."""
     slo_p99_ms: float = 500.0
     """Service level for `bench advise`: end-to-end p99 latency target, ms."""
     connection_budget: int | None = None
@@ -107,6 +109,7 @@ class Profile:
         _check(isinstance(self.ssl, bool), f"ssl must be true or false, got {self.ssl!r}")
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
         _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
+        _check(self.plan_rate_per_s > 0, f"plan_rate_per_s must be above 0, got {self.plan_rate_per_s!r}")
         _check(self.slo_p99_ms > 0, f"slo_p99_ms must be above 0, got {self.slo_p99_ms!r}")
         _check(self.connection_budget is None or self.connection_budget >= 1,
                f"connection_budget must be at least 1, got {self.connection_budget!r}")

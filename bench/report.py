@@ -45,8 +45,25 @@ def write_report(run: RunData, out_dir: Path) -> Path:
 def _advice(run: RunData) -> str:
     from bench.analysis.advice import advise, limits_for
 
-    lines = advise(run, limits_for(run))["text"]
-    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+    advice = advise(run, limits_for(run))
+    items = "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in advice["text"]) + "</ul>"
+    return items + _plan_table(advice["plan"])
+
+
+PLAN_COLUMNS = [("architecture", "architecture", "{}"), ("processes", "worker_processes", "{}"),
+                ("worker cores", "worker_cores", "{:.2f}"), ("db cores", "db_cores", "{:.2f}"),
+                ("broker cores", "broker_cores", "{:.2f}"), ("connections held", "connections_held", "{:.0f}"),
+                ("opened/s", "connections_opened_per_s", "{:.0f}")]
+
+
+def _plan_table(plan: dict) -> str:
+    if not plan.get("needs"):
+        return ""
+    head = "".join(f"<th class='{_align(h)}'>{html.escape(h)}</th>" for h, _, _ in PLAN_COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td class='{_align(h)}'>{html.escape(fmt.format(need[key]))}</td>"
+                                    for h, key, fmt in PLAN_COLUMNS) + "</tr>" for need in plan["needs"])
+    return (f"<p>What {plan['rate_per_s']:g} tasks/s would need, from the per-task costs measured here "
+            f"(<code>bench plan RUN --rate R</code> for another rate or a budget):</p><table><tr>{head}</tr>{rows}</table>")
 
 
 def _subtitle(run: RunData) -> str:

@@ -12,10 +12,12 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from bench.analysis.model import ROLE_WORDS, model_report
+from bench.analysis.plan import Budget, plan
 from bench.analysis.rules import RECIPE, THROUGHPUT_TOLERANCE, TRAPS, kept_up
 from bench.results import RunData
 from bench.stats import Spread
 
+DEFAULT_PLAN_RATE_PER_S = 1000.0
 RESERVED_CONNECTIONS = 5
 """Of the server's max_connections: superuser_reserved_connections (3) and bench's own two (sampler, stats)."""
 
@@ -111,6 +113,9 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["text"] = _text(run, recipe, alternatives, limits)
+    rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
+    needs = plan(run, rate, Budget(connections=limits.connection_budget))
+    advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
     advice["model"] = model_report(run) or {}
     if advice["model"]:
         m = advice["model"]

@@ -62,3 +62,15 @@ def test_plan_command(tmp_path):
     assert "prefork-nullpool first needs more than the budget at" in done.stdout and "db cores" in done.stdout
     bad = run_bench("plan", str(TOPOLOGY), "--rate", "0")
     assert bad.returncode == 2 and bad.stderr.startswith("bench: error:")
+
+
+def test_the_advice_and_the_report_carry_the_plan(run, tmp_path):
+    from bench.analysis.advice import advise, limits_for
+    from bench.report import write_report
+
+    advice = advise(run, limits_for(run))
+    assert advice["plan"]["rate_per_s"] == 1000
+    recipe = next(n for n in advice["plan"]["needs"] if n["architecture"] == "prefork-nullpool")
+    assert recipe["db_cores"] == pytest.approx(_row(run, "prefork-nullpool")["db_cpu_ms_per_task"])
+    page = write_report(run, tmp_path).read_text()
+    assert "What 1000 tasks/s would need" in page and "connections held" in page
