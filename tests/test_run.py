@@ -7,15 +7,13 @@ import gzip
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import REPO, run_bench
+from tests.conftest import bench_run_in_background, run_bench
 
 SATURATED_QUEUE_WAIT_MS = 1000
 """A step whose tasks waited over a second in the queue (p99) had a backlog: it is past saturation."""
@@ -148,9 +146,7 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--results-dir",
-                             str(tmp_path), "--plots-dir", str(tmp_path / "plots")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with bench_run_in_background(tmp_path, "--profile", "smoke") as proc:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             steps = list(tmp_path.glob("*/steps.csv"))
@@ -160,9 +156,6 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
         time.sleep(1.0)  # into the next step, with its load generator running
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
     run_dir = _only_run(tmp_path)

@@ -6,22 +6,14 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import bench_run_in_background
 from tests.test_run import _bench_children_started_after, _only_run, _started_pids, _steps
-
-
-def _start_bench(results: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", "run", "--results-dir", str(results), "--plots-dir",
-                             str(results / "plots"), *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_log(results: Path, pattern: str, timeout_s: float = 120) -> re.Match:
@@ -39,16 +31,12 @@ def _wait_for_log(results: Path, pattern: str, timeout_s: float = 120) -> re.Mat
 @pytest.mark.parametrize("server", ["postgres", "redis"])
 def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, server):
     t0 = time.time()
-    proc = _start_bench(tmp_path, "--profile", "smoke")
-    try:
+    with bench_run_in_background(tmp_path, "--profile", "smoke") as proc:
         server_pid = int(_wait_for_log(tmp_path, rf"started {server} pid=(\d+)").group(1))
         _wait_for_log(tmp_path, r"prefork-nullpool step 1\.0 starts")
         time.sleep(1.5)  # past the warm-up, into the measured part of the second step
         os.kill(server_pid, signal.SIGKILL)
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 3, stderr[-2000:]
     assert "Traceback" not in stderr
     error_lines = [line for line in stderr.splitlines() if line.startswith("bench: error:")]
@@ -81,22 +69,17 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     # Coordinated omission, ruled out: the workers are frozen (SIGSTOP) for 1 s mid-step at 40/s. An
     # open-loop generator keeps sending on schedule; the tasks due during the stall wait for it, and
     # their latency, counted from the scheduled time, says so.
-    proc = _start_bench(tmp_path, "--profile", "smoke", "--rates", "40", "--step-seconds", "6", "--warmup-seconds", "1")
-    worker_pid = None
-    try:
+    args = ("--profile", "smoke", "--rates", "40", "--step-seconds", "6", "--warmup-seconds", "1")
+    with bench_run_in_background(tmp_path, *args) as proc:
         worker_pid = int(_wait_for_log(tmp_path, r"started prefork-nullpool workers pids=\[(\d+)\]").group(1))
         _wait_for_log(tmp_path, r"prefork-nullpool step 0\.0 starts")
         time.sleep(0.3 + 1.0 + 1.5)  # the start delay, the warm-up, then 1.5 s into the measured part
         _signal_tree(worker_pid, signal.SIGSTOP)
-        time.sleep(STALL_S)
-    finally:
-        if worker_pid:
+        try:
+            time.sleep(STALL_S)
+        finally:
             _signal_tree(worker_pid, signal.SIGCONT)
-    try:
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, stderr[-2000:]
     (row,) = _steps(_only_run(tmp_path))
     assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 240 and int(row["lost"]) == 0
@@ -114,18 +97,12 @@ def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path):
 
     with ManagedPostgres(tmp_path, log=lambda _msg: None) as users_postgres:
         results = tmp_path / "results"
-        proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--results-dir",
-                                 str(results), "--plots-dir", str(results / "plots")], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "BENCH_DATABASE_URL": users_postgres.url})
-        try:
+        with bench_run_in_background(results, "--profile", "smoke",
+                                     env={"BENCH_DATABASE_URL": users_postgres.url}) as proc:
             _wait_for_log(results, r"prefork-nullpool step 1\.0 starts")
             time.sleep(1.5)
             users_postgres.restart(down_s=1.0)
             _, stderr = proc.communicate(timeout=180)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
         assert users_postgres.process.alive()  # bench never stops a server it did not start
     assert proc.returncode == 0, stderr[-3000:]
     run_dir = _only_run(results)
