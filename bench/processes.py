@@ -97,6 +97,15 @@ def parse_cpu_list(text: str) -> set[int]:
     return cpus
 
 
+def roles_by_cpu_set(role_cpus: dict[str, str]) -> dict[frozenset[int], list[str]]:
+    """Roles grouped by the CPU set they run on ({"db": "0", "workers": "1", "broker": "1"} gives
+    {0}: [db], {1}: [workers, broker]): roles on one set share its cores."""
+    groups: dict[frozenset[int], list[str]] = {}
+    for role, cpus in role_cpus.items():
+        groups.setdefault(frozenset(parse_cpu_list(cpus)), []).append(role)
+    return groups
+
+
 def wait_for(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:
     """Poll `predicate` until it is true or `timeout_s` has passed; return its last value."""
     deadline = time.monotonic() + timeout_s

@@ -52,6 +52,11 @@ CAVEATS = [
 ]
 
 
+def _database_meter(services: Services) -> ProcessMeter:
+    """CPU of the managed PostgreSQL's process tree, its exited backends included."""
+    return ProcessMeter(lambda: [services.postgres.pid])
+
+
 def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
     (servers given by URL are not its to measure)."""
@@ -237,7 +242,7 @@ class Run:
         if not (services.postgres and rates and script):
             self.log("pgbench check skipped: it needs the managed server, a rate step and a workload script")
             return None
-        server = ProcessMeter(lambda: [services.postgres.pid])
+        server = _database_meter(services)
         stderr.print(f"pgbench -C at {min(rates):g}/s for {self.profile.step_seconds:g} s (cross-check)")
         cost = pgbench_connect_cost(services.database_url, server, script, min(rates), self.profile.step_seconds)
         self.log(f"pgbench check: {cost}")
@@ -246,8 +251,7 @@ class Run:
     def _calibrate(self, services: Services) -> dict[str, float]:
         costs = calibrate()
         if services.postgres and services.postgres.tls_capable:
-            server = ProcessMeter(lambda: [services.postgres.pid])
-            costs.update(tls_costs(services.postgres.admin_url(DATABASE), server))
+            costs.update(tls_costs(services.postgres.admin_url(DATABASE), _database_meter(services)))
             self.log(f"calibration: {costs}")
         return costs
 

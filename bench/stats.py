@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from bench.collect import TaskRecord
 from bench.loadgen import Enqueue
 from bench.probes.connection_sampler import Sample
-from bench.processes import parse_cpu_list
+from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
@@ -93,10 +93,14 @@ def add_spread(rows: list[dict]) -> None:
 
 
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
-COST_OF = {"worker_cpu_ms_per_task": "cpu_percent", "db_cpu_ms_per_task": "db_cpu_percent",
-           "broker_cpu_ms_per_task": "broker_cpu_percent", "loadgen_cpu_ms_per_task": "loadgen_cpu_percent",
-           "pgbouncer_cpu_ms_per_task": "pgbouncer_cpu_percent", "machine_cpu_ms_per_task": "machine_cpu_percent"}
-"""What each task cost each role: column -> the CPU column it is drawn from."""
+ROLE_COLUMNS = {"workers": ("cpu_percent", "worker_cpu_ms_per_task"),
+                "db": ("db_cpu_percent", "db_cpu_ms_per_task"),
+                "broker": ("broker_cpu_percent", "broker_cpu_ms_per_task"),
+                "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
+                "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task")}
+"""Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
+COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
+"""What each task cost each role (and the machine): column -> the CPU column it is drawn from."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -207,8 +211,6 @@ def summarize(m: StepMeasurements) -> dict:
     return {k: _rounded(v) for k, v in row.items()}
 
 
-ROLE_CPU_COLUMN = {"workers": "cpu_percent", "db": "db_cpu_percent", "broker": "broker_cpu_percent",
-                   "loadgen": "loadgen_cpu_percent", "pgbouncer": "pgbouncer_cpu_percent"}
 BOUND_UTILIZATION = 0.9
 """A CPU set used at or above this share of its cores over the measured window ran out."""
 
@@ -216,12 +218,9 @@ BOUND_UTILIZATION = 0.9
 def bound_role(cpu_percent: dict[str, float], role_cpus: dict[str, str]) -> str:
     """The role whose CPU set ran out, the busiest set first; "" when none did or no role is pinned.
     Roles on the same set count together, and the one that used most of it is named."""
-    by_set: dict[frozenset[int], list[str]] = defaultdict(list)
-    for role, cpus in role_cpus.items():
-        by_set[frozenset(parse_cpu_list(cpus))].append(role)
     named, highest = "", BOUND_UTILIZATION
-    for cpus, roles in by_set.items():
-        used = {role: cpu_percent.get(ROLE_CPU_COLUMN[role], math.nan) for role in roles}
+    for cpus, roles in roles_by_cpu_set(role_cpus).items():
+        used = {role: cpu_percent.get(ROLE_COLUMNS[role][0], math.nan) for role in roles}
         used = {role: value for role, value in used.items() if not math.isnan(value)}
         utilization = sum(used.values()) / (100 * len(cpus))
         if used and utilization >= highest:

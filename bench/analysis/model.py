@@ -25,12 +25,12 @@ What-ifs, and what they assume:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from bench.analysis.rules import RECIPE, kept_up
-from bench.processes import parse_cpu_list
+from bench.processes import roles_by_cpu_set
 from bench.results import RunData
+from bench.stats import ROLE_COLUMNS
 
 QUERY_ROUND_TRIPS = 4
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
@@ -89,14 +89,11 @@ def components(run: RunData) -> Components | None:
         ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
         tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
         role_cpus=dict(profile.get("cpus") or {}),
-        role_cpu_ms={role: rows[-1][column] for role, column in ROLE_COST_COLUMNS.items()
-                     if rows[-1].get(column) is not None},
+        role_cpu_ms={role: rows[-1][cost] for role, (_, cost) in ROLE_COLUMNS.items()
+                     if rows[-1].get(cost) is not None},
         tls_client_share=_client_share(calibration))
 
 
-ROLE_COST_COLUMNS = {"workers": "worker_cpu_ms_per_task", "db": "db_cpu_ms_per_task",
-                     "broker": "broker_cpu_ms_per_task", "loadgen": "loadgen_cpu_ms_per_task",
-                     "pgbouncer": "pgbouncer_cpu_ms_per_task"}
 ROLE_WORDS = {"workers": "the workers' CPU", "db": "the database's CPU", "broker": "the broker's CPU",
               "loadgen": "the load generator's CPU", "pgbouncer": "PgBouncer's CPU"}
 
@@ -112,11 +109,8 @@ def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
     if not c.role_cpus:
         ms = c.cpu_ms_per_task + sum(extra_ms.values())
         return (1000 * c.cores / ms if ms > 0 else float("inf")), "machine CPU"
-    by_set: dict[frozenset[int], list[str]] = defaultdict(list)
-    for role, cpus in c.role_cpus.items():
-        by_set[frozenset(parse_cpu_list(cpus))].append(role)
     best, words = float("inf"), "machine CPU"
-    for cpus, roles in by_set.items():
+    for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
         cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
         if sum(cost.values()) > 0 and 1000 * len(cpus) / sum(cost.values()) < best:
             best, words = 1000 * len(cpus) / sum(cost.values()), ROLE_WORDS[max(cost, key=cost.get)]
