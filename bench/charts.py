@@ -27,6 +27,9 @@ ARCHITECTURE_COLORS = {
 }
 _SPARE_COLORS = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 CHART_NAMES = ["throughput", "latency", "connections", "handshake", "errors"]
+DISTANCE_CHART = "distance"
+"""Drawn, and shown in the report, only for a run that stepped through several distances (rtt_ms)."""
+DISTANCE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 def color(architecture: str) -> str:
@@ -34,6 +37,24 @@ def color(architecture: str) -> str:
     if architecture in ARCHITECTURE_COLORS:
         return ARCHITECTURE_COLORS[architecture]
     return _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
+
+
+def series(run: RunData) -> list[tuple[str, str, RunData, str]]:
+    """(label, architecture, the run's steps of it at one distance, marker) for each line to draw: one per
+    architecture, or per architecture and distance where the run stepped through several."""
+    distances = run.distances
+    if len(distances) < 2:
+        return [(arch, arch, run, "o") for arch in run.architectures]
+    out = []
+    for index, rtt in enumerate(distances):
+        part = run.at_distance(rtt)
+        marker = DISTANCE_MARKERS[index % len(DISTANCE_MARKERS)]
+        out += [(f"{arch} @ rtt {rtt:g} ms", arch, part, marker) for arch in part.architectures]
+    return out
+
+
+def gid_of(label: str) -> str:
+    return label.replace(" @ rtt ", "-rtt").replace(" ms", "ms")
 
 
 def title(run: RunData, what: str) -> str:
@@ -67,13 +88,17 @@ def label_axes(ax, xlabel: str, ylabel: str, chart_title: str, legend_columns: i
     ax.grid(alpha=0.3, which="both")
 
 
+def chart_names(run: RunData) -> list[str]:
+    return CHART_NAMES + ([DISTANCE_CHART] if len(run.distances) > 1 else [])
+
+
 def draw_all(run: RunData, out_dir: Path) -> list[Path]:
     """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     drawers = {"throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
-               "handshake": handshake_chart, "errors": errors_chart}
+               "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart}
     paths = []
-    for name in CHART_NAMES:
+    for name in chart_names(run):
         fig = drawers[name](run)
         for suffix in ("png", "svg"):
             fig.savefig(out_dir / f"{name}.{suffix}", dpi=110, bbox_inches="tight")
@@ -85,22 +110,23 @@ def draw_all(run: RunData, out_dir: Path) -> list[Path]:
 def throughput_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(8, 5))
     top = 0.0
-    for arch in run.architectures:
-        groups = rate_groups(run, arch, "throughput_per_s")
+    for label, arch, part, marker in series(run):
+        groups = rate_groups(part, arch, "throughput_per_s")
         rates, values = list(groups), [sum(v) / len(v) for v in groups.values()]
-        ax.plot(rates, values, marker="o", color=color(arch), label=arch, gid=f"throughput-{arch}")
+        key = gid_of(label)
+        ax.plot(rates, values, marker=marker, color=color(arch), label=label, gid=f"throughput-{key}")
         if any(len(v) > 1 for v in groups.values()):  # repetitions: their range as error bars
             ax.errorbar(rates, values, yerr=_range_errors(values, list(groups.values())), fmt="none",
-                        ecolor=color(arch), capsize=3, gid=f"throughput-range-{arch}")
-        drain = run.saturation(arch)
+                        ecolor=color(arch), capsize=3, gid=f"throughput-range-{key}")
+        drain = part.saturation(arch)
         if drain is not None:
             # The median drain rate, and the band its repetitions spanned.
-            ax.axhline(drain.median, color=color(arch), linestyle=":", linewidth=1, gid=f"drain-{arch}")
+            ax.axhline(drain.median, color=color(arch), linestyle=":", linewidth=1, gid=f"drain-{key}")
             if drain.count > 1:
-                ax.axhspan(drain.low, drain.high, color=color(arch), alpha=0.15, linewidth=0, gid=f"drain-range-{arch}")
+                ax.axhspan(drain.low, drain.high, color=color(arch), alpha=0.15, linewidth=0, gid=f"drain-range-{key}")
             runs = (f" median of {drain.count} runs (min–max {drain.low:.0f}–{drain.high:.0f}, shaded)"
                     if drain.count > 1 else "")
-            ax.annotate(f"{arch} drains {drain.median:.0f}/s{runs}", (0, drain.median), xytext=(4, 2),
+            ax.annotate(f"{label} drains {drain.median:.0f}/s{runs}", (0, drain.median), xytext=(4, 2),
                         textcoords="offset points", color=color(arch), fontsize=7)
         top = max([top, *rates])
     if top:
@@ -116,12 +142,12 @@ def _range_errors(centres: list[float], groups: list[list[float]]) -> list[list[
 
 def latency_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(8, 5))
-    for arch in run.architectures:
+    for label, arch, part, marker in series(run):
         for column, style in (("latency_p50_ms", "--"), ("latency_p99_ms", "-")):
-            rates, values = rate_points(run, arch, column)
+            rates, values = rate_points(part, arch, column)
             quantile = column.split("_")[1]
-            ax.plot(rates, values, linestyle=style, marker="o", color=color(arch), label=f"{arch} {quantile}",
-                    gid=f"latency-{quantile}-{arch}")
+            ax.plot(rates, values, linestyle=style, marker=marker, color=color(arch), label=f"{label} {quantile}",
+                    gid=f"latency-{quantile}-{gid_of(label)}")
     ax.set_yscale("log")
     label_axes(ax, "offered rate (tasks/s)", "end-to-end latency from scheduled arrival (ms, log)",
                title(run, "Latency p50 (dashed) and p99 (solid)"), legend_columns=2)
@@ -154,12 +180,12 @@ def connections_chart(run: RunData):
 
 def handshake_chart(run: RunData):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for arch in run.architectures:
-        rates, sessions = rate_points(run, arch, "sessions_per_task")
-        left.plot(rates, sessions, marker="o", color=color(arch), label=arch, gid=f"sessions-{arch}")
-        rates, share = rate_points(run, arch, "connect_share")
-        right.plot(rates, [100 * s for s in share], marker="o", color=color(arch), label=arch,
-                   gid=f"connect-share-{arch}")
+    for label, arch, part, marker in series(run):
+        rates, sessions = rate_points(part, arch, "sessions_per_task")
+        left.plot(rates, sessions, marker=marker, color=color(arch), label=label, gid=f"sessions-{gid_of(label)}")
+        rates, share = rate_points(part, arch, "connect_share")
+        right.plot(rates, [100 * s for s in share], marker=marker, color=color(arch), label=label,
+                   gid=f"connect-share-{gid_of(label)}")
     left.set_xlabel("offered rate (tasks/s)")
     left.set_ylabel("connections opened per task (server count)")
     right.set_xlabel("offered rate (tasks/s)")
@@ -173,11 +199,49 @@ def handshake_chart(run: RunData):
     return fig
 
 
+def distance_chart(run: RunData):
+    """What the database's distance does: each architecture's saturation drain rate (median, min–max
+    as error bars) and the recipe's connect and task time against the RTT, with the model beside them."""
+    from bench.analysis.model import model_report
+    from bench.analysis.rules import RECIPE
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    distances = [d for d in run.distances if d is not None]
+    for arch in run.architectures:
+        points = [(d, spread) for d in distances if (spread := run.at_distance(d).saturation(arch))]
+        if points:
+            xs, spreads = [d for d, _ in points], [p for _, p in points]
+            left.errorbar(xs, [p.median for p in spreads], yerr=[[p.median - p.low for p in spreads],
+                                                                 [p.high - p.median for p in spreads]],
+                          marker="o", color=color(arch), capsize=3, label=f"{arch} (measured)", gid=f"distance-drain-{arch}")
+    table = (model_report(run) or {}).get("distances") or []
+    if table:
+        rtts = [row["rtt_ms"] for row in table]
+        left.plot(rtts, [row["predicted_saturation_per_s"] for row in table], linestyle="--", color=color(RECIPE),
+                  label=f"{RECIPE} (capacity model)", gid="distance-model")
+        for column, style, what in (("connect_p50_ms", "-", "connect p50"), ("exec_p50_ms", "-.", "task p50")):
+            right.plot(rtts, [row[column] for row in table], marker="o", linestyle=style, color=color(RECIPE),
+                       label=f"{what} (measured)", gid=f"distance-{column}")
+            right.plot(rtts, [row[f"predicted_{column}"] for row in table], marker="x", linestyle=":", color="black",
+                       label=f"{what} (model: {table[0]['connect_round_trips' if what.startswith('connect') else 'task_round_trips']} round trips × RTT)",
+                       gid=f"distance-predicted-{column}")
+    left.set_ylim(bottom=0)
+    right.set_ylim(bottom=0)
+    label_axes(left, "round-trip time to the database (ms)", "saturation drain rate (tasks/s)",
+               "Drain rate at each distance")
+    label_axes(right, "round-trip time to the database (ms)", f"{RECIPE} time at its lowest rate (ms)",
+               "Connect and task time vs the model")
+    fig.suptitle(title(run, "The database at a distance"), fontsize=9)
+    return fig
+
+
 def errors_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(10, 4.5))
     labels, counts = [], []
     for row in run.steps:
         rate = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
+        if row.get("rtt_ms") is not None:
+            rate += f" @ {row['rtt_ms']:g} ms"
         labels.append(f"{row['architecture']}\n{rate}")
         counts.append(parse_errors(row.get("errors") or ""))
     types = sorted({t for c in counts for t in c})

@@ -20,7 +20,7 @@ from bench.processes import parse_cpu_list
 
 ARRIVALS = ("uniform", "poisson")
 AUTH_METHODS = ("scram-sha-256", "trust")
-ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer")
+ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer", "proxy")
 """The roles that can be given CPU sets."""
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
 
@@ -79,6 +79,13 @@ class Profile:
     cpus: dict[str, str] = field(default_factory=dict)
     """CPU set of each role, as taskset lists them: e.g. {db = "0", workers = "1", broker = "1",
     loadgen = "1"}; roles left out run anywhere. Steps then name the role that ran out (`bound_role`)."""
+    rtt_ms: float | list[float] | None = None
+    """Round-trip time between the workers and the database, ms, made by a delay proxy bench starts
+    between them (0: the proxy without delay, to see its own cost); a list steps the whole run through
+    each distance in turn. None: no proxy, the workers connect to the server directly."""
+    pgbouncer_beside: str = "workers"
+    """With rtt_ms, where PgBouncer runs: "workers" (the distance lies between PgBouncer and PostgreSQL)
+    or "database" (between the workers and PgBouncer)."""
     pgbench_check: bool = False
     """At the end of the run, time `pgbench -C` (a new connection per transaction) on the managed server at
     the lowest rate: an independent count of the database CPU a connection per task costs."""
@@ -120,9 +127,22 @@ class Profile:
         _check(self.saturation_repeat is None or (isinstance(self.saturation_repeat, int) and self.saturation_repeat >= 1),
                f"saturation_repeat must be a whole number of at least 1, got {self.saturation_repeat!r}")
         self._validate_cpus()
+        for rtt in self.distances():
+            _check(rtt is None or (isinstance(rtt, (int, float)) and not isinstance(rtt, bool) and 0 <= rtt <= 10_000),
+                   f"rtt_ms must be a number of ms from 0 to 10000 or a list of them, got {rtt!r}")
+        _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
+        _check(self.pgbouncer_beside in ("workers", "database"),
+               f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
+
+    def distances(self) -> list[float | None]:
+        """The distances the run steps through: [None] without rtt_ms."""
+        if isinstance(self.rtt_ms, list):
+            _check(self.rtt_ms, "rtt_ms must list at least one distance")
+            return list(self.rtt_ms)
+        return [self.rtt_ms]
 
     def _validate_cpus(self) -> None:
         _check(isinstance(self.cpus, dict), f"cpus must be a table of role = \"CPU list\", got {self.cpus!r}")

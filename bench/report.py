@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from bench.charts import CHART_NAMES, draw_all
+from bench.charts import chart_names, draw_all
 from bench.console import SUMMARY_COLUMNS, cell_text
 from bench.results import RunData
 
@@ -23,7 +23,7 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 
 def write_report(run: RunData, out_dir: Path) -> Path:
     """Draw the charts if needed and write out_dir/report.html; returns its path."""
-    missing = [n for n in CHART_NAMES if not (out_dir / f"{n}.png").exists()]
+    missing = [n for n in chart_names(run) if not (out_dir / f"{n}.png").exists()]
     if missing:
         draw_all(run, out_dir)
     sections = [
@@ -31,7 +31,7 @@ def write_report(run: RunData, out_dir: Path) -> Path:
         f"<p class='muted'>{html.escape(_subtitle(run))}</p>",
         "<h2>When to leave the NullPool recipe</h2>", _advice(run),
         "<h2>Summary</h2>", _summary_table(run),
-        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in CHART_NAMES),
+        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in chart_names(run)),
         "<h2>What could distort these figures</h2>", _caveats(run),
         "<h2>Environment</h2>", _environment(run),
     ]

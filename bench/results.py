@@ -107,6 +107,18 @@ class RunData:
     def architectures(self) -> list[str]:
         return list(dict.fromkeys(r["architecture"] for r in self.steps))
 
+    @property
+    def distances(self) -> list[float | None]:
+        """The delay proxy's round trips the run stepped through, in run order ([None]: no proxy)."""
+        return list(dict.fromkeys(r.get("rtt_ms") for r in self.steps)) or [None]
+
+    def at_distance(self, rtt_ms: float | None) -> "RunData":
+        """The run's steps (and their connection samples) at one distance, as a run of its own."""
+        steps = [r for r in self.steps if r.get("rtt_ms") == rtt_ms]
+        keys = {(r["architecture"], r["step"]) for r in steps}
+        samples = [s for s in self.samples if (s.get("architecture"), s.get("step")) in keys]
+        return RunData(self.path, self.meta, steps, samples)
+
     def task_latencies(self, step_row: dict) -> list[float]:
         """Latencies (ms) of the completed, measured tasks of one steps.csv row, from tasks.csv.gz
         (empty when the run has none)."""

@@ -65,6 +65,9 @@ def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
     for role, pid in (("db", pids.get("postgres")), ("broker", pids.get("redis")), ("pgbouncer", pids.get("pgbouncer"))):
         if pid:
             meters[role] = ProcessMeter(lambda pid=pid: [pid])
+    proxies = [proxy.pid for proxy in services.proxies]
+    if proxies:
+        meters["proxy"] = ProcessMeter(lambda: proxies)
     return meters
 
 
@@ -92,9 +95,9 @@ class Run:
         try:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
-                                  ssl=self.profile.ssl, cpus=self.profile.cpus,
-                                  pgbouncer=any(get_architecture(a).pgbouncer for a in self.profile.architectures)
-                                  ) as services:
+                                  ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
+                                  distance=self.profile.distances() != [None],
+                                  pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -111,6 +114,9 @@ class Run:
             self._write_run_json()
             self.log(f"run {self.status}")
             self._log_file.close()
+
+    def _needs_pgbouncer(self) -> bool:
+        return any(get_architecture(a).pgbouncer for a in self.profile.architectures)
 
     def _measure_watching(self, services: Services, work_dir: Path) -> None:
         """Measure; whatever goes wrong once a server bench started has died is put down to that death."""
@@ -139,8 +145,11 @@ class Run:
         sampler.start()
         self._outages.start()
         try:
-            for architecture in architectures:
-                self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns)
+            for distance_index, rtt_ms in enumerate(self.profile.distances()):
+                with services.at_distance(rtt_ms, self._needs_pgbouncer(), log=self.log):
+                    for architecture in architectures:
+                        self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns,
+                                               distance_index)
             if self.profile.pgbench_check:
                 self._facts["crosscheck"] = self._pgbench_check(services, workload)
         finally:
@@ -158,11 +167,11 @@ class Run:
         self.log(f"workload {workload.name} set up with {self.profile.table_rows} rows")
 
     def _run_architecture(self, architecture, services: Services, work_dir: Path, sampler: ConnectionSampler,
-                          server_stats: ServerStats, run_start_ns: int) -> None:
+                          server_stats: ServerStats, run_start_ns: int, distance_index: int) -> None:
         p = self.profile
-        records_dir = work_dir / architecture.name
+        records_dir = work_dir / f"{architecture.name}-{distance_index}"
         records_dir.mkdir()
-        spec = WorkerSpec(architecture.name, services.database_url, services.broker_url,
+        spec = WorkerSpec(architecture.name, services.worker_database_url, services.broker_url,
                           f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
                           tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
@@ -173,10 +182,11 @@ class Run:
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
                           _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited,
-                          self._outages.down_s, p.cpus)
+                          self._outages.down_s, p.cpus, services.rtt_ms)
         try:
             for index, rate in enumerate(p.rates):
-                self._run_repetitions(ctx, index, rate, run_start_ns)
+                # Step numbers run on through the distances, so (architecture, step) names one step.
+                self._run_repetitions(ctx, distance_index * len(p.rates) + index, rate, run_start_ns)
         finally:
             for worker in workers:
                 worker.stop()
@@ -209,12 +219,15 @@ class Run:
 
     def _run_one_step(self, ctx: StepContext, plan: StepPlan, run_start_ns: int) -> dict:
         rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
+        if ctx.rtt_ms is not None:
+            rate += f" at rtt {ctx.rtt_ms:g} ms"
         runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
         repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
         label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}{repeat}"
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
+        row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
         self.folder.append_tasks(task_rows(measurements, run_start_ns))
         self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
         stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "

@@ -23,9 +23,10 @@ STEP_COLUMNS = [
     "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "pgbouncer_cpu_percent", "machine_cpu_percent",
+    "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
-    "pgbouncer_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s", "bound_role",
+    "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s",
+    "bound_role", "rtt_ms",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
@@ -97,7 +98,8 @@ ROLE_COLUMNS = {"workers": ("cpu_percent", "worker_cpu_ms_per_task"),
                 "db": ("db_cpu_percent", "db_cpu_ms_per_task"),
                 "broker": ("broker_cpu_percent", "broker_cpu_ms_per_task"),
                 "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
-                "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task")}
+                "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task"),
+                "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task")}
 """Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
 COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
 """What each task cost each role (and the machine): column -> the CPU column it is drawn from."""

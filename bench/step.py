@@ -54,6 +54,8 @@ class StepContext:
     """Seconds, between two CLOCK_MONOTONIC times, that servers given by URL did not answer."""
     role_cpus: dict[str, str] = field(default_factory=dict)
     """The profile's `cpus`: CPU list by role."""
+    rtt_ms: float | None = None
+    """The delay proxy's round trip in force (None: no proxy)."""
 
 
 class CpuWindow:

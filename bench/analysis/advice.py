@@ -103,7 +103,10 @@ _ORDER = ["throughput", "latency", "errors", "connections"]
 
 
 def advise(run: RunData, limits: Limits) -> dict:
-    """advice.json: per architecture its sustainable rate and limit, the crossover and the text."""
+    """advice.json: per architecture its sustainable rate and limit, the crossover and the text. A run
+    that stepped through several distances is advised on at its first, then each distance is set
+    beside the capacity model's prediction for it."""
+    whole, run = run, run.at_distance(run.distances[0])
     results = {arch: sustainable_rate(run, arch, limits) for arch in run.architectures}
     advice = {"run_id": run.run_id, "limits": asdict(limits), "throughput_tolerance": THROUGHPUT_TOLERANCE,
               "architectures": {a: asdict(s) for a, s in results.items()}}
@@ -116,14 +119,42 @@ def advise(run: RunData, limits: Limits) -> dict:
     rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
-    advice["model"] = model_report(run) or {}
+    advice["model"] = model_report(whole) or {}
     if advice["model"]:
         m = advice["model"]
         measured = m["measured_saturation_per_s"]
         advice["text"].append(
             f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
             f"(bound by {m['bound_by']})" + (f"; measured {measured:.0f} tasks/s." if measured else "."))
+    if len(whole.distances) > 1:
+        first = whole.distances[0]
+        advice["text"].insert(0, f"At rtt {first:g} ms (the run's first distance):")
+        advice["text"] += _distance_lines(whole, advice["model"].get("distances") or [])
     return advice
+
+
+def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
+    """Each distance: the recipe's connect and task time and drain rate beside the model's, then every
+    architecture's drain rate across the distances."""
+    lines = []
+    for row in table[1:]:
+        parts = []
+        for what, words in (("connect", "connects in"), ("exec", "runs a task in")):
+            value, trips = row[f"{what}_p50_ms"], row[f"{what}_round_trips_measured"]
+            if value is not None:
+                counted = row["connect_round_trips" if what == "connect" else "task_round_trips"]
+                parts.append(f"{words} {value:.1f} ms (model {row[f'predicted_{what}_p50_ms']:.1f}: "
+                             f"{trips:.1f} round trips measured, {counted} counted)")
+        if row["measured_saturation_per_s"]:
+            parts.append(f"drains {row['measured_saturation_per_s']:.0f} tasks/s (model "
+                         f"{row['predicted_saturation_per_s']:.0f}, {100 * row['saturation_error']:+.0f} %)")
+        lines.append(f"At rtt {row['rtt_ms']:g} ms {RECIPE} " + ", ".join(parts) + ".")
+    for arch in run.architectures:
+        drains = [f"{spread} at {rtt:g} ms" for rtt in run.distances
+                  if rtt is not None and (spread := run.at_distance(rtt).saturation(arch))]
+        if drains:
+            lines.append(f"{arch} drains {', '.join(drains)} tasks/s.")
+    return lines
 
 
 def _text(run: RunData, recipe: Sustainable | None, alternatives: list[Sustainable], limits: Limits) -> list[str]:

@@ -14,9 +14,9 @@ B, the SCRAM cost and the TLS handshake's cost from the calibration at the run's
 
 What-ifs, and what they assume:
 - processes: X_proc grows with P; X_cpu does not (the cores stay the same).
-- rtt_ms (database further away): each connection costs TCP 1 + startup 1 round trip, SCRAM 2 more,
-  TLS 2 more; each task's statements 4 (BEGIN, prepare, SELECT, COMMIT with asyncpg). Waiting costs
-  no CPU, so only E grows.
+- rtt_ms (database further away): the task body's round trips (ROUND_TRIPS) times the RTT; waiting
+  costs no CPU, so only E grows. A run that steps through several distances (`rtt_ms = [0, 2, 5]`) is
+  modelled from its first distance and checked against the others (`distance_table`).
 - auth trust instead of scram-sha-256 (or back): one PBKDF2 of CPU and 2 round trips less (more).
 - ssl: 2 round trips more, plus the handshake's wall time and CPU (client and server) as the
   calibration measured them against the managed server at the run's start; without a calibration
@@ -32,9 +32,27 @@ from bench.processes import roles_by_cpu_set
 from bench.results import RunData
 from bench.stats import ROLE_COLUMNS
 
-QUERY_ROUND_TRIPS = 4
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
+"""asyncpg's connect: the TCP handshake 1, startup and AuthenticationOk 1, SCRAM's two exchanges 2."""
 TLS_ROUND_TRIPS = 2
+"""TLS adds the SSLRequest 1 and the TLS 1.3 handshake 1."""
+STATEMENT_ROUND_TRIPS = 4
+"""The recipe's transaction on a new connection: BEGIN, prepare (asyncpg prepares every statement, and a
+new connection has none cached), execute, COMMIT."""
+CLOSE_ROUND_TRIPS = 1
+"""asyncpg's close sends Terminate and waits for the server to hang up."""
+POOLED_ROUND_TRIPS = 3
+"""A pooled connection's task (asyncpg with its statement cache warm, or psycopg): BEGIN, the
+statement, COMMIT. All counts were measured through bench's delay proxy at rtt 20 ms (README)."""
+
+
+def connect_round_trips(auth: str, ssl: bool) -> int:
+    return CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0)
+
+
+def task_round_trips(auth: str, ssl: bool) -> int:
+    """Round trips of one task of the recipe: connect, the transaction, close."""
+    return connect_round_trips(auth, ssl) + STATEMENT_ROUND_TRIPS + CLOSE_ROUND_TRIPS
 
 
 @dataclass
@@ -59,6 +77,8 @@ class Components:
     """CPU ms per task by role, at the same step as cpu_ms_per_task."""
     tls_client_share: float = 0.5
     """Of tls_cpu_ms, the part the client (the workers) pays."""
+    rtt_ms: float = 0.0
+    """The delay proxy's round trip when these parts were measured (0 without one)."""
 
 
 @dataclass
@@ -91,7 +111,7 @@ def components(run: RunData) -> Components | None:
         role_cpus=dict(profile.get("cpus") or {}),
         role_cpu_ms={role: rows[-1][cost] for role, (_, cost) in ROLE_COLUMNS.items()
                      if rows[-1].get(cost) is not None},
-        tls_client_share=_client_share(calibration))
+        tls_client_share=_client_share(calibration), rtt_ms=lowest.get("rtt_ms") or 0.0)
 
 
 ROLE_WORDS = {"workers": "the workers' CPU", "db": "the database's CPU", "broker": "the broker's CPU",
@@ -117,9 +137,10 @@ def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
     return best, words
 
 
-def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, auth: str | None = None,
+def predict(c: Components, processes: int | None = None, rtt_ms: float | None = None, auth: str | None = None,
             ssl: bool | None = None) -> Prediction:
     processes = processes or c.processes
+    rtt_ms = c.rtt_ms if rtt_ms is None else rtt_ms
     auth, ssl = auth or c.auth, c.ssl if ssl is None else ssl
     exec_ms = c.exec_ms
     extra_ms = {"workers": 0.0, "db": 0.0}  # CPU per task the what-if adds, by role
@@ -132,8 +153,7 @@ def predict(c: Components, processes: int | None = None, rtt_ms: float = 0.0, au
         exec_ms += sign * c.tls_connect_ms
         extra_ms["workers"] += sign * c.tls_cpu_ms * c.tls_client_share
         extra_ms["db"] += sign * c.tls_cpu_ms * (1 - c.tls_client_share)
-    round_trips = CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0) + QUERY_ROUND_TRIPS
-    exec_ms += rtt_ms * round_trips
+    exec_ms += rtt_ms * task_round_trips(auth, ssl) - c.rtt_ms * task_round_trips(c.auth, c.ssl)
     process_bound = 1000 * processes / exec_ms
     cpu_allows, cpu_words = cpu_bound(c, extra_ms)
     setting = f"{processes} processes, rtt {rtt_ms:g} ms, {auth}, ssl {'on' if ssl else 'off'}"
@@ -155,11 +175,45 @@ def what_ifs(c: Components) -> list[Prediction]:
     return [predict(c, **s) for s in settings]
 
 
+def distance_table(run: RunData, c: Components) -> list[dict]:
+    """For each distance of the run: the recipe's connect and task time (p50 at its lowest rate) and
+    its saturation, as the model predicts them from the first distance and as measured; the round
+    trips each measured growth implies beside the model's count."""
+    rows = []
+    connect_trips, task_trips = connect_round_trips(c.auth, c.ssl), task_round_trips(c.auth, c.ssl)
+    for rtt in run.distances:
+        if rtt is None:
+            continue
+        at = run.at_distance(rtt)
+        steps = sorted((r for r in at.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)),
+                       key=lambda r: r["offered_rate_per_s"])
+        lowest = steps[0] if steps else {}
+        extra = rtt - c.rtt_ms
+        predicted = predict(c, rtt_ms=rtt)
+        measured = measured_saturation(at)
+        row = {"rtt_ms": rtt, "connect_round_trips": connect_trips, "task_round_trips": task_trips,
+               "connect_p50_ms": lowest.get("connect_p50_ms"), "predicted_connect_p50_ms": c.connect_ms + extra * connect_trips,
+               "exec_p50_ms": lowest.get("exec_p50_ms"), "predicted_exec_p50_ms": predicted.exec_ms,
+               "measured_saturation_per_s": measured, "predicted_saturation_per_s": predicted.throughput_per_s,
+               "bound_by": predicted.bound_by}
+        for what in ("connect", "exec"):
+            value = row[f"{what}_p50_ms"]
+            base = c.connect_ms if what == "connect" else c.exec_ms
+            row[f"{what}_round_trips_measured"] = (value - base) / extra if value is not None and extra else None
+        row["saturation_error"] = measured / predicted.throughput_per_s - 1 if measured else None
+        rows.append(row)
+    return rows
+
+
 def model_report(run: RunData) -> dict | None:
-    c = components(run)
+    """The model of the recipe from the run's first distance (the only one without rtt_ms), its
+    what-ifs and, where the run stepped through distances, the check against each."""
+    base_run = run.at_distance(run.distances[0])
+    c = components(base_run)
     if c is None:
         return None
     base = predict(c)
     return {"components": asdict(c), "predicted_saturation_per_s": base.throughput_per_s,
-            "measured_saturation_per_s": measured_saturation(run), "bound_by": base.bound_by,
-            "what_ifs": [asdict(p) for p in what_ifs(c)]}
+            "measured_saturation_per_s": measured_saturation(base_run), "bound_by": base.bound_by,
+            "what_ifs": [asdict(p) for p in what_ifs(c)],
+            "distances": distance_table(run, c) if len(run.distances) > 1 else []}

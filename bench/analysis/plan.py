@@ -3,8 +3,8 @@
 For each architecture measured in a run, at rate R (tasks/s):
 - worker cores = R × worker CPU ms per task / 1000; database and broker cores the same way;
 - worker processes = R × E / 1000 / (tasks a process runs at once), with E the task's execution time
-  (for the recipe, E grows by the model's round trips × `rtt_ms`; for the others, by the 4 statement
-  round trips of a pooled connection), and never fewer than the worker cores (one Python process
+  (for the recipe, E grows by the model's round trips × `rtt_ms`; for the others, by the 3 statement
+  round trips of a pooled connection, 4 for the PgBouncer ones, which prepare anew each time), and never fewer than the worker cores (one Python process
   uses one core at most);
 - connections held: NullPool ones live for about a task's execution, so R × E / 1000 (Little's law);
   a pool holds min(pool_size, tasks at once) per process;
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.analysis.model import CONNECT_ROUND_TRIPS, QUERY_ROUND_TRIPS, TLS_ROUND_TRIPS
+from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
 from bench.analysis.rules import RECIPE, TRAPS, kept_up
 from bench.results import RunData
 
@@ -61,6 +61,8 @@ class Costs:
     exec_ms: float
     sessions_per_task: float
     step_label: str
+    rtt_ms: float = 0.0
+    """The delay proxy's round trip of that step (0 without one)."""
 
 
 def costs(run: RunData, architecture: str) -> Costs | None:
@@ -72,21 +74,25 @@ def costs(run: RunData, architecture: str) -> Costs | None:
     label = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
     sessions = min((r["sessions_per_task"] for r in rows if r.get("sessions_per_task") is not None), default=0.0)
     return Costs(row["worker_cpu_ms_per_task"], row.get("db_cpu_ms_per_task") or 0.0,
-                 row.get("broker_cpu_ms_per_task") or 0.0, row["exec_p50_ms"], sessions, label)
+                 row.get("broker_cpu_ms_per_task") or 0.0, row["exec_p50_ms"], sessions, label, row.get("rtt_ms") or 0.0)
 
 
-def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float = 0.0) -> list[Need]:
+def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None = None) -> list[Need]:
+    """Needs of every architecture but the traps, from the run's first distance where it has several."""
+    run = run.at_distance(run.distances[0])
     return [need for arch in run.architectures if arch not in TRAPS
             if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None]
 
 
-def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget, rtt_ms: float = 0.0) -> Need | None:
+def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
+             rtt_ms: float | None = None) -> Need | None:
+    """`rtt_ms`: the database's distance to plan for; None: the one the run measured."""
     c = costs(run, architecture)
     if c is None:
         return None
     profile = run.meta.get("profile", {})
     at_once = _tasks_at_once(architecture, profile)
-    exec_ms = c.exec_ms + rtt_ms * _round_trips(run, architecture)
+    exec_ms = c.exec_ms + (0.0 if rtt_ms is None else rtt_ms - c.rtt_ms) * _round_trips(run, architecture)
     processes = max(math.ceil(rate_per_s * exec_ms / 1000 / at_once), math.ceil(rate_per_s * c.worker_cpu_ms / 1000))
     held = (rate_per_s * exec_ms / 1000 if c.sessions_per_task >= 0.5
             else processes * min(int(profile.get("pool_size", 10)), at_once))
@@ -112,12 +118,12 @@ def _tasks_at_once(architecture: str, profile: dict) -> int:
 
 
 def _round_trips(run: RunData, architecture: str) -> int:
-    """Round trips a task waits for: the recipe connects each time; a pool only runs the statements."""
-    if architecture != RECIPE:
-        return QUERY_ROUND_TRIPS
-    auth = run.meta.get("server", {}).get("auth") or "scram-sha-256"
-    ssl = bool(run.meta.get("server", {}).get("ssl"))
-    return CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0) + QUERY_ROUND_TRIPS
+    """Round trips a task waits for: the recipe connects each time; a pool only runs the statements;
+    behind PgBouncer (beside the workers) the connect is local but every statement is prepared anew."""
+    if architecture == RECIPE:
+        auth = run.meta.get("server", {}).get("auth") or "scram-sha-256"
+        return task_round_trips(auth, bool(run.meta.get("server", {}).get("ssl")))
+    return STATEMENT_ROUND_TRIPS if "pgbouncer" in architecture else POOLED_ROUND_TRIPS
 
 
 def crossover_sentence(needs: list[Need]) -> str | None:

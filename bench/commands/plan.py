@@ -20,7 +20,7 @@ HELP = "what a task rate would need of worker, database and broker cores and con
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "run")
     parser.add_argument("--rate", type=float, required=True, help="tasks/s to plan for")
-    parser.add_argument("--rtt-ms", type=float, default=0.0, help="round-trip time to the database, ms")
+    parser.add_argument("--rtt-ms", type=float, help="round-trip time to the database, ms (default: as the run measured)")
     parser.add_argument("--db-cores", type=float, help="cores the database may use")
     parser.add_argument("--worker-cores", type=float, help="cores the workers may use")
     parser.add_argument("--broker-cores", type=float, help="cores the broker may use")
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.rate <= 0 or args.rtt_ms < 0:
+    if args.rate <= 0 or (args.rtt_ms is not None and args.rtt_ms < 0):
         raise BenchError("--rate must be above 0 and --rtt-ms 0 or more")
     data = load_run(find_run(args.results_dir, args.run))
     connections = args.connections or int(data.meta.get("server", {}).get("max_connections", 100)) - RESERVED_CONNECTIONS
@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def needs_table(needs: list[Need], rate: float, rtt_ms: float) -> Table:
-    table = Table(title=f"what {rate:g} tasks/s would need (rtt {rtt_ms:g} ms)")
+def needs_table(needs: list[Need], rate: float, rtt_ms: float | None) -> Table:
+    distance = "rtt as measured" if rtt_ms is None else f"rtt {rtt_ms:g} ms"
+    table = Table(title=f"what {rate:g} tasks/s would need ({distance})")
     columns = ["architecture", "processes", "worker cores", "db cores", "broker cores", "connections held",
                "opened/s", "short of", "budget allows/s", "limited by"]
     for column in columns:

@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
     flags.add_argument("--ssl", choices=["on", "off"], help="TLS to the managed PostgreSQL")
     flags.add_argument("--cpus", help='CPU set by role, e.g. "db=0;workers=1;broker=1;loadgen=1"')
+    flags.add_argument("--rtt-ms", help="round trip between workers and database, ms, through a delay proxy "
+                       "(0: the proxy alone); comma-separated to step the run through several (e.g. 0,1,5)")
     flags.add_argument("--pgbench-check", action="store_true", default=None,
                        help="at the end, pgbench -C at the lowest rate: an independent count of the database CPU per connection")
 
@@ -53,8 +55,17 @@ def overrides(args: argparse.Namespace) -> dict:
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
-        "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None, "ssl": None if args.ssl is None else args.ssl == "on",
+        "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
+        "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None,
     }
+
+
+def _rtt_list(text: str) -> float | list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise BenchError(f"--rtt-ms takes a number of ms or comma-separated numbers, got {text!r}") from None
+    return values if len(values) > 1 else values[0]
 
 
 def _rate_list(text: str) -> list[float | str]:
@@ -87,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         get_architecture(name)
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
     preflight(profile.database_url, profile.broker_url,
-              any(get_architecture(name).pgbouncer for name in profile.architectures))
+              any(get_architecture(name).pgbouncer for name in profile.architectures),
+              distance=profile.distances() != [None])
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

@@ -3,42 +3,92 @@
 By default a run gets a throwaway PostgreSQL cluster and a throwaway Redis on free loopback ports,
 removed afterwards; `database_url` / `broker_url` (from `[services]` or BENCH_DATABASE_URL /
 BENCH_BROKER_URL) point at existing servers instead, which bench then only checks and never stops.
+
+What stands between the workers and the database (a delay proxy for `rtt_ms`, PgBouncer) is started
+per distance by `Services.at_distance`, since a run may step through several distances.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from bench.errors import BenchError
+from bench.services.delay_proxy import ManagedDelayProxy, delay_proxy_binary
 from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.redis import ManagedRedis, check_broker
 from bench.processes import ChildProcess
 from bench.services.binaries import postgres_bindir, redis_server_binary
-from bench.services.urls import require_loopback
+from bench.services.urls import require_loopback, with_address
+
+
+PGBOUNCER_PLACES = ("workers", "database")
+"""Where PgBouncer runs when the database is at a distance: beside the workers (the delay proxy
+between PgBouncer and PostgreSQL, so only its server connections pay the RTT) or beside the database
+(the proxy between the workers and PgBouncer, so every client connection pays it)."""
 
 
 @dataclass
 class Services:
-    """Addresses of the servers in use; the URLs may hold secrets and are never written out as they are."""
+    """Addresses of the servers in use; the URLs may hold secrets and are never written out as they are.
+
+    `database_url` is the server itself (bench's own statistics and set-up); `worker_database_url` and
+    `pgbouncer_url` are what the workers connect to, through the delay proxy at a distance."""
 
     database_url: str
     broker_url: str
     postgres: ManagedPostgres | None = None
     redis: ManagedRedis | None = None
+    work_dir: Path | None = None
+    cpus: dict[str, str] = field(default_factory=dict)
+    pgbouncer_beside: str = "workers"
     pgbouncer: ManagedPgBouncer | None = None
+    proxies: list[ManagedDelayProxy] = field(default_factory=list)
+    worker_database_url: str = ""
+    pgbouncer_url: str | None = None
+    rtt_ms: float | None = None
+    """The distance in force (None: no proxy, the workers connect to the server directly)."""
 
-    @property
-    def pgbouncer_url(self) -> str | None:
-        return self.pgbouncer.url if self.pgbouncer else None
+    def __post_init__(self) -> None:
+        self.worker_database_url = self.worker_database_url or self.database_url
+
+    @contextlib.contextmanager
+    def at_distance(self, rtt_ms: float | None, pgbouncer: bool, log=print) -> Iterator["Services"]:
+        """The workers' way to the database for one distance: a delay proxy (when `rtt_ms` is not None)
+        and PgBouncer (when `pgbouncer`), placed as `pgbouncer_beside` says; all stopped on exit."""
+        host, port = _host_port(self.database_url)
+        with contextlib.ExitStack() as stack:
+            def proxy(upstream_port: int, upstream_host: str = "127.0.0.1") -> ManagedDelayProxy:
+                started = stack.enter_context(ManagedDelayProxy(self.work_dir, upstream_host, upstream_port, rtt_ms,
+                                                                log=log, cpus=self.cpus.get("proxy")))
+                self.proxies.append(started)
+                return started
+
+            database = proxy(port, host) if rtt_ms is not None else None
+            self.worker_database_url = with_address(self.database_url, "127.0.0.1", database.port) if database else self.database_url
+            if pgbouncer:
+                upstream = ("127.0.0.1", database.port) if database and self.pgbouncer_beside == "workers" else (host, port)
+                self.pgbouncer = stack.enter_context(ManagedPgBouncer(self.work_dir, self.postgres, upstream, log=log,
+                                                                      cpus=self.cpus.get("pgbouncer")))
+                self.pgbouncer_url = self.pgbouncer.url
+                if rtt_ms is not None and self.pgbouncer_beside == "database":
+                    self.pgbouncer_url = with_address(self.pgbouncer.url, "127.0.0.1", proxy(self.pgbouncer.port).port)
+            self.rtt_ms = rtt_ms
+            try:
+                yield self
+            finally:
+                self.pgbouncer, self.pgbouncer_url, self.proxies = None, None, []
+                self.worker_database_url, self.rtt_ms = self.database_url, None
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
-        servers = {"postgres": self.postgres, "redis": self.redis, "pgbouncer": self.pgbouncer}
+        servers = {"postgres": self.postgres, "redis": self.redis, "pgbouncer": self.pgbouncer,
+                   **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
         return {name: server.process for name, server in servers.items() if server and server.process}
 
     def managed_pids(self) -> dict[str, int]:
@@ -63,9 +113,17 @@ class Services:
         return None
 
 
-def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False) -> None:
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False,
+              distance: bool = False) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
-    the binaries to start them must be installed."""
+    the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
+    if distance:
+        delay_proxy_binary()
     if pgbouncer:
         if database_url:
             raise BenchError("PgBouncer is started in front of the managed PostgreSQL only; "
@@ -95,10 +153,13 @@ def running_services(
     ssl: bool = False,
     cpus: dict[str, str] | None = None,
     pgbouncer: bool = False,
+    distance: bool = False,
+    pgbouncer_beside: str = "workers",
 ) -> Iterator[Services]:
     """Start PostgreSQL and Redis where no URL is given, on the CPU sets of the roles "db" and "broker"
-    if `cpus` names them; stop what was started on exit, whatever the exit."""
-    preflight(database_url, broker_url, pgbouncer)
+    if `cpus` names them; stop what was started on exit, whatever the exit. PgBouncer and the delay
+    proxy start later, per distance (`Services.at_distance`)."""
+    preflight(database_url, broker_url, pgbouncer, distance)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = redis = None
@@ -109,7 +170,4 @@ def running_services(
         if not broker_url:
             redis = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker")))
             broker_url = redis.url
-        bouncer = None
-        if pgbouncer:
-            bouncer = stack.enter_context(ManagedPgBouncer(work_dir, postgres, log=log, cpus=cpus.get("pgbouncer")))
-        yield Services(database_url, broker_url, postgres, redis, bouncer)
+        yield Services(database_url, broker_url, postgres, redis, work_dir, cpus, pgbouncer_beside)

@@ -38,13 +38,15 @@ class ManagedPgBouncer(ManagedServer):
     name = "pgbouncer"
     title = "PgBouncer"
 
-    def __init__(self, work_dir: Path, postgres: ManagedPostgres, pool_size: int = 20, log=print,
-                 cpus: str | None = None) -> None:
+    def __init__(self, work_dir: Path, postgres: ManagedPostgres, upstream: tuple[str, int] | None = None,
+                 pool_size: int = 20, log=print, cpus: str | None = None) -> None:
         super().__init__(work_dir, log, cpus)
         self.port = free_loopback_port()
         self.pool_size = pool_size
         """Server connections PgBouncer keeps to the database (default_pool_size)."""
         self._postgres = postgres
+        self.upstream = upstream or ("127.0.0.1", postgres.port)
+        """Where PgBouncer's server connections go: the server, or a delay proxy in front of it."""
 
     @property
     def url(self) -> str:
@@ -71,7 +73,7 @@ class ManagedPgBouncer(ManagedServer):
     def _config(self, userlist: str) -> str:
         return "\n".join([
             "[databases]",
-            f"{DATABASE} = host=127.0.0.1 port={self._postgres.port} dbname={DATABASE}",
+            f"{DATABASE} = host={self.upstream[0]} port={self.upstream[1]} dbname={DATABASE}",
             "[pgbouncer]",
             "listen_addr = 127.0.0.1",
             f"listen_port = {self.port}",

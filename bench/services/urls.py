@@ -23,6 +23,14 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def with_address(url: str, host: str, port: int) -> str:
+    """The URL with another host and port, user, password, path and query kept."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def require_loopback(url: str, what: str) -> None:
     """Refuse any target that is not on this machine: bench only ever loads loopback addresses."""
     host = urlsplit(url).hostname

@@ -38,7 +38,7 @@ def test_what_ifs_move_the_right_way():
     assert predict(c, processes=8).bound_by == "machine CPU"  # cores, not processes, limit 8 processes here
     far = [predict(c, rtt_ms=r).throughput_per_s for r in (0.5, 2, 10)]
     assert far == sorted(far, reverse=True) and far[-1] < base.throughput_per_s
-    assert predict(c, rtt_ms=2).exec_ms == pytest.approx(c.exec_ms + 2 * (4 + 4))  # SCRAM connect + statements
+    assert predict(c, rtt_ms=2).exec_ms == pytest.approx(c.exec_ms + 2 * (4 + 4 + 1))  # SCRAM connect, statements, close
     assert predict(c, auth="trust").exec_ms == pytest.approx(c.exec_ms - 1.5)
     assert predict(c, ssl=True, rtt_ms=1).exec_ms == pytest.approx(predict(c, rtt_ms=1).exec_ms + 2)
     tls = replace(c, tls_connect_ms=2.0, tls_cpu_ms=2.5)
