@@ -20,7 +20,7 @@ from bench.collect import RecordReader
 from bench.config import Profile
 from bench.config_file import REPO_DIR
 from bench.console import stderr, step_progress
-from bench.engines import admin_engine
+from bench.engines import admin_engine, application_name
 from bench.errors import ServerExited
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
@@ -33,6 +33,7 @@ from bench.services.postgres import DATABASE
 from bench.stats import add_spread, summarize, task_rows
 from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
+from bench.probes.server_statements import held_statements
 from bench.step import StepContext, run_step
 from bench.workload import make_workload
 
@@ -146,10 +147,11 @@ class Run:
         self._outages.start()
         try:
             for distance_index, rtt_ms in enumerate(self.profile.distances()):
-                with services.at_distance(rtt_ms, self._needs_pgbouncer(), log=self.log):
+                with services.at_distance(rtt_ms, log=self.log):
                     for architecture in architectures:
-                        self._run_architecture(architecture, services, work_dir, sampler, server_stats, run_start_ns,
-                                               distance_index)
+                        with services.pgbouncer_for(architecture, log=self.log):
+                            self._run_architecture(architecture, services, work_dir, sampler, server_stats,
+                                                   run_start_ns, distance_index)
             if self.profile.pgbench_check:
                 self._facts["crosscheck"] = self._pgbench_check(services, workload)
         finally:
@@ -182,7 +184,7 @@ class Run:
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
                           _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited,
-                          self._outages.down_s, p.cpus, services.rtt_ms)
+                          self._outages.down_s, p.cpus, services.rtt_ms, services.database_url)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.
@@ -228,6 +230,12 @@ class Run:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
+        if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
+            held = held_statements(ctx.worker_spec.pgbouncer_url, ctx.database_url,
+                                   application_name(ctx.worker_spec.architecture))
+            if held:
+                row.update({k: round(v, 4) if isinstance(v, float) else v for k, v in held.columns().items()})
+                self.log(f"{ctx.worker_spec.architecture}: {held}")
         self.folder.append_tasks(task_rows(measurements, run_start_ns))
         self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
         stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "

@@ -26,7 +26,7 @@ STEP_COLUMNS = [
     "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
     "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s",
-    "bound_role", "rtt_ms",
+    "bound_role", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",

@@ -56,6 +56,8 @@ class StepContext:
     """The profile's `cpus`: CPU list by role."""
     rtt_ms: float | None = None
     """The delay proxy's round trip in force (None: no proxy)."""
+    database_url: str = ""
+    """The server itself, not through the proxy or PgBouncer: for bench's own counts."""
 
 
 class CpuWindow:

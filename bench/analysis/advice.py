@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
-from bench.analysis.rules import RECIPE, THROUGHPUT_TOLERANCE, TRAPS, kept_up
+from bench.analysis.rules import PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, TRAPS, kept_up
 from bench.results import RunData
 from bench.stats import Spread
 
@@ -115,7 +115,7 @@ def advise(run: RunData, limits: Limits) -> dict:
                           key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
-    advice["text"] = _text(run, recipe, alternatives, limits)
+    advice["text"] = _text(run, recipe, alternatives, limits) + _statement_lines(run)
     rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
@@ -150,10 +150,10 @@ def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
                          f"{row['predicted_saturation_per_s']:.0f}, {100 * row['saturation_error']:+.0f} %)")
         lines.append(f"At rtt {row['rtt_ms']:g} ms {RECIPE} " + ", ".join(parts) + ".")
     for arch in run.architectures:
-        drains = [f"{spread} at {rtt:g} ms" for rtt in run.distances
+        drains = [f"{spread}/s at {rtt:g} ms" for rtt in run.distances
                   if rtt is not None and (spread := run.at_distance(rtt).saturation(arch))]
         if drains:
-            lines.append(f"{arch} drains {', '.join(drains)} tasks/s.")
+            lines.append(f"{arch} drains {', '.join(drains)} (median, min–max).")
     return lines
 
 
@@ -168,6 +168,31 @@ def _text(run: RunData, recipe: Sustainable | None, alternatives: list[Sustainab
         lines += [f"{s.architecture}: {_rate_phrase(s)}{_gain(s, recipe)}." for s in alternatives[1:]]
     for trap in (a for a in run.architectures if a in TRAPS):
         lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
+    return lines
+
+
+def _statement_lines(run: RunData) -> list[str]:
+    """What the PgBouncer architectures leave on PgBouncer's server connections (their last step), and
+    what dropping it with DISCARD ALL costs per task, where the run measured both."""
+    last = {}
+    for row in run.steps:
+        if row.get("server_statements_max") is not None:
+            last[row["architecture"]] = row
+    lines = []
+    for arch, row in last.items():
+        memory = (f", backends of {row['server_backend_uss_mb']:.1f} MB private memory each"
+                  if row.get("server_backend_uss_mb") is not None else "")
+        stay = ("; they stay until PgBouncer closes the connection (server_lifetime, an hour by default)"
+                if row["server_statements_max"] else "")
+        lines.append(f"{arch}: after its last step PgBouncer's server connections held {row['server_statements_mean']:.0f} "
+                     f"prepared statements each (at most {row['server_statements_max']:.0f}){memory}{stay}.")
+    kept, dropped = last.get(PGBOUNCER), last.get(PGBOUNCER_DISCARD)
+    if kept and dropped:
+        costs = [f"{words} {dropped[column] - kept[column]:+.2f} ms" for column, words in
+                 (("db_cpu_ms_per_task", "database CPU"), ("pgbouncer_cpu_ms_per_task", "PgBouncer CPU"),
+                  ("exec_p50_ms", "task time p50")) if dropped.get(column) is not None and kept.get(column) is not None]
+        lines.append(f"DISCARD ALL after every transaction ({PGBOUNCER_DISCARD}) drops them; per task it cost "
+                     f"{', '.join(costs)} (its last step against {PGBOUNCER}'s, one run each).")
     return lines
 
 

@@ -92,10 +92,11 @@ class Prediction:
 
 
 def components(run: RunData) -> Components | None:
-    """The measured parts, or None when the run has fewer than two recipe steps that kept up."""
+    """The measured parts, or None when no rate step of the recipe kept up. E and C come from the lowest
+    rate (unloaded), K from the highest that kept up (the same step when there is one)."""
     rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)
                    and r.get("machine_cpu_percent") is not None), key=lambda r: r["offered_rate_per_s"])
-    if len(rows) < 2 or rows[0]["exec_p50_ms"] is None:
+    if not rows or rows[0]["exec_p50_ms"] is None:
         return None
     calibration = run.meta.get("calibration", {})
     bridge = calibration.get("async_to_sync_ms", 0.0)

@@ -4,6 +4,9 @@ means for a step to have kept up with its arrivals."""
 from __future__ import annotations
 
 RECIPE = "prefork-nullpool"
+PGBOUNCER = "prefork-nullpool-pgbouncer"
+PGBOUNCER_DISCARD = "prefork-nullpool-pgbouncer-discard"
+"""The recipe behind PgBouncer, and the same with DISCARD ALL after every transaction."""
 TRAPS = {"prefork-asyncio-run", "prefork-nullpool-pgbouncer-naive"}
 """Architectures measured to show a failure mode, never recommended."""
 THROUGHPUT_TOLERANCE = 0.02

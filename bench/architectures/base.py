@@ -68,7 +68,9 @@ class Architecture:
     concurrent: ClassVar[bool] = False
     """True where one worker process runs several tasks at once (`tasks_per_process` of them)."""
     pgbouncer: ClassVar[bool] = False
-    """True where the workers reach the database through PgBouncer (the run then starts one)."""
+    """True where the workers reach the database through PgBouncer (the run then starts one for it)."""
+    pgbouncer_reset_always: ClassVar[bool] = False
+    """Its PgBouncer runs `server_reset_query` (DISCARD ALL) after every transaction."""
 
     def pool_capacity(self, spec: WorkerSpec) -> int | None:
         """Most connections the architecture's pools can hold at once, all processes together."""

@@ -58,32 +58,49 @@ class Services:
         self.worker_database_url = self.worker_database_url or self.database_url
 
     @contextlib.contextmanager
-    def at_distance(self, rtt_ms: float | None, pgbouncer: bool, log=print) -> Iterator["Services"]:
-        """The workers' way to the database for one distance: a delay proxy (when `rtt_ms` is not None)
-        and PgBouncer (when `pgbouncer`), placed as `pgbouncer_beside` says; all stopped on exit."""
+    def at_distance(self, rtt_ms: float | None, log=print) -> Iterator["Services"]:
+        """The workers' way to the database for one distance: through a delay proxy when `rtt_ms` is
+        not None, else direct; the proxy is stopped on exit."""
         host, port = _host_port(self.database_url)
         with contextlib.ExitStack() as stack:
-            def proxy(upstream_port: int, upstream_host: str = "127.0.0.1") -> ManagedDelayProxy:
-                started = stack.enter_context(ManagedDelayProxy(self.work_dir, upstream_host, upstream_port, rtt_ms,
-                                                                log=log, cpus=self.cpus.get("proxy")))
-                self.proxies.append(started)
-                return started
-
-            database = proxy(port, host) if rtt_ms is not None else None
-            self.worker_database_url = with_address(self.database_url, "127.0.0.1", database.port) if database else self.database_url
-            if pgbouncer:
-                upstream = ("127.0.0.1", database.port) if database and self.pgbouncer_beside == "workers" else (host, port)
-                self.pgbouncer = stack.enter_context(ManagedPgBouncer(self.work_dir, self.postgres, upstream, log=log,
-                                                                      cpus=self.cpus.get("pgbouncer")))
-                self.pgbouncer_url = self.pgbouncer.url
-                if rtt_ms is not None and self.pgbouncer_beside == "database":
-                    self.pgbouncer_url = with_address(self.pgbouncer.url, "127.0.0.1", proxy(self.pgbouncer.port).port)
+            if rtt_ms is not None:
+                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, host, port, rtt_ms, log=log,
+                                                              cpus=self.cpus.get("proxy")))
+                self.proxies.append(proxy)
+                self.worker_database_url = with_address(self.database_url, "127.0.0.1", proxy.port)
             self.rtt_ms = rtt_ms
             try:
                 yield self
             finally:
-                self.pgbouncer, self.pgbouncer_url, self.proxies = None, None, []
-                self.worker_database_url, self.rtt_ms = self.database_url, None
+                self.proxies, self.worker_database_url, self.rtt_ms = [], self.database_url, None
+
+    @contextlib.contextmanager
+    def pgbouncer_for(self, architecture, log=print) -> Iterator["Services"]:
+        """A PgBouncer of its own for an architecture that needs one (so the server connections, and
+        the prepared statements they keep, start empty), placed as `pgbouncer_beside` says at a
+        distance; nothing for the others. Stopped on exit."""
+        if not architecture.pgbouncer:
+            yield self
+            return
+        at_distance = self.rtt_ms is not None
+        beside_workers = self.pgbouncer_beside == "workers"
+        upstream = _host_port(self.worker_database_url if beside_workers else self.database_url)
+        with contextlib.ExitStack() as stack:
+            self.pgbouncer = stack.enter_context(ManagedPgBouncer(
+                self.work_dir, self.postgres, upstream, reset_always=architecture.pgbouncer_reset_always, log=log,
+                cpus=self.cpus.get("pgbouncer")))
+            self.pgbouncer_url = self.pgbouncer.url
+            if at_distance and not beside_workers:  # the distance lies between the workers and PgBouncer
+                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, "127.0.0.1", self.pgbouncer.port,
+                                                              self.rtt_ms, log=log, cpus=self.cpus.get("proxy")))
+                self.proxies.append(proxy)
+                self.pgbouncer_url = with_address(self.pgbouncer.url, "127.0.0.1", proxy.port)
+            try:
+                yield self
+            finally:
+                if at_distance and not beside_workers:
+                    self.proxies.pop()
+                self.pgbouncer, self.pgbouncer_url = None, None
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""

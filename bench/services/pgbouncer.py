@@ -1,11 +1,13 @@
 """A throwaway PgBouncer in front of the managed PostgreSQL: transaction pooling, SCRAM, a free
 loopback port; stopped and deleted when the run ends, like the other servers.
 
-Clients log in to PgBouncer as the cluster's user with the cluster's random password (PgBouncer
-needs the password itself, not a hash, to log in to PostgreSQL with SCRAM in turn); it keeps at most
-`pool_size` server connections to the one database. With the password in plain text, PgBouncer
-derives a SCRAM key (4096 rounds of PBKDF2) for every client login: measured here at about 5 ms of
-its CPU per task of the recipe, more than the database saves (`pgbouncer_cpu_ms_per_task`).
+Clients log in to PgBouncer as the cluster's user with the cluster's random password; it keeps at
+most `pool_size` server connections to the one database. Its auth_file holds the user's SCRAM secret
+as PostgreSQL stores it (pg_authid), not the password, as production set-ups do: PgBouncer then only
+checks each client's proof, and logs in to PostgreSQL with the keys the client's login gave it (SCRAM
+pass-through, which needs the same secret on both). With the password in plain text instead,
+PgBouncer derives a SCRAM key (4096 rounds of PBKDF2) for every client login: about 5 ms of its CPU
+per task of the recipe on this machine, more than the database saves.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class ManagedPgBouncer(ManagedServer):
     title = "PgBouncer"
 
     def __init__(self, work_dir: Path, postgres: ManagedPostgres, upstream: tuple[str, int] | None = None,
-                 pool_size: int = 20, log=print, cpus: str | None = None) -> None:
+                 pool_size: int = 20, reset_always: bool = False, log=print, cpus: str | None = None) -> None:
         super().__init__(work_dir, log, cpus)
         self.port = free_loopback_port()
         self.pool_size = pool_size
@@ -47,6 +49,9 @@ class ManagedPgBouncer(ManagedServer):
         self._postgres = postgres
         self.upstream = upstream or ("127.0.0.1", postgres.port)
         """Where PgBouncer's server connections go: the server, or a delay proxy in front of it."""
+        self.reset_always = reset_always
+        """Run DISCARD ALL after every transaction (server_reset_query_always), which drops the
+        prepared statements that clients with unique statement names leave on server connections."""
 
     @property
     def url(self) -> str:
@@ -59,7 +64,7 @@ class ManagedPgBouncer(ManagedServer):
         config = os.path.join(directory, "pgbouncer.ini")
         userlist = os.path.join(directory, "userlist.txt")
         with open(userlist, "w") as f:
-            f.write(f'"{SUPERUSER}" "{self._postgres.password}"\n')
+            f.write(f'"{SUPERUSER}" "{self._scram_secret()}"\n')
         with open(config, "w") as f:
             f.write(self._config(userlist))
         os.chmod(userlist, 0o600)
@@ -82,13 +87,23 @@ class ManagedPgBouncer(ManagedServer):
             f"auth_file = {userlist}",
             "pool_mode = transaction",
             f"default_pool_size = {self.pool_size}",
+            "server_round_robin = 0",  # PgBouncer's default: the most recently used server connection first
             "max_client_conn = 1000",
             # Connection churn is what is measured: log nothing per connection.
             "log_connections = 0",
             "log_disconnections = 0",
             "server_tls_sslmode = disable",
+            "server_reset_query = DISCARD ALL",
+            f"server_reset_query_always = {int(self.reset_always)}",
             "",
         ])
+
+    def _scram_secret(self) -> str:
+        with psycopg.connect(self._postgres.admin_url(DATABASE), prepare_threshold=None) as conn:
+            row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (SUPERUSER,)).fetchone()
+        if not row or not (row[0] or "").startswith("SCRAM-SHA-256$"):
+            raise BenchError("PgBouncer needs the managed PostgreSQL's user to have a SCRAM password")
+        return row[0]
 
     def _answers(self) -> bool:
         try:
