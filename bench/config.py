@@ -86,6 +86,9 @@ class Profile:
     pgbouncer_beside: str = "workers"
     """With rtt_ms, where PgBouncer runs: "workers" (the distance lies between PgBouncer and PostgreSQL)
     or "database" (between the workers and PgBouncer)."""
+    calibrate_tls: bool = True
+    """At the start, time what TLS adds to a connection (about 4 s) for the capacity model's TLS what-if;
+    without it the what-if counts TLS's round trips only."""
     pgbench_check: bool = False
     """At the end of the run, time `pgbench -C` (a new connection per transaction) on the managed server at
     the lowest rate: an independent count of the database CPU a connection per task costs."""

@@ -271,7 +271,7 @@ class Run:
 
     def _calibrate(self, services: Services) -> dict[str, float]:
         costs = calibrate()
-        if services.postgres and services.postgres.tls_capable:
+        if self.profile.calibrate_tls and services.postgres and services.postgres.tls_capable:
             costs.update(tls_costs(services.postgres.admin_url(DATABASE), _database_meter(services)))
             self.log(f"calibration: {costs}")
         return costs

@@ -29,7 +29,7 @@ def _rows(run_dir: Path) -> list[dict]:
 def all_architectures(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     done = run_bench("run", "--profile", "smoke", "--architectures", ",".join(ALL), "--rates", "30,max",
-                     "--saturation-tasks", "1000", "--step-seconds", "2", "--warmup-seconds", "1",
+                     "--saturation-tasks", "600", "--step-seconds", "2", "--warmup-seconds", "1",
                      "--results-dir", str(results), "--plots-dir", str(results / "plots"), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _run_dir(results)
@@ -53,7 +53,7 @@ def test_saturation_step_rows(all_architectures):
     rows, _ = all_architectures
     for row in rows:
         if row["step"] == "1":
-            assert row["saturation"] == "True" and row["offered_rate_per_s"] == "" and row["scheduled"] == "1000"
+            assert row["saturation"] == "True" and row["offered_rate_per_s"] == "" and row["scheduled"] == "600"
             assert float(row["achieved_rate_per_s"]) > 0 and float(row["duration_s"]) > 0
         else:
             assert row["saturation"] == "False" and float(row["offered_rate_per_s"]) == 30
@@ -66,7 +66,7 @@ def test_pooled_architectures_reuse_connections_within_pool_capacity(all_archite
     for name in POOLED:
         mine = [r for r in rows if r["architecture"] == name]
         burst = next(r for r in mine if r["saturation"] == "True")
-        assert float(burst["sessions_per_task"]) <= 0.05, burst  # a 1000-task step
+        assert float(burst["sessions_per_task"]) <= 0.05, burst  # a 600-task step
         assert sum(int(r["sessions_opened"]) for r in mine) <= capacity, mine
         assert all(int(r["connections_peak"]) <= capacity for r in mine)
         assert all(int(r["completed"]) == int(r["enqueued"]) for r in mine)
@@ -123,7 +123,7 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one
     # PgBouncer beside the workers, the database 1 ms away behind the delay proxy.
     done = run_bench("run", "--profile", "smoke", "--architectures",
                      "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",
-                     "--rates", "max", "--saturation-tasks", "1000", "--rtt-ms", "1", "--results-dir", str(tmp_path),
+                     "--rates", "max", "--saturation-tasks", "600", "--rtt-ms", "1", "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
@@ -131,15 +131,15 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one
         rows = {r["architecture"]: r for r in csv.DictReader(f)}
     for name in ("prefork-nullpool-pgbouncer", "prefork-nullpool-pgbouncer-discard"):
         burst = rows[name]
-        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 1000
+        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 600
         # Each task still connects (to PgBouncer); PostgreSQL sees almost no new sessions.
         assert float(burst["connects_per_task"]) == pytest.approx(1.0, abs=0.05)
         assert float(burst["sessions_per_task"]) <= 0.01
         assert float(burst["pgbouncer_cpu_percent"]) > 0 and float(burst["proxy_cpu_percent"]) > 0
         assert float(burst["rtt_ms"]) == 1.0
     # Unique statement names: every task leaves its statement on a server connection (PgBouncer keeps at
-    # most 20 of them, so at least 1000/20 on the busiest)...
-    assert int(rows["prefork-nullpool-pgbouncer"]["server_statements_max"]) >= 1000 / 20
+    # most 20 of them, so at least 600/20 on the busiest)...
+    assert int(rows["prefork-nullpool-pgbouncer"]["server_statements_max"]) >= 600 / 20
     # ...unless PgBouncer runs DISCARD ALL after each transaction.
     assert int(rows["prefork-nullpool-pgbouncer-discard"]["server_statements_max"]) == 0
     naive = rows["prefork-nullpool-pgbouncer-naive"]
