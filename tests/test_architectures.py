@@ -99,6 +99,7 @@ rates = [2]
 step_seconds = 2
 warmup_seconds = 0
 table_rows = 10
+calibrate_tls = false
 """
 
 

@@ -42,6 +42,11 @@ def test_environment_wins_over_the_services_table():
     ("quick", {"cpus": {"db": "0-x"}}, "cpus.db = '0-x' is not a usable CPU list"),
     ("quick", {"cpus": {"db": "4096"}}, "CPU 4096 is not one this machine lets bench use"),
     ("quick", {"saturation_repeat": 0}, "saturation_repeat"),
+    ("quick", {"rtt_ms": -1}, "rtt_ms must be a number of ms from 0"),
+    ("quick", {"rtt_ms": [0, "far"]}, "rtt_ms must be a number of ms from 0"),
+    ("quick", {"rtt_ms": [1, 1]}, "lists a distance twice"),
+    ("quick", {"rtt_ms": []}, "at least one distance"),
+    ("quick", {"pgbouncer_beside": "broker"}, "pgbouncer_beside"),
 ])
 def test_bad_values_are_refused_with_a_message(name, overrides, message):
     with pytest.raises(BenchError, match=message):
@@ -64,3 +69,9 @@ def test_redacted_profile_hides_passwords():
     p = resolve_profile(CONFIG, "quick", {"database_url": "postgresql://u:s3cret@127.0.0.1:5/db"}, environ={})
     assert "s3cret" not in str(p.redacted())
     assert p.redacted()["database_url"] == "postgresql://u:***@127.0.0.1:5/db"
+
+
+def test_rtt_ms_is_a_distance_or_a_list_of_them():
+    assert resolve_profile(CONFIG, "quick", {}, environ={}).distances() == [None]  # no proxy
+    assert resolve_profile(CONFIG, "quick", {"rtt_ms": 0}, environ={}).distances() == [0]  # the proxy alone
+    assert resolve_profile(CONFIG, "quick", {"rtt_ms": [0, 1, 5]}, environ={}).distances() == [0, 1, 5]

@@ -146,7 +146,8 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     t0 = time.time()
-    with bench_run_in_background(tmp_path, "--profile", "smoke") as proc:
+    # With the delay proxy (rtt 0), so it is among what a Ctrl-C must stop.
+    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0") as proc:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             steps = list(tmp_path.glob("*/steps.csv"))

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     what_if = parser.add_argument_group("a what-if of your own for the prefork-nullpool capacity model")
     what_if.add_argument("--processes", type=int, help="worker processes")
-    what_if.add_argument("--rtt-ms", type=float, default=0.0, help="round-trip time to the database, ms")
+    what_if.add_argument("--rtt-ms", type=float, help="round-trip time to the database, ms (default: as measured)")
     what_if.add_argument("--auth", choices=["scram-sha-256", "trust"])
     what_if.add_argument("--ssl", choices=["on", "off"])
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     data = load_run(find_run(args.results_dir, args.run))
     advice = advise(data, limits_for(data, args.slo_p99_ms, args.connection_budget))
-    c = components(data)
+    c = components(data.at_distance(data.distances[0]))  # the model is built from the first distance
     if c is not None:
         custom = predict(c, args.processes, args.rtt_ms, args.auth, None if args.ssl is None else args.ssl == "on")
         advice["model"]["custom_what_if"] = asdict(custom)

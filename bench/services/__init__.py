@@ -27,12 +27,6 @@ from bench.services.binaries import postgres_bindir, redis_server_binary
 from bench.services.urls import require_loopback, with_address
 
 
-PGBOUNCER_PLACES = ("workers", "database")
-"""Where PgBouncer runs when the database is at a distance: beside the workers (the delay proxy
-between PgBouncer and PostgreSQL, so only its server connections pay the RTT) or beside the database
-(the proxy between the workers and PgBouncer, so every client connection pays it)."""
-
-
 @dataclass
 class Services:
     """Addresses of the servers in use; the URLs may hold secrets and are never written out as they are.
