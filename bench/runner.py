@@ -49,8 +49,11 @@ CAVEATS = [
     "Latency is measured from each task's scheduled arrival (open loop), so it includes how late the load "
     "generator started each send (send_late) and the send itself (send); a large send_late means the "
     "generator, not the workers, fell behind.",
-    "All servers are on loopback: connect times exclude network round trips a real deployment pays.",
 ]
+LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."
+DISTANCE_CAVEAT = ("The database's distance (rtt_ms) is made by bench's delay proxy: a fixed delay per message, "
+                   "without the jitter, loss and bandwidth limits of a real network; the proxy's CPU "
+                   "(proxy_cpu_percent) is spent on this machine.")
 
 
 def _database_meter(services: Services) -> ProcessMeter:
@@ -231,16 +234,21 @@ class Run:
         row = summarize(measurements)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
         if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
-            held = held_statements(ctx.worker_spec.pgbouncer_url, ctx.database_url,
-                                   application_name(ctx.worker_spec.architecture))
-            if held:
-                row.update({k: round(v, 4) if isinstance(v, float) else v for k, v in held.columns().items()})
-                self.log(f"{ctx.worker_spec.architecture}: {held}")
+            row.update(self._statements_held(ctx))
         self.folder.append_tasks(task_rows(measurements, run_start_ns))
         self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
         stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
                      f"p99 {row['latency_p99_ms']} ms")
         return row
+
+    def _statements_held(self, ctx: StepContext) -> dict:
+        """Prepared statements on PgBouncer's server connections after the step (empty if none are open)."""
+        held = held_statements(ctx.worker_spec.pgbouncer_url, ctx.database_url,
+                               application_name(ctx.worker_spec.architecture))
+        if held is None:
+            return {}
+        self.log(f"{ctx.worker_spec.architecture}: {held}")
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in held.columns().items()}
 
     def _environment(self, services: Services, server_stats: ServerStats, sampler: ConnectionSampler) -> dict:
         versions = metadata.package_versions()
@@ -248,6 +256,7 @@ class Run:
         versions["redis"] = metadata.redis_version(services.broker_url)
         host = metadata.host_facts()
         caveats = [c.format(cores=host["cpu_count"], interval_ms=sampler.interval_s * 1000) for c in CAVEATS]
+        caveats.append(LOOPBACK_CAVEAT if self.profile.distances() == [None] else DISTANCE_CAVEAT)
         return {"versions": versions, "host": host, "caveats": caveats,
                 "server": {"max_connections": server_stats.max_connections,
                            "managed": services.postgres is not None,

@@ -26,7 +26,7 @@ STEP_COLUMNS = [
     "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
     "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s",
-    "bound_role", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
+    "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
@@ -204,6 +204,8 @@ def summarize(m: StepMeasurements) -> dict:
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
         if m.sessions_opened is not None else math.nan,
         "bound_role": bound_role(m.cpu_percent, m.role_cpus),
+        "cpu_set_busy_percent": ";".join(f"{key.removeprefix('cpuset ')}={value:.0f}" for key, value in m.cpu_percent.items()
+                                         if key.startswith("cpuset ") and not math.isnan(value)),
         "rss_mb": m.rss_bytes / 2**20,
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(_error_counts(measured, sent, done)),
@@ -217,14 +219,21 @@ BOUND_UTILIZATION = 0.9
 """A CPU set used at or above this share of its cores over the measured window ran out."""
 
 
+def cpu_set_key(cpus: frozenset[int]) -> str:
+    """The `cpu_percent` key of a CPU set's own busy time ("cpuset 0,1")."""
+    return "cpuset " + ",".join(map(str, sorted(cpus)))
+
+
 def bound_role(cpu_percent: dict[str, float], role_cpus: dict[str, str]) -> str:
     """The role whose CPU set ran out, the busiest set first; "" when none did or no role is pinned.
-    Roles on the same set count together, and the one that used most of it is named."""
+    A set's fill is its cores' busy time where measured (`cpu_set_key`), else its roles' CPU added
+    up; the role that used most of it is named."""
     named, highest = "", BOUND_UTILIZATION
     for cpus, roles in roles_by_cpu_set(role_cpus).items():
         used = {role: cpu_percent.get(ROLE_COLUMNS[role][0], math.nan) for role in roles}
         used = {role: value for role, value in used.items() if not math.isnan(value)}
-        utilization = sum(used.values()) / (100 * len(cpus))
+        busy = cpu_percent.get(cpu_set_key(cpus), math.nan)
+        utilization = (sum(used.values()) if math.isnan(busy) else busy) / (100 * len(cpus))
         if used and utilization >= highest:
             named, highest = max(used, key=used.get), utilization
     return named

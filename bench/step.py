@@ -13,10 +13,11 @@ from bench.collect import RecordReader
 from bench.engines import application_name
 from bench.loadgen import LoadGenerator
 from bench.probes.connection_sampler import ConnectionSampler
-from bench.probes.process_meter import ProcessMeter
+from bench.probes.process_meter import CpuSetMeter, ProcessMeter
+from bench.processes import roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
-from bench.stats import StepMeasurements
+from bench.stats import StepMeasurements, cpu_set_key
 
 START_DELAY_S = 0.3
 """Gap between telling the generator to go and the first arrival, so its users are spawned in time."""
@@ -127,7 +128,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
     meters = {"": ctx.workers, "loadgen_": ProcessMeter(lambda: [loadgen.process.pid]),
-              **{f"{role}_": meter for role, meter in ctx.other_meters.items()}}
+              **{f"{role}_": meter for role, meter in ctx.other_meters.items()},
+              **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
     windows = {prefix: CpuWindow(meter, begin, None if m.plan.saturation else end)
                for prefix, meter in meters.items()}
     # Tasks count as lost only once the workers have finished none for drain_timeout_s after the
@@ -158,7 +160,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         time.sleep(POLL_S)
     for window in windows.values():
         window.close(time.monotonic_ns())
-    m.cpu_percent = {f"{prefix}cpu_percent": window.percent() for prefix, window in windows.items()}
+    m.cpu_percent = {key if key.startswith("cpuset ") else f"{key}cpu_percent": window.percent()
+                     for key, window in windows.items()}
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 
 

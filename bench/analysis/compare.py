@@ -154,7 +154,9 @@ def _min_effect_words(metric: Metric) -> str:
 
 
 def step_label(row: dict) -> str:
-    return "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
+    """The step's rate, and its distance where it ran through the delay proxy: what steps match by."""
+    label = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
+    return label if row.get("rtt_ms") is None else f"{label} @ rtt {row['rtt_ms']:g} ms"
 
 
 def _groups(run: RunData) -> dict[tuple[str, str], list[dict]]:

@@ -55,6 +55,18 @@ class ProcessMeter:
         self.rss_peak_bytes = 0
 
 
+class CpuSetMeter:
+    """CPU busy on some cores, whoever used it (the kernel's per-CPU counters): how full a role's CPU
+    set really was, including what no role's process tree is charged with (interrupts, other processes)."""
+
+    def __init__(self, cpus: frozenset[int]) -> None:
+        self.cpus = cpus
+
+    def cpu_seconds(self) -> float:
+        per_cpu = psutil.cpu_times(percpu=True)
+        return sum(sum(t) - t.idle - getattr(t, "iowait", 0.0) for index, t in enumerate(per_cpu) if index in self.cpus)
+
+
 class MachineMeter:
     """CPU busy on the whole machine (all processes, every core): the total the per-role meters
     should nearly add up to."""
