@@ -33,7 +33,7 @@ def driver_url(url: str, driver: str) -> URL:
 
 
 def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True,
-                          behind_pgbouncer: bool = False) -> AsyncEngine:
+                          behind_pgbouncer: bool = False, driver: str = "asyncpg") -> AsyncEngine:
     """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection.
 
     `behind_pgbouncer`: the two settings SQLAlchemy's asyncpg dialect documents for PgBouncer's
@@ -42,12 +42,18 @@ def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True
     __asyncpg_stmt_1__, _2__... per client connection, so two clients meet the same names on one
     server connection ("prepared statement ... already exists"): a unique name per statement avoids
     that, and no statement cache means none is looked for on a connection that never prepared it.
+
+    `driver="psycopg"`: psycopg 3's async connection instead of asyncpg, nothing else changed (it
+    prepares a statement only on its fifth run on one connection, so never under NullPool).
     """
-    connect_args: dict = {"server_settings": {"application_name": application_name(architecture)}}
+    if driver == "psycopg":
+        connect_args: dict = {"application_name": application_name(architecture)}
+    else:
+        connect_args = {"server_settings": {"application_name": application_name(architecture)}}
     if behind_pgbouncer:
         connect_args.update(statement_cache_size=0,
                             prepared_statement_name_func=lambda: f"__asyncpg_{uuid.uuid4()}__")
-    engine = create_async_engine(driver_url(url, "asyncpg"), poolclass=NullPool, connect_args=connect_args)
+    engine = create_async_engine(driver_url(url, driver), poolclass=NullPool, connect_args=connect_args)
     return _instrumented(engine, instrumented)
 
 

@@ -160,7 +160,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, meta, steps, samples)
 
 
-_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by", "bound_role"}
+_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent"}
 
 
 def _typed(row: dict) -> dict:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.architectures import architecture_classes
+from bench.architectures import WorkerSpec, architecture_classes
 from tests.conftest import run_bench
 
-ALL = ["prefork-nullpool", "prefork-asyncio-run", "gevent-pool", "async-queue", "prefork-loop-pool"]
+ALL = ["prefork-nullpool", "prefork-asyncio-run", "gevent-pool", "async-queue", "prefork-loop-pool",
+       "prefork-sync-pool", "threads-pool", "prefork-nullpool-psycopg"]
+NULLPOOL = {"prefork-nullpool", "prefork-nullpool-psycopg"}
 POOLED = {name for name, cls in architecture_classes().items() if cls.pooled}
 
 
@@ -29,16 +31,16 @@ def _rows(run_dir: Path) -> list[dict]:
 def all_architectures(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     done = run_bench("run", "--profile", "smoke", "--architectures", ",".join(ALL), "--rates", "30,max",
-                     "--saturation-tasks", "600", "--step-seconds", "2", "--warmup-seconds", "1",
+                     "--saturation-tasks", "600", "--step-seconds", "1", "--warmup-seconds", "0.5",
                      "--results-dir", str(results), "--plots-dir", str(results / "plots"), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _run_dir(results)
     return _rows(run_dir), json.loads((run_dir / "run.json").read_text())
 
 
-def test_all_five_are_discovered():
+def test_all_are_discovered():
     assert set(ALL) <= set(architecture_classes())
-    assert POOLED == {"gevent-pool", "async-queue", "prefork-loop-pool"}
+    assert POOLED == {"gevent-pool", "async-queue", "prefork-loop-pool", "prefork-sync-pool", "threads-pool"}
 
 
 def test_every_task_is_accounted_for(all_architectures):
@@ -62,8 +64,10 @@ def test_saturation_step_rows(all_architectures):
 def test_pooled_architectures_reuse_connections_within_pool_capacity(all_architectures):
     rows, meta = all_architectures
     p = meta["profile"]
-    capacity = p["worker_processes"] * (p["pool_size"] + p["max_overflow"])
     for name in POOLED:
+        sizes = WorkerSpec(name, "", "", "", "", 0, "", p["worker_processes"], p["pool_size"], p["max_overflow"],
+                           tasks_per_process=p["tasks_per_process"])
+        capacity = architecture_classes()[name]().pool_capacity(sizes)
         mine = [r for r in rows if r["architecture"] == name]
         burst = next(r for r in mine if r["saturation"] == "True")
         assert float(burst["sessions_per_task"]) <= 0.05, burst  # a 600-task step
@@ -74,7 +78,7 @@ def test_pooled_architectures_reuse_connections_within_pool_capacity(all_archite
 
 def test_nullpool_still_opens_one_session_per_task(all_architectures):
     rows, _ = all_architectures
-    for row in (r for r in rows if r["architecture"] == "prefork-nullpool"):
+    for row in (r for r in rows if r["architecture"] in NULLPOOL):
         assert float(row["sessions_per_task"]) == pytest.approx(1.0, abs=0.05), row
 
 

@@ -43,6 +43,8 @@ class Sustainable:
     saturation_runs: int = 0
     saturation_bound_role: str = ""
     """The role whose CPU set ran out in the "max" steps (most of them), when roles were pinned."""
+    saturation_cpu_sets: str = ""
+    """How busy each pinned CPU set was in the first "max" step ("0=74;1=86", percent), when roles were pinned."""
 
     @property
     def drain(self) -> Spread | None:
@@ -89,6 +91,8 @@ def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustain
         roles = Counter(r["bound_role"] for r in run.steps if r["architecture"] == architecture
                         and r.get("saturation") and r.get("bound_role"))
         result.saturation_bound_role = roles.most_common(1)[0][0] if roles else ""
+        result.saturation_cpu_sets = next((r["cpu_set_busy_percent"] for r in run.steps if r["architecture"] == architecture
+                                           and r.get("saturation") and r.get("cpu_set_busy_percent")), "")
     for rate in sorted(by_rate):
         # Every repetition of a step must hold the limits.
         broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
@@ -228,7 +232,17 @@ def _cost_line(run: RunData, recipe: Sustainable) -> list[str]:
 
 
 def _bound_words(s: Sustainable) -> str:
-    return f" (bound by {ROLE_WORDS[s.saturation_bound_role]})" if s.saturation_bound_role else ""
+    if s.saturation_bound_role:
+        return f" (bound by {ROLE_WORDS[s.saturation_bound_role]})"
+    return _no_full_cpu_set(s)
+
+
+def _no_full_cpu_set(s: Sustainable) -> str:
+    """With roles pinned and no CPU set full, what bounds the drain is not CPU: say so, with the sets' fill."""
+    if not s.saturation_cpu_sets:
+        return ""
+    sets = ", ".join(f"CPU {cpus} {busy} %" for cpus, busy in (part.split("=") for part in s.saturation_cpu_sets.split(";")))
+    return f" (no CPU set was full: {sets}; not CPU but the tasks' waiting limits it at this concurrency)"
 
 
 def _crosscheck_line(run: RunData) -> list[str]:
@@ -256,6 +270,8 @@ def _rate_phrase(s: Sustainable) -> str:
         phrase += f", drains {s.drain} tasks/s at saturation{runs}"
         if s.saturation_bound_role:
             phrase += f", bound by {ROLE_WORDS[s.saturation_bound_role]}"
+        else:
+            phrase += _no_full_cpu_set(s)
     return phrase
 
 

@@ -41,6 +41,10 @@ STATEMENT_ROUND_TRIPS = 4
 new connection has none cached), execute, COMMIT."""
 CLOSE_ROUND_TRIPS = 1
 """asyncpg's close sends Terminate and waits for the server to hang up."""
+DRIVER_ROUND_TRIPS = {"asyncpg": (STATEMENT_ROUND_TRIPS, CLOSE_ROUND_TRIPS), "psycopg": (3, 0)}
+"""(transaction, close) round trips on a new connection by driver: psycopg 3 sends BEGIN, then the
+statement unprepared (Parse, Bind and Execute at once), then COMMIT, and closes without waiting.
+Its connect (libpq) takes the same round trips as asyncpg's."""
 POOLED_ROUND_TRIPS = 3
 """A pooled connection's task (asyncpg with its statement cache warm, or psycopg): BEGIN, the
 statement, COMMIT. All counts were measured through bench's delay proxy at rtt 20 ms (README)."""
@@ -50,9 +54,10 @@ def connect_round_trips(auth: str, ssl: bool) -> int:
     return CONNECT_ROUND_TRIPS[auth] + (TLS_ROUND_TRIPS if ssl else 0)
 
 
-def task_round_trips(auth: str, ssl: bool) -> int:
-    """Round trips of one task of the recipe: connect, the transaction, close."""
-    return connect_round_trips(auth, ssl) + STATEMENT_ROUND_TRIPS + CLOSE_ROUND_TRIPS
+def task_round_trips(auth: str, ssl: bool, driver: str = "asyncpg") -> int:
+    """Round trips of one task of the recipe (or of the recipe with another driver): connect, the
+    transaction, close."""
+    return connect_round_trips(auth, ssl) + sum(DRIVER_ROUND_TRIPS[driver])
 
 
 @dataclass

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
-from bench.analysis.rules import RECIPE, TRAPS, kept_up
+from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, TRAPS, kept_up
 from bench.results import RunData
 
 
@@ -120,9 +120,10 @@ def _tasks_at_once(architecture: str, profile: dict) -> int:
 def _round_trips(run: RunData, architecture: str) -> int:
     """Round trips a task waits for: the recipe connects each time; a pool only runs the statements;
     behind PgBouncer (beside the workers) the connect is local but every statement is prepared anew."""
-    if architecture == RECIPE:
+    if architecture in (RECIPE, RECIPE_PSYCOPG):
         auth = run.meta.get("server", {}).get("auth") or "scram-sha-256"
-        return task_round_trips(auth, bool(run.meta.get("server", {}).get("ssl")))
+        driver = "psycopg" if architecture == RECIPE_PSYCOPG else "asyncpg"
+        return task_round_trips(auth, bool(run.meta.get("server", {}).get("ssl")), driver)
     return STATEMENT_ROUND_TRIPS if "pgbouncer" in architecture else POOLED_ROUND_TRIPS
 
 

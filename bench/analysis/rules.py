@@ -4,6 +4,8 @@ means for a step to have kept up with its arrivals."""
 from __future__ import annotations
 
 RECIPE = "prefork-nullpool"
+RECIPE_PSYCOPG = "prefork-nullpool-psycopg"
+"""The recipe with psycopg 3's async driver: its round trips differ (bench/analysis/model.py)."""
 PGBOUNCER = "prefork-nullpool-pgbouncer"
 PGBOUNCER_DISCARD = "prefork-nullpool-pgbouncer-discard"
 """The recipe behind PgBouncer, and the same with DISCARD ALL after every transaction."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import random
 import sys
+import threading
 from pathlib import Path
 
 from celery import Celery
@@ -53,9 +54,18 @@ def _announce_ready(**_kwargs) -> None:
         spec.mark_ready()
 
 
-@functools.cache
+_parts_lock = threading.Lock()
+
+
 def worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
-    """Inside a worker process: the spec, the workload and the task recorder, made once."""
+    """Inside a worker process: the spec, the workload and the task recorder, made once (also when
+    the first tasks arrive on several threads at once)."""
+    with _parts_lock:
+        return _make_worker_parts()
+
+
+@functools.cache
+def _make_worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
     spec = WorkerSpec.from_env()
     workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
     return spec, workload, TaskRecorder(spec.records_dir, enabled=spec.instrumented)

@@ -1,7 +1,8 @@
 """Worker side: one JSON line per task with its times, connect durations and error type.
 
 Each worker process appends to its own file (named by PID, opened after the fork), so no lock is
-shared between processes and a process killed mid-run loses at most the task it was running.
+shared between processes and a process killed mid-run loses at most the task it was running; the
+threads of one process (Celery's threads pool) take turns at it.
 Times are CLOCK_MONOTONIC (`time.monotonic_ns()`), which every process on the host shares.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import IO, Iterator
@@ -22,6 +24,7 @@ class TaskRecorder:
         self._dir = Path(records_dir)
         self._file: IO[str] | None = None
         self._pid = 0
+        self._lock = threading.Lock()
         self.enabled = enabled
         """False records nothing (benchmarks/bare_drain.py measures bench's own cost that way)."""
 
@@ -45,7 +48,9 @@ class TaskRecorder:
                              "pid": os.getpid()})
 
     def _write(self, record: dict) -> None:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._file = open(self._dir / f"worker-{self._pid}.jsonl", "a", buffering=1)
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._file = open(self._dir / f"worker-{self._pid}.jsonl", "a", buffering=1)
+            self._file.write(line)
