@@ -20,6 +20,7 @@ from bench.processes import parse_cpu_list
 
 ARRIVALS = ("uniform", "poisson")
 AUTH_METHODS = ("scram-sha-256", "trust")
+BROKERS = ("redis", "rabbitmq")
 ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer", "proxy")
 """The roles that can be given CPU sets."""
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
@@ -100,8 +101,10 @@ class Profile:
     """Connections the database can give these workers; default: the server's max_connections less 5."""
     database_url: str | None = None
     """An existing PostgreSQL to use instead of a managed one (loopback only)."""
+    broker: str = "redis"
+    """The broker bench starts: "redis" or "rabbitmq" (a node of its own; taskiq's async-queue needs Redis)."""
     broker_url: str | None = None
-    """An existing Redis to use instead of a managed one (loopback only)."""
+    """An existing broker to use instead of a managed one: redis:// or amqp:// (loopback only)."""
 
     def validate(self) -> "Profile":
         _check(self.architectures, "architectures must name at least one architecture")
@@ -134,6 +137,7 @@ class Profile:
             _check(rtt is None or (isinstance(rtt, (int, float)) and not isinstance(rtt, bool) and 0 <= rtt <= 10_000),
                    f"rtt_ms must be a number of ms from 0 to 10000 or a list of them, got {rtt!r}")
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
+        _check(self.broker in BROKERS, f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}")
         _check(self.pgbouncer_beside in ("workers", "database"),
                f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")

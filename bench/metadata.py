@@ -56,10 +56,7 @@ def _cpu_model() -> str | None:
     return None
 
 
-def redis_version(broker_url: str) -> str | None:
-    import redis
+def broker_version(broker_url: str) -> str | None:
+    from bench.services.brokers import broker_version as version
 
-    try:
-        return redis.Redis.from_url(broker_url, socket_timeout=5).info("server").get("redis_version")
-    except redis.RedisError:
-        return None
+    return version(broker_url)

@@ -66,7 +66,8 @@ def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
     (servers given by URL are not its to measure)."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
     pids = services.managed_pids()
-    for role, pid in (("db", pids.get("postgres")), ("broker", pids.get("redis")), ("pgbouncer", pids.get("pgbouncer"))):
+    for role, pid in (("db", pids.get("postgres")), ("broker", pids.get("redis") or pids.get("rabbitmq")),
+                      ("pgbouncer", pids.get("pgbouncer"))):
         if pid:
             meters[role] = ProcessMeter(lambda pid=pid: [pid])
     proxies = [proxy.pid for proxy in services.proxies]
@@ -100,7 +101,7 @@ class Run:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
-                                  distance=self.profile.distances() != [None],
+                                  distance=self.profile.distances() != [None], broker=self.profile.broker,
                                   pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
@@ -253,7 +254,7 @@ class Run:
     def _environment(self, services: Services, server_stats: ServerStats, sampler: ConnectionSampler) -> dict:
         versions = metadata.package_versions()
         versions["postgresql"] = server_stats.server_version
-        versions["redis"] = metadata.redis_version(services.broker_url)
+        versions[services.broker_kind] = metadata.broker_version(services.broker_url)
         host = metadata.host_facts()
         caveats = [c.format(cores=host["cpu_count"], interval_ms=sampler.interval_s * 1000) for c in CAVEATS]
         caveats.append(LOOPBACK_CAVEAT if self.profile.distances() == [None] else DISTANCE_CAVEAT)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up bench on a fresh Debian/Ubuntu machine: the PostgreSQL, Redis and PgBouncer binaries (bench
-# runs its own throwaway instances of them) and a C compiler (for its delay proxy), then a virtualenv
+# Sets up bench on a fresh Debian/Ubuntu machine: the PostgreSQL, Redis, PgBouncer and RabbitMQ binaries
+# (bench runs its own throwaway instances of them) and a C compiler (for its delay proxy), then a virtualenv
 # in .venv with bench and its test tools.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -17,6 +17,7 @@ command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)  # builds bench's delay proxy (rtt_ms) on first use
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   sudo=""

@@ -42,6 +42,8 @@ def test_non_loopback_database_is_refused(tmp_path):
 
 def test_unknown_architecture(tmp_path):
     _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
+    _one_line_error(run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir",
+                              str(tmp_path)), "async-queue runs on redis only")
 
 
 def test_every_command_has_help():

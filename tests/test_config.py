@@ -47,6 +47,7 @@ def test_environment_wins_over_the_services_table():
     ("quick", {"rtt_ms": [1, 1]}, "lists a distance twice"),
     ("quick", {"rtt_ms": []}, "at least one distance"),
     ("quick", {"pgbouncer_beside": "broker"}, "pgbouncer_beside"),
+    ("quick", {"broker": "kafka"}, "broker must be one of redis, rabbitmq"),
 ])
 def test_bad_values_are_refused_with_a_message(name, overrides, message):
     with pytest.raises(BenchError, match=message):

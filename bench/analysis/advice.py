@@ -202,6 +202,8 @@ def _statement_lines(run: RunData) -> list[str]:
 
 def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
     limits_text = f"p99 under {limits.slo_p99_ms:g} ms, within {limits.connection_budget} connections"
+    if recipe.rate_per_s is None and recipe.failed_at_per_s is None:
+        return f"{RECIPE}: {_rate_phrase(recipe)}."
     if recipe.rate_per_s is None:
         return (f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
                 f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
@@ -259,7 +261,9 @@ def _crosscheck_line(run: RunData) -> list[str]:
 
 
 def _rate_phrase(s: Sustainable) -> str:
-    if s.rate_per_s is None:
+    if s.rate_per_s is None and s.failed_at_per_s is None:
+        phrase = "measured at saturation only (add rate steps, e.g. --rates 50,100,max, for the rate it sustains)"
+    elif s.rate_per_s is None:
         phrase = f"held no tested rate ({_limit_words(s.bound_by)} at {s.failed_at_per_s:g}/s)"
     elif s.bound_by:
         phrase = f"sustains {s.rate_per_s:g}/s (at {s.failed_at_per_s:g}/s: {_limit_words(s.bound_by)})"

@@ -52,7 +52,7 @@ HEADLINE = [
     Metric("latency_p50_ms", False, 0.10, task_quantile=50), Metric("latency_p99_ms", False, 0.10, task_quantile=99),
     Metric("connect_p50_ms", False, 0.10), Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
     Metric("connections_peak", False, 0.0, min_effect_abs=1), Metric("failed", False, 0.0),
-    Metric("cpu_percent", False, 0.10),
+    Metric("cpu_percent", False, 0.10), Metric("broker_cpu_ms_per_task", False, 0.10),
 ]
 
 

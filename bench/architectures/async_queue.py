@@ -28,6 +28,7 @@ class AsyncQueue(Architecture):
     description = "taskiq (Redis list queue) + asyncpg engine pooled per worker process"
     pooled = True
     concurrent = True
+    brokers = ("redis",)  # taskiq-redis's ListQueueBroker
 
     def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
         argv = [sys.executable, "-m", "taskiq", "worker", f"{__name__}:broker",

@@ -69,6 +69,8 @@ class Architecture:
     """True where one worker process runs several tasks at once (`tasks_per_process` of them)."""
     pgbouncer: ClassVar[bool] = False
     """True where the workers reach the database through PgBouncer (the run then starts one for it)."""
+    brokers: ClassVar[tuple[str, ...]] = ("redis", "rabbitmq")
+    """The brokers it runs on."""
     pgbouncer_reset_always: ClassVar[bool] = False
     """Its PgBouncer runs `server_reset_query` (DISCARD ALL) after every transaction."""
 

@@ -21,6 +21,8 @@ class PreforkNullPool(CeleryArchitecture):
     name = "prefork-nullpool"
     description = "Celery prefork + async_to_sync + asyncpg engine with NullPool (the recipe)"
     pool = "prefork"
+    driver = "asyncpg"
+    """The URL's driver; `prefork-nullpool-psycopg` runs these same workers with psycopg's."""
 
 
 # Worker side: everything below runs inside the Celery worker's pool processes.
@@ -30,7 +32,10 @@ app = make_celery_app(__name__)
 @functools.cache
 def celery_session_maker() -> async_sessionmaker:
     spec, _, _ = worker_parts()
-    celery_engine = engines.async_nullpool_engine(spec.database_url, PreforkNullPool.name, spec.instrumented)
+    from bench.architectures import get_architecture  # the architecture these workers run as
+
+    arch = get_architecture(spec.architecture)
+    celery_engine = engines.async_nullpool_engine(spec.database_url, arch.name, spec.instrumented, driver=arch.driver)
     return async_sessionmaker(celery_engine, expire_on_commit=False)
 
 

@@ -13,6 +13,7 @@ from bench.console import stderr, stdout, summary_table
 from bench.errors import BenchError, ServerExited
 from bench.runner import Run
 from bench.services import preflight
+from bench.services.brokers import broker_kind
 
 NAME = "run"
 HELP = "run a profile's steps against each of its architectures"
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
     flags.add_argument("--ssl", choices=["on", "off"], help="TLS to the managed PostgreSQL")
     flags.add_argument("--cpus", help='CPU set by role, e.g. "db=0;workers=1;broker=1;loadgen=1"')
+    flags.add_argument("--broker", choices=["redis", "rabbitmq"], help="the broker bench starts (default: redis)")
     flags.add_argument("--rtt-ms", help="round trip between workers and database, ms, through a delay proxy "
                        "(0: the proxy alone); comma-separated to step the run through several (e.g. 0,1,5)")
     flags.add_argument("--pgbench-check", action="store_true", default=None,
@@ -56,7 +58,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
-        "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None,
+        "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
     }
 
 
@@ -94,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
     from bench.architectures import get_architecture
     from bench.workload import make_workload
 
+    broker = broker_kind(profile.broker_url) if profile.broker_url else profile.broker
     for name in profile.architectures:
-        get_architecture(name)
+        if broker not in get_architecture(name).brokers:
+            raise BenchError(f"{name} runs on {' or '.join(get_architecture(name).brokers)} only; "
+                             f"leave it out of a run on {broker}")
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
-              distance=profile.distances() != [None])
+              distance=profile.distances() != [None], broker=profile.broker)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

@@ -21,7 +21,9 @@ from bench.services.delay_proxy import ManagedDelayProxy, delay_proxy_binary
 from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
 from bench.services.postgres import ManagedPostgres, check_database
-from bench.services.redis import ManagedRedis, check_broker
+from bench.services.brokers import broker_kind, check_broker
+from bench.services.rabbitmq import ManagedRabbitMQ, rabbitmq_binaries
+from bench.services.redis import ManagedRedis
 from bench.processes import ChildProcess
 from bench.services.binaries import postgres_bindir, redis_server_binary
 from bench.services.urls import require_loopback, with_address
@@ -37,7 +39,8 @@ class Services:
     database_url: str
     broker_url: str
     postgres: ManagedPostgres | None = None
-    redis: ManagedRedis | None = None
+    redis: ManagedRedis | ManagedRabbitMQ | None = None
+    """The managed broker, Redis or RabbitMQ (None for a broker given by URL)."""
     work_dir: Path | None = None
     cpus: dict[str, str] = field(default_factory=dict)
     pgbouncer_beside: str = "workers"
@@ -50,6 +53,10 @@ class Services:
 
     def __post_init__(self) -> None:
         self.worker_database_url = self.worker_database_url or self.database_url
+
+    @property
+    def broker_kind(self) -> str:
+        return broker_kind(self.broker_url)
 
     @contextlib.contextmanager
     def at_distance(self, rtt_ms: float | None, log=print) -> Iterator["Services"]:
@@ -98,7 +105,8 @@ class Services:
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
-        servers = {"postgres": self.postgres, "redis": self.redis, "pgbouncer": self.pgbouncer,
+        servers = {"postgres": self.postgres, self.redis.name if self.redis else "redis": self.redis,
+                   "pgbouncer": self.pgbouncer,
                    **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
         return {name: server.process for name, server in servers.items() if server and server.process}
 
@@ -130,7 +138,7 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False,
-              distance: bool = False) -> None:
+              distance: bool = False, broker: str = "redis") -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
     the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
     if distance:
@@ -148,6 +156,8 @@ def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool 
     if broker_url:
         require_loopback(broker_url, "broker")
         check_broker(broker_url)
+    elif broker == "rabbitmq":
+        rabbitmq_binaries()
     else:
         redis_server_binary()
 
@@ -166,11 +176,12 @@ def running_services(
     pgbouncer: bool = False,
     distance: bool = False,
     pgbouncer_beside: str = "workers",
+    broker: str = "redis",
 ) -> Iterator[Services]:
-    """Start PostgreSQL and Redis where no URL is given, on the CPU sets of the roles "db" and "broker"
+    """Start PostgreSQL and the broker (Redis, or RabbitMQ with `broker = "rabbitmq"`) where no URL is given, on the CPU sets of the roles "db" and "broker"
     if `cpus` names them; stop what was started on exit, whatever the exit. PgBouncer and the delay
     proxy start later, per distance (`Services.at_distance`)."""
-    preflight(database_url, broker_url, pgbouncer, distance)
+    preflight(database_url, broker_url, pgbouncer, distance, broker)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = redis = None
@@ -179,6 +190,7 @@ def running_services(
                                                             auth=auth, ssl=ssl, cpus=cpus.get("db")))
             database_url = postgres.url
         if not broker_url:
-            redis = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker")))
+            managed = ManagedRabbitMQ if broker == "rabbitmq" else ManagedRedis
+            redis = stack.enter_context(managed(work_dir, log=log, cpus=cpus.get("broker")))
             broker_url = redis.url
         yield Services(database_url, broker_url, postgres, redis, work_dir, cpus, pgbouncer_beside)

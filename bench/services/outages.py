@@ -18,6 +18,8 @@ from typing import Callable
 import psycopg
 import redis
 
+from bench.services.brokers import amqp_connection, broker_kind
+
 PROBE_TIMEOUT_S = 1
 
 
@@ -64,15 +66,23 @@ class DatabaseProbe:
 
 
 class BrokerProbe:
+    """Redis: a PING on one kept client. RabbitMQ: a fresh AMQP login each time (a kept connection
+    would need heartbeats to notice a restart)."""
+
     def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S,
-                                            socket_connect_timeout=PROBE_TIMEOUT_S)
+        self._url = url
+        self._client = (redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
+                        if broker_kind(url) == "redis" else None)
 
     def __call__(self) -> None:
-        self._client.ping()
+        if self._client is not None:
+            self._client.ping()
+        else:
+            amqp_connection(self._url, PROBE_TIMEOUT_S).close()
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class OutageWatch(threading.Thread):

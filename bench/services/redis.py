@@ -9,7 +9,7 @@ import redis
 from bench.errors import BenchError
 from bench.services.binaries import redis_server_binary
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port, redact_url
+from bench.services.urls import free_loopback_port
 
 
 class ManagedRedis(ManagedServer):
@@ -39,10 +39,3 @@ class ManagedRedis(ManagedServer):
         except redis.RedisError:
             return False
 
-
-def check_broker(url: str) -> None:
-    """Fail with one clear line when the given broker cannot be reached."""
-    try:
-        redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5).ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise BenchError(f"cannot reach the broker at {redact_url(url)}: {exc}") from None
