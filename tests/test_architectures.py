@@ -128,7 +128,7 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one
     # PgBouncer beside the workers, the database 1 ms away behind the delay proxy.
     done = run_bench("run", "--profile", "smoke", "--architectures",
                      "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",
-                     "--rates", "max", "--saturation-tasks", "600", "--rtt-ms", "1", "--results-dir", str(tmp_path),
+                     "--rates", "max", "--saturation-tasks", "400", "--rtt-ms", "1", "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
@@ -136,15 +136,15 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one
         rows = {r["architecture"]: r for r in csv.DictReader(f)}
     for name in ("prefork-nullpool-pgbouncer", "prefork-nullpool-pgbouncer-discard"):
         burst = rows[name]
-        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 600
+        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 400
         # Each task still connects (to PgBouncer); PostgreSQL sees almost no new sessions.
         assert float(burst["connects_per_task"]) == pytest.approx(1.0, abs=0.05)
         assert float(burst["sessions_per_task"]) <= 0.01
         assert float(burst["pgbouncer_cpu_percent"]) > 0 and float(burst["proxy_cpu_percent"]) > 0
         assert float(burst["rtt_ms"]) == 1.0
     # Unique statement names: every task leaves its statement on a server connection (PgBouncer keeps at
-    # most 20 of them, so at least 600/20 on the busiest)...
-    assert int(rows["prefork-nullpool-pgbouncer"]["server_statements_max"]) >= 600 / 20
+    # most 20 of them, so at least 400/20 on the busiest)...
+    assert int(rows["prefork-nullpool-pgbouncer"]["server_statements_max"]) >= 400 / 20
     # ...unless PgBouncer runs DISCARD ALL after each transaction.
     assert int(rows["prefork-nullpool-pgbouncer-discard"]["server_statements_max"]) == 0
     naive = rows["prefork-nullpool-pgbouncer-naive"]

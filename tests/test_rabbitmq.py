@@ -62,7 +62,7 @@ def _pids_in_log(run_dir: Path, name: str) -> list[int]:
 
 def test_a_run_on_rabbitmq_counts_every_task_and_measures_the_broker(tmp_path, machines_own_rabbitmq):
     done = run_bench("run", "--profile", "smoke", "--broker", "rabbitmq", "--architectures", ARCHITECTURES,
-                     "--rates", "20", "--step-seconds", "2", "--results-dir", str(tmp_path),
+                     "--rates", "max", "--saturation-tasks", "300", "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]

@@ -72,7 +72,9 @@ async def _worker_startup(state: TaskiqState) -> None:
 def make_broker(spec: WorkerSpec | None) -> tuple[AsyncBroker, AsyncTaskiqDecoratedTask]:
     """The broker and its one task, the same for workers and producer (the task's labels travel
     in each message, so both sides must declare them alike)."""
-    if spec is None:  # imported by bench itself, which only needs the class above
+    if spec is None or spec.architecture != AsyncQueue.name:
+        # Imported by bench itself, or by another architecture's worker looking up its class (whose
+        # broker may not even be Redis): only the class above is needed; nothing connects.
         return ListQueueBroker(url="redis://127.0.0.1:6379/0"), None
     new_broker = ListQueueBroker(url=spec.broker_url, queue_name=spec.queue)
     new_broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, _worker_startup)
