@@ -43,7 +43,8 @@ def _bench_children_started_after(t0: float) -> list[str]:
     leftovers = []
     for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["create_time"] >= t0 and re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server", cmd):
+        if proc.info["create_time"] >= t0 and re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
+                                                              r"bench-rabbitmq-|epmd|delay_proxy|pgbouncer", cmd):
             leftovers.append(f"{proc.info['pid']} {cmd}")
     return leftovers
 
@@ -146,8 +147,9 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     t0 = time.time()
-    # With the delay proxy (rtt 0), so it is among what a Ctrl-C must stop.
-    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0") as proc:
+    # With the delay proxy (rtt 0) and a RabbitMQ node (and its epmd) as the broker, so they are
+    # among what a Ctrl-C must stop.
+    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq") as proc:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             steps = list(tmp_path.glob("*/steps.csv"))
