@@ -23,8 +23,10 @@ class ChildProcess:
 
     def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
                  user: str | None = None, stdin: int | None = None, stdout: int | IO | None = None,
-                 cwd: str | None = None, cpus: str | None = None) -> None:
+                 cwd: str | None = None, cpus: str | None = None, stop_signal: int = signal.SIGTERM) -> None:
         self.name = name
+        self.stop_signal = stop_signal
+        """What `stop()` asks the child to stop with first."""
         self.log_path = log_path
         self._log = open(log_path, "ab")
         if cpus:
@@ -56,11 +58,12 @@ class ChildProcess:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self, first_signal: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
-        """Ask the child to stop, wait up to `grace_s`, then kill its process group."""
+    def stop(self, first_signal: int | None = None, grace_s: float = 10.0) -> None:
+        """Ask the child to stop (`first_signal`, else its `stop_signal`), wait up to `grace_s`, then kill
+        its process group."""
         try:
             if self.popen.poll() is None:
-                self._signal_group(first_signal)
+                self._signal_group(self.stop_signal if first_signal is None else first_signal)
                 try:
                     self.popen.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
@@ -76,6 +79,16 @@ class ChildProcess:
             os.killpg(self.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def stop_all(children: list[ChildProcess]) -> None:
+    """Stop several children at once: all are asked first, then each is waited for (and killed if it
+    has to be), so their shutdowns overlap instead of adding up."""
+    for child in children:
+        if child.alive():
+            child._signal_group(child.stop_signal)
+    for child in children:
+        child.stop()
 
 
 TASKSET = "taskset"

@@ -25,6 +25,7 @@ from bench.errors import ServerExited
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
 from bench.probes.server_stats import ServerStats
+from bench.processes import stop_all
 from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
@@ -194,8 +195,7 @@ class Run:
                 # Step numbers run on through the distances, so (architecture, step) names one step.
                 self._run_repetitions(ctx, distance_index * len(p.rates) + index, rate, run_start_ns)
         finally:
-            for worker in workers:
-                worker.stop()
+            stop_all(workers)
             self.log(f"stopped {architecture.name} workers")
 
     def _run_repetitions(self, ctx: StepContext, index: int, rate, run_start_ns: int) -> None:
