@@ -53,10 +53,13 @@ def summary_table(rows: list[dict], title: str) -> Table:
 
 
 def cell_text(row: dict, key: str, fmt: str | None) -> str:
-    """A steps.csv row's value as the summary shows it: "max" for a saturation step's rate, and
+    """A steps.csv row's value as the summary shows it: "max" for a saturation step's rate (and "@ 5 ms"
+    after it where the step ran at a distance), and
     throughput as the median and range of the step's repetitions where it has several."""
-    if key == "offered_rate_per_s" and row.get("saturation") in (True, "True"):
-        return "max"
+    if key == "offered_rate_per_s":
+        rate = "max" if row.get("saturation") in (True, "True") else format_cell(row.get(key), fmt)
+        rtt = row.get("rtt_ms")
+        return rate if rtt in ("", None) else f"{rate} @ {float(rtt):g} ms"  # the distance, where the run had one
     if key == "throughput_spread":
         if int(float(row.get("repeats") or 1)) > 1 and row.get("throughput_median_per_s") not in ("", None):
             low, high = float(row["throughput_min_per_s"]), float(row["throughput_max_per_s"])
