@@ -23,6 +23,9 @@ class PreforkNullPool(CeleryArchitecture):
     pool = "prefork"
     driver = "asyncpg"
     """The URL's driver; `prefork-nullpool-psycopg` runs these same workers with psycopg's."""
+    settings_for_pgbouncer = False
+    """The PgBouncer variants run these same workers against PgBouncer's URL, with (or, the naive
+    one, without) asyncpg's settings for transaction pooling (`engines.async_nullpool_engine`)."""
 
 
 # Worker side: everything below runs inside the Celery worker's pool processes.
@@ -35,7 +38,9 @@ def celery_session_maker() -> async_sessionmaker:
     from bench.architectures import get_architecture  # the architecture these workers run as
 
     arch = get_architecture(spec.architecture)
-    celery_engine = engines.async_nullpool_engine(spec.database_url, arch.name, spec.instrumented, driver=arch.driver)
+    url = spec.pgbouncer_url if arch.pgbouncer else spec.database_url
+    celery_engine = engines.async_nullpool_engine(url, arch.name, spec.instrumented,
+                                                  behind_pgbouncer=arch.settings_for_pgbouncer, driver=arch.driver)
     return async_sessionmaker(celery_engine, expire_on_commit=False)
 
 
