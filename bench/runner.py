@@ -66,14 +66,12 @@ def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
     (servers given by URL are not its to measure)."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
-    pids = services.managed_pids()
-    for role, pid in (("db", pids.get("postgres")), ("broker", pids.get("redis") or pids.get("rabbitmq")),
-                      ("pgbouncer", pids.get("pgbouncer"))):
-        if pid:
-            meters[role] = ProcessMeter(lambda pid=pid: [pid])
-    proxies = [proxy.pid for proxy in services.proxies]
-    if proxies:
-        meters["proxy"] = ProcessMeter(lambda: proxies)
+    by_role = {"db": [services.postgres], "broker": [services.redis], "pgbouncer": [services.pgbouncer],
+               "proxy": services.proxies}
+    for role, servers in by_role.items():
+        pids = [server.pid for server in servers if server and server.pid]
+        if pids:
+            meters[role] = ProcessMeter(lambda pids=pids: pids)
     return meters
 
 

@@ -127,11 +127,11 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     begin = m.start_ns + m.plan.warmup_ns
     end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
-    meters = {"": ctx.workers, "loadgen_": ProcessMeter(lambda: [loadgen.process.pid]),
-              **{f"{role}_": meter for role, meter in ctx.other_meters.items()},
+    # Keyed by the `cpu_percent` entry each becomes: a role's column, or a CPU set's own busy time.
+    meters = {"cpu_percent": ctx.workers, "loadgen_cpu_percent": ProcessMeter(lambda: [loadgen.process.pid]),
+              **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
               **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
-    windows = {prefix: CpuWindow(meter, begin, None if m.plan.saturation else end)
-               for prefix, meter in meters.items()}
+    windows = {key: CpuWindow(meter, begin, None if m.plan.saturation else end) for key, meter in meters.items()}
     # Tasks count as lost only once the workers have finished none for drain_timeout_s after the
     # schedule's end: a long backlog that still drains (a saturation step of a slow architecture) is not lost.
     timeout_ns = round(ctx.drain_timeout_s * 1e9)
@@ -160,8 +160,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         time.sleep(POLL_S)
     for window in windows.values():
         window.close(time.monotonic_ns())
-    m.cpu_percent = {key if key.startswith("cpuset ") else f"{key}cpu_percent": window.percent()
-                     for key, window in windows.items()}
+    m.cpu_percent = {key: window.percent() for key, window in windows.items()}
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 
 

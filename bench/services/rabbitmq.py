@@ -14,6 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 import amqp
@@ -109,8 +110,6 @@ class ManagedRabbitMQ(ManagedServer):
                 self._epmd = None
 
     def _epmd_listens(self) -> bool:
-        import socket
-
         if not self._epmd.alive():
             raise BenchError(f"the managed RabbitMQ's epmd exited at start; see {self._work_dir / 'epmd.log'}")
         try:
