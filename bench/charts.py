@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 matplotlib.rcParams["svg.fonttype"] = "none"
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.arms import SEPARATOR, architecture_of  # noqa: E402
 from bench.results import RunData  # noqa: E402
 
 ARCHITECTURE_COLORS = {
@@ -24,8 +25,16 @@ ARCHITECTURE_COLORS = {
     "gevent-pool": "#1f77b4",
     "async-queue": "#2ca02c",
     "prefork-loop-pool": "#9467bd",
+    "prefork-sync-pool": "#ff7f0e",
+    "threads-pool": "#8c564b",
+    "prefork-nullpool-psycopg": "#e377c2",
+    "prefork-nullpool-pgbouncer": "#bcbd22",
+    "prefork-nullpool-pgbouncer-discard": "#17becf",
+    "prefork-nullpool-pgbouncer-naive": "#393b79",
 }
-_SPARE_COLORS = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+_SPARE_COLORS = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
+OTHER_BROKER_MARKER = "s"
+"""An architecture run once more on another broker (name@rabbitmq) keeps its colour, with square markers."""
 CHART_NAMES = ["throughput", "latency", "connections", "handshake", "errors"]
 DISTANCE_CHART = "distance"
 """Drawn, and shown in the report, only for a run that stepped through several distances (rtt_ms)."""
@@ -33,7 +42,9 @@ DISTANCE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 def color(architecture: str) -> str:
-    """The architecture's colour; an unknown one gets a spare chosen by its name, so it is stable too."""
+    """The architecture's colour (an arm on another broker has its architecture's); an unknown one gets a
+    spare chosen by its name, so it is stable too."""
+    architecture = architecture_of(architecture)
     if architecture in ARCHITECTURE_COLORS:
         return ARCHITECTURE_COLORS[architecture]
     return _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
@@ -44,7 +55,7 @@ def series(run: RunData) -> list[tuple[str, str, RunData, str]]:
     architecture, or per architecture and distance where the run stepped through several."""
     distances = run.distances
     if len(distances) < 2:
-        return [(arch, arch, run, "o") for arch in run.architectures]
+        return [(arch, arch, run, OTHER_BROKER_MARKER if SEPARATOR in arch else "o") for arch in run.architectures]
     out = []
     for index, rtt in enumerate(distances):
         part = run.at_distance(rtt)

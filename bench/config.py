@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.arms import Arm, parse_arms
 from bench.errors import BenchError
 from bench.processes import parse_cpu_list
 
@@ -32,7 +33,8 @@ class Profile:
 
     name: str = "default"
     architectures: list[str] = field(default_factory=lambda: ["prefork-nullpool"])
-    """Architectures to measure, in order."""
+    """Architectures to measure, in order; `name@rabbitmq` (or `@redis`) runs one on another broker than
+    `broker` in the same run (see bench.arms)."""
     workload: str = "point_select"
     workload_params: dict[str, Any] = field(default_factory=dict)
     """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
@@ -138,11 +140,35 @@ class Profile:
                    f"rtt_ms must be a number of ms from 0 to 10000 or a list of them, got {rtt!r}")
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         _check(self.broker in BROKERS, f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}")
+        self._validate_arms()
         _check(self.pgbouncer_beside in ("workers", "database"),
                f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
+
+    def default_broker(self) -> str:
+        """The broker of the architectures named without `@broker`: that of broker_url when one is given."""
+        if self.broker_url:
+            from bench.services.brokers import broker_kind
+
+            return broker_kind(self.broker_url)
+        return self.broker
+
+    def arms(self) -> list[Arm]:
+        return parse_arms(self.architectures, self.default_broker())
+
+    def brokers(self) -> list[str]:
+        """The brokers the run needs, the default one first."""
+        return list(dict.fromkeys([self.default_broker(), *(arm.broker for arm in self.arms())]))
+
+    def _validate_arms(self) -> None:
+        seen = set()
+        for arm in self.arms():
+            _check(arm.broker in BROKERS, f"{arm.label}: the broker after \"@\" must be one of {', '.join(BROKERS)}")
+            _check((arm.architecture, arm.broker) not in seen,
+                   f"architectures names {arm.architecture} on {arm.broker} twice")
+            seen.add((arm.architecture, arm.broker))
 
     def distances(self) -> list[float | None]:
         """The distances the run steps through: [None] without rtt_ms."""

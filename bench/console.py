@@ -16,7 +16,7 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 stdout = Console(width=None if sys.stdout.isatty() else 240)
 
 SUMMARY_COLUMNS = [
-    ("architecture", "architecture", None), ("step", "step", None),
+    ("architecture", "architecture", None), ("broker", "broker", None), ("step", "step", None),
     ("offered/s", "offered_rate_per_s", "{:g}"), ("run", "repetition", None), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
     ("tput/s (min–max)", "throughput_spread", None),
     ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
@@ -24,6 +24,7 @@ SUMMARY_COLUMNS = [
     ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
     ("sess/task", "sessions_per_task", "{:.2f}"), ("peak conns", "connections_peak", None),
     ("late p99 ms", "send_late_p99_ms", "{:.1f}"), ("worker cpu %", "cpu_percent", "{:.0f}"),
+    ("broker ms/task", "broker_cpu_ms_per_task", "{:.2f}"),
     ("machine cpu %", "machine_cpu_percent", "{:.0f}"),
     ("errors", "errors", None),
 ]
@@ -45,7 +46,7 @@ def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def summary_table(rows: list[dict], title: str) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
     for header, _, _ in SUMMARY_COLUMNS:
-        table.add_column(header, justify="left" if header in ("architecture", "errors") else "right",
+        table.add_column(header, justify="left" if header in ("architecture", "broker", "errors") else "right",
                          no_wrap=header != "errors", min_width=19 if header == "architecture" else None)
     for row in rows:
         table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in SUMMARY_COLUMNS))

@@ -84,7 +84,7 @@ def _summary_table(run: RunData) -> str:
 
 
 def _align(header: str) -> str:
-    return "text" if header in ("architecture", "errors") else ""
+    return "text" if header in ("architecture", "broker", "errors") else ""
 
 
 def _embedded_png(path: Path, name: str) -> str:

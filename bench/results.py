@@ -107,6 +107,10 @@ class RunData:
     def architectures(self) -> list[str]:
         return list(dict.fromkeys(r["architecture"] for r in self.steps))
 
+    def broker_of(self, architecture: str) -> str:
+        """The broker an arm ran on (results written before the broker column: Redis, the only one then)."""
+        return next((r["broker"] for r in self.steps if r["architecture"] == architecture and r.get("broker")), "redis")
+
     @property
     def distances(self) -> list[float | None]:
         """The delay proxy's round trips the run stepped through, in run order ([None]: no proxy)."""
@@ -160,7 +164,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, meta, steps, samples)
 
 
-_TEXT_COLUMNS = {"architecture", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent"}
+_TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent"}
 
 
 def _typed(row: dict) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
+from bench.arms import Arm
 from bench.collect import RecordReader
 from bench.config import Profile
 from bench.config_file import REPO_DIR
@@ -29,6 +30,7 @@ from bench.processes import stop_all
 from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
+from bench.services.brokers import broker_kind
 from bench.services.outages import OutageWatch
 from bench.services.postgres import DATABASE
 from bench.stats import add_spread, summarize, task_rows
@@ -62,11 +64,12 @@ def _database_meter(services: Services) -> ProcessMeter:
     return ProcessMeter(lambda: [services.postgres.pid])
 
 
-def _shared_machine_meters(services: Services) -> dict[str, ProcessMeter]:
+def _shared_machine_meters(services: Services, broker: str) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
-    (servers given by URL are not its to measure)."""
+    (servers given by URL are not its to measure); the broker role is the broker of the arm that runs."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
-    by_role = {"db": [services.postgres], "broker": [services.redis], "pgbouncer": [services.pgbouncer],
+    by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
+               "pgbouncer": [services.pgbouncer],
                "proxy": services.proxies}
     for role, servers in by_role.items():
         pids = [server.pid for server in servers if server and server.pid]
@@ -100,7 +103,7 @@ class Run:
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
-                                  distance=self.profile.distances() != [None], broker=self.profile.broker,
+                                  distance=self.profile.distances() != [None], brokers=self.profile.brokers(),
                                   pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
@@ -137,7 +140,7 @@ class Run:
 
     def _measure(self, services: Services, work_dir: Path) -> None:
         workload = make_workload(self.profile.workload, self.profile.table_rows, self.profile.workload_params)
-        architectures = [get_architecture(name)() for name in self.profile.architectures]
+        arms = [(arm, get_architecture(arm.architecture)()) for arm in self.profile.arms()]
         self._prepare_database(services, workload)
         run_start_ns = time.monotonic_ns()
         server_stats = ServerStats(services.database_url)
@@ -151,9 +154,9 @@ class Run:
         try:
             for distance_index, rtt_ms in enumerate(self.profile.distances()):
                 with services.at_distance(rtt_ms, log=self.log):
-                    for architecture in architectures:
+                    for arm, architecture in arms:
                         with services.pgbouncer_for(architecture, log=self.log):
-                            self._run_architecture(architecture, services, work_dir, sampler, server_stats,
+                            self._run_architecture(arm, architecture, services, work_dir, sampler, server_stats,
                                                    run_start_ns, distance_index)
             if self.profile.pgbench_check:
                 self._facts["crosscheck"] = self._pgbench_check(services, workload)
@@ -171,22 +174,23 @@ class Run:
             engine.dispose()
         self.log(f"workload {workload.name} set up with {self.profile.table_rows} rows")
 
-    def _run_architecture(self, architecture, services: Services, work_dir: Path, sampler: ConnectionSampler,
-                          server_stats: ServerStats, run_start_ns: int, distance_index: int) -> None:
+    def _run_architecture(self, arm: Arm, architecture, services: Services, work_dir: Path,
+                          sampler: ConnectionSampler, server_stats: ServerStats, run_start_ns: int,
+                          distance_index: int) -> None:
         p = self.profile
-        records_dir = work_dir / f"{architecture.name}-{distance_index}"
+        records_dir = work_dir / f"{arm.architecture}-{arm.broker}-{distance_index}"
         records_dir.mkdir()
-        spec = WorkerSpec(architecture.name, services.worker_database_url, services.broker_url,
-                          f"bench-{self.folder.run_id}-{architecture.name}", p.workload, p.table_rows,
+        spec = WorkerSpec(architecture.name, services.worker_database_url, services.broker_urls[arm.broker],
+                          f"bench-{self.folder.run_id}-{arm.architecture}-{arm.broker}", p.workload, p.table_rows,
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
                           tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
                           prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
-                          pgbouncer_url=services.pgbouncer_url)
+                          pgbouncer_url=services.pgbouncer_url, label=arm.label)
         workers = architecture.start_workers(spec, self.folder.logs)
-        self.log(f"started {architecture.name} workers pids={[w.pid for w in workers]}")
+        self.log(f"started {arm.label} workers pids={[w.pid for w in workers]} on {arm.broker}")
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
-                          _shared_machine_meters(services), RecordReader(records_dir), self.log, services.exited,
+                          _shared_machine_meters(services, arm.broker), RecordReader(records_dir), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url)
         try:
             for index, rate in enumerate(p.rates):
@@ -194,7 +198,7 @@ class Run:
                 self._run_repetitions(ctx, distance_index * len(p.rates) + index, rate, run_start_ns)
         finally:
             stop_all(workers)
-            self.log(f"stopped {architecture.name} workers")
+            self.log(f"stopped {arm.label} workers")
 
     def _run_repetitions(self, ctx: StepContext, index: int, rate, run_start_ns: int) -> None:
         """Repetitions of a step run back to back and are written together, with their spread; a step
@@ -227,11 +231,12 @@ class Run:
             rate += f" at rtt {ctx.rtt_ms:g} ms"
         runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
         repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
-        label = f"{ctx.worker_spec.architecture} step {plan.index}: {rate}{repeat}"
+        label = f"{ctx.worker_spec.arm_label} step {plan.index}: {rate}{repeat}"
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
+        row["broker"] = broker_kind(ctx.worker_spec.broker_url)
         if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
             row.update(self._statements_held(ctx))
         self.folder.append_tasks(task_rows(measurements, run_start_ns))
@@ -252,7 +257,8 @@ class Run:
     def _environment(self, services: Services, server_stats: ServerStats, sampler: ConnectionSampler) -> dict:
         versions = metadata.package_versions()
         versions["postgresql"] = server_stats.server_version
-        versions[services.broker_kind] = metadata.broker_version(services.broker_url)
+        for kind, url in services.broker_urls.items():
+            versions[kind] = metadata.broker_version(url)
         host = metadata.host_facts()
         caveats = [c.format(cores=host["cpu_count"], interval_ms=sampler.interval_s * 1000) for c in CAVEATS]
         caveats.append(LOOPBACK_CAVEAT if self.profile.distances() == [None] else DISTANCE_CAVEAT)

@@ -15,7 +15,7 @@ from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
-    "architecture", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
+    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
     "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",

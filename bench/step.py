@@ -90,7 +90,7 @@ class CpuWindow:
 
 def run_step(ctx: StepContext, workload: str, plan: StepPlan,
              progress: Callable[[int, int], None]) -> StepMeasurements:
-    architecture = ctx.worker_spec.architecture
+    architecture = ctx.worker_spec.arm_label
     loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
                             ctx.role_cpus.get("loadgen"))
     ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}")
@@ -112,7 +112,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
             # A restarted server's counters may have been reset: no count rather than a wrong one.
             if sessions_before is not None and sessions_after is not None and not m.outage_s:
                 m.sessions_opened = sessions_after - sessions_before
-            m.connections_left = ctx.server_stats.connections(application_name(architecture))
+            m.connections_left = ctx.server_stats.connections(application_name(ctx.worker_spec.architecture))
         begin, end = m.window_ns
         m.samples = ctx.sampler.between(begin, end)
         return m

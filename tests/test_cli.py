@@ -44,6 +44,8 @@ def test_unknown_architecture(tmp_path):
     _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
     _one_line_error(run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir",
                               str(tmp_path)), "async-queue runs on redis only")
+    _one_line_error(run_bench("run", "--architectures", "async-queue@rabbitmq", "--results-dir", str(tmp_path)),
+                    "async-queue runs on redis only")
 
 
 def test_every_command_has_help():

@@ -48,6 +48,8 @@ def test_environment_wins_over_the_services_table():
     ("quick", {"rtt_ms": []}, "at least one distance"),
     ("quick", {"pgbouncer_beside": "broker"}, "pgbouncer_beside"),
     ("quick", {"broker": "kafka"}, "broker must be one of redis, rabbitmq"),
+    ("quick", {"architectures": ["prefork-nullpool@kafka"]}, "the broker after \"@\" must be one of"),
+    ("quick", {"architectures": ["prefork-nullpool", "prefork-nullpool@redis"]}, "prefork-nullpool on redis twice"),
 ])
 def test_bad_values_are_refused_with_a_message(name, overrides, message):
     with pytest.raises(BenchError, match=message):
@@ -76,3 +78,14 @@ def test_rtt_ms_is_a_distance_or_a_list_of_them():
     assert resolve_profile(CONFIG, "quick", {}, environ={}).distances() == [None]  # no proxy
     assert resolve_profile(CONFIG, "quick", {"rtt_ms": 0}, environ={}).distances() == [0]  # the proxy alone
     assert resolve_profile(CONFIG, "quick", {"rtt_ms": [0, 1, 5]}, environ={}).distances() == [0, 1, 5]
+
+
+def test_an_architecture_can_run_once_more_on_another_broker():
+    p = resolve_profile(CONFIG, "quick", {"architectures": ["prefork-sync-pool", "prefork-sync-pool@rabbitmq"]},
+                        environ={})
+    assert [(a.label, a.architecture, a.broker) for a in p.arms()] == [
+        ("prefork-sync-pool", "prefork-sync-pool", "redis"),  # the broker of broker_url in [services]
+        ("prefork-sync-pool@rabbitmq", "prefork-sync-pool", "rabbitmq")]
+    assert p.brokers() == ["redis", "rabbitmq"]
+    on_rabbitmq = resolve_profile({"profiles": {"q": {"broker": "rabbitmq"}}}, "q", {}, environ={})
+    assert on_rabbitmq.brokers() == ["rabbitmq"]

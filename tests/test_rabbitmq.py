@@ -23,7 +23,8 @@ try:
 except BenchError as missing:  # scripts/setup.sh installs it; say so rather than fail obscurely
     pytest.skip(str(missing), allow_module_level=True)
 
-ARCHITECTURES = "prefork-nullpool"
+ARCHITECTURES = "prefork-sync-pool,prefork-sync-pool@rabbitmq"
+"""One architecture on Bench's Redis, then on its RabbitMQ node, in one run."""
 
 
 def _erlang_processes() -> dict[int, str]:
@@ -70,25 +71,32 @@ def _pids_in_log(run_dir: Path, name: str) -> list[int]:
     return [int(part.split()[0]) for part in text.split(f"started {name} pid=")[1:]]
 
 
-def test_a_run_on_rabbitmq_counts_every_task_and_measures_the_broker(tmp_path, machines_own_rabbitmq):
-    done = run_bench("run", "--profile", "smoke", "--broker", "rabbitmq", "--architectures", ARCHITECTURES,
+def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_path, machines_own_rabbitmq):
+    done = run_bench("run", "--profile", "smoke", "--architectures", ARCHITECTURES,
                      "--rates", "max", "--saturation-tasks", "300", "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
     with open(run_dir / "steps.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert {r["architecture"] for r in rows} == set(ARCHITECTURES.split(","))
+    assert {(r["architecture"], r["broker"]) for r in rows} == {("prefork-sync-pool", "redis"),
+                                                                  ("prefork-sync-pool@rabbitmq", "rabbitmq")}
     for row in rows:
         assert int(row["lost"]) == 0 and int(row["enqueued"]) == int(row["completed"]) + int(row["failed"]), row
         assert int(row["failed"]) == 0, row
         assert float(row["broker_cpu_percent"]) > 0 and float(row["broker_cpu_ms_per_task"]) > 0, row
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["versions"]["rabbitmq"].startswith("RabbitMQ 3.")
+    assert meta["versions"]["rabbitmq"].startswith("RabbitMQ 3.") and meta["versions"]["redis"]
+    # Each arm's broker role is its own broker: the node's Erlang VM does not idle its CPU into Redis's steps.
+    by_broker = {r["broker"]: float(r["broker_cpu_ms_per_task"]) for r in rows}
+    assert by_broker["rabbitmq"] > by_broker["redis"], by_broker
+    advice = json.loads((run_dir / "advice.json").read_text())
+    assert any(line.startswith("Broker CPU per task of prefork-sync-pool at saturation: redis ")
+               and "rabbitmq" in line for line in advice["text"]), advice["text"]
     # Its random password is in no file of the run (Celery's own logs mask it as **).
     leaking = [p for p in run_dir.rglob("*") if p.is_file() and re.search(rb"amqp://bench:(?!\*\*)", p.read_bytes())]
     assert not leaking
-    for name in ("rabbitmq", "epmd"):
+    for name in ("rabbitmq", "redis", "epmd"):
         (pid,) = _pids_in_log(run_dir, name)
         assert not psutil.pid_exists(pid)
 

@@ -134,7 +134,7 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
     done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "1", "--warmup-seconds",
                      "0.5", "--results-dir", str(tmp_path), "--plots-dir", str(tmp_path / "plots"), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.redis.pid)
+    assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.broker_server.pid)
     password = services.postgres.password
     run_dir = _only_run(tmp_path)
     for path in [*run_dir.rglob("*"), *(tmp_path / "plots").rglob("*")]:

@@ -88,4 +88,4 @@ def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path):
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
             assert os.sched_getaffinity(backend) == {0}
         assert os.sched_getaffinity(services.postgres.pid) == {0}
-        assert os.sched_getaffinity(services.redis.pid) == {1}
+        assert os.sched_getaffinity(services.broker_server.pid) == {1}

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
-from bench.analysis.rules import PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, TRAPS, kept_up
+from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, TRAPS,
+                                  kept_up)
+from bench.arms import architecture_of
 from bench.results import RunData
 from bench.stats import Spread
 
@@ -115,11 +117,12 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice = {"run_id": run.run_id, "limits": asdict(limits), "throughput_tolerance": THROUGHPUT_TOLERANCE,
               "architectures": {a: asdict(s) for a, s in results.items()}}
     recipe = results.get(RECIPE)
-    alternatives = sorted((s for a, s in results.items() if a != RECIPE and a not in TRAPS),
+    # The recipe on another broker (prefork-nullpool@rabbitmq) is still the recipe, not a way out of it.
+    alternatives = sorted((s for a, s in results.items() if architecture_of(a) not in (RECIPE, *TRAPS)),
                           key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
-    advice["text"] = _text(run, recipe, alternatives, limits) + _statement_lines(run)
+    advice["text"] = _text(run, results, alternatives, limits) + _statement_lines(run) + _broker_lines(run)
     rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
@@ -161,18 +164,62 @@ def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
     return lines
 
 
-def _text(run: RunData, recipe: Sustainable | None, alternatives: list[Sustainable], limits: Limits) -> list[str]:
+def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], limits: Limits) -> list[str]:
+    recipe = results.get(RECIPE)
     if recipe is None:
         return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
     lines = [_recipe_line(recipe, limits), *_cost_line(run, recipe), *_crosscheck_line(run)]
+    # Each arm is set against the recipe on its own broker where the run measured that.
+    recipes = {run.broker_of(a): s for a, s in results.items() if architecture_of(a) == RECIPE}
+    default_broker = run.broker_of(RECIPE)
+
+    def against(s: Sustainable) -> str:
+        broker = run.broker_of(s.architecture)
+        if broker != default_broker and broker in recipes:
+            return _gain(s, recipes[broker], f" on {broker}")
+        return _gain(s, recipe)
+
     if alternatives:
         best = alternatives[0]
-        lines.append(f"Beyond that, move to {best.architecture}: {_rate_phrase(best)}"
-                     f"{_gain(best, recipe)}.")
-        lines += [f"{s.architecture}: {_rate_phrase(s)}{_gain(s, recipe)}." for s in alternatives[1:]]
-    for trap in (a for a in run.architectures if a in TRAPS):
+        fastest = ", the fastest that kept up at every rate tested" if best.rate_per_s and not best.bound_by else ""
+        lines.append(f"Beyond that, move to {best.architecture}{fastest}: {_rate_phrase(best)}{against(best)}.")
+        lines += [f"{s.architecture}: {_rate_phrase(s)}{against(s)}." for s in alternatives[1:]]
+    for broker, other in recipes.items():
+        if other is not recipe:
+            lines.append(f"{other.architecture} (the recipe on {broker}): {_rate_phrase(other)}{_gain(other, recipe)}.")
+    for trap in (a for a in run.architectures if architecture_of(a) in TRAPS):
         lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
     return lines
+
+
+def _broker_lines(run: RunData) -> list[str]:
+    """Where the run measured an architecture on more than one broker: the brokers' CPU per task side by
+    side, at the lowest rate and at saturation (the first run of each); and that taskiq stayed on Redis."""
+    by_architecture: dict[str, dict[str, dict]] = defaultdict(dict)
+    for label in run.architectures:
+        by_architecture[architecture_of(label)][run.broker_of(label)] = label
+    lines = []
+    for architecture, labels in by_architecture.items():
+        if len(labels) < 2:
+            continue
+        for words, pick in (("at the lowest rate", _lowest_rate_row), ("at saturation", _first_saturation_row)):
+            parts = [f"{broker} {row['broker_cpu_ms_per_task']:.2f} ms" for broker, label in labels.items()
+                     if (row := pick(run, label)) and row.get("broker_cpu_ms_per_task") is not None]
+            if len(parts) > 1:
+                lines.append(f"Broker CPU per task of {architecture} {words}: {', '.join(parts)} (one run each).")
+    brokers = {run.broker_of(a) for a in run.architectures}
+    if "rabbitmq" in brokers and any(architecture_of(a) == ASYNC_QUEUE for a in run.architectures):
+        lines.append(f"{ASYNC_QUEUE} (taskiq) ran on Redis: bench runs taskiq on its Redis broker only.")
+    return lines
+
+
+def _lowest_rate_row(run: RunData, label: str) -> dict | None:
+    rows = [r for r in run.steps if r["architecture"] == label and not r.get("saturation")]
+    return min(rows, key=lambda r: r["offered_rate_per_s"], default=None)
+
+
+def _first_saturation_row(run: RunData, label: str) -> dict | None:
+    return next((r for r in run.steps if r["architecture"] == label and r.get("saturation")), None)
 
 
 def _statement_lines(run: RunData) -> list[str]:
@@ -279,18 +326,19 @@ def _rate_phrase(s: Sustainable) -> str:
     return phrase
 
 
-def _gain(s: Sustainable, recipe: Sustainable) -> str:
+def _gain(s: Sustainable, recipe: Sustainable, on: str = "") -> str:
     """How much further the alternative goes, stated only where the measurements tell them apart:
-    with repeated saturation steps, when their min–max ranges do not overlap."""
+    with repeated saturation steps, when their min–max ranges do not overlap. `on`: " on rabbitmq"
+    where the recipe it is set against ran on another broker than the run's default."""
     if s.drain and recipe.drain:
-        ratio = f"{s.drain.median / recipe.drain.median:.1f}x the recipe's median drain rate"
+        ratio = f"{s.drain.median / recipe.drain.median:.1f}x the recipe's median drain rate{on}"
         if s.drain.count < 2 or recipe.drain.count < 2:
             return f", {ratio} (single saturation runs: their spread is unknown)"
         if s.drain.overlaps(recipe.drain):
-            return ", no clear gain over the recipe's drain rate (their min–max ranges overlap)"
+            return f", no clear difference from the recipe's drain rate{on} (their min–max ranges overlap)"
         return f", {ratio}"
     if s.rate_per_s and recipe.rate_per_s:
-        return f", {s.rate_per_s / recipe.rate_per_s:.1f}x the recipe's sustainable rate"
+        return f", {s.rate_per_s / recipe.rate_per_s:.1f}x the recipe's sustainable rate{on}"
     return ""
 
 

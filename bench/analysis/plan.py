@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
 from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, TRAPS, kept_up
+from bench.arms import architecture_of
 from bench.results import RunData
 
 
@@ -80,7 +81,7 @@ def costs(run: RunData, architecture: str) -> Costs | None:
 def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None = None) -> list[Need]:
     """Needs of every architecture but the traps, from the run's first distance where it has several."""
     run = run.at_distance(run.distances[0])
-    return [need for arch in run.architectures if arch not in TRAPS
+    return [need for arch in run.architectures if architecture_of(arch) not in TRAPS
             if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None]
 
 
@@ -113,13 +114,14 @@ def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
 def _tasks_at_once(architecture: str, profile: dict) -> int:
     from bench.architectures import architecture_classes
 
-    cls = architecture_classes().get(architecture)
+    cls = architecture_classes().get(architecture_of(architecture))
     return int(profile.get("tasks_per_process", 10)) if cls is not None and cls.concurrent else 1
 
 
 def _round_trips(run: RunData, architecture: str) -> int:
     """Round trips a task waits for: the recipe connects each time; a pool only runs the statements;
     behind PgBouncer (beside the workers) the connect is local but every statement is prepared anew."""
+    architecture = architecture_of(architecture)
     if architecture in (RECIPE, RECIPE_PSYCOPG):
         auth = run.meta.get("server", {}).get("auth") or "scram-sha-256"
         driver = "psycopg" if architecture == RECIPE_PSYCOPG else "asyncpg"

@@ -9,6 +9,8 @@ RECIPE_PSYCOPG = "prefork-nullpool-psycopg"
 PGBOUNCER = "prefork-nullpool-pgbouncer"
 PGBOUNCER_DISCARD = "prefork-nullpool-pgbouncer-discard"
 """The recipe behind PgBouncer, and the same with DISCARD ALL after every transaction."""
+ASYNC_QUEUE = "async-queue"
+"""The taskiq baseline: it runs on Redis only."""
 TRAPS = {"prefork-asyncio-run", "prefork-nullpool-pgbouncer-naive"}
 """Architectures measured to show a failure mode, never recommended."""
 THROUGHPUT_TOLERANCE = 0.02

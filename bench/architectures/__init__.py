@@ -18,6 +18,7 @@ import importlib
 import pkgutil
 
 from bench.architectures.base import Architecture, WorkerSpec
+from bench.arms import architecture_of
 from bench.errors import BenchError
 
 __all__ = ["Architecture", "WorkerSpec", "architecture_classes", "get_architecture"]
@@ -34,7 +35,9 @@ def architecture_classes() -> dict[str, type[Architecture]]:
 
 
 def get_architecture(name: str) -> type[Architecture]:
+    """The architecture of a name or an arm label ("prefork-sync-pool@rabbitmq": see bench.arms)."""
     classes = architecture_classes()
+    name = architecture_of(name)
     if name not in classes:
         raise BenchError(f"unknown architecture {name!r} (architectures: {', '.join(sorted(classes))})")
     return classes[name]

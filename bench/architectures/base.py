@@ -41,6 +41,13 @@ class WorkerSpec:
     """CPU list the worker processes run on (the "workers" role's set); None: anywhere."""
     pgbouncer_url: str | None = None
     """The managed PgBouncer in front of the database, when the run started one."""
+    label: str = ""
+    """The arm as the profile names it ("prefork-sync-pool@rabbitmq", see bench.arms): what results call
+    it. Empty: the architecture's name."""
+
+    @property
+    def arm_label(self) -> str:
+        return self.label or self.architecture
 
     def to_env(self) -> dict[str, str]:
         return {**os.environ, SPEC_ENV: json.dumps(asdict(self))}

@@ -13,7 +13,6 @@ from bench.console import stderr, stdout, summary_table
 from bench.errors import BenchError, ServerExited
 from bench.runner import Run
 from bench.services import preflight
-from bench.services.brokers import broker_kind
 
 NAME = "run"
 HELP = "run a profile's steps against each of its architectures"
@@ -96,15 +95,15 @@ def run(args: argparse.Namespace) -> int:
     from bench.architectures import get_architecture
     from bench.workload import make_workload
 
-    broker = broker_kind(profile.broker_url) if profile.broker_url else profile.broker
-    for name in profile.architectures:
-        if broker not in get_architecture(name).brokers:
-            raise BenchError(f"{name} runs on {' or '.join(get_architecture(name).brokers)} only; "
-                             f"leave it out of a run on {broker}")
+    for arm in profile.arms():
+        brokers = get_architecture(arm.architecture).brokers
+        if arm.broker not in brokers:
+            raise BenchError(f"{arm.architecture} runs on {' or '.join(brokers)} only; "
+                             f"leave it out of a run on {arm.broker}")
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
-              distance=profile.distances() != [None], broker=profile.broker)
+              distance=profile.distances() != [None], brokers=profile.brokers())
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

@@ -41,7 +41,7 @@ class Enqueue:
 class LoadGenerator:
     def __init__(self, architecture: str, worker_spec: WorkerSpec, plan: StepPlan, users: int,
                  out_dir: Path, log_dir: Path, cpus: str | None = None) -> None:
-        self.out_path = out_dir / f"enqueues-{worker_spec.architecture}-{plan.key}.csv"
+        self.out_path = out_dir / f"enqueues-{worker_spec.arm_label}-{plan.key}.csv"
         spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
                 "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path)}
         env = {**os.environ, SPEC_ENV: json.dumps(spec)}

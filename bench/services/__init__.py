@@ -1,6 +1,7 @@
 """The one place that starts and stops the servers a run talks to.
 
-By default a run gets a throwaway PostgreSQL cluster and a throwaway Redis on free loopback ports,
+By default a run gets a throwaway PostgreSQL cluster and a throwaway Redis (or RabbitMQ, or both when
+the run's architectures name both) on free loopback ports,
 removed afterwards; `database_url` / `broker_url` (from `[services]` or BENCH_DATABASE_URL /
 BENCH_BROKER_URL) point at existing servers instead, which bench then only checks and never stops.
 
@@ -37,10 +38,11 @@ class Services:
     `pgbouncer_url` are what the workers connect to, through the delay proxy at a distance."""
 
     database_url: str
-    broker_url: str
+    broker_urls: dict[str, str]
+    """The URL of each broker kind the run uses ("redis", "rabbitmq"), the default broker first."""
     postgres: ManagedPostgres | None = None
-    redis: ManagedRedis | ManagedRabbitMQ | None = None
-    """The managed broker, Redis or RabbitMQ (None for a broker given by URL)."""
+    managed_brokers: dict[str, ManagedRedis | ManagedRabbitMQ] = field(default_factory=dict)
+    """The brokers bench started, by kind (a broker given by URL is not among them)."""
     work_dir: Path | None = None
     cpus: dict[str, str] = field(default_factory=dict)
     pgbouncer_beside: str = "workers"
@@ -56,7 +58,17 @@ class Services:
 
     @property
     def broker_kind(self) -> str:
-        return broker_kind(self.broker_url)
+        """The default broker's kind: that of the architectures named without `@broker`."""
+        return next(iter(self.broker_urls))
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker_urls[self.broker_kind]
+
+    @property
+    def broker_server(self) -> ManagedRedis | ManagedRabbitMQ | None:
+        """The default broker when bench started it."""
+        return self.managed_brokers.get(self.broker_kind)
 
     @contextlib.contextmanager
     def at_distance(self, rtt_ms: float | None, log=print) -> Iterator["Services"]:
@@ -105,7 +117,7 @@ class Services:
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
-        servers = {"postgres": self.postgres, self.redis.name if self.redis else "redis": self.redis,
+        servers = {"postgres": self.postgres, **{broker.name: broker for broker in self.managed_brokers.values()},
                    "pgbouncer": self.pgbouncer,
                    **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
         return {name: server.process for name, server in servers.items() if server and server.process}
@@ -119,8 +131,9 @@ class Services:
         probes = {}
         if self.postgres is None:
             probes["database"] = DatabaseProbe(self.database_url)
-        if self.redis is None:
-            probes["broker"] = BrokerProbe(self.broker_url)
+        for kind, url in self.broker_urls.items():
+            if kind not in self.managed_brokers:
+                probes["broker"] = BrokerProbe(url)
         return probes
 
     def exited(self) -> str | None:
@@ -138,7 +151,7 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False,
-              distance: bool = False, broker: str = "redis") -> None:
+              distance: bool = False, brokers: tuple[str, ...] | list[str] = ("redis",)) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
     the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
     if distance:
@@ -156,10 +169,11 @@ def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool 
     if broker_url:
         require_loopback(broker_url, "broker")
         check_broker(broker_url)
-    elif broker == "rabbitmq":
-        rabbitmq_binaries()
-    else:
-        redis_server_binary()
+    for kind in set(brokers) - {broker_kind(broker_url) if broker_url else None}:
+        if kind == "rabbitmq":
+            rabbitmq_binaries()
+        else:
+            redis_server_binary()
 
 
 @contextlib.contextmanager
@@ -176,21 +190,27 @@ def running_services(
     pgbouncer: bool = False,
     distance: bool = False,
     pgbouncer_beside: str = "workers",
-    broker: str = "redis",
+    brokers: tuple[str, ...] | list[str] = ("redis",),
 ) -> Iterator[Services]:
-    """Start PostgreSQL and the broker (Redis, or RabbitMQ with `broker = "rabbitmq"`) where no URL is given, on the CPU sets of the roles "db" and "broker"
-    if `cpus` names them; stop what was started on exit, whatever the exit. PgBouncer and the delay
-    proxy start later, per distance (`Services.at_distance`)."""
-    preflight(database_url, broker_url, pgbouncer, distance, broker)
+    """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
+    where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
+    was started on exit, whatever the exit. PgBouncer and the delay proxy start later, per distance
+    (`Services.at_distance`). A broker_url serves the brokers of its kind."""
+    preflight(database_url, broker_url, pgbouncer, distance, brokers)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
-        postgres = redis = None
+        postgres = None
         if not database_url:
             postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings,
                                                             auth=auth, ssl=ssl, cpus=cpus.get("db")))
             database_url = postgres.url
-        if not broker_url:
-            managed = ManagedRabbitMQ if broker == "rabbitmq" else ManagedRedis
-            redis = stack.enter_context(managed(work_dir, log=log, cpus=cpus.get("broker")))
-            broker_url = redis.url
-        yield Services(database_url, broker_url, postgres, redis, work_dir, cpus, pgbouncer_beside)
+        given = {broker_kind(broker_url): broker_url} if broker_url else {}
+        urls, managed = {}, {}
+        for kind in brokers:
+            if kind in given:
+                urls[kind] = given[kind]
+                continue
+            server_class = ManagedRabbitMQ if kind == "rabbitmq" else ManagedRedis
+            managed[kind] = stack.enter_context(server_class(work_dir, log=log, cpus=cpus.get("broker")))
+            urls[kind] = managed[kind].url
+        yield Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)

@@ -90,7 +90,10 @@ class ManagedRabbitMQ(ManagedServer):
                "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
                "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"), "RABBITMQ_LOG_BASE": str(directory / "log"),
                "RABBITMQ_PID_FILE": str(directory / "node.pid"),
-               "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}"}
+               "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+               # No scheduler busy-waiting: on a machine shared with workers and database, spinning
+               # schedulers would take CPU from them and count as the broker's work.
+               "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none"}
         # Its own epmd, in the foreground as bench's child: one the node started would daemonize and outlive it.
         self._epmd = ChildProcess("epmd", [epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
                                   log_path=self._work_dir / "epmd.log", env=env, user=user, cpus=self.cpus)

@@ -86,5 +86,5 @@ def test_gain_over_the_recipe_is_stated_only_when_the_drain_ranges_do_not_overla
     assert "5.2x the recipe's median drain rate" in line
     overlapping = advise(_with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [180, 230, 200]}), limits)
     line = next(t for t in overlapping["text"] if "gevent-pool" in t and "drains" in t)
-    assert "no clear gain" in line and "x the recipe" not in line
+    assert "no clear difference" in line and "x the recipe" not in line
     assert overlapping["architectures"]["prefork-nullpool"]["saturation_min_per_s"] == 166
