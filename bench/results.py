@@ -53,6 +53,10 @@ class RunFolder:
     def samples_csv(self) -> Path:
         return self.path / "samples.csv"
 
+    @property
+    def queue_depth_csv(self) -> Path:
+        return self.path / "queue_depth.csv"
+
     def write_run_json(self, data: dict) -> None:
         tmp = self.path / "run.json.tmp"
         tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, default=str) + "\n")

@@ -25,6 +25,7 @@ from bench.engines import admin_engine, application_name
 from bench.errors import ServerExited
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
+from bench.probes.queue_depth import QueueDepthProbe
 from bench.probes.server_stats import ServerStats
 from bench.processes import stop_all
 from bench.results import RunFolder
@@ -188,15 +189,18 @@ class Run:
                           pgbouncer_url=services.pgbouncer_url, label=arm.label)
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {arm.label} workers pids={[w.pid for w in workers]} on {arm.broker}")
+        queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, self.folder.queue_depth_csv, run_start_ns)
+        queue_probe.start()
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
                           _shared_machine_meters(services, arm.broker), RecordReader(records_dir), self.log, services.exited,
-                          self._outages.down_s, p.cpus, services.rtt_ms, services.database_url)
+                          self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.
                 self._run_repetitions(ctx, distance_index * len(p.rates) + index, rate, run_start_ns)
         finally:
+            queue_probe.stop()
             stop_all(workers)
             self.log(f"stopped {arm.label} workers")
 

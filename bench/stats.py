@@ -20,7 +20,7 @@ STEP_COLUMNS = [
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
     "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
-    "connections_mean", "connections_peak", "connections_left", "sessions_opened", "sessions_per_task",
+    "connections_mean", "connections_peak", "connections_left", "queue_depth_mean", "queue_depth_peak", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
     "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
@@ -130,6 +130,8 @@ class StepMeasurements:
     enqueues: list[Enqueue]
     records: dict[str, TaskRecord]
     samples: list[Sample] = field(default_factory=list)
+    queue_depths: list[int] = field(default_factory=list)
+    """Messages waiting in the broker, sampled over the measured window (bench.probes.queue_depth)."""
     sessions_opened: int | None = None
     connections_left: int | None = None
     """The architecture's backends still connected once the step has drained and settled."""
@@ -195,6 +197,7 @@ def summarize(m: StepMeasurements) -> dict:
         "connections_mean": _mean([s.connections for s in m.samples]),
         "connections_peak": max((s.connections for s in m.samples), default=0),
         "connections_left": m.connections_left,
+        "queue_depth_mean": _mean(m.queue_depths), "queue_depth_peak": max(m.queue_depths, default=None),
         "sessions_opened": m.sessions_opened,
         "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
         **_percentiles("send_late", [ms(e.send_started_ns - e.scheduled_ns) for e in measured], (50, 99, 100)),

@@ -14,6 +14,7 @@ from bench.engines import application_name
 from bench.loadgen import LoadGenerator
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import CpuSetMeter, ProcessMeter
+from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
@@ -59,6 +60,8 @@ class StepContext:
     """The delay proxy's round trip in force (None: no proxy)."""
     database_url: str = ""
     """The server itself, not through the proxy or PgBouncer: for bench's own counts."""
+    queue_probe: QueueDepthProbe | None = None
+    """Messages waiting in the broker for this architecture's queue."""
 
 
 class CpuWindow:
@@ -100,6 +103,8 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
+        if ctx.queue_probe:
+            ctx.queue_probe.step = plan.index
         m = StepMeasurements(architecture, workload, plan, start_ns, [], {}, role_cpus=ctx.role_cpus)
         ctx.log(f"{architecture} step {plan.key} starts")
         _drive(ctx, loadgen, m, progress)
@@ -115,9 +120,12 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
             m.connections_left = ctx.server_stats.connections(application_name(ctx.worker_spec.architecture))
         begin, end = m.window_ns
         m.samples = ctx.sampler.between(begin, end)
+        m.queue_depths = ctx.queue_probe.between(begin, end) if ctx.queue_probe else []
         return m
     finally:
         ctx.sampler.label = (architecture, None)
+        if ctx.queue_probe:
+            ctx.queue_probe.step = None
         loadgen.stop()
 
 

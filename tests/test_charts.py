@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from matplotlib.text import Text
 
-from bench.charts import CHART_NAMES, color, draw_all
+from bench.charts import CHART_NAMES, color, draw_all, throughput_chart
 from bench.results import load_run
 from tests.conftest import run_bench
 
@@ -41,7 +42,7 @@ def test_throughput_chart_holds_one_series_per_architecture_the_ideal_line_and_d
     assert "ideal (throughput = offered)" in svg and "offered rate (tasks/s)" in svg
     run = load_run(ALL)
     drain = next(r["throughput_per_s"] for r in run.steps if r["architecture"] == "async-queue" and r["saturation"])
-    assert f"async-queue drains {drain:.0f}/s" in svg
+    assert f"async-queue {drain:.0f}/s" in svg  # named in the right margin, level with its line
 
 
 def test_latency_chart_has_p50_and_p99_for_architectures_that_completed_tasks(drawn):
@@ -103,7 +104,21 @@ def test_repeated_saturation_steps_draw_their_median_and_range(tmp_path):
     draw_all(run, tmp_path)
     svg = _svg(tmp_path, "throughput")
     assert 'id="drain-range-prefork-nullpool"' in svg and 'id="drain-range-gevent-pool"' not in svg
-    assert "prefork-nullpool drains 190/s median of 3 runs (min–max 166–206, shaded)" in svg
+    assert "prefork-nullpool 190/s (166–206)" in svg
+    assert "drain rate at saturation, median of 3 runs, min–max shaded" in svg
     # Repeated rate steps get error bars spanning their repetitions.
     draw_all(load_run(DATA / "repeat-base"), tmp_path / "repeated")
     assert 'id="throughput-range-gevent-pool"' in _svg(tmp_path / "repeated", "throughput")
+
+
+def test_drain_labels_a_few_percent_apart_do_not_print_over_each_other(tmp_path):
+    from tests.analysis.test_advice import _with_saturation_runs
+
+    # Two arms draining 195 and 199 tasks/s: one line of text apart at most, before placing.
+    run = _with_saturation_runs(load_run(ALL), {"prefork-nullpool": [195], "gevent-pool": [199]})
+    fig = throughput_chart(run)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    boxes = [Text.get_window_extent(t) for t in ax.texts]  # the text alone, not its leader line
+    assert len(boxes) >= 2
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

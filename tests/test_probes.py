@@ -36,3 +36,31 @@ def test_sampler_counts_the_benchmarks_connections_by_state_and_not_its_own(serv
     lines = (tmp_path / "samples.csv").read_text().splitlines()
     assert lines[0].startswith("elapsed_s,architecture,step,connections")
     assert len(lines) == len(samples) + 1
+
+
+def test_queue_depth_probe_follows_the_messages_waiting_in_redis(services, tmp_path):
+    import redis
+
+    from bench.probes.queue_depth import QueueDepthProbe
+
+    client = redis.Redis.from_url(services.broker_url)
+    client.delete("depth-test")
+    probe = QueueDepthProbe(services.broker_url, "depth-test", "x", tmp_path / "queue_depth.csv",
+                            time.monotonic_ns(), interval_s=0.02)
+    probe.step = 0
+    probe.start()
+    try:
+        time.sleep(0.2)
+        client.lpush("depth-test", *range(25))
+        time.sleep(0.2)
+        client.rpop("depth-test", 10)
+        time.sleep(0.2)
+    finally:
+        probe.stop()
+        client.delete("depth-test")
+    depths = [s.ready for s in probe.samples]
+    # Every sample is one of the three states the list was in, and each state was seen.
+    assert set(depths) == {0, 25, 15}, depths
+    assert depths.index(25) > depths.index(0) and depths.index(15) > depths.index(25)
+    lines = (tmp_path / "queue_depth.csv").read_text().splitlines()
+    assert lines[0] == "elapsed_s,architecture,step,ready" and len(lines) == len(depths) + 1

@@ -85,6 +85,14 @@ def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_pa
         assert int(row["lost"]) == 0 and int(row["enqueued"]) == int(row["completed"]) + int(row["failed"]), row
         assert int(row["failed"]) == 0, row
         assert float(row["broker_cpu_percent"]) > 0 and float(row["broker_cpu_ms_per_task"]) > 0, row
+        # The 300 tasks arrive at once: the queue-depth probe sees a backlog on either broker (not all
+        # of it: the workers take tasks while they arrive, and prefetch some).
+        assert 0 < int(float(row["queue_depth_peak"])) <= 300, row
+    with open(run_dir / "queue_depth.csv", newline="") as f:
+        depth_rows = list(csv.DictReader(f))
+    for label in ("prefork-sync-pool", "prefork-sync-pool@rabbitmq"):
+        of_step = [int(r["ready"]) for r in depth_rows if r["architecture"] == label and r["step"] == "0"]
+        assert max(of_step) > 0 and of_step[-1] == 0, (label, of_step)  # a backlog, then drained
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["versions"]["rabbitmq"].startswith("RabbitMQ 3.") and meta["versions"]["redis"]
     # Each arm's broker role is its own broker: the node's Erlang VM does not idle its CPU into Redis's steps.

@@ -88,3 +88,30 @@ def test_gain_over_the_recipe_is_stated_only_when_the_drain_ranges_do_not_overla
     line = next(t for t in overlapping["text"] if "gevent-pool" in t and "drains" in t)
     assert "no clear difference" in line and "x the recipe" not in line
     assert overlapping["architectures"]["prefork-nullpool"]["saturation_min_per_s"] == 166
+
+
+def _on_rabbitmq_too(run, architectures: dict[str, dict[str, float]]):
+    """The recorded run, with each named architecture run once more as `name@rabbitmq` (its rows copied,
+    the given columns changed)."""
+    steps = [{**r, "broker_cpu_ms_per_task": 0.15} if r.get("broker_cpu_ms_per_task") is None else r for r in run.steps]
+    for arch, changes in architectures.items():
+        steps += [{**r, **changes, "architecture": f"{arch}@rabbitmq", "broker": "rabbitmq"}
+                  for r in run.steps if r["architecture"] == arch]
+    return type(run)(run.path, run.meta, steps, run.samples)
+
+
+def test_an_arm_on_another_broker_is_set_against_the_recipe_on_that_broker():
+    run = _with_saturation_runs(load_run(DATA / "all-architectures"),
+                                {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]})
+    run = _on_rabbitmq_too(run, {"prefork-nullpool": {"throughput_per_s": 150.0, "broker_cpu_ms_per_task": 0.4},
+                                 "gevent-pool": {"throughput_per_s": 600.0, "broker_cpu_ms_per_task": 0.3}})
+    advice = advise(run, Limits(slo_p99_ms=500, connection_budget=95))
+    # The recipe on RabbitMQ is the recipe still: never where to go.
+    assert advice["recommended"] != "prefork-nullpool@rabbitmq"
+    recipe_there = next(t for t in advice["text"] if t.startswith("prefork-nullpool@rabbitmq (the recipe on rabbitmq)"))
+    assert "drains 150 (150–150) tasks/s" in recipe_there
+    assert "no clear difference" not in recipe_there  # 150 is below the recipe's 166–206 on Redis
+    line = next(t for t in advice["text"] if t.startswith("gevent-pool@rabbitmq") or "move to gevent-pool@rabbitmq" in t)
+    assert "4.0x the recipe's median drain rate on rabbitmq" in line  # 600 against 150, not against 190
+    broker = [t for t in advice["text"] if t.startswith("Broker CPU per task of gevent-pool at saturation")]
+    assert broker and "redis 0.15 ms, rabbitmq 0.30 ms" in broker[0]
