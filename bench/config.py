@@ -78,7 +78,11 @@ class Profile:
     ssl: bool = False
     """TLS to the managed PostgreSQL (a self-signed certificate made for the run)."""
     loadgen_users: int = 8
-    """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues."""
+    """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues. Per process."""
+    loadgen_processes: int = 1
+    """Load generator processes that send: above 1, Locust's distributed mode (a master and this many
+    workers), each worker sending every N-th arrival of the schedule. One process tops out at a few
+    thousand tasks/s."""
     cpus: dict[str, str] = field(default_factory=dict)
     """CPU set of each role, as taskset lists them: e.g. {db = "0", workers = "1", broker = "1",
     loadgen = "1"}; roles left out run anywhere. Steps then name the role that ran out (`bound_role`)."""
@@ -128,7 +132,7 @@ class Profile:
         _check(self.slo_p99_ms > 0, f"slo_p99_ms must be above 0, got {self.slo_p99_ms!r}")
         _check(self.connection_budget is None or self.connection_budget >= 1,
                f"connection_budget must be at least 1, got {self.connection_budget!r}")
-        for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "pool_size",
+        for key in ("worker_processes", "table_rows", "max_connections", "loadgen_users", "loadgen_processes", "pool_size",
                     "tasks_per_process", "saturation_tasks", "prefetch_multiplier", "repeat"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 1, f"{key} must be a whole number of at least 1, got {value!r}")

@@ -81,14 +81,14 @@ class ChildProcess:
             pass
 
 
-def stop_all(children: list[ChildProcess]) -> None:
+def stop_all(children: list[ChildProcess], grace_s: float = 10.0) -> None:
     """Stop several children at once: all are asked first, then each is waited for (and killed if it
     has to be), so their shutdowns overlap instead of adding up."""
     for child in children:
         if child.alive():
             child._signal_group(child.stop_signal)
     for child in children:
-        child.stop()
+        child.stop(grace_s=grace_s)
 
 
 TASKSET = "taskset"

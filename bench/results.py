@@ -168,7 +168,8 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, meta, steps, samples)
 
 
-_TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent"}
+_TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent",
+                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process"}
 
 
 def _typed(row: dict) -> dict:

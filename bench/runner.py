@@ -194,7 +194,8 @@ class Run:
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
                           _shared_machine_meters(services, arm.broker), RecordReader(records_dir), self.log, services.exited,
-                          self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe)
+                          self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
+                          p.loadgen_processes)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.

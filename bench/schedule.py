@@ -65,6 +65,15 @@ class StepPlan:
         return f"{self.key}.{seq}"
 
 
+def share(arrival_count: int, index: int, count: int) -> range:
+    """The arrivals (sequence numbers) load generator `index` of `count` sends: every count-th one from
+    its index, so the shares are disjoint, their union is the whole schedule, and each stays spread
+    over the step (at 1/count of the rate) rather than taking one block of it."""
+    if not 0 <= index < count:
+        raise ValueError(f"load generator {index} of {count}")
+    return range(index, arrival_count, count)
+
+
 def uniform_offsets_ns(rate_per_s: float, duration_s: float) -> list[int]:
     count = int(round(rate_per_s * duration_s))
     return [round(i * NS_PER_S / rate_per_s) for i in range(count)]

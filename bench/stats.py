@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -26,6 +26,7 @@ STEP_COLUMNS = [
     "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
     "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s",
+    "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
     "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
@@ -214,8 +215,30 @@ def summarize(m: StepMeasurements) -> dict:
         "errors": format_errors(_error_counts(measured, sent, done)),
         "interrupted_by": m.interrupted_by,
         "outage_s": m.outage_s,
+        **_per_loadgen_process(m, measured),
     }
     return {k: _rounded(v) for k, v in row.items()}
+
+
+LOADGEN_PROCESS_KEY = "loadgen process "
+"""Prefix of the `cpu_percent` keys of each load generator process ("loadgen process 0", "... master")."""
+
+
+def _per_loadgen_process(m: StepMeasurements, measured: list[Enqueue]) -> dict:
+    """With several load generator processes: how many, and each one's schedule lag p99 and CPU, as
+    "index=value;..." (empty with one process: the step's own columns say it all)."""
+    processes = {key.removeprefix(LOADGEN_PROCESS_KEY): value for key, value in m.cpu_percent.items()
+                 if key.startswith(LOADGEN_PROCESS_KEY)}
+    if not processes:
+        return {"loadgen_processes": 1, "send_late_p99_by_loadgen_ms": "", "loadgen_cpu_percent_by_process": ""}
+    late: dict[int, list[float]] = defaultdict(list)
+    for e in measured:
+        late[e.loadgen].append(ms(e.send_started_ns - e.scheduled_ns))
+    return {"loadgen_processes": len([p for p in processes if p != "master"]),
+            "send_late_p99_by_loadgen_ms": ";".join(f"{index}={percentile(values, 99):.2f}"
+                                                    for index, values in sorted(late.items())),
+            "loadgen_cpu_percent_by_process": ";".join(f"{name}={value:.1f}" for name, value in processes.items()
+                                                      if not math.isnan(value))}
 
 
 BOUND_UTILIZATION = 0.9

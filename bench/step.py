@@ -18,7 +18,7 @@ from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
-from bench.stats import StepMeasurements, cpu_set_key
+from bench.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
 
 START_DELAY_S = 0.3
 """Gap between telling the generator to go and the first arrival, so its users are spawned in time."""
@@ -62,6 +62,8 @@ class StepContext:
     """The server itself, not through the proxy or PgBouncer: for bench's own counts."""
     queue_probe: QueueDepthProbe | None = None
     """Messages waiting in the broker for this architecture's queue."""
+    loadgen_processes: int = 1
+    """Load generator processes that send (Locust workers under a master when more than one)."""
 
 
 class CpuWindow:
@@ -95,8 +97,9 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
              progress: Callable[[int, int], None]) -> StepMeasurements:
     architecture = ctx.worker_spec.arm_label
     loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
-                            ctx.role_cpus.get("loadgen"))
-    ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}")
+                            ctx.role_cpus.get("loadgen"), ctx.loadgen_processes)
+    ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
+            + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
     try:
         loadgen.wait_ready()
         sessions_before = ctx.server_stats.sessions_total()
@@ -136,7 +139,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
     # Keyed by the `cpu_percent` entry each becomes: a role's column, or a CPU set's own busy time.
-    meters = {"cpu_percent": ctx.workers, "loadgen_cpu_percent": ProcessMeter(lambda: [loadgen.process.pid]),
+    meters = {"cpu_percent": ctx.workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids),
+              **_loadgen_process_meters(loadgen),
               **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
               **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
     windows = {key: CpuWindow(meter, begin, None if m.plan.saturation else end) for key, meter in meters.items()}
@@ -170,6 +174,14 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         window.close(time.monotonic_ns())
     m.cpu_percent = {key: window.percent() for key, window in windows.items()}
     m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+
+
+def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:
+    """With a master and workers, each one's own meter (their sum is `loadgen_cpu_percent`)."""
+    if loadgen.senders == [loadgen.process]:
+        return {}
+    named = {"master": loadgen.process, **{str(index): p for index, p in enumerate(loadgen.senders)}}
+    return {LOADGEN_PROCESS_KEY + name: ProcessMeter(lambda pid=p.pid: [pid]) for name, p in named.items()}
 
 
 def _close_interrupted(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements) -> None:

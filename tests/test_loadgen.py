@@ -11,11 +11,12 @@ from bench.loadgen import LoadGenerator
 from bench.schedule import StepPlan
 
 
-def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(services, tmp_path):
-    spec = WorkerSpec("prefork-nullpool", services.database_url, services.broker_url, "loadgen-test",
+def _run_generator(services, tmp_path, queue: str, plan: StepPlan, processes: int):
+    spec = WorkerSpec("prefork-nullpool", services.database_url, services.broker_url, queue,
                       "point_select", 10, str(tmp_path), 1, 1, 0)
-    plan = StepPlan(index=5, rate_per_s=1000, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1)
-    gen = LoadGenerator("prefork-nullpool", spec, plan, users=8, out_dir=tmp_path, log_dir=tmp_path)
+    redis.Redis.from_url(services.broker_url).delete(queue)
+    gen = LoadGenerator("prefork-nullpool", spec, plan, users=8, out_dir=tmp_path, log_dir=tmp_path,
+                        processes=processes)
     try:
         gen.wait_ready()
         start = time.monotonic_ns() + 300_000_000
@@ -26,6 +27,13 @@ def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(service
         enqueues = gen.enqueues()
     finally:
         gen.stop()
+    assert not any(p.alive() for p in gen.processes())
+    return gen, start, enqueues
+
+
+def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(services, tmp_path):
+    plan = StepPlan(index=5, rate_per_s=1000, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1)
+    gen, start, enqueues = _run_generator(services, tmp_path, "loadgen-test", plan, processes=1)
     assert len(enqueues) == 1000 and not [e for e in enqueues if e.error]
     assert gen.summary["requests"] == 1000 and gen.summary["failures"] == 0
     assert [e.scheduled_ns - start for e in enqueues] == plan.offsets_ns()
@@ -39,3 +47,37 @@ def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(service
     body = json.loads(queued[0])
     sent_args = json.loads(__import__("base64").b64decode(body["body"]))[0]
     assert sent_args in [[e.task_id, e.scheduled_ns] for e in enqueues]
+
+
+def test_three_locust_workers_send_the_schedule_between_them_once(services, tmp_path):
+    plan = StepPlan(index=2, rate_per_s=900, warmup_s=0, measure_s=1.0, arrival="poisson", seed=3)
+    gen, start, enqueues = _run_generator(services, tmp_path, "loadgen-split-test", plan, processes=3)
+    assert len(gen.senders) == 3 and gen.process not in gen.senders  # a master, three workers
+    # The union of the three shares is exactly the schedule, each arrival sent once and on time.
+    assert sorted(e.task_id for e in enqueues) == sorted(plan.task_id(i) for i in range(len(plan.offsets_ns())))
+    assert [e.scheduled_ns - start for e in enqueues] == plan.offsets_ns()
+    assert not [e for e in enqueues if e.error] and min(e.send_started_ns - e.scheduled_ns for e in enqueues) >= 0
+    by_process = {index: [e for e in enqueues if e.loadgen == index] for index in range(3)}
+    assert all(abs(len(sent) - len(enqueues) / 3) <= 1 for sent in by_process.values())
+    # Worker i sent arrivals i, i+3, i+6...
+    for index, sent in by_process.items():
+        assert {int(e.task_id.rsplit(".", 1)[1]) % 3 for e in sent} == {index}
+    assert redis.Redis.from_url(services.broker_url).llen("loadgen-split-test") == len(enqueues)
+
+
+def test_halting_three_locust_workers_keeps_what_each_sent(services, tmp_path):
+    # A server died mid-step: bench halts the generator; the master gathers what its workers sent.
+    spec = WorkerSpec("prefork-nullpool", services.database_url, services.broker_url, "loadgen-halt-test",
+                      "point_select", 10, str(tmp_path), 1, 1, 0)
+    plan = StepPlan(index=1, rate_per_s=200, warmup_s=0, measure_s=10.0, arrival="uniform", seed=1)
+    gen = LoadGenerator("prefork-nullpool", spec, plan, users=4, out_dir=tmp_path, log_dir=tmp_path, processes=3)
+    try:
+        gen.wait_ready()
+        gen.go(time.monotonic_ns() + 300_000_000)
+        time.sleep(1.3)
+        enqueues = gen.halt()
+    finally:
+        gen.stop()
+    assert not any(p.alive() for p in gen.processes())
+    # About 1 s of a 10 s schedule, from all three workers.
+    assert 100 <= len(enqueues) <= 400 and {e.loadgen for e in enqueues} == {0, 1, 2}

@@ -168,3 +168,23 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert not [p for p in _started_pids(run_dir) if psutil.pid_exists(p)]
     assert not _bench_children_started_after(t0)
+
+
+def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_and_cpu(tmp_path):
+    t0 = time.time()
+    done = run_bench("run", "--profile", "smoke", "--architectures", "async-queue", "--rates", "200",
+                     "--step-seconds", "2", "--loadgen-processes", "3", "--results-dir", str(tmp_path),
+                     "--plots-dir", str(tmp_path / "plots"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = _steps(_only_run(tmp_path))
+    assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 400 and int(row["lost"]) == 0
+    assert float(row["achieved_rate_per_s"]) == pytest.approx(200, rel=0.03)
+    assert int(row["loadgen_processes"]) == 3
+    lags = dict(part.split("=") for part in row["send_late_p99_by_loadgen_ms"].split(";"))
+    assert set(lags) == {"0", "1", "2"} and all(float(v) >= 0 for v in lags.values())
+    cpu = dict(part.split("=") for part in row["loadgen_cpu_percent_by_process"].split(";"))
+    assert set(cpu) == {"master", "0", "1", "2"}
+    # The role's CPU is the processes' together: within 10 %, since each meter is read at its own instant
+    # of the same polls and a 2 s window makes a few milliseconds count.
+    assert sum(map(float, cpu.values())) == pytest.approx(float(row["loadgen_cpu_percent"]), rel=0.1)
+    assert not _bench_children_started_after(t0)

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from bench.schedule import StepPlan, poisson_offsets_ns, step_key, uniform_offsets_ns
+from bench.schedule import StepPlan, poisson_offsets_ns, share, step_key, uniform_offsets_ns
 
 
 def test_uniform_offsets_are_evenly_spaced_and_count_rate_times_duration():
@@ -38,3 +38,10 @@ def test_step_plan_covers_warmup_and_measurement_and_is_reproducible():
     again = StepPlan(index=3, rate_per_s=50, warmup_s=1, measure_s=2, arrival="poisson", seed=9, repetition=1)
     assert step_key(again.task_id(17)) == "3.1"
     assert again.offsets_ns() != plan.offsets_ns()  # a repetition is a new sample, not a replay
+
+
+@pytest.mark.parametrize("arrivals, count", [(0, 3), (1, 3), (10, 3), (3000, 3), (7, 1), (101, 4)])
+def test_shares_of_the_schedule_are_disjoint_and_cover_it(arrivals, count):
+    shares = [list(share(arrivals, index, count)) for index in range(count)]
+    assert sorted(seq for part in shares for seq in part) == list(range(arrivals))
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1

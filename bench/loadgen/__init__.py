@@ -18,11 +18,14 @@ from pathlib import Path
 
 from bench.architectures.base import WorkerSpec
 from bench.errors import BenchError
-from bench.processes import ChildProcess
+from bench.processes import ChildProcess, stop_all
 from bench.schedule import StepPlan
+from bench.services.urls import free_loopback_port
 
 SPEC_ENV = "BENCH_LOADGEN_SPEC"
 READY_TIMEOUT_S = 60
+ROW_COLUMNS = ["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "error", "loadgen"]
+"""One row per arrival, as the generator writes them; `loadgen` is the process that sent it."""
 
 
 @dataclass
@@ -36,20 +39,42 @@ class Enqueue:
     enqueued_ns: int
     """When the broker accepted it (0 when enqueueing failed); minus `send_started_ns`, the send's cost."""
     error: str
+    loadgen: int = 0
+    """Which load generator process sent it (0 for the only one)."""
 
 
 class LoadGenerator:
+    """One step's load generator: one process, or with `processes` > 1 a Locust master that bench talks
+    to and that many Locust workers that send (each its own child of bench, so each is metered and
+    stopped like any other)."""
+
     def __init__(self, architecture: str, worker_spec: WorkerSpec, plan: StepPlan, users: int,
-                 out_dir: Path, log_dir: Path, cpus: str | None = None) -> None:
+                 out_dir: Path, log_dir: Path, cpus: str | None = None, processes: int = 1) -> None:
         self.out_path = out_dir / f"enqueues-{worker_spec.arm_label}-{plan.key}.csv"
         spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
-                "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path)}
-        env = {**os.environ, SPEC_ENV: json.dumps(spec)}
-        self.process = ChildProcess(f"loadgen {architecture} step {plan.index}",
-                                    [sys.executable, "-m", "bench.loadgen"],
-                                    log_path=log_dir / "loadgen.log", env=env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, cpus=cpus)
+                "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path),
+                "role": "local", "processes": processes}
+        if processes > 1:
+            spec.update(role="master", master_port=free_loopback_port())
+        name = f"loadgen {architecture} step {plan.index}"
+        self.process = self._start(name, spec, log_dir, cpus, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        """The process bench talks to: the only one, or the master."""
+        self.senders = [self.process] if processes == 1 else [
+            self._start(f"{name} worker {index}", {**spec, "role": "worker"}, log_dir, cpus)
+            for index in range(processes)]
+        """The processes that send, in the order of their index... for one process, itself."""
         self.summary: dict = {}
+
+    @staticmethod
+    def _start(name: str, spec: dict, log_dir: Path, cpus: str | None, **pipes) -> ChildProcess:
+        return ChildProcess(name, [sys.executable, "-m", "bench.loadgen"], log_path=log_dir / "loadgen.log",
+                            env={**os.environ, SPEC_ENV: json.dumps(spec)}, cpus=cpus, **pipes)
+
+    def processes(self) -> list[ChildProcess]:
+        return list(dict.fromkeys([self.process, *self.senders]))
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes()]
 
     def wait_ready(self) -> None:
         if self._read_line(READY_TIMEOUT_S) != "ready":
@@ -68,23 +93,24 @@ class LoadGenerator:
         if line and line.startswith("done "):
             self.summary = json.loads(line[5:])
             return True
-        if not self.process.alive():
+        if not all(p.alive() for p in self.processes()):
             raise BenchError(f"the load generator exited early; see {self.process.log_path}")
         return False
 
     def enqueues(self) -> list[Enqueue]:
         with open(self.out_path, newline="") as f:
             return [Enqueue(r["task_id"], int(r["scheduled_ns"]), int(r["send_started_ns"]), int(r["enqueued_ns"]),
-                            r["error"])
+                            r["error"], int(r["loadgen"]))
                     for r in csv.DictReader(f)]
 
     def halt(self) -> list[Enqueue]:
         """End the schedule early and return what was sent (nothing if the rows could not be written)."""
-        self.process.stop(grace_s=5)
+        self.process.stop(grace_s=10)  # a master first gathers its workers' rows
+        self.stop()
         return self.enqueues() if self.out_path.exists() else []
 
     def stop(self) -> None:
-        self.process.stop(grace_s=5)
+        stop_all(self.processes(), grace_s=5)
 
     def _read_line(self, timeout_s: float) -> str | None:
         stdout = self.process.popen.stdout
