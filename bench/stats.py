@@ -205,6 +205,11 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
         **_costs_per_task(m.cpu_percent, processed_rate),
+        # The load generator's work is sending: per task sent in the window, which is the tasks
+        # finished in it only while the workers keep up (behind, they would make sending look dear).
+        "loadgen_cpu_ms_per_task": _ratio(10 * m.cpu_percent.get("loadgen_cpu_percent", math.nan),
+                                          _ratio(sum(1 for e in m.enqueues if begin <= e.send_started_ns <= end),
+                                                 duration_s)),
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
         if m.sessions_opened is not None else math.nan,
         "bound_role": bound_role(m.cpu_percent, m.role_cpus),

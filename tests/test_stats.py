@@ -117,6 +117,19 @@ def test_cpu_per_task_of_each_role_and_connections_opened_per_second():
     assert row["connections_opened_per_s"] == pytest.approx(10.0, rel=0.03)
 
 
+def test_load_generator_cpu_is_per_task_sent_even_when_the_workers_fall_behind():
+    m = _step(rate=20.0)  # 20 tasks/s sent; workers finishing one task every 100 ms (10/s)
+    ordered = sorted(m.records.values(), key=lambda r: r.scheduled_ns)
+    for i, r in enumerate(ordered):
+        r.finished_ns = ordered[0].started_ns + (i + 1) * 100 * MS
+    m.cpu_percent = {"cpu_percent": 50.0, "loadgen_cpu_percent": 4.0}
+    row = summarize(m)
+    assert row["loadgen_cpu_ms_per_task"] == pytest.approx(2.0, rel=0.03)  # 4 % of a core over 20 sends/s
+    # The workers' stays per task finished in the window: fewer than 10/s there (the backlog's first
+    # finishes fall in the warm-up), so more than half a core over 10/s.
+    assert row["worker_cpu_ms_per_task"] > 50.0
+
+
 def test_bound_role_names_the_role_whose_cpu_set_ran_out():
     from bench.stats import bound_role
 
