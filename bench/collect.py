@@ -19,6 +19,10 @@ class TaskRecord:
     """Duration of each new database connection the task opened."""
     error: str | None = None
     pid: int = 0
+    clock_offset_ns: int | None = None
+    """How far the worker's clock ran ahead of bench's (records that came over the control channel;
+    their times are already in bench's clock)."""
+    clock_uncertainty_ns: int | None = None
 
 
 class RecordReader:

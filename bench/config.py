@@ -22,6 +22,7 @@ from bench.processes import parse_cpu_list
 ARRIVALS = ("uniform", "poisson")
 AUTH_METHODS = ("scram-sha-256", "trust")
 BROKERS = ("redis", "rabbitmq")
+RECORDS = ("files", "control")
 ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer", "proxy")
 """The roles that can be given CPU sets."""
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
@@ -111,6 +112,9 @@ class Profile:
     """The broker bench starts: "redis" or "rabbitmq" (a node of its own; taskiq's async-queue needs Redis)."""
     broker_url: str | None = None
     """An existing broker to use instead of a managed one: redis:// or amqp:// (loopback only)."""
+    records: str = "files"
+    """How task records reach bench: "files" (workers on this host) or "control" (through a Redis of
+    bench's own, with each worker's clock offset: what workers on other hosts need)."""
 
     def validate(self) -> "Profile":
         _check(self.architectures, "architectures must name at least one architecture")
@@ -144,6 +148,7 @@ class Profile:
                    f"rtt_ms must be a number of ms from 0 to 10000 or a list of them, got {rtt!r}")
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         _check(self.broker in BROKERS, f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}")
+        _check(self.records in RECORDS, f"records must be one of {', '.join(RECORDS)}, got {self.records!r}")
         self._validate_arms()
         _check(self.pgbouncer_beside in ("workers", "database"),
                f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")

@@ -18,6 +18,7 @@ from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
 from bench.arms import Arm
 from bench.collect import RecordReader
+from bench.control import ControlRecordReader
 from bench.config import Profile
 from bench.config_file import REPO_DIR
 from bench.console import stderr, step_progress
@@ -54,6 +55,9 @@ CAVEATS = [
     "generator started each send (send_late) and the send itself (send); a large send_late means the "
     "generator, not the workers, fell behind.",
 ]
+WORKER_SKEW_ENV = "BENCH_TEST_WORKER_CLOCK_SKEW_MS"
+"""Test-only: milliseconds added to the workers' clock (never the load generator's or bench's), to
+check that the control channel's clock offsets correct it."""
 LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."
 DISTANCE_CAVEAT = ("The database's distance (rtt_ms) is made by bench's delay proxy: a fixed delay per message, "
                    "without the jitter, loss and bandwidth limits of a real network; the proxy's CPU "
@@ -70,7 +74,7 @@ def _shared_machine_meters(services: Services, broker: str) -> dict[str, Process
     (servers given by URL are not its to measure); the broker role is the broker of the arm that runs."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
     by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
-               "pgbouncer": [services.pgbouncer],
+               "pgbouncer": [services.pgbouncer], "control": [services.control],
                "proxy": services.proxies}
     for role, servers in by_role.items():
         pids = [server.pid for server in servers if server and server.pid]
@@ -105,6 +109,7 @@ class Run:
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
                                   distance=self.profile.distances() != [None], brokers=self.profile.brokers(),
+                                  control=self.profile.records == "control",
                                   pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
@@ -186,14 +191,15 @@ class Run:
                           str(records_dir), p.worker_processes, p.pool_size, p.max_overflow, p.workload_params,
                           tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
                           prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
-                          pgbouncer_url=services.pgbouncer_url, label=arm.label)
+                          pgbouncer_url=services.pgbouncer_url, label=arm.label, control_url=services.control_url,
+                          clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6))
         workers = architecture.start_workers(spec, self.folder.logs)
         self.log(f"started {arm.label} workers pids={[w.pid for w in workers]} on {arm.broker}")
         queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, self.folder.queue_depth_csv, run_start_ns)
         queue_probe.start()
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
-                          _shared_machine_meters(services, arm.broker), RecordReader(records_dir), self.log, services.exited,
+                          _shared_machine_meters(services, arm.broker), self._reader(spec), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
                           p.loadgen_processes)
         try:
@@ -204,6 +210,12 @@ class Run:
             queue_probe.stop()
             stop_all(workers)
             self.log(f"stopped {arm.label} workers")
+
+    @staticmethod
+    def _reader(spec: WorkerSpec):
+        if spec.control_url:
+            return ControlRecordReader(spec.control_url, spec.queue)
+        return RecordReader(Path(spec.records_dir))
 
     def _run_repetitions(self, ctx: StepContext, index: int, rate, run_start_ns: int) -> None:
         """Repetitions of a step run back to back and are written together, with their spread; a step

@@ -23,9 +23,10 @@ STEP_COLUMNS = [
     "connections_mean", "connections_peak", "connections_left", "queue_depth_mean", "queue_depth_peak", "sessions_opened", "sessions_per_task",
     "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
     "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "machine_cpu_percent",
+    "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "control_cpu_percent", "machine_cpu_percent",
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
-    "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "machine_cpu_ms_per_task", "connections_opened_per_s",
+    "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "control_cpu_ms_per_task", "machine_cpu_ms_per_task",
+    "connections_opened_per_s", "clock_offset_ms", "clock_uncertainty_ms",
     "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
     "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
     "first_failure_s", "errors", "interrupted_by", "outage_s",
@@ -100,7 +101,8 @@ ROLE_COLUMNS = {"workers": ("cpu_percent", "worker_cpu_ms_per_task"),
                 "broker": ("broker_cpu_percent", "broker_cpu_ms_per_task"),
                 "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
                 "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task"),
-                "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task")}
+                "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task"),
+                "control": ("control_cpu_percent", "control_cpu_ms_per_task")}
 """Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
 COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
 """What each task cost each role (and the machine): column -> the CPU column it is drawn from."""
@@ -221,8 +223,19 @@ def summarize(m: StepMeasurements) -> dict:
         "interrupted_by": m.interrupted_by,
         "outage_s": m.outage_s,
         **_per_loadgen_process(m, measured),
+        **_clock_columns(done),
     }
     return {k: _rounded(v) for k, v in row.items()}
+
+
+def _clock_columns(done: list[TaskRecord]) -> dict:
+    """The workers' clock offset to bench's (mean over the step's records) and the largest uncertainty
+    of it, for records that came over the control channel; empty for files (one host, one clock)."""
+    measured = [r for r in done if r.clock_offset_ns is not None]
+    if not measured:
+        return {"clock_offset_ms": None, "clock_uncertainty_ms": None}
+    return {"clock_offset_ms": ms(sum(r.clock_offset_ns for r in measured) / len(measured)),
+            "clock_uncertainty_ms": ms(max(r.clock_uncertainty_ns for r in measured))}
 
 
 LOADGEN_PROCESS_KEY = "loadgen process "

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from bench.clock import SKEW_ENV
 from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
 
@@ -41,6 +42,11 @@ class WorkerSpec:
     """CPU list the worker processes run on (the "workers" role's set); None: anywhere."""
     pgbouncer_url: str | None = None
     """The managed PgBouncer in front of the database, when the run started one."""
+    control_url: str | None = None
+    """The control channel the workers send their task records through (`records = "control"`);
+    None: files in `records_dir`."""
+    clock_skew_ns: int = 0
+    """Test-only: added to the workers' clock (bench.clock), to check that its offset is found."""
     label: str = ""
     """The arm as the profile names it ("prefork-sync-pool@rabbitmq", see bench.arms): what results call
     it. Empty: the architecture's name."""
@@ -50,7 +56,8 @@ class WorkerSpec:
         return self.label or self.architecture
 
     def to_env(self) -> dict[str, str]:
-        return {**os.environ, SPEC_ENV: json.dumps(asdict(self))}
+        skew = {SKEW_ENV: str(self.clock_skew_ns)} if self.clock_skew_ns else {}
+        return {**os.environ, **skew, SPEC_ENV: json.dumps(asdict(self))}
 
     @classmethod
     def from_env(cls) -> "WorkerSpec | None":

@@ -22,7 +22,7 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
-from bench.probes.task_recorder import TaskRecorder
+from bench.probes.task_recorder import TaskRecorder, make_recorder
 from bench.processes import ChildProcess
 from bench.workload import Workload, make_workload
 
@@ -69,7 +69,7 @@ def worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
 def _make_worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
     spec = WorkerSpec.from_env()
     workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
-    return spec, workload, TaskRecorder(spec.records_dir, enabled=spec.instrumented)
+    return spec, workload, make_recorder(spec)
 
 
 rng = random

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--worker-processes", type=int)
     flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
     flags.add_argument("--saturation-repeat", type=int, help='runs of each "max" step (default: --repeat); median and min-max')
+    flags.add_argument("--records", choices=["files", "control"],
+                       help="how task records reach bench: files, or a control channel (a Redis of its own)")
     flags.add_argument("--loadgen-processes", type=int,
                        help="load generator processes that send (Locust's distributed mode above 1)")
     flags.add_argument("--table-rows", type=int)
@@ -58,7 +60,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
-        "loadgen_processes": args.loadgen_processes,
+        "loadgen_processes": args.loadgen_processes, "records": args.records,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
         "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
     }

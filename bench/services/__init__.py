@@ -52,6 +52,12 @@ class Services:
     pgbouncer_url: str | None = None
     rtt_ms: float | None = None
     """The distance in force (None: no proxy, the workers connect to the server directly)."""
+    control: ManagedRedis | None = None
+    """The control channel's Redis (`records = "control"`): task records and clock offsets, never tasks."""
+
+    @property
+    def control_url(self) -> str | None:
+        return self.control.url if self.control else None
 
     def __post_init__(self) -> None:
         self.worker_database_url = self.worker_database_url or self.database_url
@@ -118,7 +124,7 @@ class Services:
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
         servers = {"postgres": self.postgres, **{broker.name: broker for broker in self.managed_brokers.values()},
-                   "pgbouncer": self.pgbouncer,
+                   "control": self.control, "pgbouncer": self.pgbouncer,
                    **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
         return {name: server.process for name, server in servers.items() if server and server.process}
 
@@ -191,6 +197,7 @@ def running_services(
     distance: bool = False,
     pgbouncer_beside: str = "workers",
     brokers: tuple[str, ...] | list[str] = ("redis",),
+    control: bool = False,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
@@ -213,4 +220,7 @@ def running_services(
             server_class = ManagedRabbitMQ if kind == "rabbitmq" else ManagedRedis
             managed[kind] = stack.enter_context(server_class(work_dir, log=log, cpus=cpus.get("broker")))
             urls[kind] = managed[kind].url
-        yield Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
+        services = Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
+        if control:
+            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control"))
+        yield services

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import redis
 
-from bench.errors import BenchError
 from bench.services.binaries import redis_server_binary
 from bench.services.managed import ManagedServer
 from bench.services.urls import free_loopback_port
@@ -18,9 +17,11 @@ class ManagedRedis(ManagedServer):
     name = "redis"
     title = "Redis"
 
-    def __init__(self, work_dir: Path, log=print, cpus: str | None = None) -> None:
+    def __init__(self, work_dir: Path, log=print, cpus: str | None = None, name: str | None = None) -> None:
         super().__init__(work_dir, log, cpus)
         self.port = free_loopback_port()
+        if name:
+            self.name = name  # a second Redis of the run (the control channel) logs under its own name
 
     @property
     def url(self) -> str:
