@@ -25,7 +25,8 @@ BROKERS = ("redis", "rabbitmq")
 RECORDS = ("files", "control")
 ROLES = ("db", "workers", "broker", "loadgen", "pgbouncer", "proxy")
 """The roles that can be given CPU sets."""
-ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url"}
+ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url",
+                 "BENCH_CONTROL_URL": "control_url"}
 
 
 @dataclass
@@ -112,6 +113,13 @@ class Profile:
     """The broker bench starts: "redis" or "rabbitmq" (a node of its own; taskiq's async-queue needs Redis)."""
     broker_url: str | None = None
     """An existing broker to use instead of a managed one: redis:// or amqp:// (loopback only)."""
+    workers: str = "local"
+    """Where the workers run: "local" (bench starts them) or "external" (`bench worker` agents on other
+    hosts run them, records and clock offsets coming over the control channel)."""
+    external_workers: int = 1
+    """With workers = "external": the bench worker agents to wait for before each architecture's steps."""
+    control_url: str | None = None
+    """A Redis of the user's for the control channel (reachable by every agent), instead of bench's own."""
     records: str = "files"
     """How task records reach bench: "files" (workers on this host) or "control" (through a Redis of
     bench's own, with each worker's clock offset: what workers on other hosts need)."""
@@ -149,12 +157,19 @@ class Profile:
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         _check(self.broker in BROKERS, f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}")
         _check(self.records in RECORDS, f"records must be one of {', '.join(RECORDS)}, got {self.records!r}")
+        _check(self.workers in ("local", "external"), f"workers must be \"local\" or \"external\", got {self.workers!r}")
+        _check(isinstance(self.external_workers, int) and self.external_workers >= 1,
+               f"external_workers must be a whole number of at least 1, got {self.external_workers!r}")
         self._validate_arms()
         _check(self.pgbouncer_beside in ("workers", "database"),
                f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
+
+    def via_control(self) -> bool:
+        """Task records come over the control channel: asked for, or the only way from other hosts."""
+        return self.records == "control" or self.workers == "external"
 
     def default_broker(self) -> str:
         """The broker of the architectures named without `@broker`: that of broker_url when one is given."""
@@ -249,7 +264,7 @@ def resolve_profile(config: dict[str, Any], name: str | None, overrides: dict[st
 
 def _services_table(config: dict[str, Any]) -> dict[str, Any]:
     services = config.get("services", {})
-    unknown = set(services) - {"database_url", "broker_url"}
+    unknown = set(services) - {"database_url", "broker_url", "control_url"}
     _check(not unknown, f"unknown key(s) in [services]: {', '.join(sorted(unknown))}")
     return dict(services)
 

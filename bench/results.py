@@ -169,7 +169,7 @@ def load_run(run_dir: Path) -> RunData:
 
 
 _TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent",
-                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process"}
+                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process", "agents_vanished"}
 
 
 def _typed(row: dict) -> dict:

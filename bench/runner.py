@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
 from bench.arms import Arm
+from bench.agents import AgentDirectory
 from bench.collect import RecordReader
 from bench.control import ControlRecordReader
 from bench.config import Profile
@@ -33,6 +34,7 @@ from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services import Services, running_services
 from bench.services.brokers import broker_kind
+from bench.services.urls import redact_url
 from bench.services.outages import OutageWatch
 from bench.services.postgres import DATABASE
 from bench.stats import add_spread, summarize, task_rows
@@ -55,6 +57,8 @@ CAVEATS = [
     "generator started each send (send_late) and the send itself (send); a large send_late means the "
     "generator, not the workers, fell behind.",
 ]
+EXTERNAL_READY_TIMEOUT_S = 120
+"""How long a run waits for the bench worker agents to report an architecture's workers up."""
 WORKER_SKEW_ENV = "BENCH_TEST_WORKER_CLOCK_SKEW_MS"
 """Test-only: milliseconds added to the workers' clock (never the load generator's or bench's), to
 check that the control channel's clock offsets correct it."""
@@ -95,6 +99,8 @@ class Run:
         self.failure: str | None = None
         """Why the run failed, when a server it started died."""
         self._outages: OutageWatch | None = None
+        self._agents: AgentDirectory | None = None
+        """The bench worker agents' directory, with workers = "external"."""
         self._run_start_ns = 0
 
     def log(self, message: str) -> None:
@@ -109,7 +115,7 @@ class Run:
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
                                   distance=self.profile.distances() != [None], brokers=self.profile.brokers(),
-                                  control=self.profile.records == "control",
+                                  control=self.profile.via_control(), control_url=self.profile.control_url,
                                   pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"
@@ -157,6 +163,12 @@ class Run:
         self._run_start_ns = run_start_ns
         sampler.start()
         self._outages.start()
+        self._agents = (AgentDirectory(services.control_url, self.folder.run_id)
+                        if self.profile.workers == "external" else None)
+        if self._agents:
+            stderr.print(f"waiting for {self.profile.external_workers} bench worker(s): on each worker host run "
+                         f"`bench worker --control {redact_url(services.control_url)}`")
+            self.log(f"control channel for bench worker: {redact_url(services.control_url)}")
         try:
             for distance_index, rtt_ms in enumerate(self.profile.distances()):
                 with services.at_distance(rtt_ms, log=self.log):
@@ -167,6 +179,8 @@ class Run:
             if self.profile.pgbench_check:
                 self._facts["crosscheck"] = self._pgbench_check(services, workload)
         finally:
+            if self._agents:
+                self._agents.stop_all()  # whatever the end: their workers carry this run's queue and URLs
             self._outages.stop()
             sampler.stop()
             server_stats.close()
@@ -193,15 +207,14 @@ class Run:
                           prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
                           pgbouncer_url=services.pgbouncer_url, label=arm.label, control_url=services.control_url,
                           clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6))
-        workers = architecture.start_workers(spec, self.folder.logs)
-        self.log(f"started {arm.label} workers pids={[w.pid for w in workers]} on {arm.broker}")
+        workers = self._start_workers(architecture, spec)
         queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, self.folder.queue_depth_csv, run_start_ns)
         queue_probe.start()
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
-                          server_stats, ProcessMeter(lambda: [w.pid for w in workers]),
+                          server_stats, ProcessMeter(lambda: [w.pid for w in workers]) if not self._agents else None,
                           _shared_machine_meters(services, arm.broker), self._reader(spec), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
-                          p.loadgen_processes)
+                          p.loadgen_processes, self._agents.vanished if self._agents else None)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.
@@ -210,6 +223,18 @@ class Run:
             queue_probe.stop()
             stop_all(workers)
             self.log(f"stopped {arm.label} workers")
+
+    def _start_workers(self, architecture, spec: WorkerSpec) -> list:
+        """Start the arm's workers here, or have the bench worker agents start them on their hosts."""
+        if not self._agents:
+            workers = architecture.start_workers(spec, self.folder.logs)
+            self.log(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on "
+                     f"{broker_kind(spec.broker_url)}")
+            return workers
+        generation = self._agents.assign(spec)
+        ready = self._agents.wait_ready(generation, self.profile.external_workers, EXTERNAL_READY_TIMEOUT_S)
+        self.log(f"bench worker(s) {', '.join(ready)} run {spec.arm_label}")
+        return []
 
     @staticmethod
     def _reader(spec: WorkerSpec):
@@ -260,6 +285,9 @@ class Run:
         self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
         stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
                      f"p99 {row['latency_p99_ms']} ms")
+        if row.get("agents_vanished"):
+            stderr.print(f"[yellow]bench worker(s) vanished[/] during {label}: {row['agents_vanished']}; "
+                         f"{row['lost']} task(s) lost")
         return row
 
     def _statements_held(self, ctx: StepContext) -> dict:

@@ -29,7 +29,7 @@ STEP_COLUMNS = [
     "connections_opened_per_s", "clock_offset_ms", "clock_uncertainty_ms",
     "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
     "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
-    "first_failure_s", "errors", "interrupted_by", "outage_s",
+    "first_failure_s", "errors", "interrupted_by", "outage_s", "agents_vanished",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
     "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
 ]
@@ -149,6 +149,8 @@ class StepMeasurements:
     """The profile's CPU list by role, for `bound_role`."""
     outage_s: float = 0.0
     """Seconds during the step that a server given by URL did not answer (a restart, say)."""
+    agents_vanished: list[str] = field(default_factory=list)
+    """bench worker agents (workers on other hosts) whose heartbeat stopped during the step."""
 
     @property
     def window_ns(self) -> tuple[int, int]:
@@ -224,6 +226,7 @@ def summarize(m: StepMeasurements) -> dict:
         "outage_s": m.outage_s,
         **_per_loadgen_process(m, measured),
         **_clock_columns(done),
+        "agents_vanished": ";".join(m.agents_vanished),
     }
     return {k: _rounded(v) for k, v in row.items()}
 

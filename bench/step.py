@@ -44,7 +44,8 @@ class StepContext:
     log_dir: Path
     sampler: ConnectionSampler
     server_stats: ServerStats
-    workers: ProcessMeter
+    workers: ProcessMeter | None
+    """The worker processes' meter; None for workers on other hosts."""
     other_meters: dict[str, ProcessMeter]
     """CPU of everything else sharing the machine, by role: "db", "broker", "bench" (the load
     generator's is added per step); each becomes a `<role>_cpu_percent` column."""
@@ -64,6 +65,8 @@ class StepContext:
     """Messages waiting in the broker for this architecture's queue."""
     loadgen_processes: int = 1
     """Load generator processes that send (Locust workers under a master when more than one)."""
+    agents_vanished: Callable[[], list[str]] | None = None
+    """With workers on other hosts: the bench worker agents whose heartbeat stopped since last asked."""
 
 
 class CpuWindow:
@@ -139,7 +142,9 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
     # Keyed by the `cpu_percent` entry each becomes: a role's column, or a CPU set's own busy time.
-    meters = {"cpu_percent": ctx.workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids),
+    # Workers on other hosts (bench worker) are not this host's to meter: their columns stay empty.
+    local_workers = {"cpu_percent": ctx.workers} if ctx.workers else {}
+    meters = {**local_workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids),
               **_loadgen_process_meters(loadgen),
               **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
               **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
@@ -148,7 +153,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     # schedule's end: a long backlog that still drains (a saturation step of a slow architecture) is not lost.
     timeout_ns = round(ctx.drain_timeout_s * 1e9)
     deadline_ns = end + timeout_ns
-    ctx.workers.reset_peak()
+    if ctx.workers:
+        ctx.workers.reset_peak()
     next_rss_ns = begin
     while True:
         now = time.monotonic_ns()
@@ -159,7 +165,10 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
             deadline_ns = max(deadline_ns, now + timeout_ns)
         for window in windows.values():
             window.observe(now)
-        if next_rss_ns <= now and (now <= end or m.plan.saturation):
+        if ctx.agents_vanished and (gone := ctx.agents_vanished()):
+            m.agents_vanished += gone
+            ctx.log(f"{m.architecture} step {m.plan.key}: bench worker(s) vanished: {', '.join(gone)}")
+        if ctx.workers and next_rss_ns <= now and (now <= end or m.plan.saturation):
             ctx.workers.sample_rss()
             next_rss_ns = now + round(RSS_EVERY_S * 1e9)
         progress(len(m.records), expected)
@@ -173,7 +182,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     for window in windows.values():
         window.close(time.monotonic_ns())
     m.cpu_percent = {key: window.percent() for key, window in windows.items()}
-    m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+    if ctx.workers:
+        m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
 
 
 def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:

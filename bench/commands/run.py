@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--worker-processes", type=int)
     flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
     flags.add_argument("--saturation-repeat", type=int, help='runs of each "max" step (default: --repeat); median and min-max')
+    flags.add_argument("--workers", choices=["local", "external"],
+                       help="external: `bench worker` agents on other hosts run the workers")
+    flags.add_argument("--external-workers", type=int, help="bench worker agents to wait for (workers = external)")
     flags.add_argument("--records", choices=["files", "control"],
                        help="how task records reach bench: files, or a control channel (a Redis of its own)")
     flags.add_argument("--loadgen-processes", type=int,
@@ -61,6 +64,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
         "loadgen_processes": args.loadgen_processes, "records": args.records,
+        "workers": args.workers, "external_workers": args.external_workers,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
         "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
     }
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
-              distance=profile.distances() != [None], brokers=profile.brokers())
+              distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     run_ = Run(profile, args.results_dir)

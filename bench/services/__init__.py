@@ -54,10 +54,12 @@ class Services:
     """The distance in force (None: no proxy, the workers connect to the server directly)."""
     control: ManagedRedis | None = None
     """The control channel's Redis (`records = "control"`): task records and clock offsets, never tasks."""
+    given_control_url: str | None = None
+    """The control channel given by URL (`control_url`), instead of bench's own."""
 
     @property
     def control_url(self) -> str | None:
-        return self.control.url if self.control else None
+        return self.control.url if self.control else self.given_control_url
 
     def __post_init__(self) -> None:
         self.worker_database_url = self.worker_database_url or self.database_url
@@ -157,7 +159,8 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False,
-              distance: bool = False, brokers: tuple[str, ...] | list[str] = ("redis",)) -> None:
+              distance: bool = False, brokers: tuple[str, ...] | list[str] = ("redis",),
+              control_url: str | None = None) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
     the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
     if distance:
@@ -175,6 +178,9 @@ def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool 
     if broker_url:
         require_loopback(broker_url, "broker")
         check_broker(broker_url)
+    if control_url:
+        require_loopback(control_url, "control channel")
+        check_broker(control_url)
     for kind in set(brokers) - {broker_kind(broker_url) if broker_url else None}:
         if kind == "rabbitmq":
             rabbitmq_binaries()
@@ -198,12 +204,13 @@ def running_services(
     pgbouncer_beside: str = "workers",
     brokers: tuple[str, ...] | list[str] = ("redis",),
     control: bool = False,
+    control_url: str | None = None,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
     was started on exit, whatever the exit. PgBouncer and the delay proxy start later, per distance
     (`Services.at_distance`). A broker_url serves the brokers of its kind."""
-    preflight(database_url, broker_url, pgbouncer, distance, brokers)
+    preflight(database_url, broker_url, pgbouncer, distance, brokers, control_url)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = None
@@ -221,6 +228,8 @@ def running_services(
             managed[kind] = stack.enter_context(server_class(work_dir, log=log, cpus=cpus.get("broker")))
             urls[kind] = managed[kind].url
         services = Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
-        if control:
+        if control_url:
+            services.given_control_url = control_url
+        elif control:
             services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control"))
         yield services

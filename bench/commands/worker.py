@@ -1,0 +1,64 @@
+"""`bench worker`: run the workers of another host's `bench run` (with `workers = "external"`)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+from bench.console import stderr
+
+NAME = "worker"
+HELP = "on a worker host: run the architecture a `bench run` assigns, until that run ends"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--control", required=True, metavar="URL",
+                        help="the run's control channel (redis://...), as `bench run` prints it")
+    parser.add_argument("--database", metavar="URL", help="the database as this host reaches it (default: the run's)")
+    parser.add_argument("--broker", metavar="URL", help="the broker as this host reaches it (default: the run's)")
+    parser.add_argument("--processes", type=int, help="worker processes on this host (default: the run's)")
+    parser.add_argument("--log-dir", type=Path, help="where the workers' logs go (default: a temporary folder, removed)")
+
+
+def _interrupt(signum, frame) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.agents import Agent
+    from bench.errors import BenchError
+    from bench.services.urls import redact_url
+
+    if args.processes is not None and args.processes < 1:
+        raise BenchError(f"--processes must be at least 1, got {args.processes}")
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    log_dir = args.log_dir or work_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(log_dir / "agent.log", "a", buffering=1)
+
+    def log(message: str) -> None:
+        log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir, log)
+        stderr.print(f"bench worker {agent.id}: waiting for work on {redact_url(args.control)}")
+        log(f"agent {agent.id} pid={agent.id.rsplit('-', 1)[1]} on {redact_url(args.control)}")
+        agent.serve()
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    except Exception as exc:  # the channel unreachable at start, say: one line, no traceback
+        raise BenchError(f"bench worker: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    finally:
+        log_file.close()
+        if args.log_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 0

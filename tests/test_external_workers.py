@@ -1,0 +1,106 @@
+"""Workers run by `bench worker` agents (workers = "external"), on this host: the same counts as local
+workers, records and clock offsets over the control channel, an agent that vanishes mid-step is named
+and its tasks are lost (not waited for forever), and every agent ends with the run."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.services.redis import ManagedRedis
+from tests.conftest import REPO, run_bench
+from tests.test_run import _bench_children_started_after, _only_run, _steps
+
+
+@pytest.fixture
+def control(tmp_path):
+    with ManagedRedis(tmp_path, log=lambda _m: None, name="control") as server:
+        yield server.url
+
+
+def _agent(control_url: str, log_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", "worker", "--control", control_url, "--log-dir", str(log_dir)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log_dir.parent / f"{log_dir.name}.err", "w"),
+                            start_new_session=True)
+
+
+def _agent_id(log_dir: Path) -> str:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        path = log_dir / "agent.log"
+        if path.exists() and "agent " in path.read_text():
+            return path.read_text().split("agent ", 1)[1].split()[0]
+        time.sleep(0.1)
+    raise AssertionError("the agent did not start")
+
+
+def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control):
+    t0 = time.time()
+    agent = _agent(control, tmp_path / "agent")
+    done = run_bench("run", "--profile", "smoke", "--rates", "20,40", "--workers", "external",
+                     "--results-dir", str(tmp_path / "results"), "--plots-dir", str(tmp_path / "plots"),
+                     env={"BENCH_CONTROL_URL": control})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert agent.wait(timeout=20) == 0  # told to stop at the end of the run
+    for row in _steps(_only_run(tmp_path / "results")):
+        assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) and int(row["lost"]) == 0, row
+        assert float(row["sessions_per_task"]) == pytest.approx(1.0, abs=0.05), row
+        assert abs(float(row["clock_offset_ms"])) <= float(row["clock_uncertainty_ms"]) + 0.05, row  # one host
+        assert row["cpu_percent"] == ""  # another host's workers are not this host's to meter
+    assert not _bench_children_started_after(t0)
+
+
+def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_path, control):
+    t0 = time.time()
+    agents = [_agent(control, tmp_path / f"agent{i}") for i in range(2)]
+    doomed = _agent_id(tmp_path / "agent0")
+    # Tasks that hold their worker 300 ms, so each agent's workers have some in hand when its host goes.
+    config = tmp_path / "bench.toml"
+    config.write_text('[profiles.vanish]\narchitectures = ["prefork-nullpool"]\nworkload = "io_wait"\n'
+                      'workload_params = { sleep_ms = 300 }\nrates = [10]\nstep_seconds = 6\nwarmup_seconds = 1\n'
+                      'drain_timeout_seconds = 10\ntable_rows = 1000\ncalibrate_tls = false\n'
+                      'workers = "external"\nexternal_workers = 2\n')
+    args = ("run", "--config", str(config), "--profile", "vanish", "--results-dir", str(tmp_path / "results"),
+            "--plots-dir", str(tmp_path / "plots"))
+    run = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env={**os.environ, "BENCH_CONTROL_URL": control},
+                           start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        log = None
+        while time.time() < deadline:
+            logs = list((tmp_path / "results").glob("*/bench.log"))
+            if logs and "step 0.0 starts" in logs[0].read_text():
+                log = logs[0]
+                break
+            time.sleep(0.2)
+        assert log is not None, "the step never started"
+        time.sleep(3.0)
+        # The host goes: the agent and every worker process it started, at once.
+        host = psutil.Process(agents[0].pid)
+        for proc in [*host.children(recursive=True), host]:
+            proc.send_signal(signal.SIGKILL)
+        started = time.time()
+        _, stderr = run.communicate(timeout=120)
+        ended_after_s = time.time() - started
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGINT)
+            run.wait(timeout=60)
+    assert run.returncode == 0, stderr[-3000:]
+    (row,) = _steps(_only_run(tmp_path / "results"))
+    assert row["agents_vanished"] == doomed
+    assert "bench worker(s) vanished during" in stderr and doomed in stderr
+    assert int(row["lost"]) >= 1 and int(row["completed"]) + int(row["failed"]) + int(row["lost"]) == int(row["enqueued"])
+    # The step waited for the lost tasks no longer than its drain timeout (10 s) after the schedule.
+    assert ended_after_s < 3 + 10 + 10
+    assert agents[1].wait(timeout=20) == 0
+    assert not _bench_children_started_after(t0)
