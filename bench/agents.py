@@ -43,6 +43,8 @@ class AgentState:
     ready_generation: int
     """The assignment whose workers are up (-1: none)."""
     error: str = ""
+    address: str = ""
+    """The agent's address as the control channel sees it (its host's, on the way to the channel)."""
 
 
 class AgentDirectory:
@@ -74,7 +76,7 @@ class AgentDirectory:
             failed = [a for a in agents.values() if a.error]
             if failed:
                 raise BenchError(f"bench worker {failed[0].agent} could not start its workers: {failed[0].error}")
-            ready = sorted(a.agent for a in agents.values() if a.ready_generation == generation)
+            ready = sorted(f"{a.agent} ({a.address})" for a in agents.values() if a.ready_generation == generation)
             if len(ready) >= count:
                 return ready
             if time.monotonic() > deadline:
@@ -116,6 +118,7 @@ class Agent:
         from bench.architectures import get_architecture
         from bench.processes import stop_all
 
+        self._state.address = str(self._client.client_info().get("addr", "")).rsplit(":", 1)[0]
         self._publish()
         # A stop left by an earlier run on a channel of the user's is not for this agent.
         earlier_stop = self._client.get(STOP)

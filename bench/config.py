@@ -108,11 +108,11 @@ class Profile:
     connection_budget: int | None = None
     """Connections the database can give these workers; default: the server's max_connections less 5."""
     database_url: str | None = None
-    """An existing PostgreSQL to use instead of a managed one (loopback only)."""
+    """An existing PostgreSQL to use instead of a managed one."""
     broker: str = "redis"
     """The broker bench starts: "redis" or "rabbitmq" (a node of its own; taskiq's async-queue needs Redis)."""
     broker_url: str | None = None
-    """An existing broker to use instead of a managed one: redis:// or amqp:// (loopback only)."""
+    """An existing broker to use instead of a managed one: redis:// or amqp://."""
     workers: str = "local"
     """Where the workers run: "local" (bench starts them) or "external" (`bench worker` agents on other
     hosts run them, records and clock offsets coming over the control channel)."""
@@ -120,6 +120,9 @@ class Profile:
     """With workers = "external": the bench worker agents to wait for before each architecture's steps."""
     control_url: str | None = None
     """A Redis of the user's for the control channel (reachable by every agent), instead of bench's own."""
+    listen: str | None = None
+    """An address (of this host) the managed PostgreSQL and Redis servers also listen on, for workers
+    on other hosts; their URLs then name it, and Redis requires a random password. None: loopback only."""
     records: str = "files"
     """How task records reach bench: "files" (workers on this host) or "control" (through a Redis of
     bench's own, with each worker's clock offset: what workers on other hosts need)."""
@@ -157,6 +160,7 @@ class Profile:
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         _check(self.broker in BROKERS, f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}")
         _check(self.records in RECORDS, f"records must be one of {', '.join(RECORDS)}, got {self.records!r}")
+        self._validate_listen()
         _check(self.workers in ("local", "external"), f"workers must be \"local\" or \"external\", got {self.workers!r}")
         _check(isinstance(self.external_workers, int) and self.external_workers >= 1,
                f"external_workers must be a whole number of at least 1, got {self.external_workers!r}")
@@ -166,6 +170,19 @@ class Profile:
         _check(self.max_overflow >= 0, f"max_overflow must be 0 or more, got {self.max_overflow!r}")
         _check(self.saturation_tasks <= 1_000_000, "saturation_tasks may be at most 1,000,000")
         return self
+
+    def _validate_listen(self) -> None:
+        if self.listen is None:
+            return
+        import ipaddress
+
+        try:
+            address = ipaddress.ip_address(str(self.listen))
+        except ValueError:
+            raise BenchError(f"listen must be an IP address of this host, got {self.listen!r}") from None
+        _check(not address.is_loopback, f"listen = {self.listen!r} is loopback, where the servers listen anyway")
+        _check("rabbitmq" not in self.brokers(), "listen covers PostgreSQL and Redis; the RabbitMQ node stays on loopback")
+        _check(self.auth != "trust", "auth = \"trust\" with listen would let anyone who reaches the address in")
 
     def via_control(self) -> bool:
         """Task records come over the control channel: asked for, or the only way from other hosts."""

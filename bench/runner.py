@@ -116,6 +116,7 @@ class Run:
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
                                   distance=self.profile.distances() != [None], brokers=self.profile.brokers(),
                                   control=self.profile.via_control(), control_url=self.profile.control_url,
+                                  listen=self.profile.listen,
                                   pgbouncer_beside=self.profile.pgbouncer_beside) as services:
                 self._measure_watching(services, work_dir)
             self.status = "complete"

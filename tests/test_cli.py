@@ -35,11 +35,6 @@ def test_unreachable_database(tmp_path):
     assert "hunter2" not in done.stderr
 
 
-def test_non_loopback_database_is_refused(tmp_path):
-    done = run_bench("run", "--results-dir", str(tmp_path), env={"BENCH_DATABASE_URL": "postgresql://u:p@10.1.2.3/db"})
-    _one_line_error(done, "not a loopback address")
-
-
 def test_unknown_architecture(tmp_path):
     _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
     _one_line_error(run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir",

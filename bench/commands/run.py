@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--workers", choices=["local", "external"],
                        help="external: `bench worker` agents on other hosts run the workers")
     flags.add_argument("--external-workers", type=int, help="bench worker agents to wait for (workers = external)")
+    flags.add_argument("--listen", metavar="ADDRESS",
+                       help="an address of this host the managed PostgreSQL and Redis also listen on (other hosts' workers)")
     flags.add_argument("--records", choices=["files", "control"],
                        help="how task records reach bench: files, or a control channel (a Redis of its own)")
     flags.add_argument("--loadgen-processes", type=int,
@@ -64,7 +66,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
         "loadgen_processes": args.loadgen_processes, "records": args.records,
-        "workers": args.workers, "external_workers": args.external_workers,
+        "workers": args.workers, "external_workers": args.external_workers, "listen": args.listen,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
         "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
     }

@@ -27,7 +27,7 @@ from bench.services.rabbitmq import ManagedRabbitMQ, rabbitmq_binaries
 from bench.services.redis import ManagedRedis
 from bench.processes import ChildProcess
 from bench.services.binaries import postgres_bindir, redis_server_binary
-from bench.services.urls import require_loopback, with_address
+from bench.services.urls import with_address
 
 
 @dataclass
@@ -171,15 +171,12 @@ def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool 
                              "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures")
         pgbouncer_binary()
     if database_url:
-        require_loopback(database_url, "database")
         check_database(database_url)
     else:
         postgres_bindir()
     if broker_url:
-        require_loopback(broker_url, "broker")
         check_broker(broker_url)
     if control_url:
-        require_loopback(control_url, "control channel")
         check_broker(control_url)
     for kind in set(brokers) - {broker_kind(broker_url) if broker_url else None}:
         if kind == "rabbitmq":
@@ -205,6 +202,7 @@ def running_services(
     brokers: tuple[str, ...] | list[str] = ("redis",),
     control: bool = False,
     control_url: str | None = None,
+    listen: str | None = None,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
@@ -216,7 +214,7 @@ def running_services(
         postgres = None
         if not database_url:
             postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings,
-                                                            auth=auth, ssl=ssl, cpus=cpus.get("db")))
+                                                            auth=auth, ssl=ssl, cpus=cpus.get("db"), listen=listen))
             database_url = postgres.url
         given = {broker_kind(broker_url): broker_url} if broker_url else {}
         urls, managed = {}, {}
@@ -224,12 +222,14 @@ def running_services(
             if kind in given:
                 urls[kind] = given[kind]
                 continue
-            server_class = ManagedRabbitMQ if kind == "rabbitmq" else ManagedRedis
-            managed[kind] = stack.enter_context(server_class(work_dir, log=log, cpus=cpus.get("broker")))
+            if kind == "rabbitmq":
+                managed[kind] = stack.enter_context(ManagedRabbitMQ(work_dir, log=log, cpus=cpus.get("broker")))
+            else:
+                managed[kind] = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker"), listen=listen))
             urls[kind] = managed[kind].url
         services = Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
         if control_url:
             services.given_control_url = control_url
         elif control:
-            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control"))
+            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control", listen=listen))
         yield services

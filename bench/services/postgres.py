@@ -34,8 +34,12 @@ class ManagedPostgres(ManagedServer):
 
     def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
                  settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False,
-                 cpus: str | None = None) -> None:
+                 cpus: str | None = None, listen: str | None = None) -> None:
         super().__init__(work_dir, log, cpus)
+        self.listen = listen
+        """An address to listen on besides loopback (for workers on other hosts); URLs then name it."""
+        if listen and auth == "trust":
+            raise BenchError("auth = \"trust\" with listen would let anyone who reaches the address in; use scram-sha-256")
         self.max_connections = max_connections
         self.auth = auth
         self.ssl = ssl
@@ -64,6 +68,9 @@ class ManagedPostgres(ManagedServer):
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         self._initdb(bindir, data_dir, pwfile, user)
         os.unlink(pwfile)
+        if self.listen:  # initdb allows loopback only; the password stays required from anywhere else
+            with open(os.path.join(data_dir, "pg_hba.conf"), "a") as hba:
+                hba.write(f"host all all {self.listen}/0 {self.auth}\n")
         # A certificate even when clients do not use TLS (sslmode=disable in their URL), so the
         # calibration can measure what TLS would add; without openssl, only ssl = true needs it.
         self.tls_capable = bool(shutil.which("openssl")) or self.ssl
@@ -113,7 +120,7 @@ class ManagedPostgres(ManagedServer):
 
     def _server_options(self) -> list[str]:
         settings = {
-            "listen_addresses": "127.0.0.1",
+            "listen_addresses": ",".join(filter(None, ["127.0.0.1", self.listen])),
             "port": str(self.port),
             "unix_socket_directories": self._dir,
             "max_connections": str(self.max_connections),
@@ -139,7 +146,7 @@ class ManagedPostgres(ManagedServer):
 
     def admin_url(self, database: str) -> str:
         tls = "?sslmode=require" if self.ssl else "?sslmode=disable" if self.tls_capable else ""
-        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}{tls}"
+        return f"postgresql://{SUPERUSER}:{self.password}@{self.listen or '127.0.0.1'}:{self.port}/{database}{tls}"
 
 
 def server_user() -> str | None:
