@@ -107,6 +107,7 @@ class Agent:
     def __init__(self, control_url: str, database_url: str | None, broker_url: str | None,
                  processes: int | None, work_dir, log_dir, log=print) -> None:
         self._client = redis.Redis.from_url(control_url, socket_timeout=5)
+        self._client.ping()  # an unreachable channel fails here, before the agent says it waits
         self._control_url, self._database_url, self._broker_url = control_url, database_url, broker_url
         self._processes, self._work_dir, self._log_dir, self._log = processes, work_dir, log_dir, log
         self.id = f"{socket.gethostname()}-{os.getpid()}"

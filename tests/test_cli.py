@@ -61,3 +61,12 @@ def test_missing_server_binary_names_the_package_and_leaves_nothing(tmp_path):
     done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"PATH": "/nonexistent"})
     _one_line_error(done, "redis-server not found; install redis-server (apt-get install redis-server)")
     assert not any(tmp_path.iterdir())  # found out before anything was started or written
+
+
+def test_bad_worker_and_listen_input_is_one_line(tmp_path):
+    _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0"), "Connection refused")
+    _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0", "--processes", "0"),
+                    "--processes must be at least 1")
+    _one_line_error(run_bench("run", "--listen", "127.0.0.1", "--results-dir", str(tmp_path)), "is loopback")
+    _one_line_error(run_bench("run", "--listen", "no-such-address", "--results-dir", str(tmp_path)),
+                    "listen must be an IP address")
