@@ -1,6 +1,6 @@
 """Server-side connection counts over time, from pg_stat_activity, on a connection of its own.
 
-A thread polls every `interval_s` (20 Hz by default) and counts the benchmark's backends
+A thread (bench.probes.poller) polls every `interval_s` (20 Hz by default) and counts the benchmark's backends
 (application_name "bench:*") by state; its own backend is excluded. Each sample is appended to
 samples.csv as it is taken, so an interrupted run keeps the series. Connections that live for
 less than the interval (NullPool's) can fall between samples: peaks are lower bounds, and the
@@ -9,8 +9,6 @@ exact number of connections opened comes from pg_stat_database.sessions instead.
 
 from __future__ import annotations
 
-import csv
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from bench.engines import APPLICATION_PREFIX
+from bench.probes.poller import CsvPoller
 
 SAMPLE_COLUMNS = ["elapsed_s", "architecture", "step", "connections", "active", "idle",
                   "idle_in_transaction", "other"]
@@ -46,38 +45,22 @@ class Sample:
         return self.active + self.idle + self.idle_in_transaction + self.other
 
 
-class ConnectionSampler(threading.Thread):
+class ConnectionSampler(CsvPoller):
+    columns = SAMPLE_COLUMNS
+
     def __init__(self, database_url: str, csv_path: Path, run_start_ns: int, interval_s: float = 0.05) -> None:
-        super().__init__(name="connection-sampler", daemon=True)
-        self.interval_s = interval_s
+        super().__init__("connection-sampler", csv_path, interval_s)
         self.samples: list[Sample] = []
         self.label: tuple[str, int | None] = ("", None)
         """(architecture, step) the next samples belong to; set by the runner."""
         self._run_start_ns = run_start_ns
         self._url = database_url
         self._conn: psycopg.Connection | None = self._connect()
-        self._csv_path = csv_path
-        self._stopping = threading.Event()
         self.error: str | None = None
         """The last failure to sample; sampling goes on, reconnecting, when the server answers again."""
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self._url, autocommit=True, application_name="bench-sampler", connect_timeout=1)
-
-    def run(self) -> None:
-        with open(self._csv_path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if f.tell() == 0:
-                writer.writerow(SAMPLE_COLUMNS)
-            next_at = time.monotonic()
-            while not self._stopping.is_set():
-                sample = self._take_or_reconnect()
-                if sample is not None:
-                    self.samples.append(sample)
-                    writer.writerow(self._row(sample))
-                next_at += self.interval_s
-                self._stopping.wait(max(0.0, next_at - time.monotonic()))
-                f.flush()
 
     def _take_or_reconnect(self) -> Sample | None:
         """A sample, or None while the server does not answer (a restart of a user's server, say):
@@ -114,9 +97,6 @@ class ConnectionSampler(threading.Thread):
     def between(self, start_ns: int, end_ns: int) -> list[Sample]:
         return [s for s in list(self.samples) if start_ns <= s.t_ns <= end_ns]
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.is_alive():
-            self.join(timeout=5)
+    def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()

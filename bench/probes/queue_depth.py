@@ -5,14 +5,12 @@ queue as one list). RabbitMQ: the ready count a passive queue.declare returns. O
 leaves the count when it is delivered to a worker, so what workers have prefetched (Celery's
 prefetch multiplier) is not counted: the depth is the backlog no worker has taken yet.
 
-A thread polls every `interval_s` and appends each sample to queue_depth.csv as it is taken. Its
+A thread (bench.probes.poller) polls every `interval_s` and appends each sample to queue_depth.csv as it is taken. Its
 polls are broker work too: at 10 Hz, a few hundred microseconds of the broker's CPU a second.
 """
 
 from __future__ import annotations
 
-import csv
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import amqp
 import redis
 
+from bench.probes.poller import CsvPoller
 from bench.services.brokers import amqp_connection, broker_kind
 
 QUEUE_DEPTH_COLUMNS = ["elapsed_s", "architecture", "step", "ready"]
@@ -33,11 +32,12 @@ class DepthSample:
     ready: int
 
 
-class QueueDepthProbe(threading.Thread):
+class QueueDepthProbe(CsvPoller):
+    columns = QUEUE_DEPTH_COLUMNS
+
     def __init__(self, broker_url: str, queue: str, architecture: str, csv_path: Path, run_start_ns: int,
                  interval_s: float = 0.1) -> None:
-        super().__init__(name="queue-depth", daemon=True)
-        self.interval_s = interval_s
+        super().__init__("queue-depth", csv_path, interval_s)
         self.step: int | None = None
         """The step the next samples belong to; set by the step."""
         self.samples: list[DepthSample] = []
@@ -45,29 +45,14 @@ class QueueDepthProbe(threading.Thread):
         """The last failure to read the depth; polling goes on, reconnecting."""
         self._url, self._queue, self._architecture = broker_url, queue, architecture
         self._kind = broker_kind(broker_url)
-        self._csv_path, self._run_start_ns = csv_path, run_start_ns
-        self._stopping = threading.Event()
+        self._run_start_ns = run_start_ns
         self._redis: redis.Redis | None = None
         self._amqp: amqp.Connection | None = None
         self._channel = None
 
-    def run(self) -> None:
-        with open(self._csv_path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if f.tell() == 0:
-                writer.writerow(QUEUE_DEPTH_COLUMNS)
-            next_at = time.monotonic()
-            while not self._stopping.is_set():
-                sample = self._take_or_reconnect()
-                if sample is not None:
-                    self.samples.append(sample)
-                    elapsed = (sample.t_ns - self._run_start_ns) / 1e9
-                    writer.writerow([f"{elapsed:.3f}", self._architecture,
-                                     "" if sample.step is None else sample.step, sample.ready])
-                next_at += self.interval_s
-                self._stopping.wait(max(0.0, next_at - time.monotonic()))
-                f.flush()
-        self._close()
+    def _row(self, sample: DepthSample) -> list:
+        elapsed = (sample.t_ns - self._run_start_ns) / 1e9
+        return [f"{elapsed:.3f}", self._architecture, "" if sample.step is None else sample.step, sample.ready]
 
     def _take_or_reconnect(self) -> DepthSample | None:
         step, t_ns = self.step, time.monotonic_ns()
@@ -106,7 +91,3 @@ class QueueDepthProbe(threading.Thread):
                 pass
         self._redis = self._amqp = self._channel = None
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.is_alive():
-            self.join(timeout=5)
