@@ -32,6 +32,9 @@ class RecordReader:
         self._dir = records_dir
         self._offsets: dict[Path, int] = {}
 
+    def close(self) -> None:
+        """Nothing to close: each poll opens and closes the files it reads."""
+
     def poll(self) -> list[TaskRecord]:
         records = []
         for path in sorted(self._dir.glob("worker-*.jsonl")):

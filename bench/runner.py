@@ -222,6 +222,7 @@ class Run:
                 self._run_repetitions(ctx, distance_index * len(p.rates) + index, rate, run_start_ns)
         finally:
             queue_probe.stop()
+            ctx.reader.close()
             stop_all(workers)
             self.log(f"stopped {arm.label} workers")
 
