@@ -55,6 +55,7 @@ class AgentDirectory:
         self._run_id = run_id
         self._generation = 0
         self._gone: set[str] = set()
+        self._checked_at = 0.0
         self._client.delete(ASSIGNMENT)
 
     def agents(self) -> dict[str, AgentState]:
@@ -64,9 +65,6 @@ class AgentDirectory:
         self._generation += 1
         self._client.set(ASSIGNMENT, json.dumps({"generation": self._generation, "spec": dataclasses.asdict(spec)}))
         return self._generation
-
-    def clear(self) -> None:
-        self._client.delete(ASSIGNMENT)
 
     def wait_ready(self, generation: int, count: int, timeout_s: float) -> list[str]:
         """The agents running `generation`'s workers, once `count` of them are; else a BenchError."""
@@ -85,7 +83,11 @@ class AgentDirectory:
             time.sleep(0.1)
 
     def vanished(self) -> list[str]:
-        """Agents whose heartbeat stopped (each named once, the first time it is seen gone)."""
+        """Agents whose heartbeat stopped (each named once, the first time it is seen gone). Asked at every
+        poll of a step, it looks at most once a heartbeat: beats are no fresher in between."""
+        if time.monotonic() - self._checked_at < HEARTBEAT_S:
+            return []
+        self._checked_at = time.monotonic()
         now_ms = redis_time_ns(self._client) // 1_000_000
         beats = {k.decode(): int(v) for k, v in self._client.hgetall(HEARTBEATS).items()}
         gone = {agent for agent, at_ms in beats.items() if now_ms - at_ms > GONE_AFTER_S * 1000} - self._gone

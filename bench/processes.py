@@ -81,6 +81,18 @@ class ChildProcess:
             pass
 
 
+def interrupt_on_signals() -> None:
+    """Turn the first SIGINT or SIGTERM into KeyboardInterrupt, so the command unwinds and stops the
+    children it started; later ones are ignored so that clean-up can finish."""
+    def interrupt(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def stop_all(children: list[ChildProcess], grace_s: float = 10.0) -> None:
     """Stop several children at once: all are asked first, then each is waited for (and killed if it
     has to be), so their shutdowns overlap instead of adding up."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from bench.config_file import add_config_argument, load_config
 from bench.config import resolve_profile
 from bench.console import stderr, stdout, summary_table
 from bench.errors import BenchError, ServerExited
+from bench.processes import interrupt_on_signals
 from bench.runner import Run
 from bench.services import preflight
 
@@ -94,13 +94,6 @@ def _cpu_sets(text: str) -> dict[str, str]:
     return sets
 
 
-def _interrupt(signum, frame) -> None:
-    # The first SIGINT/SIGTERM unwinds the run; later ones are ignored so the clean-up can finish.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, overrides(args))
     from bench.architectures import get_architecture
@@ -115,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
               distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_signals()
     run_ = Run(profile, args.results_dir)
     stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
                  f"{', '.join(profile.architectures)} on {profile.workload}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
 from bench.console import stderr
+from bench.processes import interrupt_on_signals
 
 NAME = "worker"
 HELP = "on a worker host: run the architecture a `bench run` assigns, until that run ends"
@@ -22,12 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", metavar="URL", help="the broker as this host reaches it (default: the run's)")
     parser.add_argument("--processes", type=int, help="worker processes on this host (default: the run's)")
     parser.add_argument("--log-dir", type=Path, help="where the workers' logs go (default: a temporary folder, removed)")
-
-
-def _interrupt(signum, frame) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,12 +40,11 @@ def run(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
 
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_signals()
     try:
         agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir, log)
         stderr.print(f"bench worker {agent.id}: waiting for work on {redact_url(args.control)}")
-        log(f"agent {agent.id} pid={agent.id.rsplit('-', 1)[1]} on {redact_url(args.control)}")
+        log(f"agent {agent.id} pid={os.getpid()} on {redact_url(args.control)}")
         agent.serve()
     except KeyboardInterrupt:
         log("interrupted")
