@@ -24,7 +24,7 @@ import time
 import redis
 
 from bench.architectures.base import WorkerSpec
-from bench.clock import redis_time_ns
+from bench.clock import WORKER_SKEW_ENV, redis_time_ns
 from bench.errors import BenchError
 
 ASSIGNMENT = "bench:assignment"
@@ -168,6 +168,8 @@ class Agent:
         values["database_url"] = self._database_url or values["database_url"]
         values["broker_url"] = self._broker_url or values["broker_url"]
         values["worker_processes"] = self._processes or values["worker_processes"]
+        if os.environ.get(WORKER_SKEW_ENV):  # test-only: this host's workers' clock, skewed
+            values["clock_skew_ns"] = round(float(os.environ[WORKER_SKEW_ENV]) * 1e6)
         spec = WorkerSpec(**values)
         try:
             self._workers = get_architecture(spec.architecture)().start_workers(spec, self._log_dir)

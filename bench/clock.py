@@ -20,6 +20,8 @@ from typing import Callable
 SKEW_ENV = "BENCH_TEST_CLOCK_SKEW_NS"
 """Test-only: nanoseconds added to this process's clock, to check that the estimate finds them."""
 _SKEW_NS = int(os.environ.get(SKEW_ENV, "0") or 0)
+WORKER_SKEW_ENV = "BENCH_TEST_WORKER_CLOCK_SKEW_MS"
+"""Test-only: ms that `bench run` (or a `bench worker` agent) adds to its workers' clocks."""
 SAMPLES = 8
 
 

@@ -85,6 +85,12 @@ class Profile:
     """Load generator processes that send: above 1, Locust's distributed mode (a master and this many
     workers), each worker sending every N-th arrival of the schedule. One process tops out at a few
     thousand tasks/s."""
+    external_loadgens: int = 0
+    """Load generators on other hosts (`bench loadgen --master HOST:PORT`, one sending process each)
+    that every step waits for and gives its share of the schedule, beside the local processes."""
+    loadgen_port: int = 5557
+    """With external_loadgens: the port each step's Locust master listens on (Locust's own default),
+    on `listen` when set, else on loopback."""
     cpus: dict[str, str] = field(default_factory=dict)
     """CPU set of each role, as taskset lists them: e.g. {db = "0", workers = "1", broker = "1",
     loadgen = "1"}; roles left out run anywhere. Steps then name the role that ran out (`bound_role`)."""
@@ -164,6 +170,11 @@ class Profile:
         _check(self.workers in ("local", "external"), f"workers must be \"local\" or \"external\", got {self.workers!r}")
         _check(isinstance(self.external_workers, int) and self.external_workers >= 1,
                f"external_workers must be a whole number of at least 1, got {self.external_workers!r}")
+        _check(isinstance(self.external_loadgens, int) and not isinstance(self.external_loadgens, bool)
+               and self.external_loadgens >= 0,
+               f"external_loadgens must be a whole number of 0 or more, got {self.external_loadgens!r}")
+        _check(isinstance(self.loadgen_port, int) and 1024 <= self.loadgen_port <= 65535,
+               f"loadgen_port must be a port from 1024 to 65535, got {self.loadgen_port!r}")
         self._validate_arms()
         _check(self.pgbouncer_beside in ("workers", "database"),
                f"pgbouncer_beside must be \"workers\" or \"database\", got {self.pgbouncer_beside!r}")

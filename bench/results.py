@@ -22,7 +22,8 @@ from bench.stats import STEP_COLUMNS, Spread
 SCHEMA_VERSION = 1
 TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
                 "started_s", "finished_s", "send_late_ms", "send_ms", "queue_wait_ms", "exec_ms", "latency_ms",
-                "connects", "connect_ms", "error", "worker_pid"]
+                "connects", "connect_ms", "error", "worker_pid", "loadgen",
+                "clock_offset_ms"]
 
 
 class RunFolder:
@@ -169,7 +170,8 @@ def load_run(run_dir: Path) -> RunData:
 
 
 _TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent",
-                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process", "agents_vanished"}
+                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
+                 "loadgen_clock_offset_ms_by_process", "agents_vanished"}
 
 
 def _typed(row: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import asdict
@@ -18,13 +19,15 @@ from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
 from bench.arms import Arm
 from bench.agents import AgentDirectory
+from bench.clock import WORKER_SKEW_ENV
 from bench.collect import RecordReader
 from bench.control import ControlRecordReader
 from bench.config import Profile
 from bench.config_file import REPO_DIR
 from bench.console import stderr, step_progress
 from bench.engines import admin_engine, application_name
-from bench.errors import ServerExited
+from bench.errors import BenchError, ServerExited
+from bench.loadgen import MasterAddress, farewell
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
 from bench.probes.queue_depth import QueueDepthProbe
@@ -59,7 +62,6 @@ CAVEATS = [
 ]
 EXTERNAL_READY_TIMEOUT_S = 120
 """How long a run waits for the bench worker agents to report an architecture's workers up."""
-WORKER_SKEW_ENV = "BENCH_TEST_WORKER_CLOCK_SKEW_MS"
 """Test-only: milliseconds added to the workers' clock (never the load generator's or bench's), to
 check that the control channel's clock offsets correct it."""
 LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."
@@ -102,6 +104,8 @@ class Run:
         self._agents: AgentDirectory | None = None
         """The bench worker agents' directory, with workers = "external"."""
         self._run_start_ns = 0
+        self._loadgen_master: MasterAddress | None = None
+        """Where each step's Locust master listens, with load generators on other hosts."""
 
     def log(self, message: str) -> None:
         self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
@@ -111,6 +115,7 @@ class Run:
         self._write_run_json()
         work_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
         try:
+            self._loadgen_master = self._master_address()
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
                                   ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
@@ -168,7 +173,7 @@ class Run:
                         if self.profile.workers == "external" else None)
         if self._agents:
             stderr.print(f"waiting for {self.profile.external_workers} bench worker(s): on each worker host run "
-                         f"`bench worker --control {redact_url(services.control_url)}`")
+                         f"`bench worker --control {self._control_url_for_agents(services.control_url, work_dir)}`")
             self.log(f"control channel for bench worker: {redact_url(services.control_url)}")
         try:
             for distance_index, rtt_ms in enumerate(self.profile.distances()):
@@ -182,9 +187,45 @@ class Run:
         finally:
             if self._agents:
                 self._agents.stop_all()  # whatever the end: their workers carry this run's queue and URLs
+            if self._loadgen_master:
+                farewell(self._loadgen_master, self.folder.logs)
+                self.log("told the load generators on other hosts the run is over")
             self._outages.stop()
             sampler.stop()
             server_stats.close()
+
+    @staticmethod
+    def _control_url_for_agents(url: str, work_dir: Path) -> str:
+        """The control URL as the agents need it. One with a password (bench's own channel) is written
+        to a file only its user can read, removed with the run, and named instead: passwords never
+        appear on the terminal or in logs."""
+        if redact_url(url) == url:
+            return url
+        path = work_dir / "control-url"
+        path.touch(mode=0o600)
+        path.write_text(url + "\n")
+        return f'"$(cat {path})"'
+
+    def _master_address(self) -> MasterAddress | None:
+        """With load generators on other hosts: the address every step's Locust master listens on,
+        checked free now so that a taken port fails the run at once, in one line."""
+        p = self.profile
+        if not p.external_loadgens:
+            return None
+        master = MasterAddress(p.listen or "127.0.0.1", p.loadgen_port, p.external_loadgens, EXTERNAL_READY_TIMEOUT_S)
+        probe = socket.socket()
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((master.host, master.port))
+        except OSError as exc:
+            raise BenchError(f"the load generators' master cannot listen on {master}: {exc.strerror}; "
+                             f"set loadgen_port (--loadgen-port)") from None
+        finally:
+            probe.close()
+        stderr.print(f"waiting for {p.external_loadgens} load generator(s) at every step: on each host run "
+                     f"`bench loadgen --master {master}`")
+        self.log(f"load generators on other hosts connect to {master}")
+        return master
 
     def _prepare_database(self, services: Services, workload) -> None:
         engine = admin_engine(services.database_url)
@@ -215,7 +256,8 @@ class Run:
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]) if not self._agents else None,
                           _shared_machine_meters(services, arm.broker), self._reader(spec), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
-                          p.loadgen_processes, self._agents.vanished if self._agents else None)
+                          p.loadgen_processes, self._agents.vanished if self._agents else None,
+                          self._loadgen_master)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.
@@ -344,4 +386,22 @@ class Run:
             "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
             "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
             "outages": [o.as_dict(self._run_start_ns) for o in self._outages.outages] if self._outages else [],
+            "clock_offsets": _clock_offsets(self.rows),
         })
+
+
+def _clock_offsets(rows: list[dict]) -> list[dict]:
+    """Each step's clock offsets to bench's clock, where they were estimated: the workers' (records over
+    the control channel) and each load generator process's (under a Locust master)."""
+    offsets = []
+    for row in rows:
+        entry = {"architecture": row["architecture"], "step": row["step"], "repetition": row["repetition"]}
+        if row.get("clock_offset_ms") is not None:
+            entry["workers"] = {"offset_ms": row["clock_offset_ms"], "uncertainty_ms": row["clock_uncertainty_ms"]}
+        if row.get("loadgen_clock_offset_ms_by_process"):
+            entry["loadgens"] = {
+                index: dict(zip(("offset_ms", "uncertainty_ms"), map(float, value.split("±"))))
+                for index, value in (part.split("=") for part in row["loadgen_clock_offset_ms_by_process"].split(";"))}
+        if len(entry) > 3:
+            offsets.append(entry)
+    return offsets

@@ -27,7 +27,7 @@ STEP_COLUMNS = [
     "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
     "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "control_cpu_ms_per_task", "machine_cpu_ms_per_task",
     "connections_opened_per_s", "clock_offset_ms", "clock_uncertainty_ms",
-    "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
+    "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process", "loadgen_clock_offset_ms_by_process",
     "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
     "first_failure_s", "errors", "interrupted_by", "outage_s", "agents_vanished",
     "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
@@ -151,6 +151,9 @@ class StepMeasurements:
     """Seconds during the step that a server given by URL did not answer (a restart, say)."""
     agents_vanished: list[str] = field(default_factory=list)
     """bench worker agents (workers on other hosts) whose heartbeat stopped during the step."""
+    loadgen_senders: dict[int, dict] = field(default_factory=dict)
+    """With a Locust master: each sending process by index, as the master saw it (host, remote, clock
+    offset to bench's clock and its uncertainty, CPU and wall seconds over its schedule)."""
 
     @property
     def window_ns(self) -> tuple[int, int]:
@@ -246,12 +249,18 @@ LOADGEN_PROCESS_KEY = "loadgen process "
 
 
 def _per_loadgen_process(m: StepMeasurements, measured: list[Enqueue]) -> dict:
-    """With several load generator processes: how many, and each one's schedule lag p99 and CPU, as
-    "index=value;..." (empty with one process: the step's own columns say it all)."""
+    """With several load generator processes: how many, and each one's schedule lag p99, CPU and clock
+    offset to bench's, as "index=value;..." (empty with one process: the step's own columns say it
+    all). CPU is metered here for this host's processes over the measured window; a process on
+    another host reports its own, over its whole schedule."""
     processes = {key.removeprefix(LOADGEN_PROCESS_KEY): value for key, value in m.cpu_percent.items()
                  if key.startswith(LOADGEN_PROCESS_KEY)}
+    for index, sender in m.loadgen_senders.items():
+        if sender.get("remote"):
+            processes[str(index)] = _ratio(100 * sender.get("cpu_s", math.nan), sender.get("wall_s", math.nan))
     if not processes:
-        return {"loadgen_processes": 1, "send_late_p99_by_loadgen_ms": "", "loadgen_cpu_percent_by_process": ""}
+        return {"loadgen_processes": 1, "send_late_p99_by_loadgen_ms": "", "loadgen_cpu_percent_by_process": "",
+                "loadgen_clock_offset_ms_by_process": ""}
     late: dict[int, list[float]] = defaultdict(list)
     for e in measured:
         late[e.loadgen].append(ms(e.send_started_ns - e.scheduled_ns))
@@ -259,7 +268,10 @@ def _per_loadgen_process(m: StepMeasurements, measured: list[Enqueue]) -> dict:
             "send_late_p99_by_loadgen_ms": ";".join(f"{index}={percentile(values, 99):.2f}"
                                                     for index, values in sorted(late.items())),
             "loadgen_cpu_percent_by_process": ";".join(f"{name}={value:.1f}" for name, value in processes.items()
-                                                      if not math.isnan(value))}
+                                                      if not math.isnan(value)),
+            "loadgen_clock_offset_ms_by_process": ";".join(
+                f"{index}={ms(s['clock_offset_ns']):.4f}±{ms(s['clock_uncertainty_ns']):.4f}"
+                for index, s in sorted(m.loadgen_senders.items()) if "clock_offset_ns" in s)}
 
 
 BOUND_UTILIZATION = 0.9
@@ -359,5 +371,7 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
             "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),
             "connects": len(r.connect_ns) if r else "", "connect_ms": f"{ms(sum(r.connect_ns)):.3f}" if r else "",
             "error": e.error or (r.error if r and r.error else ""), "worker_pid": r.pid if r else "",
+            "loadgen": e.loadgen,
+            "clock_offset_ms": "" if r is None or r.clock_offset_ns is None else f"{ms(r.clock_offset_ns):.4f}",
         })
     return rows

@@ -11,7 +11,7 @@ from typing import Callable
 from bench.architectures.base import WorkerSpec
 from bench.collect import RecordReader
 from bench.engines import application_name
-from bench.loadgen import LoadGenerator
+from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import CpuSetMeter, ProcessMeter
 from bench.probes.queue_depth import QueueDepthProbe
@@ -67,6 +67,8 @@ class StepContext:
     """Load generator processes that send (Locust workers under a master when more than one)."""
     agents_vanished: Callable[[], list[str]] | None = None
     """With workers on other hosts: the bench worker agents whose heartbeat stopped since last asked."""
+    loadgen_master: MasterAddress | None = None
+    """With load generators on other hosts: where each step's Locust master listens for them."""
 
 
 class CpuWindow:
@@ -100,7 +102,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
              progress: Callable[[int, int], None]) -> StepMeasurements:
     architecture = ctx.worker_spec.arm_label
     loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
-                            ctx.role_cpus.get("loadgen"), ctx.loadgen_processes)
+                            ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
     ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
             + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
     try:
@@ -175,6 +177,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         finished = loadgen.finished()
         if finished and not m.enqueues:
             m.enqueues = loadgen.enqueues()
+            m.loadgen_senders = loadgen.senders_seen()
+            _log_senders(ctx, m)
         drained = finished and now >= end and all(e.task_id in m.records for e in m.enqueues if not e.error)
         if drained or now >= deadline_ns:
             break
@@ -184,6 +188,13 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     m.cpu_percent = {key: window.percent() for key, window in windows.items()}
     if ctx.workers:
         m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+
+
+def _log_senders(ctx: StepContext, m: StepMeasurements) -> None:
+    for index, s in sorted(m.loadgen_senders.items()):
+        ctx.log(f"{m.architecture} step {m.plan.key}: load generator {index} on {s['host']} ({s['address']}, pid {s['pid']}"
+                f"{', another host' if s['remote'] else ''}) clock offset {s['clock_offset_ns'] / 1e6:.4f} "
+                f"± {s['clock_uncertainty_ns'] / 1e6:.4f} ms")
 
 
 def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:

@@ -4,13 +4,22 @@ workers' clock is skewed (a test-only setting) reports latencies as if it were n
 from __future__ import annotations
 
 import csv
+import gzip
+import json
+import os
+import signal
+import statistics
 import time
 
 import pytest
 import redis
 
-from bench.clock import estimate_offset, redis_time_ns
+from bench.clock import WORKER_SKEW_ENV, estimate_offset, redis_time_ns
 from tests.conftest import run_bench
+from tests.test_external_workers import _agent, control  # noqa: F401 (a fixture)
+from tests.test_run import _only_run, _steps
+
+SKEW_MS = 250
 
 
 def test_estimate_finds_a_known_offset_within_its_uncertainty():
@@ -34,26 +43,51 @@ def test_offset_to_a_redis_clock_on_this_host_is_its_wall_clock_less_the_monoton
     assert offset.uncertainty_ns < 2_000_000  # loopback
 
 
-def _control_run(tmp_path, skew_ms: int) -> dict:
+def test_records_over_the_control_channel_find_a_skewed_worker_clock(tmp_path):
     done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--rates", "40",
                      "--step-seconds", "4", "--records", "control", "--results-dir", str(tmp_path),
-                     "--plots-dir", str(tmp_path / "plots"), env={"BENCH_TEST_WORKER_CLOCK_SKEW_MS": str(skew_ms)})
+                     "--plots-dir", str(tmp_path / "plots"), env={WORKER_SKEW_ENV: str(SKEW_MS)})
     assert done.returncode == 0, done.stderr[-3000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
-    with open(run_dir / "steps.csv", newline="") as f:
-        (row,) = list(csv.DictReader(f))
+    run_dir = _only_run(tmp_path)
+    (row,) = _steps(run_dir)
     assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 160 and int(row["lost"]) == 0
-    return row
+    assert float(row["clock_offset_ms"]) == pytest.approx(SKEW_MS, abs=float(row["clock_uncertainty_ms"]) + 0.05)
+    assert float(row["clock_uncertainty_ms"]) < 1
+    assert float(row["queue_wait_p50_ms"]) < 50  # uncorrected it would be 250 ms less: negative
+    (offsets,) = json.loads((run_dir / "run.json").read_text())["clock_offsets"]
+    assert offsets["workers"]["offset_ms"] == pytest.approx(float(row["clock_offset_ms"]), abs=1e-4)
+    assert offsets["workers"]["uncertainty_ms"] == pytest.approx(float(row["clock_uncertainty_ms"]), abs=1e-4)
 
 
-def test_records_over_the_control_channel_correct_a_skewed_worker_clock(tmp_path):
-    plain = _control_run(tmp_path / "plain", 0)
-    skewed = _control_run(tmp_path / "skewed", 250)
-    # One host, one clock: the estimate comes out at about 0; the skewed workers' at about +250 ms.
-    assert abs(float(plain["clock_offset_ms"])) <= float(plain["clock_uncertainty_ms"]) + 0.05
-    assert float(skewed["clock_offset_ms"]) == pytest.approx(250, abs=float(skewed["clock_uncertainty_ms"]) + 0.05)
-    assert float(skewed["clock_uncertainty_ms"]) < 1
-    # Corrected, the skewed run's latency is the plain run's: within 1 ms at the median (two runs of a
-    # 4 ms task on a shared machine), where uncorrected it would be 250 ms more.
-    assert float(skewed["latency_p50_ms"]) == pytest.approx(float(plain["latency_p50_ms"]), abs=1.0)
-    assert float(skewed["queue_wait_p50_ms"]) < 50
+def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control):
+    """Two bench worker agents share the queue, one with its workers' clock 250 ms ahead. Both
+    halves of the tasks ran at the same time on the same machine, so the machine's drift between
+    runs (20-40 % on this shared VM) cannot tell them apart: only a wrong correction could."""
+    plain = _agent(control, tmp_path / "plain", "--processes", "1")
+    skewed = _agent(control, tmp_path / "skewed", "--processes", "1", env={WORKER_SKEW_ENV: str(SKEW_MS)})
+    try:
+        done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--rates", "40",
+                         "--step-seconds", "8", "--workers", "external", "--external-workers", "2",
+                         "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
+                         env={"BENCH_CONTROL_URL": control})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert plain.wait(timeout=20) == 0 and skewed.wait(timeout=20) == 0
+    finally:
+        for agent in (plain, skewed):
+            if agent.poll() is None:
+                os.killpg(agent.pid, signal.SIGKILL)
+    run_dir = _only_run(tmp_path / "r")
+    with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
+        tasks = [r for r in csv.DictReader(f) if r["status"] == "completed" and r["warmup"] == "False"]
+    assert len(tasks) == 320
+    ahead = [r for r in tasks if float(r["clock_offset_ms"]) > SKEW_MS / 2]
+    level = [r for r in tasks if float(r["clock_offset_ms"]) <= SKEW_MS / 2]
+    assert len(ahead) >= 80 and len(level) >= 80, (len(ahead), len(level))  # both hosts took a fair part
+    uncertainty = float(_steps(run_dir)[0]["clock_uncertainty_ms"])
+    assert all(abs(float(r["clock_offset_ms"]) - SKEW_MS) <= uncertainty + 0.05 for r in ahead)
+    assert all(abs(float(r["clock_offset_ms"])) <= uncertainty + 0.05 for r in level)
+    # Corrected, the median latency of the skewed host's tasks is the other's within 1 ms, where
+    # uncorrected it would be 250 ms more.
+    p50 = {name: statistics.median(float(r["latency_ms"]) for r in group) for name, group in
+           (("ahead", ahead), ("level", level))}
+    assert p50["ahead"] == pytest.approx(p50["level"], abs=1.0), p50

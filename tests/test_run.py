@@ -44,7 +44,7 @@ def _bench_children_started_after(t0: float) -> list[str]:
     for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if proc.info["create_time"] >= t0 and re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
-                                                              r"bench-rabbitmq-|epmd|delay_proxy|pgbouncer|-m bench worker", cmd):
+                                                              r"bench-rabbitmq-|epmd|delay_proxy|pgbouncer|-m bench worker|-m bench loadgen", cmd):
             leftovers.append(f"{proc.info['pid']} {cmd}")
     return leftovers
 

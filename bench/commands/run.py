@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how task records reach bench: files, or a control channel (a Redis of its own)")
     flags.add_argument("--loadgen-processes", type=int,
                        help="load generator processes that send (Locust's distributed mode above 1)")
+    flags.add_argument("--external-loadgens", type=int,
+                       help="load generators on other hosts (`bench loadgen --master HOST:PORT`) each step waits for")
+    flags.add_argument("--loadgen-port", type=int, help="the port their Locust master listens on (default 5557)")
     flags.add_argument("--table-rows", type=int)
     flags.add_argument("--max-connections", type=int)
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
@@ -66,6 +69,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
         "loadgen_processes": args.loadgen_processes, "records": args.records,
+        "external_loadgens": args.external_loadgens, "loadgen_port": args.loadgen_port,
         "workers": args.workers, "external_workers": args.external_workers, "listen": args.listen,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
         "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,

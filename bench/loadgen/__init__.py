@@ -24,6 +24,10 @@ from bench.services.urls import free_loopback_port
 
 SPEC_ENV = "BENCH_LOADGEN_SPEC"
 READY_TIMEOUT_S = 60
+RUN_OVER_EXIT = 3
+"""A Locust worker's exit code when a farewell master said the run is over."""
+NO_MASTER_EXIT = 4
+"""A Locust worker's exit code when no master answered (Locust retries for five minutes)."""
 ROW_COLUMNS = ["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "error", "loadgen"]
 """One row per arrival, as the generator writes them; `loadgen` is the process that sent it."""
 
@@ -43,26 +47,47 @@ class Enqueue:
     """Which load generator process sent it (0 for the only one)."""
 
 
+@dataclass(frozen=True)
+class MasterAddress:
+    """Where the Locust master of each step listens, with load generators on other hosts: the same
+    address and port for every step, since `bench loadgen --master HOST:PORT` connects there."""
+
+    host: str
+    port: int
+    external: int
+    """Load generators on other hosts (`bench loadgen`) each step waits for."""
+    ready_timeout_s: float
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 class LoadGenerator:
-    """One step's load generator: one process, or with `processes` > 1 a Locust master that bench talks
-    to and that many Locust workers that send (each its own child of bench, so each is metered and
-    stopped like any other)."""
+    """One step's load generator: one process, or a Locust master that bench talks to and Locust
+    workers that send: `processes` here (each its own child of bench, so each is metered and stopped
+    like any other) and, with a `master` address, `bench loadgen` workers on other hosts."""
 
     def __init__(self, architecture: str, worker_spec: WorkerSpec, plan: StepPlan, users: int,
-                 out_dir: Path, log_dir: Path, cpus: str | None = None, processes: int = 1) -> None:
+                 out_dir: Path, log_dir: Path, cpus: str | None = None, processes: int = 1,
+                 master: MasterAddress | None = None) -> None:
         self.out_path = out_dir / f"enqueues-{worker_spec.arm_label}-{plan.key}.csv"
         spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
                 "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path),
                 "role": "local", "processes": processes}
-        if processes > 1:
-            spec.update(role="master", master_port=free_loopback_port())
+        if processes > 1 or master:
+            spec.update(role="master", master_host=master.host if master else "127.0.0.1",
+                        master_port=master.port if master else free_loopback_port(),
+                        external=master.external if master else 0,
+                        ready_timeout_s=master.ready_timeout_s if master else READY_TIMEOUT_S)
+        self.ready_timeout_s = spec.get("ready_timeout_s", 0) + READY_TIMEOUT_S
         name = f"loadgen {architecture} step {plan.index}"
         self.process = self._start(name, spec, log_dir, cpus, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         """The process bench talks to: the only one, or the master."""
-        self.senders = [self.process] if processes == 1 else [
-            self._start(f"{name} worker {index}", {**spec, "role": "worker"}, log_dir, cpus)
+        self.senders = [self.process] if spec["role"] == "local" else [
+            self._start(f"{name} worker {index}", {"role": "worker", "index": index, "master_host": spec["master_host"],
+                                                   "master_port": spec["master_port"]}, log_dir, cpus)
             for index in range(processes)]
-        """The processes that send, in the order of their index... for one process, itself."""
+        """The processes of this host that send, in the order of their index; for one process, itself."""
         self.summary: dict = {}
 
     @staticmethod
@@ -77,7 +102,7 @@ class LoadGenerator:
         return [p.pid for p in self.processes()]
 
     def wait_ready(self) -> None:
-        if self._read_line(READY_TIMEOUT_S) != "ready":
+        if self._read_line(self.ready_timeout_s) != "ready":
             raise BenchError(f"the load generator did not start; see {self.process.log_path}")
 
     def go(self, start_ns: int) -> None:
@@ -96,6 +121,12 @@ class LoadGenerator:
         if not all(p.alive() for p in self.processes()):
             raise BenchError(f"the load generator exited early; see {self.process.log_path}")
         return False
+
+    def senders_seen(self) -> dict[int, dict]:
+        """Each sending process by index, as the master saw it: host, pid, remote, its clock offset to
+        the master's and the uncertainty, its CPU seconds and wall seconds over its schedule; empty
+        for a single process."""
+        return {int(index): sender for index, sender in self.summary.get("senders", {}).items()}
 
     def enqueues(self) -> list[Enqueue]:
         with open(self.out_path, newline="") as f:
@@ -116,3 +147,16 @@ class LoadGenerator:
         stdout = self.process.popen.stdout
         ready, _, _ = select.select([stdout], [], [], timeout_s)
         return stdout.readline().decode().strip() if ready else None
+
+
+def farewell(master: MasterAddress, log_dir: Path) -> None:
+    """Tell the load generators on other hosts that the run is over, so they exit instead of waiting
+    for a next step's master."""
+    spec = {"role": "farewell", "master_host": master.host, "master_port": master.port, "external": master.external}
+    process = LoadGenerator._start("loadgen farewell", spec, log_dir, None)
+    try:
+        process.popen.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        process.stop(grace_s=2)

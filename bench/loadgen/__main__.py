@@ -8,9 +8,14 @@ and how long the send itself took (send = accepted - send started) are recorded 
 
 Roles (`role` in the spec):
 - "local": one process, Locust's local runner, the whole schedule;
-- "master" and "worker": Locust's own distributed mode, for `loadgen_processes` > 1. The master
-  sends no task: it gives worker i of N the arrivals i, i+N, i+2N... (`bench.schedule.share`),
-  spawns the users on the workers, relays the start time, and gathers every worker's rows.
+- "master" and "worker": Locust's own distributed mode, for several load generator processes
+  (`loadgen_processes` > 1, or load generators on other hosts). The master sends no task: each
+  worker says hello (its local index, or none for `bench loadgen` on another host), the master
+  gives worker i of N the step's job and the arrivals i, i+N, i+2N... (`bench.schedule.share`),
+  each worker estimates its clock's offset to the master's (bench's host) with round trips over
+  the same connection, the master spawns the users, relays the start time and gathers every
+  worker's rows. A worker's times are in the master's clock: bench's;
+- "farewell": a master that only tells the load generators on other hosts that the run is over.
 
 Protocol with bench (local process or master): prints "ready" once its users are spawned and
 connected, reads the start time (CLOCK_MONOTONIC ns) on stdin, writes one CSV row per arrival, then
@@ -26,34 +31,41 @@ import csv  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
-from gevent.event import Event  # noqa: E402
+from gevent.event import AsyncResult, Event  # noqa: E402
 from locust import User, constant, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 
 from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
-from bench.loadgen import ROW_COLUMNS, SPEC_ENV  # noqa: E402
+from bench.clock import estimate_offset, monotonic_ns  # noqa: E402
+from bench.loadgen import NO_MASTER_EXIT, ROW_COLUMNS, RUN_OVER_EXIT, SPEC_ENV  # noqa: E402
 from bench.schedule import StepPlan, share  # noqa: E402
 
 READY_TIMEOUT_S = 60
 HALT_GRACE_S = 5
 """After a halt, how long the master waits for the workers' rows."""
+FAREWELL_WAIT_S = 10
+"""How long a farewell master waits for the load generators on other hosts to connect."""
+CLOCK_REPLY_TIMEOUT_S = 5
 
 
 class Arrivals:
     """This process's share of the step's schedule, handed out in order to whichever user asks next.
-    Users wait for the start time; the share is finished once handed out and every send is back."""
+    Users wait for the start time; the share is finished once handed out and every send is back.
+    Times are in the master's clock: this process's plus `offset_ns` (0 for the master itself)."""
 
-    def __init__(self, plan: StepPlan) -> None:
+    def __init__(self, plan: StepPlan, index: int = 0, count: int = 1, offset_ns: int = 0) -> None:
         self.plan = plan
         self.offsets = plan.offsets_ns()
-        self.index = 0
+        self.index = index
         """Which load generator process this is (0 for the only one)."""
-        self.seqs = share(len(self.offsets), 0, 1)
+        self.seqs = share(len(self.offsets), index, count)
+        self.offset_ns = offset_ns
         self.next = 0
         self.in_flight = 0
         self.start_ns = 0
@@ -61,25 +73,28 @@ class Arrivals:
         self.rows: list[tuple] = []
         self.finished = Event()
         self.halted = False
+        self.cpu_at_start = self.wall_at_start = 0.0
+        self.cpu_s = self.wall_s = 0.0
 
-    def assign(self, index: int, count: int) -> None:
-        self.index, self.seqs = index, share(len(self.offsets), index, count)
+    def now_ns(self) -> int:
+        return monotonic_ns() + self.offset_ns
 
     def go(self, start_ns: int) -> None:
         self.start_ns = start_ns
+        self.cpu_at_start, self.wall_at_start = time.process_time(), time.monotonic()
         self.started.set()
 
     def halt(self) -> None:
         """Send nothing more (bench asks on SIGTERM when a server died): the rows so far are written."""
         self.halted = True
         self.started.set()
-        self.finished.set()
+        self._finish()
 
     def take(self) -> tuple[str, int] | None:
         self.started.wait()
         if self.halted or self.next >= len(self.seqs):
             if self.in_flight == 0:
-                self.finished.set()
+                self._finish()
             return None
         seq = self.seqs[self.next]
         self.next += 1
@@ -90,44 +105,71 @@ class Arrivals:
         self.rows.append((*row, self.index))
         self.in_flight -= 1
         if self.in_flight == 0 and self.next >= len(self.seqs):
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.finished.is_set():
+            # What this process spent on the schedule, from the start time on: the CPU that
+            # bench cannot meter itself when the process runs on another host.
+            self.cpu_s, self.wall_s = time.process_time() - self.cpu_at_start, time.monotonic() - self.wall_at_start
             self.finished.set()
 
 
-def make_user_class(arrivals: Arrivals | None, send, name: str) -> type[User]:
+class Job:
+    """What the users of this process work on: one step's arrivals and the producer that enqueues
+    them, given at start (local role) or by the master (worker role)."""
+
+    def __init__(self) -> None:
+        self.arrivals: Arrivals | None = None
+        self.send = None
+        self.name = "enqueue"
+        self.assigned = Event()
+
+    def assign(self, arrivals: Arrivals, send, name: str) -> None:
+        self.arrivals, self.send, self.name = arrivals, send, name
+        self.assigned.set()
+
+
+def make_user_class(job: Job) -> type[User]:
     class Enqueuer(User):
         wait_time = constant(0)
 
         @task
         def enqueue(self) -> None:
+            job.assigned.wait()
+            arrivals = job.arrivals
             item = arrivals.take()
             if item is None:
                 raise StopUser()
             task_id, scheduled_ns = item
-            delay_ns = scheduled_ns - time.monotonic_ns()
+            delay_ns = scheduled_ns - arrivals.now_ns()
             if delay_ns > 0:
                 gevent.sleep(delay_ns / 1e9)
-            send_started_ns = time.monotonic_ns()
+            send_started_ns = arrivals.now_ns()
             error = ""
             try:
-                send(task_id, scheduled_ns)
+                job.send(task_id, scheduled_ns)
             except Exception as exc:  # an enqueue failure is a measurement, not a crash
                 error = type(exc).__name__
-            enqueued_ns = time.monotonic_ns() if not error else 0
+            enqueued_ns = arrivals.now_ns() if not error else 0
             arrivals.sent((task_id, scheduled_ns, send_started_ns, enqueued_ns, error))
             self.environment.events.request.fire(
-                request_type="enqueue", name=name, response_time=(time.monotonic_ns() - send_started_ns) / 1e6,
+                request_type="enqueue", name=job.name, response_time=(arrivals.now_ns() - send_started_ns) / 1e6,
                 response_length=0, exception=error or None, context={})
 
     return Enqueuer
 
 
-def _producer(spec: dict):
-    return get_architecture(spec["architecture"]).make_producer(WorkerSpec(**spec["worker_spec"]))
+def _producer(architecture: str, worker_spec: dict, broker_url: str | None = None):
+    values = {**worker_spec, "broker_url": broker_url or worker_spec["broker_url"]}
+    return get_architecture(architecture).make_producer(WorkerSpec(**values))
 
 
 def run_local(spec: dict) -> int:
+    job = Job()
     arrivals = Arrivals(StepPlan(**spec["plan"]))
-    env = Environment(user_classes=[make_user_class(arrivals, _producer(spec), spec["architecture"])])
+    job.assign(arrivals, _producer(spec["architecture"], spec["worker_spec"]), spec["architecture"])
+    env = Environment(user_classes=[make_user_class(job)])
     runner = env.create_local_runner()
     runner.start(spec["users"], spawn_rate=10_000)
     print("ready", flush=True)
@@ -140,27 +182,80 @@ def run_local(spec: dict) -> int:
     return 0
 
 
+class _Gathering:
+    """The master's view of its workers: hellos, clock estimates, rows, by Locust client id."""
+
+    def __init__(self, runner, expected: int) -> None:
+        self.runner, self.expected = runner, expected
+        self.hellos: dict[str, dict] = {}
+        self.index: dict[str, int] = {}
+        self.synced: dict[int, dict] = {}
+        self.rows: dict[int, list] = {}
+        self.all_rows = Event()
+        runner.register_message("bench_hello", self._on_hello)
+        runner.register_message("bench_clock", self._on_clock)
+        runner.register_message("bench_synced", lambda environment, msg, **_kw: self.synced.update(
+            {msg.data["index"]: msg.data}))
+        runner.register_message("bench_rows", self._on_rows)
+
+    def _on_hello(self, environment, msg, **_kw) -> None:
+        self.hellos[msg.node_id] = msg.data
+
+    def _on_clock(self, environment, msg, **_kw) -> None:
+        """One round trip of a worker's clock estimate: its probe back, with this clock's time."""
+        self.runner.send_message("bench_clock", {"probe": msg.data["probe"], "master_ns": time.monotonic_ns()},
+                                 msg.node_id)
+
+    def _on_rows(self, environment, msg, **_kw) -> None:
+        self.rows[msg.data["index"]] = [tuple(row) for row in msg.data["rows"]]
+        self.synced[msg.data["index"]].update(cpu_s=msg.data["cpu_s"], wall_s=msg.data["wall_s"])
+        if len(self.rows) == self.expected:
+            self.all_rows.set()
+
+    def wait(self, what, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not what():
+            if time.monotonic() > deadline:
+                return False
+            gevent.sleep(0.05)
+        return True
+
+    def wait_hellos(self, timeout_s: float) -> bool:
+        def all_here() -> bool:
+            ready = {worker.id for worker in self.runner.clients.ready}
+            return len([c for c in self.hellos if c in ready]) >= self.expected
+
+        return self.wait(all_here, timeout_s)
+
+    def number(self, local: int) -> None:
+        """Local workers keep the index bench gave them; the others follow, in the order they came."""
+        remote = [c for c, hello in self.hellos.items() if hello.get("local_index") is None]
+        self.index = {c: hello["local_index"] for c, hello in self.hellos.items() if hello.get("local_index") is not None}
+        self.index.update({c: local + k for k, c in enumerate(remote)})
+
+
 def run_master(spec: dict) -> int:
-    count = spec["processes"]
-    env = Environment(user_classes=[make_user_class(None, None, spec["architecture"])])
-    runner = env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=spec["master_port"])
-    rows: dict[int, list] = {}
-    all_rows = Event()
-
-    def on_rows(environment, msg, **_kw) -> None:
-        rows[msg.data["index"]] = [tuple(row) for row in msg.data["rows"]]
-        if len(rows) == count:
-            all_rows.set()
-
-    runner.register_message("bench_rows", on_rows)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while len(runner.clients.ready) < count:
-        if time.monotonic() > deadline:
-            print(f"only {len(runner.clients.ready)} of {count} load generator workers connected", file=sys.stderr)
-            return 1
-        gevent.sleep(0.05)
-    for index, client_id in enumerate(sorted(runner.clients)):
-        runner.send_message("bench_share", {"index": index, "count": count}, client_id)
+    count = spec["processes"] + spec.get("external", 0)
+    env = Environment(user_classes=[make_user_class(Job())])
+    runner = env.create_master_runner(master_bind_host=spec["master_host"], master_bind_port=spec["master_port"])
+    gathering = _Gathering(runner, count)
+    if not gathering.wait_hellos(spec.get("ready_timeout_s", READY_TIMEOUT_S)):
+        print(f"only {len(gathering.hellos)} of {count} load generator workers connected "
+              f"({spec.get('external', 0)} expected from other hosts at {spec['master_host']}:{spec['master_port']})",
+              file=sys.stderr)
+        runner.quit()
+        return 1
+    gathering.number(spec["processes"])
+    # What a producer needs and no more: the job may travel to another host, and Locust's
+    # master/worker connection has no authentication; the broker is what the worker sends to.
+    job = {"architecture": spec["architecture"], "plan": spec["plan"],
+           "worker_spec": {**spec["worker_spec"], "database_url": "", "control_url": None, "pgbouncer_url": None}}
+    for client_id, index in gathering.index.items():
+        runner.send_message("bench_share", {"index": index, "count": count, "job": job}, client_id)
+    if not gathering.wait(lambda: len(gathering.synced) == count, READY_TIMEOUT_S):
+        print(f"only {len(gathering.synced)} of {count} load generator workers took their share", file=sys.stderr)
+        runner.quit()
+        return 1
     # Returns once the workers report their users; Locust warns above 100 users/s per worker.
     runner.start(spec["users"] * count, spawn_rate=100 * count)
     print("ready", flush=True)
@@ -169,28 +264,94 @@ def run_master(spec: dict) -> int:
 
     def halt() -> None:
         runner.send_message("bench_halt")
-        gevent.spawn_later(HALT_GRACE_S, all_rows.set)
+        gevent.spawn_later(HALT_GRACE_S, gathering.all_rows.set)
 
     gevent.signal_handler(signal.SIGTERM, halt)
-    all_rows.wait()
-    write_rows(spec["out_path"], [row for index in sorted(rows) for row in rows[index]])
+    gathering.all_rows.wait()
+    write_rows(spec["out_path"], [row for index in sorted(gathering.rows) for row in gathering.rows[index]])
+    senders = {index: {**gathering.synced[index], "host": hello["host"], "address": hello["address"], "pid": hello["pid"],
+                       "remote": hello.get("local_index") is None}
+               for client_id, hello in gathering.hellos.items() if (index := gathering.index[client_id]) in gathering.rows}
     # "done" before the workers are told to quit, so bench never sees them gone before it.
-    print("done " + json.dumps({"processes": count, "reported": sorted(rows)}), flush=True)
+    print("done " + json.dumps({"processes": count, "reported": sorted(gathering.rows), "senders": senders}), flush=True)
+    runner.quit()
+    return 0
+
+
+def run_farewell(spec: dict) -> int:
+    """Tell the load generators on other hosts that the run is over (they wait for the next step's
+    master otherwise, until Locust gives up on connecting)."""
+    env = Environment(user_classes=[make_user_class(Job())])
+    runner = env.create_master_runner(master_bind_host=spec["master_host"], master_bind_port=spec["master_port"])
+    gathering = _Gathering(runner, spec["external"])
+    gathering.wait_hellos(FAREWELL_WAIT_S)
+    for client_id in gathering.hellos:
+        runner.send_message("bench_end", None, client_id)
+    gevent.sleep(0.5)
+    print(f"told {len(gathering.hellos)} of {spec['external']} load generator(s) the run is over", flush=True)
     runner.quit()
     return 0
 
 
 def run_worker(spec: dict) -> int:
-    arrivals = Arrivals(StepPlan(**spec["plan"]))
-    env = Environment(user_classes=[make_user_class(arrivals, _producer(spec), spec["architecture"])])
-    runner = env.create_worker_runner(master_host="127.0.0.1", master_port=spec["master_port"])
-    runner.register_message("bench_share", lambda environment, msg, **_kw: arrivals.assign(**msg.data))
-    runner.register_message("bench_go", lambda environment, msg, **_kw: arrivals.go(msg.data["start_ns"]))
-    runner.register_message("bench_halt", lambda environment, msg, **_kw: arrivals.halt())
-    arrivals.finished.wait()
-    runner.send_message("bench_rows", {"index": arrivals.index, "rows": arrivals.rows})
+    """A Locust worker: a local one (bench gave it `index`) or `bench loadgen` on another host."""
+    job = Job()
+    env = Environment(user_classes=[make_user_class(job)])
+    try:
+        runner = env.create_worker_runner(master_host=spec["master_host"], master_port=spec["master_port"])
+    except ConnectionError:
+        print(f"no load generator master at {spec['master_host']}:{spec['master_port']}", file=sys.stderr)
+        return NO_MASTER_EXIT
+    replies: dict[int, AsyncResult] = {}
+    ended = Event()
+
+    def read_master_clock() -> int:
+        probe = len(replies)
+        replies[probe] = AsyncResult()
+        runner.send_message("bench_clock", {"probe": probe})
+        return replies[probe].get(timeout=CLOCK_REPLY_TIMEOUT_S)
+
+    def on_share(environment, msg, **_kw) -> None:
+        work = msg.data["job"]
+        send = _producer(work["architecture"], work["worker_spec"], spec.get("broker_url"))
+        offset = estimate_offset(read_master_clock)
+        arrivals = Arrivals(StepPlan(**work["plan"]), msg.data["index"], msg.data["count"], offset.offset_ns)
+        job.assign(arrivals, send, work["architecture"])
+        runner.send_message("bench_synced", {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
+                                             "clock_uncertainty_ns": offset.uncertainty_ns})
+
+    def on_end(environment, msg, **_kw) -> None:
+        ended.set()
+
+    runner.register_message("bench_share", on_share, concurrent=True)
+    runner.register_message("bench_clock", lambda environment, msg, **_kw: replies[msg.data["probe"]].set(
+        msg.data["master_ns"]))
+    runner.register_message("bench_go", lambda environment, msg, **_kw: job.arrivals.go(msg.data["start_ns"]))
+    runner.register_message("bench_halt", lambda environment, msg, **_kw: job.arrivals.halt())
+    runner.register_message("bench_end", on_end)
+    runner.send_message("bench_hello", {"local_index": spec.get("index"), "host": socket.gethostname(),
+                                        "address": _address_towards(spec["master_host"], spec["master_port"]),
+                                        "pid": os.getpid()})
+    gevent.wait([ended, gevent.spawn(_finished, job)], count=1)
+    if ended.is_set():
+        return RUN_OVER_EXIT
+    arrivals = job.arrivals
+    runner.send_message("bench_rows", {"index": arrivals.index, "rows": arrivals.rows,
+                                       "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s})
     runner.greenlet.join()  # until the master says quit
     return 0
+
+
+def _address_towards(host: str, port: int) -> str:
+    """This host's address on the way to the master (a UDP socket's connect sends nothing)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((host, port))
+        return probe.getsockname()[0]
+
+
+def _finished(job: Job) -> None:
+    job.assigned.wait()
+    job.arrivals.finished.wait()
 
 
 def _summary(env: Environment) -> dict:
@@ -207,7 +368,7 @@ def write_rows(path: str, rows: list[tuple]) -> None:
         writer.writerows(sorted(rows, key=lambda r: r[1]))
 
 
-ROLES = {"local": run_local, "master": run_master, "worker": run_worker}
+ROLES = {"local": run_local, "master": run_master, "worker": run_worker, "farewell": run_farewell}
 
 if __name__ == "__main__":
     spec = json.loads(os.environ[SPEC_ENV])

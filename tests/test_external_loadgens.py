@@ -1,0 +1,98 @@
+"""Load generators on other hosts: `bench loadgen --master HOST:PORT` joins every step's Locust
+master, takes its share of the schedule and sends it in bench's clock (its offset to the master's
+clock estimated over the same connection). Here on loopback, with a test-only skew on its clock;
+tests/test_netns.py runs one in a network namespace of its own."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from bench.services.urls import free_loopback_port
+from tests.conftest import REPO, run_bench
+from tests.test_run import _bench_children_started_after, _only_run, _steps
+
+SKEW_MS = 250
+
+
+def _start_loadgen(master: str, log_dir, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--master", master, "--log-dir", str(log_dir)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def _offsets(text: str) -> dict[int, tuple[float, float]]:
+    """"0=-0.0267±0.2298;1=..." -> {0: (-0.0267, 0.2298), ...}"""
+    pairs = (part.split("=") for part in text.split(";"))
+    return {int(index): tuple(float(x) for x in value.split("±")) for index, value in pairs}
+
+
+def test_a_load_generator_on_a_skewed_clock_sends_its_share_at_bench_times(tmp_path):
+    t0 = time.time()
+    port = free_loopback_port()
+    loadgen = _start_loadgen(f"127.0.0.1:{port}", tmp_path / "loadgen",
+                             {"BENCH_TEST_CLOCK_SKEW_NS": str(SKEW_MS * 1_000_000)})
+    try:
+        done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--rates", "40,80",
+                         "--step-seconds", "3", "--external-loadgens", "1", "--loadgen-port", str(port),
+                         "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert loadgen.wait(timeout=30) == 0
+        assert "the run is over (2 step(s) sent)" in loadgen.stderr.read()
+    finally:
+        if loadgen.poll() is None:
+            os.killpg(loadgen.pid, signal.SIGKILL)
+    run_dir = _only_run(tmp_path / "r")
+    for row in _steps(run_dir):
+        assert int(row["loadgen_processes"]) == 2
+        assert int(row["enqueued"]) == int(row["scheduled"]) and int(row["lost"]) == 0
+        assert int(row["completed"]) + int(row["failed"]) == int(row["enqueued"])
+        offsets = _offsets(row["loadgen_clock_offset_ms_by_process"])
+        # The local process shares bench's clock; the other runs 250 ms ahead: its offset to the
+        # master's clock is -250 ms, within the estimate's uncertainty (+ 1 ms for the clock's drift
+        # between estimate and use, far more than it is).
+        assert abs(offsets[0][0]) <= offsets[0][1] + 1
+        assert abs(offsets[1][0] + SKEW_MS) <= offsets[1][1] + 1, offsets
+        # Sent on bench's time: uncorrected, its sends would start 250 ms early or late.
+        late = dict(part.split("=") for part in row["send_late_p99_by_loadgen_ms"].split(";"))
+        assert 0 <= float(late["1"]) < 50, late
+        assert float(row["latency_p50_ms"]) < 50, row["latency_p50_ms"]
+    for entry in json.loads((run_dir / "run.json").read_text())["clock_offsets"]:
+        assert entry["loadgens"]["1"]["offset_ms"] == pytest.approx(-SKEW_MS, abs=entry["loadgens"]["1"]["uncertainty_ms"] + 1)
+    with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
+        by_sender = Counter(r["loadgen"] for r in csv.DictReader(f))
+    assert by_sender["0"] == by_sender["1"] == (40 + 80) * 4 // 2, by_sender  # every second arrival each
+    assert "another host" in (run_dir / "bench.log").read_text()
+    assert not _bench_children_started_after(t0)
+
+
+def test_a_taken_master_port_fails_the_run_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_bench("run", "--profile", "smoke", "--external-loadgens", "1", "--loadgen-port", str(port),
+                         "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"))
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("loadgen", "--master", "nope"), "--master takes HOST:PORT"),
+    (("run", "--profile", "smoke", "--external-loadgens", "-1"), "external_loadgens must be"),
+    (("run", "--profile", "smoke", "--external-loadgens", "1", "--loadgen-port", "80"), "loadgen_port must be"),
+])
+def test_bad_load_generator_input_is_one_line(args, message):
+    done = run_bench(*args)
+    assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
