@@ -79,6 +79,9 @@ class Profile:
     """Authentication of the managed PostgreSQL: "scram-sha-256" or "trust"."""
     ssl: bool = False
     """TLS to the managed PostgreSQL (a self-signed certificate made for the run)."""
+    redis_tls: bool = False
+    """TLS to the managed Redis servers (the broker and the control channel), with a certificate made
+    for the run; clients encrypt without verifying it (rediss://...?ssl_cert_reqs=none)."""
     loadgen_users: int = 8
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues. Per process."""
     loadgen_processes: int = 1
@@ -147,6 +150,7 @@ class Profile:
         _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
         _check(self.auth in AUTH_METHODS, f"auth must be one of {', '.join(AUTH_METHODS)}, got {self.auth!r}")
         _check(isinstance(self.ssl, bool), f"ssl must be true or false, got {self.ssl!r}")
+        _check(isinstance(self.redis_tls, bool), f"redis_tls must be true or false, got {self.redis_tls!r}")
         _check(self.arrival in ARRIVALS, f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
         _check(self.task_time_limit_seconds > 0, "task_time_limit_seconds must be above 0")
         _check(self.plan_rate_per_s > 0, f"plan_rate_per_s must be above 0, got {self.plan_rate_per_s!r}")

@@ -118,7 +118,7 @@ class Run:
             self._loadgen_master = self._master_address()
             with running_services(self.folder.logs, self.profile.database_url, self.profile.broker_url,
                                   self.profile.max_connections, log=self.log, auth=self.profile.auth,
-                                  ssl=self.profile.ssl, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
+                                  ssl=self.profile.ssl, redis_tls=self.profile.redis_tls, cpus=self.profile.cpus, pgbouncer=self._needs_pgbouncer(),
                                   distance=self.profile.distances() != [None], brokers=self.profile.brokers(),
                                   control=self.profile.via_control(), control_url=self.profile.control_url,
                                   listen=self.profile.listen,

@@ -82,3 +82,14 @@ def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path):
             assert os.sched_getaffinity(backend) == {0}
         assert os.sched_getaffinity(services.postgres.pid) == {0}
         assert os.sched_getaffinity(services.broker_server.pid) == {1}
+
+
+def test_managed_redis_with_tls_takes_tls_only(tmp_path):
+    from bench.services.redis import ManagedRedis
+
+    with ManagedRedis(tmp_path, log=lambda _m: None, tls=True) as server:
+        assert server.url.startswith("rediss://") and server.url.endswith("?ssl_cert_reqs=none")
+        assert redis.Redis.from_url(server.url, socket_timeout=5).ping()
+        plain = server.url.replace("rediss://", "redis://").split("?")[0]
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis.from_url(plain, socket_timeout=2, socket_connect_timeout=2).ping()

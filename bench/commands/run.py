@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--max-connections", type=int)
     flags.add_argument("--auth", choices=["scram-sha-256", "trust"], help="authentication of the managed PostgreSQL")
     flags.add_argument("--ssl", choices=["on", "off"], help="TLS to the managed PostgreSQL")
+    flags.add_argument("--redis-tls", choices=["on", "off"], help="TLS to the managed Redis (broker and control channel)")
     flags.add_argument("--cpus", help='CPU set by role, e.g. "db=0;workers=1;broker=1;loadgen=1"')
     flags.add_argument("--broker", choices=["redis", "rabbitmq"], help="the broker bench starts (default: redis)")
     flags.add_argument("--rtt-ms", help="round trip between workers and database, ms, through a delay proxy "
@@ -72,7 +73,8 @@ def overrides(args: argparse.Namespace) -> dict:
         "external_loadgens": args.external_loadgens, "loadgen_port": args.loadgen_port,
         "workers": args.workers, "external_workers": args.external_workers, "listen": args.listen,
         "pgbench_check": args.pgbench_check, "cpus": _cpu_sets(args.cpus) if args.cpus else None,
-        "ssl": None if args.ssl is None else args.ssl == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
+        "ssl": None if args.ssl is None else args.ssl == "on",
+        "redis_tls": None if args.redis_tls is None else args.redis_tls == "on", "rtt_ms": _rtt_list(args.rtt_ms) if args.rtt_ms else None, "broker": args.broker,
     }
 
 

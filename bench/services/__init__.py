@@ -195,6 +195,7 @@ def running_services(
     postgres_settings: dict[str, str] | None = None,
     auth: str = "scram-sha-256",
     ssl: bool = False,
+    redis_tls: bool = False,
     cpus: dict[str, str] | None = None,
     pgbouncer: bool = False,
     distance: bool = False,
@@ -225,11 +226,13 @@ def running_services(
             if kind == "rabbitmq":
                 managed[kind] = stack.enter_context(ManagedRabbitMQ(work_dir, log=log, cpus=cpus.get("broker")))
             else:
-                managed[kind] = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker"), listen=listen))
+                managed[kind] = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker"), listen=listen,
+                                                                     tls=redis_tls))
             urls[kind] = managed[kind].url
         services = Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
         if control_url:
             services.given_control_url = control_url
         elif control:
-            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control", listen=listen))
+            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control", listen=listen,
+                                                                 tls=redis_tls))
         yield services

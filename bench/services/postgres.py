@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from bench.errors import BenchError
+from bench.services.certificates import self_signed_certificate
 from bench.services.binaries import postgres_bindir
 from bench.services.managed import ManagedServer
 from bench.services.urls import free_loopback_port, redact_url
@@ -102,16 +103,7 @@ class ManagedPostgres(ManagedServer):
 
     def _make_certificate(self, user: str | None) -> dict[str, str]:
         """A self-signed certificate for this run only (clients encrypt without verifying it)."""
-        openssl = shutil.which("openssl")
-        if not openssl:
-            raise BenchError("ssl = true needs the openssl command; install openssl (apt-get install openssl)")
-        cert, key = os.path.join(self._dir, "server.crt"), os.path.join(self._dir, "server.key")
-        done = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                               "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"openssl could not make a certificate: {done.stderr.strip().splitlines()[-1]}")
-        os.chmod(key, 0o600)  # PostgreSQL refuses a key others can read
+        cert, key = self_signed_certificate(self._dir, "ssl = true")
         if user:
             entry = pwd.getpwnam(user)
             for path in (cert, key):
