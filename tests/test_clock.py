@@ -43,20 +43,26 @@ def test_offset_to_a_redis_clock_on_this_host_is_its_wall_clock_less_the_monoton
     assert offset.uncertainty_ns < 2_000_000  # loopback
 
 
-def test_records_over_the_control_channel_find_a_skewed_worker_clock(tmp_path):
-    done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--rates", "40",
-                     "--step-seconds", "4", "--records", "control", "--results-dir", str(tmp_path),
+def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_tls(tmp_path):
+    """Celery's and taskiq's workers with their clock skewed, records over the control channel; with
+    redis_tls the broker and the channel take TLS only, so every producer, worker and record goes over it."""
+    done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool,async-queue", "--rates", "40",
+                     "--step-seconds", "3", "--records", "control", "--redis-tls", "on", "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"), env={WORKER_SKEW_ENV: str(SKEW_MS)})
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path)
-    (row,) = _steps(run_dir)
-    assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 160 and int(row["lost"]) == 0
-    assert float(row["clock_offset_ms"]) == pytest.approx(SKEW_MS, abs=float(row["clock_uncertainty_ms"]) + 0.05)
-    assert float(row["clock_uncertainty_ms"]) < 1
-    assert float(row["queue_wait_p50_ms"]) < 50  # uncorrected it would be 250 ms less: negative
-    (offsets,) = json.loads((run_dir / "run.json").read_text())["clock_offsets"]
-    assert offsets["workers"]["offset_ms"] == pytest.approx(float(row["clock_offset_ms"]), abs=1e-4)
-    assert offsets["workers"]["uncertainty_ms"] == pytest.approx(float(row["clock_uncertainty_ms"]), abs=1e-4)
+    rows = _steps(run_dir)
+    assert [row["architecture"] for row in rows] == ["prefork-sync-pool", "async-queue"]
+    offsets = json.loads((run_dir / "run.json").read_text())["clock_offsets"]
+    for row, in_run_json in zip(rows, offsets):
+        assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 120 and int(row["lost"]) == 0
+        assert float(row["clock_offset_ms"]) == pytest.approx(SKEW_MS, abs=float(row["clock_uncertainty_ms"]) + 0.05)
+        assert float(row["clock_uncertainty_ms"]) < 1
+        assert float(row["queue_wait_p50_ms"]) < 50  # uncorrected it would be 250 ms less: negative
+        assert in_run_json["workers"]["offset_ms"] == pytest.approx(float(row["clock_offset_ms"]), abs=1e-4)
+        assert in_run_json["workers"]["uncertainty_ms"] == pytest.approx(float(row["clock_uncertainty_ms"]), abs=1e-4)
+    log = (run_dir / "bench.log").read_text()
+    assert "started redis" in log and "started control" in log and log.count("tls=True") == 2
 
 
 def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control):

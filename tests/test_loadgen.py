@@ -32,10 +32,11 @@ def _run_generator(services, tmp_path, queue: str, plan: StepPlan, processes: in
 
 
 def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(services, tmp_path):
-    plan = StepPlan(index=5, rate_per_s=1000, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1)
+    # 500/s: well inside one process's reach on a slow day of this shared 2-core VM (1000/s was not).
+    plan = StepPlan(index=5, rate_per_s=500, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1)
     gen, start, enqueues = _run_generator(services, tmp_path, "loadgen-test", plan, processes=1)
-    assert len(enqueues) == 1000 and not [e for e in enqueues if e.error]
-    assert gen.summary["requests"] == 1000 and gen.summary["failures"] == 0
+    assert len(enqueues) == 500 and not [e for e in enqueues if e.error]
+    assert gen.summary["requests"] == 500 and gen.summary["failures"] == 0
     assert [e.scheduled_ns - start for e in enqueues] == plan.offsets_ns()
     assert min(e.send_started_ns - e.scheduled_ns for e in enqueues) >= 0  # never sent early
     assert all(e.enqueued_ns >= e.send_started_ns for e in enqueues)
@@ -43,7 +44,7 @@ def test_generator_sends_every_arrival_on_schedule_and_messages_carry_it(service
     span_s = (max(e.enqueued_ns for e in enqueues) - min(e.enqueued_ns for e in enqueues)) / 1e9
     assert span_s == pytest.approx(1.0, abs=0.25)
     queued = redis.Redis.from_url(services.broker_url).lrange("loadgen-test", 0, -1)
-    assert len(queued) == 1000
+    assert len(queued) == 500
     body = json.loads(queued[0])
     sent_args = json.loads(__import__("base64").b64decode(body["body"]))[0]
     assert sent_args in [[e.task_id, e.scheduled_ns] for e in enqueues]

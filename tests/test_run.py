@@ -189,16 +189,3 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     assert sum(map(float, cpu.values())) == pytest.approx(float(row["loadgen_cpu_percent"]), rel=0.1)
     assert not _bench_children_started_after(t0)
 
-
-def test_a_run_over_tls_to_redis_counts_every_task_of_celery_and_taskiq(tmp_path):
-    """redis_tls: the broker and the control channel take TLS only; Celery's and taskiq's workers and
-    producers, and the control channel's records, all go over it."""
-    done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool,async-queue", "--rates", "20",
-                     "--step-seconds", "2", "--redis-tls", "on", "--records", "control",
-                     "--results-dir", str(tmp_path), "--plots-dir", str(tmp_path / "plots"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = _only_run(tmp_path)
-    for row in _steps(run_dir):
-        assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 40 and int(row["lost"]) == 0, row
-    log = (run_dir / "bench.log").read_text()
-    assert "started redis" in log and "started control" in log and log.count("tls=True") == 2
