@@ -23,6 +23,8 @@ class TaskRecord:
     """How far the worker's clock ran ahead of bench's (records that came over the control channel;
     their times are already in bench's clock)."""
     clock_uncertainty_ns: int | None = None
+    host: str = ""
+    """The worker's host name (records that came over the control channel: workers may run on several)."""
 
 
 class RecordReader:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 
@@ -48,6 +49,7 @@ class ControlRecordSink:
 
     def __init__(self, url: str, queue: str) -> None:
         self._url, self._key = url, records_key(queue)
+        self._host = socket.gethostname()
         self._pid = 0
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
@@ -61,7 +63,8 @@ class ControlRecordSink:
                 self._offset = _Offset(self._client)
             offset = self._offset.current()
             self._client.rpush(self._key, json.dumps({**record, "clock_offset_ns": offset.offset_ns,
-                                                      "clock_uncertainty_ns": offset.uncertainty_ns},
+                                                      "clock_uncertainty_ns": offset.uncertainty_ns,
+                                                      "host": self._host},
                                                      separators=(",", ":")))
 
 

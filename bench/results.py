@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
                 "started_s", "finished_s", "send_late_ms", "send_ms", "queue_wait_ms", "exec_ms", "latency_ms",
                 "connects", "connect_ms", "error", "worker_pid", "loadgen",
-                "clock_offset_ms"]
+                "clock_offset_ms", "worker_host"]
 
 
 class RunFolder:

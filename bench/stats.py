@@ -15,7 +15,7 @@ from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
-    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "achieved_rate_per_s",
+    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "sent_rate_per_s", "achieved_rate_per_s",
     "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
@@ -192,6 +192,7 @@ def summarize(m: StepMeasurements) -> dict:
     row = {
         "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
         "repetition": m.plan.repetition, "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
+        "sent_rate_per_s": _sent_rate(measured, m.plan.saturation),
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
         "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
@@ -314,6 +315,16 @@ def _achieved_rate(done: list[TaskRecord]) -> float:
     return (len(done) - 1) / (span_ns / 1e9) if span_ns > 0 else math.nan
 
 
+def _sent_rate(measured: list[Enqueue], saturation: bool) -> float:
+    """Rate at which the load generator sent the step's measured arrivals: (n - 1) gaps between the
+    first and the last send to start. Equal to the offered rate while the generator keeps up, whatever
+    the workers do; nothing for a saturation step, whose arrivals are all due at once."""
+    starts = [e.send_started_ns for e in measured]
+    if saturation or len(starts) < 2 or max(starts) == min(starts):
+        return math.nan
+    return (len(starts) - 1) / ((max(starts) - min(starts)) / 1e9)
+
+
 def _error_counts(measured: list[Enqueue], sent: list[Enqueue], done: list[TaskRecord]) -> Counter:
     counts = Counter(f"enqueue.{e.error}" for e in measured if e.error)
     counts.update(r.error for r in done if r.error)
@@ -373,5 +384,6 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
             "error": e.error or (r.error if r and r.error else ""), "worker_pid": r.pid if r else "",
             "loadgen": e.loadgen,
             "clock_offset_ms": "" if r is None or r.clock_offset_ns is None else f"{ms(r.clock_offset_ns):.4f}",
+            "worker_host": r.host if r else "",
         })
     return rows

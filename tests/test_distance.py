@@ -1,4 +1,4 @@
-"""A run that steps through two distances (`--rtt-ms 0,3`): the recipe's connect time grows by its
+"""A run that steps through two distances (`--rtt-ms 0,5`): the recipe's connect time grows by its
 round trips times the RTT, each distance has its own steps, proxy and CPU figures, and the advice
 and charts set the distances side by side."""
 
@@ -10,7 +10,8 @@ import pytest
 from bench.analysis.model import CONNECT_ROUND_TRIPS, task_round_trips
 from tests.conftest import run_bench
 
-RTT_MS = 3.0
+RTT_MS = 5.0
+"""Large enough beside the few ms by which a connect's p50 moves between two steps on this shared VM."""
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,15 @@ def test_each_distance_has_its_own_step_and_the_round_trips_show(distance_run):
         assert int(row["lost"]) == int(row["failed"]) == 0
         assert float(row["sessions_per_task"]) == pytest.approx(1.0, abs=0.05)
         assert float(row["proxy_cpu_percent"]) > 0
-    # SCRAM: 4 round trips to connect. 25 % allows for the machine's noise at a few ms.
+    # SCRAM: 4 round trips to connect. 25 % (5 ms) allows for the machine's noise (a connect's p50
+    # moved by up to 5 ms between two steps on a slow day).
     grew = float(far["connect_p50_ms"]) - float(near["connect_p50_ms"])
     assert grew == pytest.approx(CONNECT_ROUND_TRIPS["scram-sha-256"] * RTT_MS, rel=0.25)
     # The whole task: at least the 9 round trips the model counts; asyncpg's close waits a few ms
     # longer than its round trip behind the proxy (README), hence the margin above.
     grew = float(far["exec_p50_ms"]) - float(near["exec_p50_ms"])
     trips = task_round_trips("scram-sha-256", False)
-    assert trips * RTT_MS * 0.85 <= grew <= trips * RTT_MS + 8
+    assert trips * RTT_MS * 0.85 - 3 <= grew <= trips * RTT_MS + 8
 
 
 def test_the_advice_and_the_charts_set_the_distances_side_by_side(distance_run):

@@ -179,6 +179,7 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     (row,) = _steps(_only_run(tmp_path))
     assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 400 and int(row["lost"]) == 0
     assert float(row["achieved_rate_per_s"]) == pytest.approx(200, rel=0.03)
+    assert float(row["sent_rate_per_s"]) == pytest.approx(200, rel=0.01)  # a uniform schedule, sent on time
     assert int(row["loadgen_processes"]) == 3
     lags = dict(part.split("=") for part in row["send_late_p99_by_loadgen_ms"].split(";"))
     assert set(lags) == {"0", "1", "2"} and all(float(v) >= 0 for v in lags.values())
