@@ -42,7 +42,7 @@ def test_each_distance_has_its_own_step_and_the_round_trips_show(distance_run):
     # longer than its round trip behind the proxy (README), hence the margin above.
     grew = float(far["exec_p50_ms"]) - float(near["exec_p50_ms"])
     trips = task_round_trips("scram-sha-256", False)
-    assert trips * RTT_MS * 0.85 - 3 <= grew <= trips * RTT_MS + 8
+    assert trips * RTT_MS * 0.85 - 3 <= grew <= trips * RTT_MS * 1.15 + 8, grew
 
 
 def test_the_advice_and_the_charts_set_the_distances_side_by_side(distance_run):
