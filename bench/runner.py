@@ -105,6 +105,8 @@ class Run:
         """The bench worker agents' directory, with workers = "external"."""
         self._run_start_ns = 0
         self._loadgen_master: MasterAddress | None = None
+        self._clock_offsets: list[dict] = []
+        """run.json's `clock_offsets`: each step's, as it finishes."""
         """Where each step's Locust master listens, with load generators on other hosts."""
 
     def log(self, message: str) -> None:
@@ -321,6 +323,8 @@ class Run:
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
+        if (offsets := _clock_offsets(row, measurements.loadgen_senders)) is not None:
+            self._clock_offsets.append(offsets)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
         row["broker"] = broker_kind(ctx.worker_spec.broker_url)
         if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
@@ -386,22 +390,18 @@ class Run:
             "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
             "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
             "outages": [o.as_dict(self._run_start_ns) for o in self._outages.outages] if self._outages else [],
-            "clock_offsets": _clock_offsets(self.rows),
+            "clock_offsets": self._clock_offsets,
         })
 
 
-def _clock_offsets(rows: list[dict]) -> list[dict]:
-    """Each step's clock offsets to bench's clock, where they were estimated: the workers' (records over
-    the control channel) and each load generator process's (under a Locust master)."""
-    offsets = []
-    for row in rows:
-        entry = {"architecture": row["architecture"], "step": row["step"], "repetition": row["repetition"]}
-        if row.get("clock_offset_ms") is not None:
-            entry["workers"] = {"offset_ms": row["clock_offset_ms"], "uncertainty_ms": row["clock_uncertainty_ms"]}
-        if row.get("loadgen_clock_offset_ms_by_process"):
-            entry["loadgens"] = {
-                index: dict(zip(("offset_ms", "uncertainty_ms"), map(float, value.split("±"))))
-                for index, value in (part.split("=") for part in row["loadgen_clock_offset_ms_by_process"].split(";"))}
-        if len(entry) > 3:
-            offsets.append(entry)
-    return offsets
+
+def _clock_offsets(row: dict, senders: dict[int, dict]) -> dict | None:
+    """One step's clock offsets to bench's clock, where they were estimated: the workers' (records over
+    the control channel) and each load generator process's (under a Locust master); None if neither."""
+    entry = {"architecture": row["architecture"], "step": row["step"], "repetition": row["repetition"]}
+    if row.get("clock_offset_ms") is not None:
+        entry["workers"] = {"offset_ms": row["clock_offset_ms"], "uncertainty_ms": row["clock_uncertainty_ms"]}
+    if senders:
+        entry["loadgens"] = {str(index): {"offset_ms": s["clock_offset_ns"] / 1e6, "uncertainty_ms": s["clock_uncertainty_ns"] / 1e6}
+                             for index, s in sorted(senders.items())}
+    return entry if "workers" in entry or "loadgens" in entry else None

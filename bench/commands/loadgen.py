@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from bench.console import stderr
@@ -36,50 +33,42 @@ def _master_address(text: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.agent_workspace import agent_workspace
     from bench.errors import BenchError
     from bench.loadgen import NO_MASTER_EXIT, RUN_OVER_EXIT, SPEC_ENV
     from bench.processes import ChildProcess
 
     host, port = _master_address(args.master)
-    work_dir = Path(tempfile.mkdtemp(prefix="bench-loadgen-"))
-    log_dir = args.log_dir or work_dir
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / "loadgen.log"
     spec = {"role": "worker", "master_host": host, "master_port": port, "broker_url": args.broker}
     env = {**os.environ, SPEC_ENV: json.dumps(spec)}
-
-    def log(message: str) -> None:
-        with open(log_path, "a") as f:
-            f.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
-
     interrupt_on_signals()
     stderr.print(f"bench loadgen: sending for the run whose master is at {host}:{port}")
-    steps, child = 0, None
-    try:
-        # One Locust worker per step, since each step has a master of its own: the next one waits
-        # (Locust retries for five minutes) for the next step's master at the same address.
-        while True:
-            child = ChildProcess("loadgen worker", [sys.executable, "-m", "bench.loadgen"], log_path=log_path, env=env)
-            code = child.popen.wait()
-            child.stop()
-            if code == RUN_OVER_EXIT:
-                log(f"the run is over after {steps} step(s)")
-                stderr.print(f"bench loadgen: the run is over ({steps} step(s) sent)")
-                return 0
-            if code == NO_MASTER_EXIT:
-                raise BenchError(f"bench loadgen: no master answered at {host}:{port} for 5 minutes "
-                                 f"({steps} step(s) sent); see {log_path}" if args.log_dir else
-                                 f"bench loadgen: no master answered at {host}:{port} for 5 minutes ({steps} step(s) sent)")
-            if code != 0:
-                raise BenchError(f"bench loadgen: the Locust worker ended with exit code {code} after {steps} step(s)"
-                                 + (f"; see {log_path}" if args.log_dir else ""))
-            steps += 1
-            log(f"step {steps} sent")
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        if child is not None:
-            child.stop(grace_s=5)
-        if args.log_dir is None:
-            shutil.rmtree(work_dir, ignore_errors=True)
+    with agent_workspace("bench-loadgen-", args.log_dir, "agent.log") as (_work_dir, log_dir, log):
+        see_log = f"; see {log_dir / 'loadgen.log'}" if args.log_dir else ""
+        steps, child = 0, None
+        try:
+            # One Locust worker per step, since each step has a master of its own: the next one waits
+            # (Locust retries for five minutes) for the next step's master at the same address.
+            while True:
+                child = ChildProcess("loadgen worker", [sys.executable, "-m", "bench.loadgen"],
+                                     log_path=log_dir / "loadgen.log", env=env)
+                code = child.popen.wait()
+                child.stop()
+                if code == RUN_OVER_EXIT:
+                    log(f"the run is over after {steps} step(s)")
+                    stderr.print(f"bench loadgen: the run is over ({steps} step(s) sent)")
+                    return 0
+                if code == NO_MASTER_EXIT:
+                    raise BenchError(f"bench loadgen: no master answered at {host}:{port} for 5 minutes "
+                                     f"({steps} step(s) sent){see_log}")
+                if code != 0:
+                    raise BenchError(f"bench loadgen: the Locust worker ended with exit code {code} "
+                                     f"after {steps} step(s){see_log}")
+                steps += 1
+                log(f"step {steps} sent")
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        finally:
+            if child is not None:
+                child.stop(grace_s=5)

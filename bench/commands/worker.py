@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from bench.console import stderr
@@ -26,33 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.agent_workspace import agent_workspace
     from bench.agents import Agent
     from bench.errors import BenchError
     from bench.services.urls import redact_url
 
     if args.processes is not None and args.processes < 1:
         raise BenchError(f"--processes must be at least 1, got {args.processes}")
-    work_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    log_dir = args.log_dir or work_dir
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_dir / "agent.log", "a", buffering=1)
-
-    def log(message: str) -> None:
-        log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
-
     interrupt_on_signals()
-    try:
-        agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir, log)
-        stderr.print(f"bench worker {agent.id}: waiting for work on {redact_url(args.control)}")
-        log(f"agent {agent.id} pid={os.getpid()} on {redact_url(args.control)}")
-        agent.serve()
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as exc:  # the channel unreachable at start, say: one line, no traceback
-        raise BenchError(f"bench worker: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    finally:
-        log_file.close()
-        if args.log_dir is None:
-            shutil.rmtree(work_dir, ignore_errors=True)
+    with agent_workspace("bench-worker-", args.log_dir, "agent.log") as (work_dir, log_dir, log):
+        try:
+            agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir, log)
+            stderr.print(f"bench worker {agent.id}: waiting for work on {redact_url(args.control)}")
+            log(f"agent {agent.id} pid={os.getpid()} on {redact_url(args.control)}")
+            agent.serve()
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        except Exception as exc:  # the channel unreachable at start, say: one line, no traceback
+            raise BenchError(f"bench worker: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     return 0

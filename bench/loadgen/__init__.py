@@ -74,12 +74,13 @@ class LoadGenerator:
         spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
                 "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path),
                 "role": "local", "processes": processes}
-        if processes > 1 or master:
-            spec.update(role="master", master_host=master.host if master else "127.0.0.1",
-                        master_port=master.port if master else free_loopback_port(),
-                        external=master.external if master else 0,
-                        ready_timeout_s=master.ready_timeout_s if master else READY_TIMEOUT_S)
-        self.ready_timeout_s = spec.get("ready_timeout_s", 0) + READY_TIMEOUT_S
+        if processes > 1 and master is None:  # this host's processes only: any free loopback port
+            master = MasterAddress("127.0.0.1", free_loopback_port(), 0, READY_TIMEOUT_S)
+        if master:
+            spec.update(role="master", master_host=master.host, master_port=master.port, external=master.external,
+                        ready_timeout_s=master.ready_timeout_s)
+        # The master waits up to its ready timeout for its workers, then up to READY_TIMEOUT_S for their shares.
+        self.ready_timeout_s = (master.ready_timeout_s if master else 0) + READY_TIMEOUT_S
         name = f"loadgen {architecture} step {plan.index}"
         self.process = self._start(name, spec, log_dir, cpus, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         """The process bench talks to: the only one, or the master."""

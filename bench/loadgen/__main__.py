@@ -234,11 +234,16 @@ class _Gathering:
         self.index.update({c: local + k for k, c in enumerate(remote)})
 
 
-def run_master(spec: dict) -> int:
-    count = spec["processes"] + spec.get("external", 0)
+def _master(spec: dict, expected: int) -> tuple:
+    """A Locust master on the spec's address (it sends nothing itself), and its view of `expected` workers."""
     env = Environment(user_classes=[make_user_class(Job())])
     runner = env.create_master_runner(master_bind_host=spec["master_host"], master_bind_port=spec["master_port"])
-    gathering = _Gathering(runner, count)
+    return runner, _Gathering(runner, expected)
+
+
+def run_master(spec: dict) -> int:
+    count = spec["processes"] + spec.get("external", 0)
+    runner, gathering = _master(spec, count)
     if not gathering.wait_hellos(spec.get("ready_timeout_s", READY_TIMEOUT_S)):
         print(f"only {len(gathering.hellos)} of {count} load generator workers connected "
               f"({spec.get('external', 0)} expected from other hosts at {spec['master_host']}:{spec['master_port']})",
@@ -281,9 +286,7 @@ def run_master(spec: dict) -> int:
 def run_farewell(spec: dict) -> int:
     """Tell the load generators on other hosts that the run is over (they wait for the next step's
     master otherwise, until Locust gives up on connecting)."""
-    env = Environment(user_classes=[make_user_class(Job())])
-    runner = env.create_master_runner(master_bind_host=spec["master_host"], master_bind_port=spec["master_port"])
-    gathering = _Gathering(runner, spec["external"])
+    runner, gathering = _master(spec, spec["external"])
     gathering.wait_hellos(FAREWELL_WAIT_S)
     for client_id in gathering.hellos:
         runner.send_message("bench_end", None, client_id)
