@@ -185,8 +185,9 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     assert set(lags) == {"0", "1", "2"} and all(float(v) >= 0 for v in lags.values())
     cpu = dict(part.split("=") for part in row["loadgen_cpu_percent_by_process"].split(";"))
     assert set(cpu) == {"master", "0", "1", "2"}
-    # The role's CPU is the processes' together: within 10 %, since each meter is read at its own instant
-    # of the same polls and a 2 s window makes a few milliseconds count.
-    assert sum(map(float, cpu.values())) == pytest.approx(float(row["loadgen_cpu_percent"]), rel=0.1)
+    # The role's CPU is the processes' together: within 10 %, or 5 points of a core, since each meter is
+    # read at its own instant of the same polls in 10 ms clock ticks: four meters' two edges can differ
+    # from the role's by up to 80 ms, 4 points over a 2 s window (28.1 against 25.5 in one CI run).
+    assert sum(map(float, cpu.values())) == pytest.approx(float(row["loadgen_cpu_percent"]), rel=0.1, abs=5)
     assert not _bench_children_started_after(t0)
 
