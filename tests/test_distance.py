@@ -38,11 +38,13 @@ def test_each_distance_has_its_own_step_and_the_round_trips_show(distance_run):
     # moved by up to 5 ms between two steps on a slow day).
     grew = float(far["connect_p50_ms"]) - float(near["connect_p50_ms"])
     assert grew == pytest.approx(CONNECT_ROUND_TRIPS["scram-sha-256"] * RTT_MS, rel=0.25)
-    # The whole task: at least the 9 round trips the model counts; asyncpg's close waits a few ms
-    # longer than its round trip behind the proxy (README), hence the margin above.
+    # The whole task: at least the 9 round trips the model counts. Above them, asyncpg's close waits a
+    # few ms longer than its round trip behind the proxy (README), and a p50 of 40 tasks moves by several
+    # ms on a slow day (CI once saw 60.4 ms for 45): the upper bound only rules out a proxy that delays
+    # each exchange twice (90 ms).
     grew = float(far["exec_p50_ms"]) - float(near["exec_p50_ms"])
     trips = task_round_trips("scram-sha-256", False)
-    assert trips * RTT_MS * 0.85 - 3 <= grew <= trips * RTT_MS * 1.15 + 8, grew
+    assert trips * RTT_MS * 0.85 - 3 <= grew <= trips * RTT_MS * 1.5 + 8, grew
 
 
 def test_the_advice_and_the_charts_set_the_distances_side_by_side(distance_run):

@@ -41,10 +41,15 @@ def _started_pids(run_dir: Path) -> list[int]:
 def _bench_children_started_after(t0: float) -> list[str]:
     """Processes of ours that outlived the run: workers, load generators, servers started by bench."""
     leftovers = []
-    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "environ"]):
+        if proc.info["create_time"] < t0:
+            continue
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["create_time"] >= t0 and re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
-                                                              r"bench-rabbitmq-|epmd|delay_proxy|pgbouncer|-m bench worker|-m bench loadgen", cmd):
+        # An Erlang helper of the machine's own RabbitMQ (`-sname epmd-starter-N`) may come and go
+        # meanwhile; bench's node and helpers name bench's folder in their command line or environment.
+        erlang_of_bench = "bench-rabbitmq-" in cmd + " ".join((proc.info["environ"] or {}).values())
+        if erlang_of_bench or re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
+                                        r"delay_proxy|pgbouncer|-m bench worker|-m bench loadgen", cmd):
             leftovers.append(f"{proc.info['pid']} {cmd}")
     return leftovers
 

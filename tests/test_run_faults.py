@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import os
 import re
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -89,7 +92,14 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     # The first tasks due in the stall waited nearly all of it.
     assert float(row["latency_p99_ms"]) >= 0.9 * STALL_S * 1000, row
     assert float(row["latency_max_ms"]) < 2 * STALL_S * 1000, row
-    assert float(row["latency_p50_ms"]) < 100, row  # the rest of the step was not affected
+    # The tasks due before the stall were not affected: the first second of the measured part (the
+    # stall began 1.5 s in, give or take this test's polling). Not the whole step's p50: how long the
+    # backlog takes to drain depends on how fast this shared VM runs the recipe that day.
+    with gzip.open(_only_run(tmp_path) / "tasks.csv.gz", "rt", newline="") as f:
+        measured = sorted((float(t["scheduled_s"]), float(t["latency_ms"])) for t in csv.DictReader(f)
+                          if t["warmup"] == "False")
+    before_stall = [latency for scheduled, latency in measured if scheduled < measured[0][0] + 0.99]
+    assert len(before_stall) == 40 and statistics.median(before_stall) < 100, before_stall
 
 
 def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path):
