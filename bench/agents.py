@@ -23,7 +23,7 @@ import time
 
 import redis
 
-from bench.architectures.base import WorkerSpec
+from bench.architectures.base import DRAINED_STOP_GRACE_S, WorkerSpec
 from bench.clock import WORKER_SKEW_ENV, redis_time_ns
 from bench.errors import BenchError
 
@@ -145,7 +145,7 @@ class Agent:
                 assignment = json.loads(raw) if raw else None
                 generation = assignment["generation"] if assignment else 0
                 if generation != self._generation:
-                    stop_all(self._workers)
+                    stop_all(self._workers, grace_s=DRAINED_STOP_GRACE_S)
                     self._workers, self._generation = [], generation
                     self._state.ready_generation, self._state.error = -1, ""
                     if assignment:
@@ -153,7 +153,7 @@ class Agent:
                     self._publish()
                 time.sleep(HEARTBEAT_S)
         finally:
-            stop_all(self._workers)
+            stop_all(self._workers, grace_s=DRAINED_STOP_GRACE_S)
             try:
                 self._client.hdel(AGENTS, self.id)
                 self._client.hdel(HEARTBEATS, self.id)

@@ -94,13 +94,14 @@ def interrupt_on_signals() -> None:
 
 
 def stop_all(children: list[ChildProcess], grace_s: float = 10.0) -> None:
-    """Stop several children at once: all are asked first, then each is waited for (and killed if it
-    has to be), so their shutdowns overlap instead of adding up."""
+    """Stop several children at once: all are asked first, then each is waited for until one shared
+    deadline (and killed if it has to be), so their shutdowns overlap instead of adding up."""
+    deadline = time.monotonic() + grace_s
     for child in children:
         if child.alive():
             child._signal_group(child.stop_signal)
     for child in children:
-        child.stop(grace_s=grace_s)
+        child.stop(grace_s=max(0.0, deadline - time.monotonic()))
 
 
 TASKSET = "taskset"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import metadata
 from bench.architectures import WorkerSpec, get_architecture
+from bench.architectures.base import DRAINED_STOP_GRACE_S
 from bench.arms import Arm
 from bench.agents import AgentDirectory
 from bench.clock import WORKER_SKEW_ENV
@@ -267,7 +268,7 @@ class Run:
         finally:
             queue_probe.stop()
             ctx.reader.close()
-            stop_all(workers)
+            stop_all(workers, grace_s=DRAINED_STOP_GRACE_S)
             self.log(f"stopped {arm.label} workers")
 
     def _start_workers(self, architecture, spec: WorkerSpec) -> list:
