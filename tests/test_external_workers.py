@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.processes import wait_for
 from bench.services.redis import ManagedRedis
 from tests.conftest import REPO, run_bench
 from tests.test_run import _bench_children_started_after, _only_run, _steps
@@ -61,6 +63,17 @@ def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control):
     assert not _bench_children_started_after(t0)
 
 
+def _holds_a_connection_to(root: psutil.Process, port: int) -> bool:
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            if any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                   for c in proc.net_connections(kind="tcp")):
+                return True
+        except psutil.NoSuchProcess:
+            pass
+    return False
+
+
 def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_path, control):
     t0 = time.time()
     agents = [_agent(control, tmp_path / f"agent{i}") for i in range(2)]
@@ -88,8 +101,12 @@ def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_pat
             time.sleep(0.2)
         assert log is not None, "the step never started"
         time.sleep(3.0)
-        # The host goes: the agent and every worker process it started, at once.
+        # The host goes, with a task in hand (found by its connection to PostgreSQL: the recipe holds
+        # one only while a task runs; at 8/s an agent had none at a random instant once in a while):
+        # the agent and every worker process it started, at once.
+        postgres_port = int(re.search(r"started postgres pid=\d+ port=(\d+)", log.read_text()).group(1))
         host = psutil.Process(agents[0].pid)
+        assert wait_for(lambda: _holds_a_connection_to(host, postgres_port), timeout_s=5, interval_s=0.005)
         for proc in [*host.children(recursive=True), host]:
             proc.send_signal(signal.SIGKILL)
         killed_at = time.time()
