@@ -33,7 +33,9 @@ def test_each_distance_has_its_own_step_and_the_round_trips_show(distance_run):
     for row in (near, far):
         assert int(row["lost"]) == int(row["failed"]) == 0
         assert float(row["sessions_per_task"]) == pytest.approx(1.0, abs=0.05)
-        assert float(row["proxy_cpu_percent"]) > 0
+        # Metered (the column is empty without a proxy). It may read 0: 40 tasks cost the proxy less
+        # than one 10 ms clock tick at times; the PgBouncer test sees it above 0 at 400 tasks.
+        assert float(row["proxy_cpu_percent"]) >= 0
     # SCRAM: 4 round trips to connect. 25 % (5 ms) allows for the machine's noise (a connect's p50
     # moved by up to 5 ms between two steps on a slow day).
     grew = float(far["connect_p50_ms"]) - float(near["connect_p50_ms"])
