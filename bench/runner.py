@@ -106,9 +106,9 @@ class Run:
         """The bench worker agents' directory, with workers = "external"."""
         self._run_start_ns = 0
         self._loadgen_master: MasterAddress | None = None
+        """Where each step's Locust master listens, with load generators on other hosts."""
         self._clock_offsets: list[dict] = []
         """run.json's `clock_offsets`: each step's, as it finishes."""
-        """Where each step's Locust master listens, with load generators on other hosts."""
 
     def log(self, message: str) -> None:
         self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
@@ -393,7 +393,6 @@ class Run:
             "outages": [o.as_dict(self._run_start_ns) for o in self._outages.outages] if self._outages else [],
             "clock_offsets": self._clock_offsets,
         })
-
 
 
 def _clock_offsets(row: dict, senders: dict[int, dict]) -> dict | None:

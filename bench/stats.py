@@ -304,25 +304,24 @@ def _costs_per_task(cpu_percent: dict[str, float], processed_per_s: float) -> di
     return {cost: _ratio(10 * cpu_percent.get(column, math.nan), processed_per_s) for cost, column in COST_OF.items()}
 
 
+def _rate_over(times_ns: list[int]) -> float:
+    """(n - 1) gaps between the first and the last of `times_ns`, per second; NaN without a span."""
+    span_ns = max(times_ns) - min(times_ns) if len(times_ns) >= 2 else 0
+    return (len(times_ns) - 1) / (span_ns / 1e9) if span_ns > 0 else math.nan
+
+
 def _achieved_rate(done: list[TaskRecord]) -> float:
-    """Rate at which the step's measured tasks were processed: (n - 1) gaps between the first and the
-    last to finish. Equal to the offered rate while the workers keep up; once a backlog forms the
-    finishes spread out and it falls to what the workers can drain."""
-    if len(done) < 2:
-        return math.nan
-    finishes = [r.finished_ns for r in done]
-    span_ns = max(finishes) - min(finishes)
-    return (len(done) - 1) / (span_ns / 1e9) if span_ns > 0 else math.nan
+    """Rate at which the step's measured tasks were processed, between the first and the last to
+    finish. Equal to the offered rate while the workers keep up; once a backlog forms the finishes
+    spread out and it falls to what the workers can drain."""
+    return _rate_over([r.finished_ns for r in done])
 
 
 def _sent_rate(measured: list[Enqueue], saturation: bool) -> float:
-    """Rate at which the load generator sent the step's measured arrivals: (n - 1) gaps between the
-    first and the last send to start. Equal to the offered rate while the generator keeps up, whatever
-    the workers do; nothing for a saturation step, whose arrivals are all due at once."""
-    starts = [e.send_started_ns for e in measured]
-    if saturation or len(starts) < 2 or max(starts) == min(starts):
-        return math.nan
-    return (len(starts) - 1) / ((max(starts) - min(starts)) / 1e9)
+    """Rate at which the load generator sent the step's measured arrivals, between the first and the
+    last send to start. Equal to the offered rate while the generator keeps up, whatever the workers
+    do; nothing for a saturation step, whose arrivals are all due at once."""
+    return math.nan if saturation else _rate_over([e.send_started_ns for e in measured])
 
 
 def _error_counts(measured: list[Enqueue], sent: list[Enqueue], done: list[TaskRecord]) -> Counter:

@@ -26,7 +26,7 @@ import pytest
 from bench.services.redis import ManagedRedis
 from bench.services.urls import free_loopback_port
 from tests.conftest import REPO, run_bench
-from tests.test_run import _bench_children_started_after, _only_run
+from tests.test_run import _bench_children_started_after, _only_run, _steps
 
 ROOT_ADDRESS, WORKER_ADDRESS = "198.18.0.1", "198.18.0.2"
 """The worker host's link; the servers and the load generators' master listen on ROOT_ADDRESS."""
@@ -78,11 +78,6 @@ def hosts():
     with _namespace(f"bw{suffix}", ROOT_ADDRESS, WORKER_ADDRESS) as worker_host, \
             _namespace(f"bl{suffix}", LOADGEN_ROOT_END, LOADGEN_ADDRESS, reach=ROOT_ADDRESS) as loadgen_host:
         yield worker_host, loadgen_host
-
-
-def _steps(run_dir) -> list[dict]:
-    with open(run_dir / "steps.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _agent(control_url: str, log_dir, namespace: str | None = None) -> subprocess.Popen:
