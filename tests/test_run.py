@@ -196,3 +196,21 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     assert sum(map(float, cpu.values())) == pytest.approx(float(row["loadgen_cpu_percent"]), rel=0.1, abs=5)
     assert not _bench_children_started_after(t0)
 
+
+
+def test_two_single_smoke_runs_get_no_verdict_on_latency_throughput_or_rates(smoke_run, tmp_path):
+    # Two runs of the same settings, back to back: whatever they drifted by, `bench compare` must not
+    # call it better or worse (single runs: the drift between runs is unknown).
+    _, first, _, _ = smoke_run
+    done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path / "results"),
+                     "--plots-dir", str(tmp_path / "plots"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    second = _only_run(tmp_path / "results")
+    compared = run_bench("compare", str(first), str(second), "--format", "csv", "--plots-dir", str(tmp_path / "plots"))
+    assert compared.returncode == 0, compared.stderr
+    rows = list(csv.DictReader(compared.stdout.splitlines()))
+    drifting = [r for r in rows if r["metric"] in ("latency_p50_ms", "latency_p99_ms", "connect_p50_ms",
+                                                   "throughput_per_s", "achieved_rate_per_s")]
+    assert len(drifting) == 3 * 5, rows
+    verdicts = {(r["step"], r["metric"]): (r["verdict"], r["baseline"], r["contender"]) for r in drifting}
+    assert not [k for k, (verdict, *_) in verdicts.items() if verdict in ("better", "worse")], verdicts

@@ -5,9 +5,15 @@ supports it, in this order:
 1. a difference smaller than the metric's minimum effect is "same", whatever any test says;
 2. with repetitions on both sides (`--repeat`, at least 2 each): Welch's t-test (scipy) at 95 %
    over the repetitions' values, else "not significant";
-3. single runs: a latency percentile is tested on the per-task latencies of tasks.csv.gz, with a
-   bootstrap 95 % interval of the percentile's difference (significant when it excludes zero);
-   every other metric has one value a side and no spread to test: "no repeats".
+3. single runs (fewer than 2 repetitions on a side): latency, throughput and rates move between two
+   runs of the same settings by more than any spread inside one run shows (20-30 % on a small shared
+   VM; `bench compare` of two single `smoke` runs once called +21 % and +29 % in p50 and p99
+   "worse"). Such a metric gets a verdict only past its drift factor (1.5x; 2x for p99, since a tail
+   of a few tasks drifts more; or the user's `--drift-factor`): a larger difference is
+   "better"/"worse" (a latency percentile must also pass a bootstrap 95 % interval over the per-task
+   latencies of tasks.csv.gz, with enough tasks that at least one lies beyond the percentile), a
+   smaller one "drift unknown". Every other metric has one value a side and no spread to test:
+   "no repeats".
 
 Minimum effects: 2 % for rates, throughput and sessions; 10 % for latencies, connect time and CPU,
 which move by up to that between two runs of the same setting on a small shared machine (the
@@ -28,6 +34,12 @@ from dataclasses import dataclass
 from bench.results import RunData
 
 CONFIDENCE = 0.95
+DRIFT_FACTOR = 1.5
+"""Single runs: the ratio a latency, throughput or rate must pass for a verdict. Two single runs of
+one profile, back to back on this 2-core VM, moved by up to 1.3x (p99 25.9 -> 33.3 ms); 1.5x clears that."""
+TAIL_DRIFT_FACTOR = 2.0
+"""The same for p99: two single `smoke` runs, the second beside another test process, moved p99 by
+1.9x and 2.9x over 40 and 80 tasks (the few slowest tasks make it), while p50 moved by at most 1.3x."""
 BOOTSTRAP_RESAMPLES = 2000
 MIN_TASKS_FOR_SAMPLE_TEST = 20
 
@@ -42,15 +54,24 @@ class Metric:
     """Smallest absolute difference worth a verdict, in the metric's unit."""
     task_quantile: float | None = None
     """For a latency percentile: the quantile (0-100) to test on the per-task latencies of single runs."""
+    drift_factor: float | None = None
+    """For a latency, throughput or rate, which moves between runs of the same settings: the ratio
+    single runs must pass for a verdict. None: no drift rule (one value a side gets "no repeats")."""
+
+    def min_tasks(self) -> int:
+        """Tasks a side needs for its percentile to be tested on them: one at least beyond it."""
+        return max(MIN_TASKS_FOR_SAMPLE_TEST, math.ceil(1 / (1 - self.task_quantile / 100) - 1e-9))
 
     def negligible(self, baseline: float, contender: float) -> bool:
         return abs(contender - baseline) <= max(self.min_effect * abs(baseline), self.min_effect_abs)
 
 
 HEADLINE = [
-    Metric("throughput_per_s", True, 0.02), Metric("achieved_rate_per_s", True, 0.02),
-    Metric("latency_p50_ms", False, 0.10, task_quantile=50), Metric("latency_p99_ms", False, 0.10, task_quantile=99),
-    Metric("connect_p50_ms", False, 0.10), Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
+    Metric("throughput_per_s", True, 0.02, drift_factor=DRIFT_FACTOR),
+    Metric("achieved_rate_per_s", True, 0.02, drift_factor=DRIFT_FACTOR),
+    Metric("latency_p50_ms", False, 0.10, task_quantile=50, drift_factor=DRIFT_FACTOR),
+    Metric("latency_p99_ms", False, 0.10, task_quantile=99, drift_factor=TAIL_DRIFT_FACTOR),
+    Metric("connect_p50_ms", False, 0.10, drift_factor=DRIFT_FACTOR), Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
     Metric("connections_peak", False, 0.0, min_effect_abs=1), Metric("failed", False, 0.0),
     Metric("cpu_percent", False, 0.10), Metric("broker_cpu_ms_per_task", False, 0.10),
 ]
@@ -66,7 +87,7 @@ class Difference:
     baseline: float
     contender: float
     verdict: str
-    """better, worse, same, not significant, no repeats."""
+    """better, worse, same, not significant, drift unknown, no repeats."""
     evidence: str = ""
     """How the verdict was reached: the test and its figure, or the minimum effect."""
 
@@ -79,7 +100,9 @@ class Difference:
         return 100 * self.diff / self.baseline if self.baseline else math.nan
 
 
-def compare_runs(baseline: RunData, contender: RunData) -> list[Difference]:
+def compare_runs(baseline: RunData, contender: RunData, drift_factor: float | None = None) -> list[Difference]:
+    """`drift_factor`: the ratio single runs must pass for a verdict on every drifting metric; None: each
+    metric's own."""
     a, b = _groups(baseline), _groups(contender)
     differences = []
     for key in (k for k in a if k in b):
@@ -91,14 +114,15 @@ def compare_runs(baseline: RunData, contender: RunData) -> list[Difference]:
             samples = None
             if metric.task_quantile is not None and len(xs) == 1 and len(ys) == 1:
                 samples = (baseline.task_latencies(a[key][0]), contender.task_latencies(b[key][0]))
-            outcome, evidence = judge(metric, xs, ys, samples)
+            outcome, evidence = judge(metric, xs, ys, samples, drift_factor)
             differences.append(Difference(architecture, step, metric.column, metric.higher_is_better,
                                           statistics.fmean(xs), statistics.fmean(ys), outcome, evidence))
     return differences
 
 
 def judge(metric: Metric, xs: list[float], ys: list[float],
-          samples: tuple[list[float], list[float]] | None = None) -> tuple[str, str]:
+          samples: tuple[list[float], list[float]] | None = None,
+          drift_factor: float | None = None) -> tuple[str, str]:
     """(verdict, evidence) for one metric: `xs`, `ys` are its values over each side's repetitions;
     `samples` the per-task latencies of single runs, when the metric is a latency percentile."""
     base, new = statistics.fmean(xs), statistics.fmean(ys)
@@ -106,19 +130,38 @@ def judge(metric: Metric, xs: list[float], ys: list[float],
         return "same", "no difference"
     if metric.negligible(base, new):
         return "same", _min_effect_words(metric)
-    if len(xs) >= 2 and len(ys) >= 2:
+    repeated, beyond = len(xs) >= 2 and len(ys) >= 2, ""
+    drift_factor = drift_factor or metric.drift_factor
+    if not repeated and drift_factor:
+        factor = _factor(base, new)
+        if factor < drift_factor:
+            return "drift unknown", (f"single runs: drift between runs unknown ({factor:.2f}x, a verdict needs "
+                                     f"{drift_factor:g}x or runs with --repeat)")
+        beyond = f"{factor:.2f}x, beyond the drift factor {drift_factor:g}x for single runs; "
+        if metric.task_quantile is None:
+            return ("better" if (new > base) == metric.higher_is_better else "worse"), beyond.removesuffix("; ")
+    if repeated:
         p = welch_p_value(xs, ys)
         significant, evidence = p < 1 - CONFIDENCE, f"Welch t-test p={p:.3g}"
+    elif samples and min(len(samples[0]), len(samples[1])) < metric.min_tasks() and drift_factor:
+        return "drift unknown", (f"{beyond}but {len(samples[0])} and {len(samples[1])} tasks are too few for a "
+                                 f"p{metric.task_quantile:g}: it needs {metric.min_tasks()} a side, or runs with --repeat")
     elif samples and min(len(samples[0]), len(samples[1])) >= MIN_TASKS_FOR_SAMPLE_TEST:
         low, high = percentile_difference_interval(*samples, metric.task_quantile)
         significant = not low <= 0 <= high
-        evidence = (f"bootstrap 95% interval of the p{metric.task_quantile:g} difference over "
+        evidence = (f"{beyond}bootstrap 95% interval of the p{metric.task_quantile:g} difference over "
                     f"{len(samples[0])} and {len(samples[1])} tasks: {low:+.3g} to {high:+.3g}")
     else:
         return "no repeats", "one value a side: no spread to test"
     if not significant:
         return "not significant", evidence
     return ("better" if (new > base) == metric.higher_is_better else "worse"), evidence
+
+
+def _factor(a: float, b: float) -> float:
+    """How many times the larger of two values is the smaller (inf when one is 0 and the other not)."""
+    low, high = sorted((abs(a), abs(b)))
+    return high / low if low else math.inf
 
 
 def welch_p_value(xs: list[float], ys: list[float]) -> float:

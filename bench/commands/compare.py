@@ -11,28 +11,33 @@ from rich.table import Table
 
 from bench.charts import draw_overlay
 from bench.commands.plot import add_run_arguments
-from bench.analysis.compare import Difference, compare_runs
+from bench.analysis.compare import DRIFT_FACTOR, TAIL_DRIFT_FACTOR, Difference, compare_runs
 from bench.console import stdout
 from bench.errors import BenchError
 from bench.results import find_run, load_run
 
 NAME = "compare"
-HELP = ("compare two runs metric by metric (difference, difference %%, and better, worse, same, not significant "
-        "or no repeats, with the evidence), with overlay charts")
+HELP = ("compare two runs metric by metric (difference, difference %%, and better, worse, same, not significant, "
+        "drift unknown or no repeats, with the evidence), with overlay charts")
 COLUMNS = ["architecture", "step", "metric", "baseline", "contender", "diff", "diff_percent", "higher_is_better",
            "verdict", "evidence"]
-COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim", "no repeats": "dim"}
+COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim", "no repeats": "dim",
+           "drift unknown": "dim"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "baseline", "contender")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
+    parser.add_argument("--drift-factor", type=_drift_factor, metavar="X",
+                        help=f"single runs: how many times larger a latency, throughput or rate must be for a "
+                             f"verdict (default {DRIFT_FACTOR:g}, {TAIL_DRIFT_FACTOR:g} for p99: two single runs of "
+                             f"one profile drift by up to 1.3x on a small shared VM, their p99 more)")
 
 
 def run(args: argparse.Namespace) -> int:
     baseline = load_run(find_run(args.results_dir, args.baseline))
     contender = load_run(find_run(args.results_dir, args.contender))
-    differences = compare_runs(baseline, contender)
+    differences = compare_runs(baseline, contender, args.drift_factor)
     if not differences:
         raise BenchError(f"{baseline.run_id} and {contender.run_id} share no (architecture, step) to compare")
     charts = draw_overlay(baseline, contender, args.plots_dir / f"compare-{baseline.run_id}-{contender.run_id}")
@@ -44,6 +49,16 @@ def run(args: argparse.Namespace) -> int:
         stdout.print(as_table(differences, baseline.run_id, contender.run_id))
         stdout.print(f"overlay charts: {', '.join(str(p) for p in charts)}")
     return 0
+
+
+def _drift_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"takes a factor of 1 or more, got {text!r}")
+    return value
 
 
 def _row(d: Difference) -> list[str]:

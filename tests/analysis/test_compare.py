@@ -22,7 +22,7 @@ def _verdicts(a: str, b: str, metric: str) -> dict[str, str]:
     return {d.step: d.verdict for d in compare_runs(load_run(DATA / a), load_run(DATA / b)) if d.metric == metric}
 
 
-NO_VERDICT = {"same", "not significant", "no repeats"}
+NO_VERDICT = {"same", "not significant", "no repeats", "drift unknown"}
 
 
 def _all_verdicts(a: str, b: str) -> dict[tuple[str, str, str], str]:
@@ -42,10 +42,11 @@ def test_two_single_runs_of_the_same_profile_get_no_verdict():
     assert len(verdicts) >= 4 * 8 and set(verdicts.values()) <= NO_VERDICT, verdicts
 
 
-def test_single_runs_give_rates_no_verdict_and_test_latency_on_tasks():
+def test_single_runs_get_a_verdict_only_past_the_drift_factor():
     # io_wait on gevent-pool, one run each: pool_size 10 against 1 (no overflow).
     verdicts = _all_verdicts("single-iowait", "single-tinypool")
-    assert verdicts[("gevent-pool", "120/s", "throughput_per_s")] == "no repeats"  # 119 vs 71/s, yet one value a side
+    assert verdicts[("gevent-pool", "120/s", "throughput_per_s")] == "worse"  # 119 vs 71/s: 1.68x
+    assert verdicts[("gevent-pool", "120/s", "achieved_rate_per_s")] == "drift unknown"  # 120 vs 86/s: 1.40x
     assert verdicts[("gevent-pool", "120/s", "latency_p50_ms")] == "worse"
     assert verdicts[("gevent-pool", "120/s", "latency_p99_ms")] == "worse"
     assert verdicts[("gevent-pool", "40/s", "latency_p99_ms")] in NO_VERDICT
@@ -64,7 +65,11 @@ def test_verdict_rules():
     assert judge(throughput, [10.0, 10.3, 9.7], [10.5, 10.2, 10.9])[0] == "not significant"
     assert judge(throughput, [10.0, 10.1, 9.9], [20.0, 20.1, 19.9])[0] == "better"
     assert judge(p99, [10.0, 10.1, 9.9], [20.0, 20.1, 19.9])[0] == "worse"
-    assert judge(throughput, [10.0], [12.0]) == ("no repeats", "one value a side: no spread to test")
+    assert judge(throughput, [10.0], [12.0])[0] == "drift unknown"  # 1.2x: within what runs drift
+    assert judge(throughput, [10.0], [16.0])[0] == "better"  # 1.6x: past the default 1.5x
+    assert judge(throughput, [10.0], [16.0], drift_factor=2.0)[0] == "drift unknown"
+    sessions = next(m for m in HEADLINE if m.column == "sessions_per_task")
+    assert judge(sessions, [1.0], [2.0]) == ("no repeats", "one value a side: no spread to test")
     assert judge(throughput, [10.0], [10.15])[0] == "same"  # -1.5 %: under the 2 % minimum effect
     assert judge(throughput, [5.0, 5.0], [5.0, 5.0])[0] == "same"
     # Significant, yet under the minimum effect: same.
@@ -76,13 +81,20 @@ def test_single_run_latency_is_tested_on_its_tasks():
     p99 = next(m for m in HEADLINE if m.column == "latency_p99_ms")
     rng = random.Random(3)
     fast = [rng.expovariate(1 / 5) for _ in range(400)]
-    slow = [rng.expovariate(1 / 10) for _ in range(400)]
+    slow = [rng.expovariate(1 / 15) for _ in range(400)]
     same = [rng.expovariate(1 / 5) for _ in range(400)]
     xs, ys = [percentile(fast, 99)], [percentile(slow, 99)]
+    assert percentile(slow, 99) / percentile(fast, 99) > 2  # past the drift factor of a p99
     verdict, evidence = judge(p99, xs, ys, (fast, slow))
     assert verdict == "worse" and "bootstrap 95% interval of the p99 difference over 400 and 400 tasks" in evidence
-    assert judge(p99, xs, [percentile(same, 99)], (fast, same))[0] in ("same", "not significant")
-    assert judge(p99, xs, ys, (fast[:10], slow[:10]))[0] == "no repeats"  # too few tasks to resample
+    assert judge(p99, xs, [percentile(same, 99)], (fast, same))[0] in NO_VERDICT
+    # A p99 needs a task beyond it: 100 a side.
+    verdict, evidence = judge(p99, xs, ys, (fast[:80], slow[:80]))
+    assert verdict == "drift unknown" and "80 and 80 tasks are too few for a p99: it needs 100 a side" in evidence
+    # Past the drift factor but not past the tasks' own spread: no verdict either.
+    wide = [rng.expovariate(1 / 5) for _ in range(30)]
+    wider = [x * 1.6 for x in rng.sample(wide, len(wide))]
+    assert judge(p99, [percentile(wide, 99)], [percentile(wider, 99)], (wide, wider))[0] in NO_VERDICT
 
 
 @pytest.mark.parametrize("fmt", ["csv", "markdown", "table"])
