@@ -49,7 +49,11 @@ class Profile:
     step_seconds: float = 10.0
     """Measured part of each step, s."""
     warmup_seconds: float = 2.0
-    """Load at the step's rate before the measured part, s (tasks excluded from the figures)."""
+    """Least warm-up before each rate step, s: the step's schedule, until every worker process has
+    finished a task and the warm-up's backlog is gone (bench/warmup.py); its tasks are not measured."""
+    warmup_max_seconds: float = 30.0
+    """Most warm-up before each rate step, s; a step measured after a warm-up that reached it may start
+    on a backlog (then `unsteady`)."""
     drain_timeout_seconds: float = 30.0
     """How long a step waits, after its last arrival and then after each task that finishes, for the
     outstanding tasks before counting them lost, s."""
@@ -148,6 +152,10 @@ class Profile:
                    f"rate {rate:g}/s over {self.step_seconds:g} s is more than the 1,000,000 tasks a step may hold")
         _check(self.step_seconds > 0, f"step_seconds must be above 0, got {self.step_seconds!r}")
         _check(self.warmup_seconds >= 0, f"warmup_seconds must be 0 or more, got {self.warmup_seconds!r}")
+        _check(isinstance(self.warmup_max_seconds, (int, float)) and not isinstance(self.warmup_max_seconds, bool)
+               and self.warmup_max_seconds >= self.warmup_seconds,
+               f"warmup_max_seconds must be a number of seconds of at least warmup_seconds ({self.warmup_seconds:g}), "
+               f"got {self.warmup_max_seconds!r}")
         _check(self.auth in AUTH_METHODS, f"auth must be one of {', '.join(AUTH_METHODS)}, got {self.auth!r}")
         _check(isinstance(self.ssl, bool), f"ssl must be true or false, got {self.ssl!r}")
         _check(isinstance(self.redis_tls, bool), f"redis_tls must be true or false, got {self.redis_tls!r}")

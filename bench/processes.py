@@ -64,6 +64,7 @@ class ChildProcess:
         try:
             if self.popen.poll() is None:
                 self._signal_group(self.stop_signal if first_signal is None else first_signal)
+                self._signal_group(signal.SIGCONT)  # a paused group acts on it only once it runs
                 try:
                     self.popen.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
@@ -73,6 +74,13 @@ class ChildProcess:
             self.popen.wait(timeout=5)
         finally:
             self._log.close()
+
+    def pause(self) -> None:
+        """Stop the child and everything in its group where they are (SIGSTOP), connections kept."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_group(signal.SIGCONT)
 
     def _signal_group(self, signum: int) -> None:
         try:
@@ -100,6 +108,7 @@ def stop_all(children: list[ChildProcess], grace_s: float = 10.0) -> None:
     for child in children:
         if child.alive():
             child._signal_group(child.stop_signal)
+            child.resume()
     for child in children:
         child.stop(grace_s=max(0.0, deadline - time.monotonic()))
 

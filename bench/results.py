@@ -171,7 +171,7 @@ def load_run(run_dir: Path) -> RunData:
 
 _TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent",
                  "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
-                 "loadgen_clock_offset_ms_by_process", "agents_vanished"}
+                 "loadgen_clock_offset_ms_by_process", "agents_vanished", "warmup_end"}
 
 
 def _typed(row: dict) -> dict:

@@ -6,6 +6,7 @@ every finished step stays in results/<run-id>/ and run.json says how the run end
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -46,6 +47,7 @@ from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
 from bench.probes.server_statements import held_statements
 from bench.step import StepContext, run_step
+from bench.warmup import WarmUp, warm_up
 from bench.workload import make_workload
 
 
@@ -260,7 +262,7 @@ class Run:
                           _shared_machine_meters(services, arm.broker), self._reader(spec), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
                           p.loadgen_processes, self._agents.vanished if self._agents else None,
-                          self._loadgen_master)
+                          self._loadgen_master, pausable=workers)
         try:
             for index, rate in enumerate(p.rates):
                 # Step numbers run on through the distances, so (architecture, step) names one step.
@@ -321,9 +323,19 @@ class Run:
         runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
         repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
         label = f"{ctx.worker_spec.arm_label} step {plan.index}: {rate}{repeat}"
+        warm = None
+        if not plan.saturation and plan.warmup_s > 0:
+            warm = self._warm_up(ctx, plan, label)
+            plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
         with step_progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
+        if warm:
+            row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)
+        if row.get("unsteady"):
+            self.log(f"{label}: unsteady: its latency fell across the measured part (a backlog drained in it)")
+            stderr.print(f"[yellow]unsteady[/] {label}: its latency fell across the measured part; "
+                         f"it counts neither as held nor as broken")
         if (offsets := _clock_offsets(row, measurements.loadgen_senders)) is not None:
             self._clock_offsets.append(offsets)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
@@ -338,6 +350,15 @@ class Run:
             stderr.print(f"[yellow]bench worker(s) vanished[/] during {label}: {row['agents_vanished']}; "
                          f"{row['lost']} task(s) lost")
         return row
+
+    def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
+        p = self.profile
+        processes = p.worker_processes * (p.external_workers if self._agents else 1)
+        with stderr.status(f"{label}: warming up"):
+            warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, processes, ctx.warm_processes)
+        self.log(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {len(warm.records)} tasks on "
+                 f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {processes} warm)")
+        return warm
 
     def _statements_held(self, ctx: StepContext) -> dict:
         """Prepared statements on PgBouncer's server connections after the step (empty if none are open)."""

@@ -29,6 +29,8 @@ class StepPlan:
     """Tasks of a saturation step."""
     repetition: int = 0
     """Which run of this step, when steps are repeated (`--repeat`)."""
+    phase: str = ""
+    """"w" for the warm-up of a step run on its own (bench.warmup); "" for the step itself."""
 
     @classmethod
     def saturation_step(cls, index: int, task_count: int, seed: int, repetition: int = 0) -> "StepPlan":
@@ -38,7 +40,7 @@ class StepPlan:
     @property
     def key(self) -> str:
         """Names this step and repetition in task ids."""
-        return f"{self.index}.{self.repetition}"
+        return f"{self.phase}{self.index}.{self.repetition}"
 
     @property
     def saturation(self) -> bool:

@@ -15,7 +15,7 @@ from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
 
 STEP_COLUMNS = [
-    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "offered_rate_per_s", "sent_rate_per_s", "achieved_rate_per_s",
+    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "warmup_s", "warmup_end", "unsteady", "offered_rate_per_s", "sent_rate_per_s", "achieved_rate_per_s",
     "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
@@ -155,18 +155,24 @@ class StepMeasurements:
     """With a Locust master: each sending process by index, as the master saw it (host, remote, clock
     offset to bench's clock and its uncertainty, CPU and wall seconds over its schedule)."""
 
+    drain_begin_ns: int | None = None
+    """A saturation step whose workers were paused while the queue filled: when they were let go."""
+
     @property
     def window_ns(self) -> tuple[int, int]:
         """The measured part of the step: after warm-up, up to the end of the schedule (or the
-        interruption); for a saturation step, from the burst to the last task's end."""
+        interruption); for a saturation step, from the burst (or, where the queue was filled first,
+        from when the workers were let go) to the last task's end."""
         begin = self.start_ns + self.plan.warmup_ns
         if self.plan.saturation:
+            begin = self.drain_begin_ns or begin
             return begin, max((r.finished_ns for r in self.records.values()), default=begin)
         end = begin + round(self.plan.measure_s * 1e9)
         return begin, max(begin, min(end, self.interrupted_ns or end))
 
     def measured(self) -> list[Enqueue]:
-        begin, _ = self.window_ns
+        """The arrivals after the warm-up (every arrival of a saturation step)."""
+        begin = self.start_ns + self.plan.warmup_ns if self.plan.saturation else self.window_ns[0]
         return [e for e in self.enqueues if e.scheduled_ns >= begin]
 
 
@@ -195,6 +201,8 @@ def summarize(m: StepMeasurements) -> dict:
         "sent_rate_per_s": _sent_rate(measured, m.plan.saturation),
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
+        "unsteady": not m.plan.saturation and unsteady([(e.scheduled_ns, m.records[e.task_id]) for e in sent
+                              if e.task_id in m.records and m.records[e.task_id].error is None]),
         "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
         "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
         **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
@@ -233,6 +241,22 @@ def summarize(m: StepMeasurements) -> dict:
         "agents_vanished": ";".join(m.agents_vanished),
     }
     return {k: _rounded(v) for k, v in row.items()}
+
+
+UNSTEADY_FACTOR = 2.0
+"""A step whose first tenth (by arrival) took this many times the last tenth's median latency drained a
+backlog while measured: it started unsteady."""
+
+
+def unsteady(tasks: list[tuple[int, TaskRecord]]) -> bool:
+    """(scheduled_ns, record) of a step's completed measured tasks: True when their latency fell across the
+    step, the first tenth's median over UNSTEADY_FACTOR times the last tenth's. A step past capacity
+    has its latency rise instead, and stays steady (it broke)."""
+    latencies = [r.finished_ns - scheduled for scheduled, r in sorted(tasks, key=lambda t: t[0])]
+    tenth = len(latencies) // 10
+    if tenth < 2:
+        return False
+    return statistics.median(latencies[:tenth]) > UNSTEADY_FACTOR * statistics.median(latencies[-tenth:])
 
 
 def _clock_columns(done: list[TaskRecord]) -> dict:

@@ -15,7 +15,7 @@ from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import CpuSetMeter, ProcessMeter
 from bench.probes.queue_depth import QueueDepthProbe
-from bench.processes import roles_by_cpu_set
+from bench.processes import ChildProcess, roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
 from bench.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
@@ -69,6 +69,12 @@ class StepContext:
     """With workers on other hosts: the bench worker agents whose heartbeat stopped since last asked."""
     loadgen_master: MasterAddress | None = None
     """With load generators on other hosts: where each step's Locust master listens for them."""
+    warm_processes: dict = field(default_factory=dict)
+    """The worker processes that have finished a task since they started, (host, pid) -> first seen (ns)."""
+    pausable: list[ChildProcess] = field(default_factory=list)
+    """The worker processes bench started on this host: a saturation step pauses them while the load
+    generator fills the queue, so the drain it times runs without a sender beside it. Empty for
+    workers on other hosts, which drain while the queue fills."""
 
 
 class CpuWindow:
@@ -103,12 +109,18 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
     architecture = ctx.worker_spec.arm_label
     loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
                             ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
+    paused = False
     ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
             + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
     try:
         loadgen.wait_ready()
         sessions_before = ctx.server_stats.sessions_total()
         start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
+        if plan.saturation and ctx.pausable:
+            for worker in ctx.pausable:
+                worker.pause()
+            paused = True
+            ctx.log(f"{architecture} step {plan.key}: workers paused while the queue fills")
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
         if ctx.queue_probe:
@@ -131,6 +143,9 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         m.queue_depths = ctx.queue_probe.between(begin, end) if ctx.queue_probe else []
         return m
     finally:
+        if paused:
+            for worker in ctx.pausable:
+                worker.resume()
         ctx.sampler.label = (architecture, None)
         if ctx.queue_probe:
             ctx.queue_probe.step = None
@@ -150,7 +165,11 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
               **_loadgen_process_meters(loadgen),
               **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
               **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
-    windows = {key: CpuWindow(meter, begin, None if m.plan.saturation else end) for key, meter in meters.items()}
+    filling = m.plan.saturation and bool(ctx.pausable)
+    """The workers are paused until the load generator has filled the queue; the drain begins then."""
+    never = 2**63 - 1
+    windows = {key: CpuWindow(meter, never if filling else begin, None if m.plan.saturation else end)
+               for key, meter in meters.items()}
     # Tasks count as lost only once the workers have finished none for drain_timeout_s after the
     # schedule's end: a long backlog that still drains (a saturation step of a slow architecture) is not lost.
     timeout_ns = round(ctx.drain_timeout_s * 1e9)
@@ -179,6 +198,11 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
             m.enqueues = loadgen.enqueues()
             m.loadgen_senders = loadgen.senders_seen()
             _log_senders(ctx, m)
+        if filling:
+            deadline_ns = now + timeout_ns
+            if finished:
+                filling = False
+                _drain(ctx, m, windows.values())
         drained = finished and now >= end and all(e.task_id in m.records for e in m.enqueues if not e.error)
         if drained or now >= deadline_ns:
             break
@@ -188,6 +212,18 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     m.cpu_percent = {key: window.percent() for key, window in windows.items()}
     if ctx.workers:
         m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+
+
+def _drain(ctx: StepContext, m: StepMeasurements, windows) -> None:
+    """The queue is full and the load generator idle: let the paused workers consume; the drain and
+    its CPU windows begin now."""
+    for worker in ctx.pausable:
+        worker.resume()
+    m.drain_begin_ns = time.monotonic_ns()
+    for window in windows:
+        window.begin_ns = m.drain_begin_ns
+    ctx.log(f"{m.architecture} step {m.plan.key}: queue filled with {len(m.enqueues)} tasks in "
+            f"{(m.drain_begin_ns - m.start_ns) / 1e9:.2f} s; workers resumed")
 
 
 def _log_senders(ctx: StepContext, m: StepMeasurements) -> None:

@@ -83,7 +83,8 @@ def broken_limits(row: dict, limits: Limits) -> list[str]:
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
     by_rate: dict[float, list[dict]] = defaultdict(list)
     for row in run.steps:
-        if row["architecture"] == architecture and not row.get("saturation"):
+        # An unsteady step drained a backlog while measured: it says nothing of the rate it ran at.
+        if row["architecture"] == architecture and not row.get("saturation") and not row.get("unsteady"):
             by_rate[row["offered_rate_per_s"]].append(row)
     result = Sustainable(architecture, None)
     drain = run.saturation(architecture)
@@ -122,7 +123,8 @@ def advise(run: RunData, limits: Limits) -> dict:
                           key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
-    advice["text"] = _text(run, results, alternatives, limits) + _statement_lines(run) + _broker_lines(run)
+    advice["text"] = (_text(run, results, alternatives, limits) + _statement_lines(run) + _broker_lines(run)
+                      + _unsteady_lines(run))
     rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
@@ -190,6 +192,15 @@ def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sust
     for trap in (a for a in run.architectures if architecture_of(a) in TRAPS):
         lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
     return lines
+
+
+def _unsteady_lines(run: RunData) -> list[str]:
+    """The steps that began on a backlog (their latency fell across the measured part): left out."""
+    steps = [f"{r['architecture']} at {r['offered_rate_per_s']:g}/s" for r in run.steps if r.get("unsteady")]
+    if not steps:
+        return []
+    return [f"Unsteady, so neither held nor broken here: {', '.join(steps)} (a backlog drained while measured; "
+            f"raise warmup_max_seconds)."]
 
 
 def _broker_lines(run: RunData) -> list[str]:

@@ -18,6 +18,7 @@ from taskiq_redis import ListQueueBroker
 
 from bench import engines
 from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
+from bench.architectures.list_push import ListPusher
 from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
 from bench.processes import ChildProcess
 from bench.workload import run_async
@@ -41,21 +42,20 @@ class AsyncQueue(Architecture):
 
     @classmethod
     def make_producer(cls, spec: WorkerSpec) -> Send:
-        import redis
-
         producer_broker, task = make_broker(spec)
-        client = redis.Redis.from_url(spec.broker_url)
+        pusher = ListPusher(spec.broker_url)
 
         def send(task_id: str, scheduled_ns: int) -> None:
             # The bytes taskiq's `kiq` would send (its kicker builds the message, its formatter
             # serialises it), pushed as ListQueueBroker.kick pushes them, but by a sync client: the
             # load generator runs on gevent, and driving taskiq's asyncio client from there through
             # a bridge cost 2.3-2.5 times the load generator's CPU per task (1.00-1.02 ms against
-            # 0.40-0.44 at 800 tasks/s, two runs each).
+            # 0.40-0.44 at 800 tasks/s, two runs each). Replies are read without waiting (list_push.py).
             message = producer_broker.formatter.dumps(
                 task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns))
-            client.lpush(message.labels.get("queue_name") or producer_broker.queue_name, message.message)
+            pusher.push(message.labels.get("queue_name") or producer_broker.queue_name, message.message, task_id)
 
+        send.settle = pusher.settle
         return send
 
 

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--architectures", help="comma-separated architecture names")
     flags.add_argument("--workload")
     flags.add_argument("--step-seconds", type=float)
-    flags.add_argument("--warmup-seconds", type=float)
+    flags.add_argument("--warmup-seconds", type=float, help="least warm-up before each rate step, s")
+    flags.add_argument("--warmup-max-seconds", type=float,
+                       help="most warm-up before each rate step, s (it ends once the workers are warm)")
     flags.add_argument("--arrival", choices=["uniform", "poisson"])
     flags.add_argument("--worker-processes", type=int)
     flags.add_argument("--repeat", type=int, help="runs of each step; steps.csv gains their mean and 95%% CI")
@@ -66,6 +68,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "rates": _rate_list(args.rates) if args.rates else None,
         "architectures": args.architectures.split(",") if args.architectures else None,
         "workload": args.workload, "step_seconds": args.step_seconds, "warmup_seconds": args.warmup_seconds,
+        "warmup_max_seconds": args.warmup_max_seconds,
         "arrival": args.arrival, "worker_processes": args.worker_processes, "table_rows": args.table_rows,
         "max_connections": args.max_connections, "saturation_tasks": args.saturation_tasks,
         "repeat": args.repeat, "saturation_repeat": args.saturation_repeat, "auth": args.auth,
