@@ -63,8 +63,7 @@ class ChildProcess:
         its process group."""
         try:
             if self.popen.poll() is None:
-                self._signal_group(self.stop_signal if first_signal is None else first_signal)
-                self._signal_group(signal.SIGCONT)  # a paused group acts on it only once it runs
+                self.ask_to_stop(first_signal)
                 try:
                     self.popen.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
@@ -74,6 +73,12 @@ class ChildProcess:
             self.popen.wait(timeout=5)
         finally:
             self._log.close()
+
+    def ask_to_stop(self, signum: int | None = None) -> None:
+        """Send the group `signum` (else its `stop_signal`) and SIGCONT: a paused group acts on it only
+        once it runs."""
+        self._signal_group(self.stop_signal if signum is None else signum)
+        self.resume()
 
     def pause(self) -> None:
         """Stop the child and everything in its group where they are (SIGSTOP), connections kept."""
@@ -107,8 +112,7 @@ def stop_all(children: list[ChildProcess], grace_s: float = 10.0) -> None:
     deadline = time.monotonic() + grace_s
     for child in children:
         if child.alive():
-            child._signal_group(child.stop_signal)
-            child.resume()
+            child.ask_to_stop()
     for child in children:
         child.stop(grace_s=max(0.0, deadline - time.monotonic()))
 

@@ -356,7 +356,7 @@ class Run:
         processes = p.worker_processes * (p.external_workers if self._agents else 1)
         with stderr.status(f"{label}: warming up"):
             warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, processes, ctx.warm_processes)
-        self.log(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {len(warm.records)} tasks on "
+        self.log(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
                  f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {processes} warm)")
         return warm
 

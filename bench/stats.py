@@ -201,8 +201,7 @@ def summarize(m: StepMeasurements) -> dict:
         "sent_rate_per_s": _sent_rate(measured, m.plan.saturation),
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
-        "unsteady": not m.plan.saturation and unsteady([(e.scheduled_ns, m.records[e.task_id]) for e in sent
-                              if e.task_id in m.records and m.records[e.task_id].error is None]),
+        "unsteady": not m.plan.saturation and unsteady(ok),
         "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
         "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
         **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
@@ -248,11 +247,11 @@ UNSTEADY_FACTOR = 2.0
 backlog while measured: it started unsteady."""
 
 
-def unsteady(tasks: list[tuple[int, TaskRecord]]) -> bool:
-    """(scheduled_ns, record) of a step's completed measured tasks: True when their latency fell across the
-    step, the first tenth's median over UNSTEADY_FACTOR times the last tenth's. A step past capacity
-    has its latency rise instead, and stays steady (it broke)."""
-    latencies = [r.finished_ns - scheduled for scheduled, r in sorted(tasks, key=lambda t: t[0])]
+def unsteady(completed: list[TaskRecord]) -> bool:
+    """A step's completed measured tasks: True when their latency fell across the step, the first
+    tenth's (by arrival) median over UNSTEADY_FACTOR times the last tenth's. A step past capacity has
+    its latency rise instead, and stays steady (it broke)."""
+    latencies = [r.finished_ns - r.scheduled_ns for r in sorted(completed, key=lambda r: r.scheduled_ns)]
     tenth = len(latencies) // 10
     if tenth < 2:
         return False

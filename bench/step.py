@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.architectures.base import WorkerSpec
-from bench.collect import RecordReader
+from bench.collect import RecordReader, TaskRecord
 from bench.engines import application_name
 from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
@@ -104,22 +104,26 @@ class CpuWindow:
         return 100 * (self._last[1] - self._first[1]) / ((self._last[0] - self._first[0]) / 1e9)
 
 
+def start_loadgen(ctx: StepContext, plan: StepPlan) -> LoadGenerator:
+    """A load generator for `plan` (a step or its warm-up), as the context says it runs."""
+    return LoadGenerator(ctx.worker_spec.arm_label, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir,
+                         ctx.log_dir, ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
+
+
 def run_step(ctx: StepContext, workload: str, plan: StepPlan,
              progress: Callable[[int, int], None]) -> StepMeasurements:
     architecture = ctx.worker_spec.arm_label
-    loadgen = LoadGenerator(architecture, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir, ctx.log_dir,
-                            ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
-    paused = False
+    loadgen = start_loadgen(ctx, plan)
+    fill_first = plan.saturation and bool(ctx.pausable)
     ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
             + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
     try:
         loadgen.wait_ready()
         sessions_before = ctx.server_stats.sessions_total()
         start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
-        if plan.saturation and ctx.pausable:
+        if fill_first:
             for worker in ctx.pausable:
                 worker.pause()
-            paused = True
             ctx.log(f"{architecture} step {plan.key}: workers paused while the queue fills")
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
@@ -143,7 +147,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         m.queue_depths = ctx.queue_probe.between(begin, end) if ctx.queue_probe else []
         return m
     finally:
-        if paused:
+        if fill_first:  # let go on every way out (a no-op once the drain began)
             for worker in ctx.pausable:
                 worker.resume()
         ctx.sampler.label = (architecture, None)
@@ -258,11 +262,13 @@ def _settle(ctx: StepContext, m: StepMeasurements, seconds: float = SETTLE_S) ->
     _add_records(ctx.reader, m)
 
 
-def _add_records(reader: RecordReader, m: StepMeasurements) -> int:
-    """Add the step's new task records; returns how many there were."""
-    added = 0
-    for record in reader.poll():
-        if step_key(record.id) == m.plan.key:
-            m.records[record.id] = record
-            added += 1
+def _add_records(reader: RecordReader, m: StepMeasurements) -> list[TaskRecord]:
+    """Add the step's new task records; returns them."""
+    return add_records(reader, m.plan, m.records)
+
+
+def add_records(reader: RecordReader, plan: StepPlan, records: dict[str, TaskRecord]) -> list[TaskRecord]:
+    """The new task records of `plan` (other steps' are dropped), added to `records` by task id."""
+    added = [record for record in reader.poll() if step_key(record.id) == plan.key]
+    records.update((record.id, record) for record in added)
     return added

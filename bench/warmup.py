@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from bench.collect import TaskRecord
 from bench.errors import ServerExited
-from bench.loadgen import LoadGenerator
-from bench.schedule import StepPlan, step_key
+from bench.schedule import StepPlan
+from bench.step import add_records, start_loadgen
 
 POLL_S = 0.2
 SETTLED_FACTOR = 2.0
@@ -48,7 +48,8 @@ class WarmUp:
     """Worker processes that finished one of its tasks."""
     reason: str
     """"settled", "past capacity" or "limit" (warmup_max_seconds reached first)."""
-    records: list[TaskRecord]
+    tasks: int
+    """Its tasks that finished."""
 
 
 def warm_plan(plan: StepPlan, max_s: float) -> StepPlan:
@@ -61,8 +62,7 @@ def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, war
     `warm`: the arm's worker processes that have finished a task, (host, pid) -> when first seen (ns),
     kept up to date."""
     schedule = warm_plan(plan, max_s)
-    loadgen = LoadGenerator(ctx.worker_spec.arm_label, ctx.worker_spec, schedule, ctx.loadgen_users, ctx.work_dir,
-                            ctx.log_dir, ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
+    loadgen = start_loadgen(ctx, schedule)
     records: dict[str, TaskRecord] = {}
     try:
         loadgen.wait_ready()
@@ -73,9 +73,8 @@ def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, war
     finally:
         loadgen.stop()
     _until_finished(ctx, schedule, records, {e.task_id for e in enqueues if not e.error})
-    finished = [r for r in records.values()]
-    end_ns = max((r.finished_ns for r in finished), default=time.monotonic_ns())
-    return WarmUp((end_ns - start_ns) / 1e9, len({(r.host, r.pid) for r in finished}), reason, finished)
+    end_ns = max((r.finished_ns for r in records.values()), default=time.monotonic_ns())
+    return WarmUp((end_ns - start_ns) / 1e9, len({(r.host, r.pid) for r in records.values()}), reason, len(records))
 
 
 def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float, max_s: float,
@@ -83,7 +82,7 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
     while True:
         time.sleep(POLL_S)
         now = time.monotonic_ns()
-        for record in _add(ctx, plan, records):
+        for record in add_records(ctx.reader, plan, records):
             warm.setdefault((record.host, record.pid), now)
         if (reason := ctx.server_exited()) is not None:
             raise ServerExited(reason)
@@ -119,15 +118,6 @@ def _until_finished(ctx, plan: StepPlan, records: dict, sent: set[str]) -> None:
     """Wait until every task the warm-up sent has finished (or none has for the drain timeout)."""
     deadline = time.monotonic() + ctx.drain_timeout_s
     while not sent <= records.keys() and time.monotonic() < deadline:
-        if _add(ctx, plan, records):
+        if add_records(ctx.reader, plan, records):
             deadline = time.monotonic() + ctx.drain_timeout_s
         time.sleep(POLL_S)
-
-
-def _add(ctx, plan: StepPlan, records: dict) -> list[TaskRecord]:
-    added = []
-    for record in ctx.reader.poll():
-        if step_key(record.id) == plan.key:
-            records[record.id] = record
-            added.append(record)
-    return added

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -31,7 +32,6 @@ def _redis_message(url: str, queue: str) -> dict:
 
 
 def _amqp_message(url: str, queue: str) -> dict:
-    from bench.architectures.celery_sender import urlsplit, unquote
     import amqp
 
     parts = urlsplit(url)

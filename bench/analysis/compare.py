@@ -130,32 +130,40 @@ def judge(metric: Metric, xs: list[float], ys: list[float],
         return "same", "no difference"
     if metric.negligible(base, new):
         return "same", _min_effect_words(metric)
-    repeated, beyond = len(xs) >= 2 and len(ys) >= 2, ""
-    drift_factor = drift_factor or metric.drift_factor
-    if not repeated and drift_factor:
-        factor = _factor(base, new)
-        if factor < drift_factor:
-            return "drift unknown", (f"single runs: drift between runs unknown ({factor:.2f}x, a verdict needs "
-                                     f"{drift_factor:g}x or runs with --repeat)")
-        beyond = f"{factor:.2f}x, beyond the drift factor {drift_factor:g}x for single runs; "
-        if metric.task_quantile is None:
-            return ("better" if (new > base) == metric.higher_is_better else "worse"), beyond.removesuffix("; ")
-    if repeated:
+    if len(xs) >= 2 and len(ys) >= 2:
         p = welch_p_value(xs, ys)
-        significant, evidence = p < 1 - CONFIDENCE, f"Welch t-test p={p:.3g}"
-    elif samples and min(len(samples[0]), len(samples[1])) < metric.min_tasks() and drift_factor:
-        return "drift unknown", (f"{beyond}but {len(samples[0])} and {len(samples[1])} tasks are too few for a "
-                                 f"p{metric.task_quantile:g}: it needs {metric.min_tasks()} a side, or runs with --repeat")
-    elif samples and min(len(samples[0]), len(samples[1])) >= MIN_TASKS_FOR_SAMPLE_TEST:
-        low, high = percentile_difference_interval(*samples, metric.task_quantile)
-        significant = not low <= 0 <= high
-        evidence = (f"{beyond}bootstrap 95% interval of the p{metric.task_quantile:g} difference over "
-                    f"{len(samples[0])} and {len(samples[1])} tasks: {low:+.3g} to {high:+.3g}")
-    else:
+        return (_direction(metric, base, new) if p < 1 - CONFIDENCE else "not significant"), f"Welch t-test p={p:.3g}"
+    factor = drift_factor or metric.drift_factor
+    if not factor:
         return "no repeats", "one value a side: no spread to test"
-    if not significant:
-        return "not significant", evidence
-    return ("better" if (new > base) == metric.higher_is_better else "worse"), evidence
+    return _judge_single(metric, base, new, samples, factor)
+
+
+def _judge_single(metric: Metric, base: float, new: float, samples: tuple[list[float], list[float]] | None,
+                  drift_factor: float) -> tuple[str, str]:
+    """A latency, throughput or rate of single runs: a verdict only past the drift factor, and for a
+    percentile, past its tasks' own spread too."""
+    factor = _factor(base, new)
+    if factor < drift_factor:
+        return "drift unknown", (f"single runs: drift between runs unknown ({factor:.2f}x, a verdict needs "
+                                 f"{drift_factor:g}x or runs with --repeat)")
+    beyond = f"{factor:.2f}x, beyond the drift factor {drift_factor:g}x for single runs"
+    if metric.task_quantile is None:
+        return _direction(metric, base, new), beyond
+    if samples is None:
+        return "no repeats", "one value a side: no spread to test"
+    counts = f"{len(samples[0])} and {len(samples[1])} tasks"
+    if min(len(samples[0]), len(samples[1])) < metric.min_tasks():
+        return "drift unknown", (f"{beyond}; but {counts} are too few for a p{metric.task_quantile:g}: it needs "
+                                 f"{metric.min_tasks()} a side, or runs with --repeat")
+    low, high = percentile_difference_interval(*samples, metric.task_quantile)
+    evidence = (f"{beyond}; bootstrap 95% interval of the p{metric.task_quantile:g} difference over {counts}: "
+                f"{low:+.3g} to {high:+.3g}")
+    return (_direction(metric, base, new) if not low <= 0 <= high else "not significant"), evidence
+
+
+def _direction(metric: Metric, base: float, new: float) -> str:
+    return "better" if (new > base) == metric.higher_is_better else "worse"
 
 
 def _factor(a: float, b: float) -> float:

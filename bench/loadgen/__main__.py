@@ -122,11 +122,10 @@ class Job:
     def __init__(self) -> None:
         self.arrivals: Arrivals | None = None
         self.send = None
-        self.name = "enqueue"
         self.assigned = Event()
 
-    def assign(self, arrivals: Arrivals, send, name: str) -> None:
-        self.arrivals, self.send, self.name = arrivals, send, name
+    def assign(self, arrivals: Arrivals, send) -> None:
+        self.arrivals, self.send = arrivals, send
         self.assigned.set()
 
 
@@ -179,7 +178,7 @@ def _producer(architecture: str, worker_spec: dict, broker_url: str | None = Non
 def run_local(spec: dict) -> int:
     job = Job()
     arrivals = Arrivals(StepPlan(**spec["plan"]))
-    job.assign(arrivals, _producer(spec["architecture"], spec["worker_spec"]), spec["architecture"])
+    job.assign(arrivals, _producer(spec["architecture"], spec["worker_spec"]))
     env = Environment(user_classes=[make_user_class(job)])
     runner = env.create_local_runner()
     runner.start(spec["users"], spawn_rate=10_000)
@@ -331,7 +330,7 @@ def run_worker(spec: dict) -> int:
         send = _producer(work["architecture"], work["worker_spec"], spec.get("broker_url"))
         offset = estimate_offset(read_master_clock)
         arrivals = Arrivals(StepPlan(**work["plan"]), msg.data["index"], msg.data["count"], offset.offset_ns)
-        job.assign(arrivals, send, work["architecture"])
+        job.assign(arrivals, send)
         runner.send_message("bench_synced", {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
                                              "clock_uncertainty_ns": offset.uncertainty_ns})
 
@@ -370,10 +369,11 @@ def _finished(job: Job) -> None:
 
 
 def _summary(rows: list[tuple]) -> dict:
-    sends = sorted((row[3] - row[2]) / 1e6 for row in rows if not row[4])
+    from bench.stats import percentile
+
+    sends = [(row[3] - row[2]) / 1e6 for row in rows if not row[4]]
     return {"requests": len(rows), "failures": sum(1 for row in rows if row[4]),
-            "enqueue_p50_ms": sends[len(sends) // 2] if sends else None,
-            "enqueue_p99_ms": sends[min(len(sends) - 1, int(0.99 * len(sends)))] if sends else None}
+            "enqueue_p50_ms": percentile(sends, 50), "enqueue_p99_ms": percentile(sends, 99)}
 
 
 def write_rows(path: str, rows: list[tuple]) -> None:
