@@ -64,7 +64,12 @@ class RunFolder:
         tmp.replace(self.path / "run.json")
 
     def write_advice(self, advice: dict) -> None:
+        """advice.json, and its marginal costs as costs.csv (one row per arm and role)."""
         (self.path / "advice.json").write_text(json.dumps(advice, indent=2) + "\n")
+        costs = self.path / "costs.csv"
+        costs.unlink(missing_ok=True)
+        if advice.get("costs"):
+            _append_csv(costs, list(advice["costs"][0]), advice["costs"])
 
     def append_steps(self, rows: list[dict]) -> None:
         _append_csv(self.path / "steps.csv", STEP_COLUMNS, rows)

@@ -386,15 +386,17 @@ class Run:
                 "calibration": self._calibrate(services)}
 
     def _pgbench_check(self, services: Services, workload) -> dict | None:
-        """pgbench -C at the lowest rate on the managed server, after the architectures have run."""
-        rates = [r for r in self.profile.rates if r != "max"]
+        """pgbench -C on the managed server at the run's lowest and highest rates, after the architectures
+        have run: the slope between them is its marginal database CPU per transaction."""
+        rates = sorted({min(rs), max(rs)}) if (rs := [r for r in self.profile.rates if r != "max"]) else []
         script = workload.pgbench_script()
         if not (services.postgres and rates and script):
             self.log("pgbench check skipped: it needs the managed server, a rate step and a workload script")
             return None
         server = _database_meter(services)
-        stderr.print(f"pgbench -C at {min(rates):g}/s for {self.profile.step_seconds:g} s (cross-check)")
-        cost = pgbench_connect_cost(services.database_url, server, script, min(rates), self.profile.step_seconds)
+        stderr.print(f"pgbench -C at {' and '.join(f'{r:g}/s' for r in rates)} for {self.profile.step_seconds:g} s "
+                     f"each (cross-check)")
+        cost = pgbench_connect_cost(services.database_url, server, script, rates, self.profile.step_seconds)
         self.log(f"pgbench check: {cost}")
         return {"pgbench": asdict(cost)}
 

@@ -57,6 +57,18 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return mean, t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Least squares y = a + b x: (b, standard error of b, a); the error is NaN below three points."""
+    n, mean_x, mean_y = len(xs), statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
+    intercept = mean_y - slope * mean_x
+    if n < 3:
+        return slope, math.nan, intercept
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    return slope, math.sqrt(residual / (n - 2) / sxx), intercept
+
+
 @dataclass(frozen=True)
 class Spread:
     """Median and range of a few repeated measurements (saturation drain rates, say)."""

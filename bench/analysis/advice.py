@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
+from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
 from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, TRAPS,
@@ -128,6 +129,7 @@ def advise(run: RunData, limits: Limits) -> dict:
     rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
+    advice["costs"] = cost_rows(run.steps, run.architectures)
     advice["model"] = model_report(whole) or {}
     if advice["model"]:
         m = advice["model"]
@@ -306,16 +308,16 @@ def _no_full_cpu_set(s: Sustainable) -> str:
 
 
 def _crosscheck_line(run: RunData) -> list[str]:
-    """The recipe's database CPU per task at its lowest rate beside pgbench -C's, when the run made one."""
+    """The recipe's marginal database CPU per task beside pgbench -C's, when the run made one."""
     pgbench = (run.meta.get("crosscheck") or {}).get("pgbench")
-    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
-                   and r.get("db_cpu_ms_per_task") is not None), key=lambda r: r["offered_rate_per_s"])
-    if not (pgbench and rows):
+    db = marginal_costs(run.steps, RECIPE).get("db")
+    if not (pgbench and db):
         return []
-    recipe_ms, pgbench_ms = rows[0]["db_cpu_ms_per_task"], pgbench["db_cpu_ms_per_transaction"]
-    return [f"Database CPU per task of {RECIPE} at {rows[0]['offered_rate_per_s']:g}/s: {recipe_ms:.2f} ms; "
-            f"pgbench -C (libpq, a connection per transaction) at {pgbench['rate_per_s']:g}/s: {pgbench_ms:.2f} ms "
-            f"({100 * (recipe_ms / pgbench_ms - 1):+.0f} %)."]
+    rates = [r["rate_per_s"] for r in pgbench["runs"]] if "runs" in pgbench else [pgbench["rate_per_s"]]
+    pgbench_ms, method = pgbench["db_cpu_ms_per_transaction"], pgbench.get("method", "ratio at one rate")
+    return [f"Database CPU per task of {RECIPE}: {db.ms_per_task:.2f} ms ({db.how()}); pgbench -C (libpq, a "
+            f"connection per transaction) at {' and '.join(f'{r:g}/s' for r in rates)}: {pgbench_ms:.2f} ms "
+            f"({'slope' if method == 'slope' else 'ratio'}) ({100 * (db.ms_per_task / pgbench_ms - 1):+.0f} %)."]
 
 
 def _rate_phrase(s: Sustainable) -> str:

@@ -3,14 +3,17 @@
 A prefork process runs one task at a time. A task holds its process for E ms: C connecting (TCP,
 authentication, backend start), B in the async_to_sync bridge (a new thread and event loop per call)
 and Q for the rest (session, BEGIN/SELECT/COMMIT, closing). With P processes, the processes allow
-X_proc = P / E tasks/s. Everything runs on N cores that workers, database, broker and load generator
-share; each task costs the machine K ms of CPU (machine CPU over throughput at the highest rate that
-still kept up: nearest to saturation, and carrying the fixed costs that also run there, such as
-bench's sampler and the system's own services), so the machine allows X_cpu = N / K. The prediction
-is min(X_proc, X_cpu), the asymptotic bound of operational analysis.
+X_proc = P / E tasks/s. Everything runs on N cores that workers, database and broker share; each task
+costs the machine K ms of CPU beyond what it burns with no tasks (I ms per second: bench's sampler, the
+system's own services), so the machine allows X_cpu = (1000 N - I) / K. K and I are the slope and the
+intercept of the machine's CPU over the task rate across the steps below saturation
+(bench/analysis/costs.py), less the load generator's share: a saturation step drains a queue filled
+before the workers start, so no sender runs beside what is predicted. With roles pinned to CPU sets,
+each set allows (1000 x its cores - its roles' I) / its roles' K, and the fullest set bounds. The
+prediction is min(X_proc, X_cpu), the asymptotic bound of operational analysis.
 
-E, C and K come from the run's steps below saturation (the lowest rate for E and C, unloaded);
-B, the SCRAM cost and the TLS handshake's cost from the calibration at the run's start.
+E and C come from the lowest rate (unloaded); B, the SCRAM cost and the TLS handshake's cost from the
+calibration at the run's start.
 
 What-ifs, and what they assume:
 - processes: X_proc grows with P; X_cpu does not (the cores stay the same).
@@ -27,10 +30,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from bench.analysis.costs import SLOPE, marginal_costs
 from bench.analysis.rules import RECIPE, kept_up
 from bench.processes import roles_by_cpu_set
 from bench.results import RunData
-from bench.stats import ROLE_COLUMNS
 
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
 """asyncpg's connect: the TCP handshake 1, startup and AuthenticationOk 1, SCRAM's two exchanges 2."""
@@ -69,6 +72,7 @@ class Components:
     bridge_ms: float
     rest_ms: float
     cpu_ms_per_task: float
+    """Marginal machine CPU of one task, ms, the load generator's excluded."""
     auth: str
     ssl: bool
     scram_client_ms: float
@@ -79,7 +83,13 @@ class Components:
     role_cpus: dict[str, str] = field(default_factory=dict)
     """The profile's CPU set by role; empty when the roles shared the machine."""
     role_cpu_ms: dict[str, float] = field(default_factory=dict)
-    """CPU ms per task by role, at the same step as cpu_ms_per_task."""
+    """Marginal CPU ms per task by role (the load generator's excluded)."""
+    idle_ms_per_s: float = 0.0
+    """What the machine burns with no tasks, ms of CPU per second (the fit's intercept), the load generator's excluded."""
+    role_idle_ms_per_s: dict[str, float] = field(default_factory=dict)
+    """What each role burns with no tasks, ms of CPU per second."""
+    cost_method: str = SLOPE
+    """How the CPU costs were found: "slope" over the rates, or the "ratio at one rate" of a single step."""
     tls_client_share: float = 0.5
     """Of tls_cpu_ms, the part the client (the workers) pays."""
     rtt_ms: float = 0.0
@@ -100,9 +110,14 @@ def components(run: RunData) -> Components | None:
     """The measured parts, or None when no rate step of the recipe kept up. E and C come from the lowest
     rate (unloaded), K from the highest that kept up (the same step when there is one)."""
     rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)
-                   and r.get("machine_cpu_percent") is not None), key=lambda r: r["offered_rate_per_s"])
+                   and not r.get("unsteady") and r.get("machine_cpu_percent") is not None),
+                  key=lambda r: r["offered_rate_per_s"])
     if not rows or rows[0]["exec_p50_ms"] is None:
         return None
+    costs = marginal_costs(run.steps, RECIPE)
+    loadgen = costs.get("loadgen")
+    machine = costs["machine"]
+    roles = {role: cost for role, cost in costs.items() if role not in ("machine", "loadgen")}
     calibration = run.meta.get("calibration", {})
     bridge = calibration.get("async_to_sync_ms", 0.0)
     profile, server = run.meta.get("profile", {}), run.meta.get("server", {})
@@ -111,12 +126,14 @@ def components(run: RunData) -> Components | None:
         processes=int(profile.get("worker_processes", 1)), cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
         exec_ms=lowest["exec_p50_ms"], connect_ms=lowest["connect_p50_ms"] or 0.0, bridge_ms=bridge,
         rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
-        cpu_ms_per_task=10 * rows[-1]["machine_cpu_percent"] / rows[-1]["achieved_rate_per_s"], auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
+        cpu_ms_per_task=machine.ms_per_task - (loadgen.ms_per_task if loadgen else 0.0),
+        idle_ms_per_s=max(0.0, machine.idle_ms_per_s - (loadgen.idle_ms_per_s if loadgen else 0.0)),
+        role_idle_ms_per_s={role: max(0.0, cost.idle_ms_per_s) for role, cost in roles.items()},
+        cost_method=machine.method, auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
         ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
         tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
         role_cpus=dict(profile.get("cpus") or {}),
-        role_cpu_ms={role: rows[-1][cost] for role, (_, cost) in ROLE_COLUMNS.items()
-                     if rows[-1].get(cost) is not None},
+        role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
         tls_client_share=_client_share(calibration), rtt_ms=lowest.get("rtt_ms") or 0.0)
 
 
@@ -134,12 +151,15 @@ def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
     runs out first (roles on one set add up; the busiest names it). `extra_ms` adds CPU per task by role."""
     if not c.role_cpus:
         ms = c.cpu_ms_per_task + sum(extra_ms.values())
-        return (1000 * c.cores / ms if ms > 0 else float("inf")), "machine CPU"
+        return (max(0.0, 1000 * c.cores - c.idle_ms_per_s) / ms if ms > 0 else float("inf")), "machine CPU"
     best, words = float("inf"), "machine CPU"
     for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
+        roles = [role for role in roles if role != "loadgen"]  # no sender runs beside a drain
         cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
-        if sum(cost.values()) > 0 and 1000 * len(cpus) / sum(cost.values()) < best:
-            best, words = 1000 * len(cpus) / sum(cost.values()), ROLE_WORDS[max(cost, key=cost.get)]
+        idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
+        allows = max(0.0, 1000 * len(cpus) - idle) / sum(cost.values()) if sum(cost.values()) > 0 else float("inf")
+        if allows < best:
+            best, words = allows, ROLE_WORDS[max(cost, key=cost.get)]
     return best, words
 
 

@@ -10,8 +10,10 @@ For each architecture measured in a run, at rate R (tasks/s):
   a pool holds min(pool_size, tasks at once) per process;
 - connections opened per second = R × sessions per task, the lowest any step measured (a pool opens
   its connections once, in the first step).
-The CPU costs and E come from the step nearest to saturation that still kept up (fixed costs such as
-bench's own sampler weigh least there), else from the "max" step. A role fits when its need is within the
+The CPU costs are the marginal ones, the slope of each role's CPU over the rates that kept up
+(bench/analysis/costs.py: what one more task costs, without the fixed burn of idle processes and
+bench's own sampler), else the "max" step's ratio; E comes from the step nearest to saturation that
+still kept up, else from the "max" step. A role fits when its need is within the
 budget given; the recipe's limit is the rate at which it first needs more of some role than that.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.analysis.costs import marginal_costs
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
 from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, TRAPS, kept_up
 from bench.arms import architecture_of
@@ -74,8 +77,13 @@ def costs(run: RunData, architecture: str) -> Costs | None:
         return None
     label = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
     sessions = min((r["sessions_per_task"] for r in rows if r.get("sessions_per_task") is not None), default=0.0)
-    return Costs(row["worker_cpu_ms_per_task"], row.get("db_cpu_ms_per_task") or 0.0,
-                 row.get("broker_cpu_ms_per_task") or 0.0, row["exec_p50_ms"], sessions, label, row.get("rtt_ms") or 0.0)
+    marginal = marginal_costs(run.steps, architecture) if kept else {}
+
+    def cost(role: str, column: str) -> float:
+        return marginal[role].ms_per_task if role in marginal else row.get(column) or 0.0
+
+    return Costs(cost("workers", "worker_cpu_ms_per_task"), cost("db", "db_cpu_ms_per_task"),
+                 cost("broker", "broker_cpu_ms_per_task"), row["exec_p50_ms"], sessions, label, row.get("rtt_ms") or 0.0)
 
 
 def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None = None) -> list[Need]:

@@ -129,6 +129,12 @@ class LoadGenerator:
         for a single process."""
         return {int(index): sender for index, sender in self.summary.get("senders", {}).items()}
 
+    def schedule_cpu_percent(self) -> float | None:
+        """A single process's CPU over its schedule, first to last send, as it measured it itself
+        (percent of a core); None under a Locust master, whose processes are metered one by one."""
+        cpu_s, wall_s = self.summary.get("cpu_s"), self.summary.get("wall_s")
+        return 100 * cpu_s / wall_s if cpu_s is not None and wall_s else None
+
     def enqueues(self) -> list[Enqueue]:
         with open(self.out_path, newline="") as f:
             return [Enqueue(r["task_id"], int(r["scheduled_ns"]), int(r["send_started_ns"]), int(r["enqueued_ns"]),

@@ -189,7 +189,7 @@ def run_local(spec: dict) -> int:
     runner.quit()
     rows = settled_rows(job)
     write_rows(spec["out_path"], rows)
-    print("done " + json.dumps(_summary(rows)), flush=True)
+    print("done " + json.dumps({**_summary(rows), "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s}), flush=True)
     return 0
 
 

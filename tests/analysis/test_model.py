@@ -43,7 +43,8 @@ def test_what_ifs_move_the_right_way():
     assert predict(c, ssl=True, rtt_ms=1).exec_ms == pytest.approx(predict(c, rtt_ms=1).exec_ms + 2)
     tls = replace(c, tls_connect_ms=2.0, tls_cpu_ms=2.5)
     assert predict(tls, ssl=True).exec_ms == pytest.approx(c.exec_ms + 2.0)
-    assert predict(tls, ssl=True).cpu_bound_per_s == pytest.approx(1000 * c.cores / (c.cpu_ms_per_task + 2.5))
+    # What the machine burns with no tasks is not there for them: (1000 x cores - idle) / marginal cost.
+    assert predict(tls, ssl=True).cpu_bound_per_s == pytest.approx((1000 * c.cores - c.idle_ms_per_s) / (c.cpu_ms_per_task + 2.5))
 
 
 def test_calibration_measures_the_bridge_and_scram_costs():
@@ -69,10 +70,12 @@ def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path):
 def test_with_roles_pinned_the_bound_is_the_cpu_set_that_runs_out_first():
     c = components(load_run(ALL))
     pinned = replace(c, role_cpus={"db": "0", "workers": "1", "broker": "1", "loadgen": "1"},
-                     role_cpu_ms={"db": 6.0, "workers": 5.0, "broker": 0.2, "loadgen": 1.0}, processes=16)
+                     role_cpu_ms={"db": 6.0, "workers": 5.8, "broker": 0.2, "loadgen": 1.0},
+                     role_idle_ms_per_s={"db": 0.0, "workers": 20.0, "broker": 10.0, "loadgen": 50.0}, processes=16)
     base = predict(pinned)
-    # Core 1 carries workers, broker and load generator: 6.2 ms a task, 161/s; core 0 the database, 167/s.
-    assert base.cpu_bound_per_s == pytest.approx(1000 / 6.2) and base.bound_by == "the workers' CPU"
+    # Core 1 carries workers and broker (the load generator does not run beside a drain): 6.0 ms a task
+    # beyond the 30 ms a second they burn idle, 161.7/s; core 0 the database, 166.7/s.
+    assert base.cpu_bound_per_s == pytest.approx(970 / 6.0) and base.bound_by == "the workers' CPU"
     # TLS moves CPU onto both ends by the calibrated shares: 4 ms to the database makes it the bound.
     tls = predict(replace(pinned, tls_cpu_ms=5.0, tls_client_share=0.2), ssl=not pinned.ssl)
     assert tls.bound_by == "the database's CPU" and tls.cpu_bound_per_s == pytest.approx(1000 / 10.0)
