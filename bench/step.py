@@ -206,6 +206,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
             deadline_ns = now + timeout_ns
             if finished:
                 filling = False
+                loadgen.wait_exited()  # its exit is not to run beside the drain either
                 _drain(ctx, m, windows.values())
         drained = finished and now >= end and all(e.task_id in m.records for e in m.enqueues if not e.error)
         if drained or now >= deadline_ns:

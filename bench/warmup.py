@@ -8,8 +8,8 @@ the step's own schedule (rate, arrivals) with a load generator of its own, for a
 - every worker process has finished at least one task since the arm's workers started (records carry
   the process), or none has joined for `JOINED_S` (at a low rate a prefork pool hands every task to
   the same idle process: the others take no task in the step either), and
-- its backlog is gone: the median latency of its last tasks is within 2x the lowest median of any
-  earlier run of as many tasks; or, every process warm, the workers finish fewer tasks than arrive
+- its backlog is gone: the median latency of its last two runs of tasks is within 2x the lowest
+  median of any run of as many tasks; or, every process warm, the workers finish fewer tasks than arrive
   (the rate is past what they drain: waiting longer would not drain it),
 or up to `warmup_max_seconds`. Then its load generator is halted and bench waits until every task it
 sent has finished, so the measured step starts on an empty queue and warm processes, with the
@@ -72,7 +72,7 @@ def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, war
         enqueues = loadgen.halt()
     finally:
         loadgen.stop()
-    _until_finished(ctx, schedule, records, {e.task_id for e in enqueues if not e.error})
+    _until_finished(ctx, schedule, records, {e.task_id for e in enqueues if not e.error}, warm)
     end_ns = max((r.finished_ns for r in records.values()), default=time.monotonic_ns())
     return WarmUp((end_ns - start_ns) / 1e9, len({(r.host, r.pid) for r in records.values()}), reason, len(records))
 
@@ -82,8 +82,7 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
     while True:
         time.sleep(POLL_S)
         now = time.monotonic_ns()
-        for record in add_records(ctx.reader, plan, records):
-            warm.setdefault((record.host, record.pid), now)
+        _note_warm(warm, add_records(ctx.reader, plan, records), now)
         if (reason := ctx.server_exited()) is not None:
             raise ServerExited(reason)
         elapsed_s = (now - start_ns) / 1e9
@@ -99,14 +98,16 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
 
 
 def settled(records: list[TaskRecord], rate_per_s: float) -> bool:
-    """The median latency of the last tasks is within SETTLED_FACTOR of the lowest median of any earlier
-    run of as many consecutive tasks (by finish); runs of half a second of arrivals, 5 to 50 tasks."""
+    """The median latency of the last run of tasks, and of the run before it, are within SETTLED_FACTOR
+    of the lowest median of any run of as many consecutive tasks (by finish); runs of half a second of
+    arrivals, 5 to 50 tasks. Both, since while a backlog drains the latest run is always the best yet."""
     size = max(5, min(50, round(rate_per_s / 2)))
     latencies = [r.finished_ns - r.scheduled_ns for r in sorted(records, key=lambda r: r.finished_ns)]
     if len(latencies) < 2 * size:
         return False
     medians = [statistics.median(latencies[i:i + size]) for i in range(0, len(latencies) - size + 1, max(1, size // 2))]
-    return statistics.median(latencies[-size:]) <= SETTLED_FACTOR * min(medians)
+    last, before = statistics.median(latencies[-size:]), statistics.median(latencies[-2 * size:-size])
+    return max(last, before) <= SETTLED_FACTOR * min(medians)
 
 
 def _finishing_rate(records, window_s: float = 1.0) -> float:
@@ -114,10 +115,16 @@ def _finishing_rate(records, window_s: float = 1.0) -> float:
     return sum(1 for r in records if now - r.finished_ns <= window_s * 1e9) / window_s
 
 
-def _until_finished(ctx, plan: StepPlan, records: dict, sent: set[str]) -> None:
+def _until_finished(ctx, plan: StepPlan, records: dict, sent: set[str], warm: dict) -> None:
     """Wait until every task the warm-up sent has finished (or none has for the drain timeout)."""
     deadline = time.monotonic() + ctx.drain_timeout_s
     while not sent <= records.keys() and time.monotonic() < deadline:
-        if add_records(ctx.reader, plan, records):
+        if added := add_records(ctx.reader, plan, records):
+            _note_warm(warm, added, time.monotonic_ns())
             deadline = time.monotonic() + ctx.drain_timeout_s
         time.sleep(POLL_S)
+
+
+def _note_warm(warm: dict, records: list[TaskRecord], now_ns: int) -> None:
+    for record in records:
+        warm.setdefault((record.host, record.pid), now_ns)

@@ -95,6 +95,16 @@ def test_smoke_nothing_is_lost_and_unsaturated_steps_keep_the_offered_rate(smoke
         assert float(row["queue_depth_mean"]) < 1 and int(float(row["queue_depth_peak"])) <= 3, row
 
 
+def test_smoke_steps_are_measured_after_a_warm_up_that_settled(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    for row in _steps(run_dir):
+        # At least the profile's warmup_seconds (1), ended by the workers settling, not by the 30 s limit.
+        assert 1.0 <= float(row["warmup_s"]) < 30 and row["warmup_end"] == "settled", row
+        assert row["unsteady"] == "False", row
+    log = (run_dir / "bench.log").read_text()
+    assert len(re.findall(r"warm-up [\d.]+ s \(settled\), \d+ tasks on \d+ worker processes \(2 of 2 warm\)", log)) == 3
+
+
 def test_smoke_tasks_and_samples_files_hold_every_arrival(smoke_run):
     _, run_dir, _, _ = smoke_run
     with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:

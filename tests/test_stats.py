@@ -147,3 +147,17 @@ def test_bound_role_names_the_role_whose_cpu_set_ran_out():
     cpu = {"db_cpu_percent": 70.0, "cpu_percent": 77.0, "broker_cpu_percent": 2.0, "loadgen_cpu_percent": 9.0}
     assert bound_role(cpu, pinned) == ""
     assert bound_role({**cpu, "cpuset 1": 93.0, "cpuset 0": 71.0}, pinned) == "workers"
+
+
+def test_a_step_whose_latency_falls_across_it_is_unsteady_and_one_whose_latency_rises_is_not():
+    from bench.collect import TaskRecord
+    from bench.stats import unsteady
+
+    def tasks(latencies_ms):
+        return [TaskRecord(f"0.0.{i}", i * 10**7, i * 10**7, i * 10**7 + round(ms * 1e6)) for i, ms in enumerate(latencies_ms)]
+
+    draining = [500 - 5 * i for i in range(100)]  # a backlog draining in the measured part: 500 down to 5 ms
+    assert unsteady(tasks(draining))
+    assert not unsteady(tasks(list(reversed(draining))))  # past capacity: latency grows, the step broke
+    assert not unsteady(tasks([10 + (i % 7) for i in range(100)]))  # steady, with noise
+    assert not unsteady(tasks(draining[:15]))  # too few tasks for tenths of two

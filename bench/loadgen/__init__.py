@@ -150,6 +150,15 @@ class LoadGenerator:
     def stop(self) -> None:
         stop_all(self.processes(), grace_s=5)
 
+    def wait_exited(self, timeout_s: float = 5) -> None:
+        """Once finished, let its processes write their rows and exit (a few hundred ms of CPU), up to
+        `timeout_s`; `stop` ends what is left."""
+        for process in self.processes():
+            try:
+                process.popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+
     def _read_line(self, timeout_s: float) -> str | None:
         stdout = self.process.popen.stdout
         ready, _, _ = select.select([stdout], [], [], timeout_s)
