@@ -34,6 +34,9 @@ SETTLED_FACTOR = 2.0
 OVER_CAPACITY = 0.9
 """Every process warm, yet the last second finished under this share of the arrivals: past capacity."""
 START_DELAY_S = 0.3
+CAPACITY_TASKS = 20
+"""Arrivals the finishing rate is counted over, at least a second's: at 8/s one second's count (8 or
+6) is too noisy to tell a rate past capacity."""
 JOINED_S = 1.0
 """No worker process has taken its first task for this long: those that are cold stay out of the step."""
 
@@ -93,7 +96,7 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
             continue
         if settled(list(records.values()), plan.rate_per_s):
             return "settled"
-        if _finishing_rate(records.values()) < OVER_CAPACITY * plan.rate_per_s:
+        if _finishing_rate(records.values(), max(1.0, CAPACITY_TASKS / plan.rate_per_s)) < OVER_CAPACITY * plan.rate_per_s:
             return "past capacity"
 
 

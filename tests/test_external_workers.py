@@ -100,7 +100,7 @@ def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_pat
                 break
             time.sleep(0.2)
         assert log is not None, "the step never started"
-        time.sleep(3.0)
+        time.sleep(1.0)  # the step is measured from "starts" (its warm-up ran before): 5 s of it to go
         # The host goes, with a task in hand (found by its connection to PostgreSQL: the recipe holds
         # one only while a task runs; at 8/s an agent had none at a random instant once in a while):
         # the agent and every worker process it started, at once.
@@ -121,9 +121,9 @@ def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_pat
     assert "bench worker(s) vanished during" in stderr and doomed in stderr
     assert int(row["lost"]) >= 1 and int(row["completed"]) + int(row["failed"]) + int(row["lost"]) == int(row["enqueued"])
     # The step waited for the lost tasks no longer than its drain timeout (10 s) after the schedule,
-    # which had at most 4 s to go at the kill (bench.log's clock is this host's wall clock).
+    # which had at most 6 s to go at the kill (bench.log's clock is this host's wall clock).
     (finished,) = [line for line in log.read_text().splitlines() if " finished prefork-nullpool step 0" in line]
     step_ended_after_s = dt.datetime.fromisoformat(finished.split()[0]).timestamp() - killed_at
-    assert step_ended_after_s < 4 + 10 + 3, step_ended_after_s
+    assert step_ended_after_s < 6 + 10 + 3, step_ended_after_s
     assert agents[1].wait(timeout=20) == 0
     assert not _bench_children_started_after(t0)

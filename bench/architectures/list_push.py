@@ -3,7 +3,7 @@
 Waiting for the reply of every LPUSH costs a sleep and a wake-up per task (0.10 ms of CPU per round
 trip on a 2-core VM, under gevent): the load generator would take that from the workers it measures.
 Here each push is written at once (`enqueued_ns` is when the broker's socket took it) and the
-replies are read in batches, before a push once 64 wait and at the end (`settle`), in the order the
+replies are read as they arrive, before the next push and at the end (`settle`), in the order the
 pushes went out: a push the server refused is still counted as an enqueue failure, by its task id.
 A failed write fails the push at once.
 """
@@ -13,9 +13,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-REPLIES_READ_AT = 64
-"""Replies waiting before a push looks for them (a poll of the socket each push costs a system call);
-a few hundred bytes wait in the socket's buffer meanwhile."""
 SETTLE_TIMEOUT_S = 10.0
 """At the end, how long the last replies may take before the pushes still unanswered count as failed."""
 
@@ -35,8 +32,7 @@ class ListPusher:
 
     def push(self, key: str, payload: bytes | str, task_id: str) -> None:
         with self._lock:
-            if len(self._pending) >= REPLIES_READ_AT:
-                self._read_replies(block=False)
+            self._read_replies(block=False)
             self._connection.send_packed_command(self._connection.pack_command("LPUSH", key, payload))
             self._pending.append(task_id)
 
