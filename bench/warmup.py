@@ -96,7 +96,9 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
             continue
         if settled(list(records.values()), plan.rate_per_s):
             return "settled"
-        if _finishing_rate(records.values(), max(1.0, CAPACITY_TASKS / plan.rate_per_s)) < OVER_CAPACITY * plan.rate_per_s:
+        window_s = max(1.0, CAPACITY_TASKS / plan.rate_per_s)
+        # Only once a whole window lies after the first arrivals have had time to finish.
+        if elapsed_s >= window_s + 1.0 and _finishing_rate(records.values(), window_s) < OVER_CAPACITY * plan.rate_per_s:
             return "past capacity"
 
 
