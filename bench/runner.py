@@ -80,9 +80,10 @@ def _database_meter(services: Services) -> ProcessMeter:
     return ProcessMeter(lambda: [services.postgres.pid])
 
 
-def _shared_machine_meters(services: Services, broker: str) -> dict[str, ProcessMeter]:
+def _shared_machine_meters(services: Services, broker: str, label: str, log) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
-    (servers given by URL are not its to measure); the broker role is the broker of the arm that runs."""
+    (servers given by URL are not its to measure); the broker role is the broker of the arm that runs.
+    The log names each role's processes, so what a CPU column counted can be checked."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
     by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
                "pgbouncer": [services.pgbouncer], "control": [services.control],
@@ -91,6 +92,7 @@ def _shared_machine_meters(services: Services, broker: str) -> dict[str, Process
         pids = [server.pid for server in servers if server and server.pid]
         if pids:
             meters[role] = ProcessMeter(lambda pids=pids: pids)
+            log(f"{label}: {role} CPU is that of pid={','.join(map(str, pids))} and its children")
     return meters
 
 
@@ -261,7 +263,7 @@ class Run:
         queue_probe.start()
         ctx = StepContext(spec, p.loadgen_users, p.drain_timeout_seconds, work_dir, self.folder.logs, sampler,
                           server_stats, ProcessMeter(lambda: [w.pid for w in workers]) if not self._agents else None,
-                          _shared_machine_meters(services, arm.broker), self._reader(spec), self.log, services.exited,
+                          _shared_machine_meters(services, arm.broker, arm.label, self.log), self._reader(spec), self.log, services.exited,
                           self._outages.down_s, p.cpus, services.rtt_ms, services.database_url, queue_probe,
                           p.loadgen_processes, self._agents.vanished if self._agents else None,
                           self._loadgen_master, pausable=workers)

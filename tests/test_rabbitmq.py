@@ -99,9 +99,12 @@ def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_pa
         assert max(of_step) > 0 and of_step[-1] == 0, (label, of_step)  # a backlog, then drained
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["versions"]["rabbitmq"].startswith("RabbitMQ 3.") and meta["versions"]["redis"]
-    # Each arm's broker role is its own broker: the node's Erlang VM does not idle its CPU into Redis's steps.
-    by_broker = {r["broker"]: float(r["broker_cpu_ms_per_task"]) for r in rows}
-    assert by_broker["rabbitmq"] > by_broker["redis"], by_broker
+    # Each arm's broker role is its own broker: the node's Erlang VM does not idle its CPU into Redis's
+    # steps. (Their CPU per task is no test of it: the two came out within 25 % of each other, either way.)
+    (redis_pid,), (rabbitmq_pid,) = _pids_in_log(run_dir, "redis"), _pids_in_log(run_dir, "rabbitmq")
+    log = (run_dir / "bench.log").read_text()
+    for label, pid in (("prefork-sync-pool", redis_pid), ("prefork-sync-pool@rabbitmq", rabbitmq_pid)):
+        assert f"{label}: broker CPU is that of pid={pid} and its children" in log, (label, pid)
     advice = json.loads((run_dir / "advice.json").read_text())
     assert any(line.startswith("Broker CPU per task of prefork-sync-pool at saturation: redis ")
                and "rabbitmq" in line for line in advice["text"]), advice["text"]
