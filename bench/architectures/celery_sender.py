@@ -8,20 +8,23 @@ scheduled_ns], task_id=task_id, queue=queue)` sends (headers, properties, body; 
 decodes both and finds them equal but for ids and times), put where kombu puts it: on Redis, LPUSH of
 kombu's JSON envelope (base64 body) onto the queue's list, without waiting for each reply
 (bench/architectures/list_push.py); on RabbitMQ, basic_publish to the default exchange with the queue
-as routing key, over one py-amqp channel (Celery publishes without confirms, and so does this).
+as routing key, on one channel (bench/architectures/amqp_publish.py; Celery publishes without
+confirms, and so does this). The message is made from a template (MessageTemplate), filled in per task.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import itertools
 import os
 import socket
 import threading
 import uuid
 from typing import Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+from bench.architectures.amqp_publish import Publisher, TableTemplate
 from bench.architectures.list_push import ListPusher
 
 Send = Callable[[str, int], None]
@@ -38,59 +41,80 @@ def task_headers(task_name: str, task_id: str, args: list, origin: str) -> dict:
             "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {}}
 
 
-def task_body(args: list) -> bytes:
-    return json.dumps([args, {}, EMBED]).encode()
+class MessageTemplate:
+    """Protocol 2's body and Redis envelope for one task name, queue and producer, made once with
+    stand-ins where the task id, scheduled time and delivery tag go; a task's message fills them in
+    (json.dumps of the whole envelope, per task, cost more than the push itself)."""
+
+    STAND_INS = {"@@ID@@": "%(id)s", "@@ARGSREPR@@": "%(argsrepr)s", "@@BODY@@": "%(body)s", "@@TAG@@": "%(tag)s"}
+
+    def __init__(self, task_name: str, queue: str, origin: str, reply_to: str) -> None:
+        self.origin, self.reply_to, self.task_name, self.queue = origin, reply_to, task_name, queue
+        self._body = json.dumps([["@@ID@@", 0], {}, EMBED]).replace("%", "%%").replace('"@@ID@@", 0', '%(id)s, %(ns)d')
+        envelope = {"body": "@@BODY@@", "content-encoding": CONTENT_ENCODING, "content-type": CONTENT_TYPE,
+                    "headers": {**task_headers(task_name, "@@ID@@", [], origin), "argsrepr": "@@ARGSREPR@@"},
+                    "properties": {"correlation_id": "@@ID@@", "reply_to": reply_to, "delivery_mode": 2,
+                                   "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
+                                   "body_encoding": "base64", "delivery_tag": "@@TAG@@"}}
+        self._envelope = _with_slots(json.dumps(envelope), self.STAND_INS)
+        # Delivery tags (kombu's key for a message in flight): a UUID shape as kombu's uuid4(), unique by a
+        # random prefix per producer and a serial number, without a getrandom() and a UUID object per task.
+        self._tag_prefix, self._tag_serial = str(uuid.uuid4())[:24], itertools.count()
+
+    def body(self, task_id: str, scheduled_ns: int) -> bytes:
+        return (self._body % {"id": json.dumps(task_id), "ns": scheduled_ns}).encode()
+
+    def redis_envelope(self, task_id: str, scheduled_ns: int) -> bytes:
+        """kombu's Redis message: the envelope, with the body base64 and a fresh delivery tag."""
+        quoted = json.dumps(task_id)[1:-1]
+        return (self._envelope % {"id": quoted, "argsrepr": json.dumps(repr([task_id, scheduled_ns]))[1:-1],
+                                  "body": base64.b64encode(self.body(task_id, scheduled_ns)).decode(),
+                                  "tag": "%s%012x" % (self._tag_prefix, next(self._tag_serial))}).encode()
+
+
+def _with_slots(text: str, stand_ins: dict[str, str]) -> str:
+    text = text.replace("%", "%%")
+    for stand_in, slot in stand_ins.items():
+        text = text.replace(stand_in, slot)
+    return text
 
 
 def make_sender(broker_url: str, queue: str, task_name: str) -> Send:
     """`send(task_id, scheduled_ns)` for a Redis (redis://, rediss://) or RabbitMQ (amqp://) broker."""
-    origin = f"gen{os.getpid()}@{socket.gethostname()}"
-    reply_to = str(uuid.uuid4())  # Celery's app id, which nothing reads with results ignored
+    template = MessageTemplate(task_name, queue, f"gen{os.getpid()}@{socket.gethostname()}",
+                               str(uuid.uuid4()))  # reply_to: Celery's app id, which nothing reads with results ignored
     scheme = urlsplit(broker_url).scheme
     if scheme.startswith("redis"):
-        return _redis_sender(broker_url, queue, task_name, origin, reply_to)
+        return _redis_sender(broker_url, template)
     if scheme.startswith("amqp") or scheme == "pyamqp":
-        return _amqp_sender(broker_url, queue, task_name, origin, reply_to)
+        return _amqp_sender(broker_url, template)
     raise ValueError(f"no direct Celery sender for {scheme}://")
 
 
-def _redis_sender(broker_url: str, queue: str, task_name: str, origin: str, reply_to: str) -> Send:
+def _redis_sender(broker_url: str, template: MessageTemplate) -> Send:
     pusher = ListPusher(broker_url)
+    queue = template.queue  # kombu's key for priority 0 is the queue's name
 
     def send(task_id: str, scheduled_ns: int) -> None:
-        args = [task_id, scheduled_ns]
-        envelope = {"body": base64.b64encode(task_body(args)).decode(), "content-encoding": CONTENT_ENCODING,
-                    "content-type": CONTENT_TYPE, "headers": task_headers(task_name, task_id, args, origin),
-                    "properties": {"correlation_id": task_id, "reply_to": reply_to, "delivery_mode": 2,
-                                   "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-                                   "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())}}
-        pusher.push(queue, json.dumps(envelope), task_id)  # kombu's key for priority 0 is the queue's name
+        pusher.push(queue, template.redis_envelope(task_id, scheduled_ns), task_id)
 
     send.settle = pusher.settle
     return send
 
 
-def _amqp_sender(broker_url: str, queue: str, task_name: str, origin: str, reply_to: str) -> Send:
-    import amqp
-
-    parts = urlsplit(broker_url)
-    connection = amqp.Connection(host=f"{parts.hostname}:{parts.port or 5672}", userid=unquote(parts.username or "guest"),
-                                 password=unquote(parts.password or "guest"),
-                                 virtual_host=unquote(parts.path[1:]) if len(parts.path) > 1 else "/")
-    connection.connect()
-    channel = connection.channel()
-    # The workers declared the queue; to the default exchange, a message for no queue would vanish.
-    channel.queue_declare(queue, passive=True)
-    # One channel for every Locust user: a frame must not be cut by another greenlet's (the lock is
-    # gevent's under the load generator's monkey-patching).
+def _amqp_sender(broker_url: str, template: MessageTemplate) -> Send:
+    headers = TableTemplate(task_headers(template.task_name, "", [], template.origin), {"id", "root_id", "argsrepr"})
+    publisher = Publisher(broker_url, template.queue, {"content_type": CONTENT_TYPE, "content_encoding": CONTENT_ENCODING,
+                                                       "delivery_mode": 2, "priority": 0, "reply_to": template.reply_to},
+                          headers)
+    # One channel for every Locust user: a message's frames must not be cut by another greenlet's
+    # (the lock is gevent's under the load generator's monkey-patching).
     lock = threading.Lock()
 
     def send(task_id: str, scheduled_ns: int) -> None:
-        args = [task_id, scheduled_ns]
-        message = amqp.Message(task_body(args), content_type=CONTENT_TYPE, content_encoding=CONTENT_ENCODING,
-                               application_headers=task_headers(task_name, task_id, args, origin), delivery_mode=2,
-                               priority=0, correlation_id=task_id, reply_to=reply_to)
+        body = template.body(task_id, scheduled_ns)
         with lock:
-            channel.basic_publish(message, exchange="", routing_key=queue)
+            publisher.publish(body, task_id, {"id": task_id, "root_id": task_id,
+                                              "argsrepr": repr([task_id, scheduled_ns])})
 
     return send
