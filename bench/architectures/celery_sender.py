@@ -62,14 +62,21 @@ class MessageTemplate:
         self._tag_prefix, self._tag_serial = str(uuid.uuid4())[:24], itertools.count()
 
     def body(self, task_id: str, scheduled_ns: int) -> bytes:
-        return (self._body % {"id": json.dumps(task_id), "ns": scheduled_ns}).encode()
+        return (self._body % {"id": '"%s"' % _json_inside(task_id), "ns": scheduled_ns}).encode()
 
     def redis_envelope(self, task_id: str, scheduled_ns: int) -> bytes:
         """kombu's Redis message: the envelope, with the body base64 and a fresh delivery tag."""
-        quoted = json.dumps(task_id)[1:-1]
-        return (self._envelope % {"id": quoted, "argsrepr": json.dumps(repr([task_id, scheduled_ns]))[1:-1],
+        return (self._envelope % {"id": _json_inside(task_id), "argsrepr": _json_inside(repr([task_id, scheduled_ns])),
                                   "body": base64.b64encode(self.body(task_id, scheduled_ns)).decode(),
                                   "tag": "%s%012x" % (self._tag_prefix, next(self._tag_serial))}).encode()
+
+
+def _json_inside(text: str) -> str:
+    """`text` as it goes between a JSON string's quotes. bench's task ids ("0.3.41") need no escapes:
+    checked, that costs less than json.dumps, one of the larger parts of a message's CPU."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return json.dumps(text)[1:-1]
 
 
 def _with_slots(text: str, stand_ins: dict[str, str]) -> str:
