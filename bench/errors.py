@@ -6,10 +6,6 @@ class BenchError(Exception):
     """Bad input or an environment bench cannot work with; the message is shown to the user as is."""
 
 
-class BenchInterrupted(Exception):
-    """The run was stopped by SIGINT or SIGTERM; what was measured so far is kept."""
-
-
 class ServerExited(Exception):
     """A server bench started exited while the run needed it; the run stops, keeping what it measured."""
 

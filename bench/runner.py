@@ -65,8 +65,6 @@ CAVEATS = [
 ]
 EXTERNAL_READY_TIMEOUT_S = 120
 """How long a run waits for the bench worker agents to report an architecture's workers up."""
-"""Test-only: milliseconds added to the workers' clock (never the load generator's or bench's), to
-check that the control channel's clock offsets correct it."""
 SATURATION_WARM_RATE_PER_PROCESS = 10.0
 """Tasks/s per worker process of the warm-up before a saturation step that is an arm's first."""
 LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."

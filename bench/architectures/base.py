@@ -100,7 +100,8 @@ class Architecture:
         raise NotImplementedError
 
 
-READY_TIMEOUT_S = 60
+WORKERS_READY_TIMEOUT_S = 60
+"""How long an architecture's worker processes may take to report ready."""
 
 DRAINED_STOP_GRACE_S = 1.5
 """How long workers whose steps have drained (every record read) get to exit before their process
@@ -113,7 +114,7 @@ def wait_until_ready(workers: list[ChildProcess], spec: WorkerSpec, expected: in
     def settled() -> bool:
         return spec.ready_count() >= expected or not all(w.alive() for w in workers)
 
-    if not wait_for(settled, READY_TIMEOUT_S, 0.1) or not all(w.alive() for w in workers):
+    if not wait_for(settled, WORKERS_READY_TIMEOUT_S, 0.1) or not all(w.alive() for w in workers):
         for worker in workers:
             worker.stop()
         raise BenchError(f"the {name} workers did not start; see {workers[0].log_path}")

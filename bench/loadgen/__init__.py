@@ -24,6 +24,7 @@ from bench.services.urls import free_loopback_port
 
 SPEC_ENV = "BENCH_LOADGEN_SPEC"
 READY_TIMEOUT_S = 60
+"""How long a load generator process may take to be ready, and a master its workers to take their shares."""
 RUN_OVER_EXIT = 3
 """A Locust worker's exit code when a farewell master said the run is over."""
 NO_MASTER_EXIT = 4

@@ -47,10 +47,9 @@ from locust.exception import StopUser  # noqa: E402
 
 from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
 from bench.clock import estimate_offset, monotonic_ns  # noqa: E402
-from bench.loadgen import NO_MASTER_EXIT, ROW_COLUMNS, RUN_OVER_EXIT, SPEC_ENV  # noqa: E402
+from bench.loadgen import NO_MASTER_EXIT, READY_TIMEOUT_S, ROW_COLUMNS, RUN_OVER_EXIT, SPEC_ENV  # noqa: E402
 from bench.schedule import StepPlan, share  # noqa: E402
 
-READY_TIMEOUT_S = 60
 HALT_GRACE_S = 5
 """After a halt, how long the master waits for the workers' rows."""
 FAREWELL_WAIT_S = 10
