@@ -1,9 +1,24 @@
-"""Shared fixtures: real PostgreSQL and Redis, started by the same code `bench run` uses."""
+"""Shared fixtures: real PostgreSQL and Redis, started by the same code `bench run` uses; and the test
+tiers, given to each test by the fixtures it asks for:
+
+- e2e: a whole `bench run` (fixtures bench_run, smoke_run, distance_run, all_architectures);
+- integration: servers or processes, no whole run (services, rabbitmq, control, hosts,
+  machines_own_rabbitmq; bench_cli for `bench` commands that run no benchmark; child_processes for
+  processes a test starts itself);
+- unit: the rest, which may start no process and connect nowhere (checked while it runs).
+
+Timing checks compare two figures of the same run wherever they can. The few that must stay absolute
+(how close a clock estimate is, how late a send may start) carry the `measurement` marker and use
+the tolerances below, each stated once.
+
+`pytest -m unit` runs in well under a minute; the README's test command runs every tier.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +29,77 @@ import pytest
 from bench.services import running_services
 
 REPO = Path(__file__).resolve().parent.parent
+
+E2E_FIXTURES = {"bench_run", "smoke_run", "distance_run", "all_architectures"}
+INTEGRATION_FIXTURES = {"services", "rabbitmq", "control", "hosts", "machines_own_rabbitmq", "bench_cli",
+                        "child_processes"}
+TIERS = ("unit", "integration", "e2e")
+
+CLOCK_ACCURACY_MS = 1.0
+"""How far a clock-offset estimate may be from the truth. Over loopback its round trips take 0.1-0.3
+ms, so the estimate is good to a fraction of that; a skew of 250 ms left uncorrected misses by 250x."""
+ON_TIME_MS = 50.0
+"""How late a send, or a light task's end, may be and still count as on bench's time: a busy 2-core
+VM delays a wake-up by up to ~20 ms; a 250 ms clock skew left uncorrected is 5x this."""
+
+
+def tier_of(fixturenames) -> str:
+    names = set(fixturenames)
+    return "e2e" if names & E2E_FIXTURES else "integration" if names & INTEGRATION_FIXTURES else "unit"
+
+
+def pytest_configure(config) -> None:
+    for tier, meaning in zip(TIERS, ("no server, no process", "servers or processes, no whole run", "a whole bench run")):
+        config.addinivalue_line("markers", f"{tier}: {meaning} (given from the fixtures a test asks for)")
+    config.addinivalue_line("markers", "measurement: an absolute accuracy check (CLOCK_ACCURACY_MS, ON_TIME_MS)")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        item.add_marker(tier_of(getattr(item, "fixturenames", ())))
+
+
+_current_tier = ["unit"]
+"""The tier of the test being set up or run, for run_bench's check (a module fixture such as smoke_run
+runs `bench run` while the first test that asks for it is set up)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    _current_tier[0] = tier_of(getattr(item, "fixturenames", ()))
+
+
+def _refuse(what: str):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError(f"a unit test {what}: ask for the fixture that provides it "
+                             f"(services, bench_cli, child_processes...), which makes it an integration test")
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _keep_to_the_tier(request, monkeypatch):
+    """A unit test that starts a process or connects somewhere fails, so no test runs in a tier below its own."""
+    if tier_of(request.fixturenames) == "unit":
+        monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a process"))
+        monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def bench_cli():
+    """`bench` commands that run no benchmark (bad input, reports of recorded runs): integration."""
+    return run_bench
+
+
+@pytest.fixture(scope="session")
+def bench_run():
+    """A whole `bench run`: e2e."""
+    return run_bench
+
+
+@pytest.fixture
+def child_processes():
+    """For a test that starts processes (or servers) of its own: integration."""
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +120,18 @@ def _bench_env(env: dict | None) -> dict:
 
 def run_bench(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
     """`bench ARGS` as a user runs it: a separate process, its exit code, stdout and stderr."""
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
                           env=_bench_env(env), cwd=cwd, timeout=timeout)
+    if args[:1] == ("run",) and "--help" not in args and done.returncode == 0 and _current_tier[0] != "e2e":
+        raise AssertionError("a whole `bench run` in a test that is not e2e: ask for the bench_run fixture")
+    return done
 
 
 @contextlib.contextmanager
 def bench_run_in_background(results: Path, *args: str, env: dict | None = None) -> Iterator[subprocess.Popen]:
     """`bench run ARGS` writing into `results` (plots in results/plots), left running for the test to act
-    on; killed on the way out if it is still running."""
+    on; killed on the way out if it is still running (an e2e test's)."""
+    assert _current_tier[0] == "e2e", "a `bench run` in a test that is not e2e: ask for the bench_run fixture"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--results-dir", str(results), "--plots-dir",
                              str(results / "plots"), *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_bench_env(env))

@@ -107,7 +107,7 @@ calibrate_tls = false
 """
 
 
-def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path):
+def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path, bench_run):
     (tmp_path / "bench.toml").write_text(TIMEOUT_CONFIG)
     done = run_bench("run", "--profile", "hang", "--results-dir", str(tmp_path / "results"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -124,7 +124,7 @@ def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path
         assert float(row["exec_p50_ms"]) < (limit_s + 1.5) * 1000, row
 
 
-def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one_fails_by_name(tmp_path):
+def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one_fails_by_name(tmp_path, bench_run):
     # PgBouncer beside the workers, the database 1 ms away behind the delay proxy.
     done = run_bench("run", "--profile", "smoke", "--architectures",
                      "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",

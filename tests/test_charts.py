@@ -84,7 +84,7 @@ def test_each_architecture_keeps_its_colour():
     assert color("some-new-architecture") == color("some-new-architecture")
 
 
-def test_plot_command_writes_into_plots_run_id(tmp_path):
+def test_plot_command_writes_into_plots_run_id(tmp_path, bench_cli):
     results = tmp_path / "results"
     shutil.copytree(ALL, results / ALL.name)
     done = run_bench("plot", ALL.name, "--results-dir", str(results), "--plots-dir", str(tmp_path / "plots"))
@@ -92,7 +92,7 @@ def test_plot_command_writes_into_plots_run_id(tmp_path):
     assert {f"{n}.{s}" for n in CHART_NAMES for s in ("png", "svg")} <= {p.name for p in (tmp_path / "plots" / ALL.name).iterdir()}
 
 
-def test_plot_of_a_missing_run_is_one_line(tmp_path):
+def test_plot_of_a_missing_run_is_one_line(tmp_path, bench_cli):
     done = run_bench("plot", "nosuch", "--results-dir", str(tmp_path))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "no run 'nosuch'" in done.stderr
 

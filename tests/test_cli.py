@@ -12,30 +12,30 @@ def _one_line_error(done, contains: str) -> None:
     assert contains in lines[0] and "Traceback" not in done.stderr
 
 
-def test_unknown_profile(tmp_path):
+def test_unknown_profile(tmp_path, bench_cli):
     _one_line_error(run_bench("run", "--profile", "nosuch", "--results-dir", str(tmp_path)), "unknown profile 'nosuch'")
     assert not any(tmp_path.iterdir())
 
 
-def test_malformed_bench_toml(tmp_path):
+def test_malformed_bench_toml(tmp_path, bench_cli):
     (tmp_path / "bench.toml").write_text("[profiles.quick\nrates = [1,2\n")
     _one_line_error(run_bench("run", cwd=tmp_path), "is not valid TOML")
     assert not (tmp_path / "results").exists() and not (tmp_path / "plots").exists()
 
 
 @pytest.mark.parametrize("rates", ["0", "-5", "abc", "nan"])
-def test_impossible_rate(rates, tmp_path):
+def test_impossible_rate(rates, tmp_path, bench_cli):
     _one_line_error(run_bench("run", "--rates", rates, "--results-dir", str(tmp_path)), "rate")
 
 
-def test_unreachable_database(tmp_path):
+def test_unreachable_database(tmp_path, bench_cli):
     done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path),
                      env={"BENCH_DATABASE_URL": "postgresql://bench:hunter2@127.0.0.1:1/bench"})
     _one_line_error(done, "cannot reach the database at postgresql://bench:***@127.0.0.1:1/bench")
     assert "hunter2" not in done.stderr
 
 
-def test_unknown_architecture(tmp_path):
+def test_unknown_architecture(tmp_path, bench_cli):
     _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
     _one_line_error(run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir",
                               str(tmp_path)), "async-queue runs on redis only")
@@ -43,27 +43,27 @@ def test_unknown_architecture(tmp_path):
                     "async-queue runs on redis only")
 
 
-def test_every_command_has_help():
+def test_every_command_has_help(bench_cli):
     for command in ("run", "list-profiles"):
         done = run_bench(command, "--help")
         assert done.returncode == 0 and "usage:" in done.stdout
 
 
-def test_list_profiles_shows_the_defaults():
+def test_list_profiles_shows_the_defaults(bench_cli):
     done = run_bench("list-profiles")
     assert done.returncode == 0
     for name in ("quick (default)", "smoke", "full", "compare"):
         assert name in done.stdout
 
 
-def test_missing_server_binary_names_the_package_and_leaves_nothing(tmp_path):
+def test_missing_server_binary_names_the_package_and_leaves_nothing(tmp_path, bench_cli):
     # Without PATH, redis-server cannot be found (PostgreSQL still is, under /usr/lib/postgresql).
     done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"PATH": "/nonexistent"})
     _one_line_error(done, "redis-server not found; install redis-server (apt-get install redis-server)")
     assert not any(tmp_path.iterdir())  # found out before anything was started or written
 
 
-def test_bad_worker_and_listen_input_is_one_line(tmp_path):
+def test_bad_worker_and_listen_input_is_one_line(tmp_path, bench_cli):
     _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0"), "Connection refused")
     _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0", "--processes", "0"),
                     "--processes must be at least 1")

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from bench.clock import WORKER_SKEW_ENV, estimate_offset, redis_time_ns
-from tests.conftest import run_bench
+from tests.conftest import CLOCK_ACCURACY_MS, ON_TIME_MS, run_bench
 from tests.test_external_workers import _agent, control  # noqa: F401 (a fixture)
 from tests.test_run import _only_run, _steps
 
@@ -43,7 +43,8 @@ def test_offset_to_a_redis_clock_on_this_host_is_its_wall_clock_less_the_monoton
     assert offset.uncertainty_ns < 2_000_000  # loopback
 
 
-def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_tls(tmp_path):
+@pytest.mark.measurement
+def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_tls(tmp_path, bench_run):
     """Celery's and taskiq's workers with their clock skewed, records over the control channel; with
     redis_tls the broker and the channel take TLS only, so every producer, worker and record goes over it."""
     done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool,async-queue", "--rates", "40",
@@ -57,15 +58,15 @@ def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_t
     for row, in_run_json in zip(rows, offsets):
         assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 120 and int(row["lost"]) == 0
         assert float(row["clock_offset_ms"]) == pytest.approx(SKEW_MS, abs=float(row["clock_uncertainty_ms"]) + 0.05)
-        assert float(row["clock_uncertainty_ms"]) < 1
-        assert float(row["queue_wait_p50_ms"]) < 50  # uncorrected it would be 250 ms less: negative
+        assert float(row["clock_uncertainty_ms"]) < CLOCK_ACCURACY_MS
+        assert float(row["queue_wait_p50_ms"]) < ON_TIME_MS  # uncorrected it would be 250 ms less: negative
         assert in_run_json["workers"]["offset_ms"] == pytest.approx(float(row["clock_offset_ms"]), abs=1e-4)
         assert in_run_json["workers"]["uncertainty_ms"] == pytest.approx(float(row["clock_uncertainty_ms"]), abs=1e-4)
     log = (run_dir / "bench.log").read_text()
     assert "started redis" in log and "started control" in log and log.count("tls=True") == 2
 
 
-def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control):
+def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control, bench_run):
     """Two bench worker agents share the queue, one with its workers' clock 250 ms ahead. Both
     halves of the tasks ran at the same time on the same machine, so the machine's drift between
     runs (20-40 % on this shared VM) cannot tell them apart: only a wrong correction could."""

@@ -47,7 +47,7 @@ def _agent_id(log_dir: Path) -> str:
     raise AssertionError("the agent did not start")
 
 
-def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control):
+def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control, bench_run):
     t0 = time.time()
     agent = _agent(control, tmp_path / "agent")
     done = run_bench("run", "--profile", "smoke", "--rates", "20,40", "--workers", "external",
@@ -74,7 +74,7 @@ def _holds_a_connection_to(root: psutil.Process, port: int) -> bool:
     return False
 
 
-def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_path, control):
+def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_path, control, bench_run):
     t0 = time.time()
     agents = [_agent(control, tmp_path / f"agent{i}") for i in range(2)]
     doomed = _agent_id(tmp_path / "agent0")

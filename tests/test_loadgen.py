@@ -106,7 +106,7 @@ print(json.dumps({"rows": arrivals.rows, "senders": senders}))
 """
 
 
-def test_a_send_that_blocks_hands_the_lead_on_and_the_schedule_goes_on():
+def test_a_send_that_blocks_hands_the_lead_on_and_the_schedule_goes_on(child_processes):
     import subprocess
     import sys
 

@@ -75,7 +75,7 @@ def _pids_in_log(run_dir: Path, name: str) -> list[int]:
     return [int(part.split()[0]) for part in text.split(f"started {name} pid=")[1:]]
 
 
-def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_path, machines_own_rabbitmq):
+def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_path, machines_own_rabbitmq, bench_run):
     done = run_bench("run", "--profile", "smoke", "--architectures", ARCHITECTURES,
                      "--rates", "max", "--saturation-tasks", str(SATURATION_TASKS), "--results-dir", str(tmp_path),
                      "--plots-dir", str(tmp_path / "plots"))

@@ -146,7 +146,7 @@ def test_smoke_run_leaves_no_process_behind(smoke_run):
     assert not _bench_children_started_after(t0)
 
 
-def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path):
+def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path, bench_run):
     env = {"BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
     done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "1", "--warmup-seconds",
                      "0.5", "--results-dir", str(tmp_path), "--plots-dir", str(tmp_path / "plots"), env=env)
@@ -162,7 +162,7 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
     assert json.loads((run_dir / "run.json").read_text())["profile"]["database_url"].count("***") == 1
 
 
-def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
+def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, bench_run):
     t0 = time.time()
     # With the delay proxy (rtt 0) and a RabbitMQ node (and its epmd) as the broker, so they are
     # among what a Ctrl-C must stop.
@@ -185,7 +185,7 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path):
     assert not _bench_children_started_after(t0)
 
 
-def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_and_cpu(tmp_path):
+def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_and_cpu(tmp_path, bench_run):
     t0 = time.time()
     done = run_bench("run", "--profile", "smoke", "--architectures", "async-queue", "--rates", "200",
                      "--step-seconds", "2", "--loadgen-processes", "3", "--results-dir", str(tmp_path),

@@ -32,7 +32,7 @@ def _wait_for_log(results: Path, pattern: str, timeout_s: float = 120) -> re.Mat
 
 
 @pytest.mark.parametrize("server", ["postgres", "redis"])
-def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, server):
+def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, server, bench_run):
     t0 = time.time()
     # With the delay proxy (rtt 0), so it is among what an error must stop.
     with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0") as proc:
@@ -69,7 +69,7 @@ def _signal_tree(pid: int, signum: int) -> None:
         process.send_signal(signum)
 
 
-def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_path):
+def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_path, bench_run):
     # Coordinated omission, ruled out: the workers are frozen (SIGSTOP) for 1 s mid-step at 40/s. An
     # open-loop generator keeps sending on schedule; the tasks due during the stall wait for it, and
     # their latency, counted from the scheduled time, says so.
@@ -87,8 +87,8 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     assert proc.returncode == 0, stderr[-2000:]
     (row,) = _steps(_only_run(tmp_path))
     assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 240 and int(row["lost"]) == 0
-    # The generator was not held back: its sends started within 100 ms of schedule (the stall is 1000 ms).
-    assert float(row["send_late_max_ms"]) < 100, row
+    # The generator was not held back: its sends started within a tenth of the stall of their schedule.
+    assert float(row["send_late_max_ms"]) < 0.1 * STALL_S * 1000, row
     # The first tasks due in the stall waited nearly all of it.
     assert float(row["latency_p99_ms"]) >= 0.9 * STALL_S * 1000, row
     assert float(row["latency_max_ms"]) < 2 * STALL_S * 1000, row
@@ -102,7 +102,7 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     assert len(before_stall) == 40 and statistics.median(before_stall) < 100, before_stall
 
 
-def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path):
+def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path, bench_run):
     # A server started through the services code, handed to bench by URL as a user's would be.
     from bench.services.postgres import ManagedPostgres
 

@@ -11,7 +11,7 @@ from bench.services.postgres import check_database
 from bench.services.urls import redact_url
 
 
-def test_managed_servers_run_with_the_asked_settings_and_leave_nothing(tmp_path):
+def test_managed_servers_run_with_the_asked_settings_and_leave_nothing(tmp_path, child_processes):
     with running_services(tmp_path, max_connections=37, log=lambda _m: None) as services:
         pids = services.managed_pids()
         with psycopg.connect(services.database_url) as conn:
@@ -40,7 +40,7 @@ def test_unreachable_database_is_one_clear_error():
         check_database("postgresql://u:pw@127.0.0.1:1/db")
 
 
-def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_path):
+def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_path, child_processes):
     import asyncio
 
     from sqlalchemy import text
@@ -67,7 +67,7 @@ def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_pat
         engine.dispose()
 
 
-def test_managed_postgres_with_trust_lets_any_password_in(tmp_path):
+def test_managed_postgres_with_trust_lets_any_password_in(tmp_path, child_processes):
     with running_services(tmp_path, log=lambda _m: None, auth="trust") as services:
         wrong = services.database_url.replace(services.postgres.password, "anything")
         with psycopg.connect(wrong) as conn:
@@ -75,7 +75,7 @@ def test_managed_postgres_with_trust_lets_any_password_in(tmp_path):
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to give two roles one each")
-def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path):
+def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path, child_processes):
     with running_services(tmp_path, log=lambda _m: None, cpus={"db": "0", "broker": "1"}) as services:
         with psycopg.connect(services.database_url) as conn:
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
@@ -84,7 +84,7 @@ def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path):
         assert os.sched_getaffinity(services.broker_server.pid) == {1}
 
 
-def test_managed_redis_with_tls_takes_tls_only(tmp_path):
+def test_managed_redis_with_tls_takes_tls_only(tmp_path, child_processes):
     from bench.services.redis import ManagedRedis
 
     with ManagedRedis(tmp_path, log=lambda _m: None, tls=True) as server:

@@ -58,7 +58,7 @@ def test_advice_names_the_crossover_reason_and_the_best_alternative():
     assert "ms opening a connection" in text and "prefork-asyncio-run is not an option" in text
 
 
-def test_advise_command_prints_and_writes_advice_json(tmp_path):
+def test_advise_command_prints_and_writes_advice_json(tmp_path, bench_cli):
     shutil.copytree(DATA / "queueing", tmp_path / "queueing")
     done = run_bench("advise", "queueing", "--slo-p99-ms", "50", "--results-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr

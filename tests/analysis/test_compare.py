@@ -98,7 +98,7 @@ def test_single_run_latency_is_tested_on_its_tasks():
 
 
 @pytest.mark.parametrize("fmt", ["csv", "markdown", "table"])
-def test_compare_command_formats_and_overlay_charts(tmp_path, fmt):
+def test_compare_command_formats_and_overlay_charts(tmp_path, fmt, bench_cli):
     results = tmp_path / "results"
     for name in ("repeat-iowait", "repeat-tinypool"):
         shutil.copytree(DATA / name, results / name)

@@ -54,7 +54,7 @@ def test_calibration_measures_the_bridge_and_scram_costs():
     assert 0.05 < costs["scram_client_ms"] < 500
 
 
-def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path):
+def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path, child_processes):
     from bench.probes.calibration import tls_costs
     from bench.probes.process_meter import ProcessMeter
     from bench.services.postgres import DATABASE, ManagedPostgres

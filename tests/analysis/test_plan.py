@@ -56,7 +56,7 @@ def test_a_pool_holds_its_size_and_opens_nothing_in_steady_state(run):
     assert "prefork-asyncio-run" not in {n.architecture for n in plan(run, 100, Budget())}  # the trap
 
 
-def test_plan_command(tmp_path):
+def test_plan_command(tmp_path, bench_cli):
     done = run_bench("plan", str(TOPOLOGY), "--rate", "1000", "--db-cores", "4", "--plots-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "prefork-nullpool first needs more than the budget at" in done.stdout and "db cores" in done.stdout
