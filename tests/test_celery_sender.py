@@ -103,3 +103,18 @@ def test_a_push_the_server_refuses_is_an_enqueue_failure_of_that_task(services):
     send = make_sender(services.broker_url, queue, TASK_NAME)
     send("0.0.1", 1)  # written without waiting: the refusal comes with the reply
     assert send.settle() == {"0.0.1": "WRONGTYPE"}  # Redis's error code
+
+
+def test_over_tls_the_message_is_the_same_and_a_refusal_still_counts(tmp_path, child_processes):
+    # rediss:// pushes through redis-py's socket (TLS records can't be written to the descriptor).
+    import redis
+
+    from bench.services.redis import ManagedRedis
+
+    with ManagedRedis(tmp_path, log=lambda _m: None, tls=True) as server:
+        _check(*_both_messages(server.url, _redis_message))
+        queue = f"sender-test-{time.monotonic_ns()}"
+        redis.Redis.from_url(server.url).set(queue, "not a list")
+        send = make_sender(server.url, queue, TASK_NAME)
+        send("0.0.1", 1)
+        assert send.settle() == {"0.0.1": "WRONGTYPE"}

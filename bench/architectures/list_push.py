@@ -48,7 +48,7 @@ class ListPusher:
         with self._lock:
             self._read_replies(block=False)
             if self._socket is None:
-                self._connection.send_packed_command(command)
+                self._connection.send_packed_command([command])  # a list of chunks: bytes would be sent int by int
             else:
                 self._socket.write(command)
             self._pending.append(task_id)
