@@ -70,3 +70,14 @@ def test_bad_worker_and_listen_input_is_one_line(tmp_path, bench_cli):
     _one_line_error(run_bench("run", "--listen", "127.0.0.1", "--results-dir", str(tmp_path)), "is loopback")
     _one_line_error(run_bench("run", "--listen", "no-such-address", "--results-dir", str(tmp_path)),
                     "listen must be an IP address")
+
+
+@pytest.mark.parametrize("flag, folder, message", [
+    ("--results-dir", "/proc/bench-cannot-make-this", "cannot make the results folder /proc/bench-cannot-make-this"),
+    ("--plots-dir", "/etc/hostname/plots", "cannot make the plots folder /etc/hostname/plots: Not a directory"),
+])
+def test_a_folder_the_run_cannot_make_is_one_line_before_anything_starts(flag, folder, message, tmp_path, bench_cli):
+    other = "--plots-dir" if flag == "--results-dir" else "--results-dir"
+    done = run_bench("run", "--profile", "smoke", flag, folder, other, str(tmp_path / "other"))
+    _one_line_error(done, message)
+    assert not list((tmp_path / "other").glob("*"))  # no run folder: it ended before the run began

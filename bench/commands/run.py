@@ -103,6 +103,15 @@ def _cpu_sets(text: str) -> dict[str, str]:
     return sets
 
 
+def _make_folder(folder: Path, what: str) -> None:
+    """Before any server starts: a folder the run could not write its results or charts to ends it now
+    (tried by making it: as root, os.access says yes to /proc)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"cannot make the {what} folder {folder}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, overrides(args))
     from bench.architectures import get_architecture
@@ -117,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
               distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
+    for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
+        _make_folder(folder, what)
     interrupt_on_signals()
     run_ = Run(profile, args.results_dir)
     stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
