@@ -77,9 +77,9 @@ def _refuse(what: str):
 
 
 @pytest.fixture(autouse=True)
-def _keep_to_the_tier(request, monkeypatch):
+def _keep_to_the_tier(monkeypatch):
     """A unit test that starts a process or connects somewhere fails, so no test runs in a tier below its own."""
-    if tier_of(request.fixturenames) == "unit":
+    if _current_tier[0] == "unit":  # set by pytest_runtest_setup, before any fixture
         monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a process"))
         monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection"))
     yield
