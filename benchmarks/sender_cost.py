@@ -3,7 +3,8 @@
 For each broker (a throwaway Redis and RabbitMQ node of bench's own), alternately, `--rounds` times:
 - bare `send_task`: Celery's own producer in a plain process (no Locust, no gevent), `--tasks` sends
   paced at `--rate`, its process CPU per message (time.process_time over the sends);
-- bare bench producer: the same loop with the producer bench's load generator uses;
+- bare bench producer: the same loop with the producer bench's load generator uses, its messages
+  prepared ahead in batches as the load generator does (bench/architectures/producer.py);
 - under bench: `bench run --architectures prefork-nullpool[@rabbitmq] --rates RATE`, its steps.csv's
   `loadgen_cpu_ms_per_task` (the Locust load generator's whole CPU per task sent, users, stats and
   schedule included).
@@ -32,14 +33,19 @@ from bench.architectures import WorkerSpec
 from bench.architectures.celery_common import CeleryArchitecture, send_task_producer
 url, queue, which, rate, count = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 spec = WorkerSpec("prefork-nullpool", "", url, queue, "point_select", 10, "", 1, 1, 0)
-send = send_task_producer(spec) if which == "send_task" else CeleryArchitecture.make_producer(spec)
-send("warm.0", 0)  # connections made, imports done: not counted
+producer = send_task_producer(spec) if which == "send_task" else CeleryArchitecture.make_producer(spec)
+producer("warm.0", 0)  # connections made, imports done: not counted
 start, cpu = time.monotonic(), time.process_time()
+due = lambda i: start + i / rate
+prepared = []
 for i in range(count):
-    delay = start + i / rate - time.monotonic()
+    if not prepared:  # as the load generator does: the next 0.5 s of messages (at most 100) at once
+        ahead = [j for j in range(i, min(count, i + 100)) if due(j) - due(i) <= 0.5]
+        prepared = [(producer.prepare(f"0.0.{j}", int(due(j) * 1e9)), f"0.0.{j}") for j in reversed(ahead)]
+    delay = due(i) - time.monotonic()
     if delay > 0:
         time.sleep(delay)
-    send(f"0.0.{i}", time.monotonic_ns())
+    producer.deliver(*prepared.pop())
 print(1000 * (time.process_time() - cpu) / count)
 """
 

@@ -90,7 +90,8 @@ import bench.loadgen.__main__ as lg  # gevent's monkey-patching, as in the load 
 import gevent
 from bench.schedule import StepPlan
 
-arrivals = lg.Arrivals(StepPlan(index=0, rate_per_s=100, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1))
+from bench.architectures.producer import CallProducer
+
 senders = []
 
 def send(task_id, scheduled_ns):
@@ -98,7 +99,10 @@ def send(task_id, scheduled_ns):
     if task_id.endswith(".10"):
         gevent.sleep(0.3)  # a send that blocks, as on a broker that stopped reading
 
-users = [gevent.spawn(lambda: [None for _ in iter(lambda: lg.lead(send, arrivals), False)]) for _ in range(4)]
+producer = CallProducer(send)
+arrivals = lg.Arrivals(StepPlan(index=0, rate_per_s=100, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1),
+                       producer.prepare)
+users = [gevent.spawn(lambda: [None for _ in iter(lambda: lg.lead(producer, arrivals), False)]) for _ in range(4)]
 arrivals.go(time.monotonic_ns() + 100_000_000)
 arrivals.finished.wait()
 gevent.joinall(users)
@@ -125,3 +129,59 @@ def test_a_send_that_blocks_hands_the_lead_on_and_the_schedule_goes_on(child_pro
     assert len(set(result["senders"])) >= 2
     sent_10 = (rows["0.0.10"][3] - rows["0.0.10"][1]) / 1e6
     assert sent_10 >= 290, sent_10  # its own row: accepted once the blocked send returned
+
+
+PREPARE_SCRIPT = """
+import json, time
+import bench.loadgen.__main__ as lg
+import gevent
+from bench.architectures.producer import Producer
+from bench.schedule import StepPlan
+
+class Recording(Producer):
+    def __init__(self):
+        self.prepared_at, self.delivered = {}, []
+
+    def prepare(self, task_id, scheduled_ns):
+        self.prepared_at[task_id] = (time.monotonic_ns(), scheduled_ns)
+        if task_id.endswith(".7"):
+            raise ValueError("a message that cannot be made")
+        return task_id.encode()
+
+    def deliver(self, message, task_id):
+        assert message == task_id.encode()
+        self.delivered.append(task_id)
+
+producer = Recording()
+arrivals = lg.Arrivals(StepPlan(index=0, rate_per_s=100, warmup_s=0, measure_s=1.0, arrival="uniform", seed=1),
+                       producer.prepare)
+user = gevent.spawn(lambda: [None for _ in iter(lambda: lg.lead(producer, arrivals), False)])
+arrivals.go(time.monotonic_ns() + 100_000_000)
+arrivals.finished.wait()
+user.join()
+print(json.dumps({"rows": arrivals.rows, "prepared_at": producer.prepared_at, "delivered": producer.delivered}))
+"""
+
+
+def test_messages_are_prepared_ahead_in_batches_and_one_that_fails_is_a_failed_enqueue(child_processes):
+    import subprocess
+    import sys
+
+    from bench.loadgen.__main__ import PREPARE_AHEAD_S
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    rows = {row[0]: row for row in result["rows"]}
+    assert len(rows) == 100 and rows["0.0.7"][4] == "ValueError" and rows["0.0.7"][3] == 0
+    assert sorted(result["delivered"]) == sorted(set(rows) - {"0.0.7"})
+    assert all(not row[4] for task_id, row in rows.items() if task_id != "0.0.7")
+    # At 100/s, a batch is the next arrival and those due in the 0.5 s after it (51 arrivals): the
+    # 100 messages are made at 2 moments (prepares within 2 ms of the one before), 3 for a late wake.
+    made_at = sorted(at for at, _scheduled in result["prepared_at"].values())
+    assert 1 + sum(1 for before, at in zip(made_at, made_at[1:]) if at - before > 2_000_000) <= 3, made_at
+    # None more than PREPARE_AHEAD_S before its time, plus the 0.1 s from `go` to the start (the
+    # first batch is made at once) and 20 ms for a late wake-up.
+    ahead_s = [(scheduled - at) / 1e9 for at, scheduled in result["prepared_at"].values()]
+    assert max(ahead_s) <= PREPARE_AHEAD_S + 0.1 + 0.02, ahead_s

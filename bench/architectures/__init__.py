@@ -5,8 +5,9 @@ The contract, for a new module in this package:
   and a one-line `description`;
 - bench side: `start_workers(spec, log_dir)` starts the worker process(es) as children of bench
   (through `bench.processes.ChildProcess`) and returns once they accept tasks;
-- load side: `make_producer(spec)` returns `send(task_id, scheduled_ns)`, which enqueues one task
-  the way that architecture's library does. It runs inside the load generator (gevent-patched);
+- load side: `make_producer(spec)` returns a `Producer` (producer.py): `prepare(task_id, scheduled_ns)`
+  makes the message that architecture's library would send, `deliver` enqueues it. It runs inside the
+  load generator (gevent-patched), which prepares the messages due soon in a batch;
 - worker side: each task calls the workload through `bench.workload.run_sync`/`run_async` inside
   `TaskRecorder.record(task_id, scheduled_ns)`, and builds engines only with `bench.engines`.
 Architectures are discovered, not listed: dropping in the module is enough.

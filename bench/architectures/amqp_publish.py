@@ -83,13 +83,17 @@ class Publisher:
         self._properties = _properties_parts(properties)
         self._socket = RawSocket(self._connection.transport.sock)
 
-    def publish(self, body: bytes, correlation_id: str, headers: dict[str, str]) -> None:
+    def frames(self, body: bytes, correlation_id: str, headers: dict[str, str]) -> bytes:
+        """The message's three frames, ready to write."""
         if len(body) > self._body_max:  # one body frame is all Celery's small messages need here
             raise ValueError(f"a body of {len(body)} bytes is over the frame size ({self._body_max})")
         per_message = {"application_headers": self._headers.encode(headers), "correlation_id": shortstr(correlation_id)}
         properties = b"".join(part if isinstance(part, bytes) else per_message[part] for part in self._properties)
         header = frame(HEADER_FRAME, self._channel, pack(">HHQ", BASIC_CLASS, 0, len(body)) + properties)
-        self._socket.write(self._method + header + frame(BODY_FRAME, self._channel, body))
+        return self._method + header + frame(BODY_FRAME, self._channel, body)
+
+    def write(self, frames: bytes) -> None:
+        self._socket.write(frames)
 
 
 def _properties_parts(fixed: dict) -> list[bytes | str]:

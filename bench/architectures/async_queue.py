@@ -17,8 +17,9 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqSt
 from taskiq_redis import ListQueueBroker
 
 from bench import engines
-from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
+from bench.architectures.base import Architecture, WorkerSpec, wait_until_ready
 from bench.architectures.list_push import ListPusher
+from bench.architectures.producer import Producer
 from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
 from bench.processes import ChildProcess
 from bench.workload import run_async
@@ -41,22 +42,30 @@ class AsyncQueue(Architecture):
         return [worker]
 
     @classmethod
-    def make_producer(cls, spec: WorkerSpec) -> Send:
-        producer_broker, task = make_broker(spec)
-        pusher = ListPusher(spec.broker_url)
+    def make_producer(cls, spec: WorkerSpec) -> Producer:
+        return TaskiqSender(spec)
 
-        def send(task_id: str, scheduled_ns: int) -> None:
-            # The bytes taskiq's `kiq` would send (its kicker builds the message, its formatter
-            # serialises it), pushed as ListQueueBroker.kick pushes them, but by a sync client: the
-            # load generator runs on gevent, and driving taskiq's asyncio client from there through
-            # a bridge cost 2.3-2.5 times the load generator's CPU per task (1.00-1.02 ms against
-            # 0.40-0.44 at 800 tasks/s, two runs each). Replies are read without waiting (list_push.py).
-            message = producer_broker.formatter.dumps(
-                task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns))
-            pusher.push(message.labels.get("queue_name") or producer_broker.queue_name, message.message, task_id)
 
-        send.settle = pusher.settle
-        return send
+class TaskiqSender(Producer):
+    """The bytes taskiq's `kiq` would send (its kicker builds the message, its formatter serialises
+    it), pushed as ListQueueBroker.kick pushes them, but by a sync client: the load generator runs on
+    gevent, and driving taskiq's asyncio client from there through a bridge cost 2.3-2.5 times the load
+    generator's CPU per task (1.00-1.02 ms against 0.40-0.44 at 800 tasks/s, two runs each). Replies
+    are read without waiting (list_push.py)."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self._broker, self._task = make_broker(spec)
+        self._pusher = ListPusher(spec.broker_url)
+
+    def prepare(self, task_id: str, scheduled_ns: int) -> tuple[str, bytes]:
+        message = self._broker.formatter.dumps(self._task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns))
+        return message.labels.get("queue_name") or self._broker.queue_name, message.message
+
+    def deliver(self, message: tuple[str, bytes], task_id: str) -> None:
+        self._pusher.push(*message, task_id)
+
+    def settle(self) -> dict[str, str]:
+        return self._pusher.settle()
 
 
 _process: dict = {}

@@ -6,15 +6,14 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
+from bench.architectures.producer import Producer
 from bench.clock import SKEW_ENV
 from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
 
 SPEC_ENV = "BENCH_WORKER_SPEC"
-
-Send = Callable[[str, int], None]
 
 
 @dataclass
@@ -96,7 +95,7 @@ class Architecture:
         raise NotImplementedError
 
     @classmethod
-    def make_producer(cls, spec: WorkerSpec) -> Send:
+    def make_producer(cls, spec: WorkerSpec) -> Producer:
         raise NotImplementedError
 
 

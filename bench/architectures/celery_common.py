@@ -21,8 +21,9 @@ from pathlib import Path
 from celery import Celery
 from celery.signals import worker_ready
 
-from bench.architectures.base import Architecture, Send, WorkerSpec, wait_until_ready
+from bench.architectures.base import Architecture, WorkerSpec, wait_until_ready
 from bench.architectures.celery_sender import make_sender
+from bench.architectures.producer import CallProducer, Producer
 from bench.probes.task_recorder import TaskRecorder, make_recorder
 from bench.processes import ChildProcess
 from bench.workload import Workload, make_workload
@@ -110,13 +111,13 @@ class CeleryArchitecture(Architecture):
         return workers
 
     @classmethod
-    def make_producer(cls, spec: WorkerSpec) -> Send:
+    def make_producer(cls, spec: WorkerSpec) -> Producer:
         """The message `send_task` sends, built by bench (bench/architectures/celery_sender.py): a fifth
         or less of `send_task`'s CPU, which the load generator would take from the workers."""
         return make_sender(spec.broker_url, spec.queue, TASK_NAME)
 
 
-def send_task_producer(spec: WorkerSpec) -> Send:
+def send_task_producer(spec: WorkerSpec) -> Producer:
     """Celery's own `send_task`, as an application enqueues: what bench's producer is checked against."""
     app = Celery("bench-producer", broker=spec.broker_url)
     app.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
@@ -124,4 +125,4 @@ def send_task_producer(spec: WorkerSpec) -> Send:
     def send(task_id: str, scheduled_ns: int) -> None:
         app.send_task(TASK_NAME, args=[task_id, scheduled_ns], task_id=task_id, queue=spec.queue)
 
-    return send
+    return CallProducer(send)

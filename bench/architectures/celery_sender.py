@@ -9,7 +9,8 @@ decodes both and finds them equal but for ids and times), put where kombu puts i
 kombu's JSON envelope (base64 body) onto the queue's list, without waiting for each reply
 (bench/architectures/list_push.py); on RabbitMQ, basic_publish to the default exchange with the queue
 as routing key, on one channel (bench/architectures/amqp_publish.py; Celery publishes without
-confirms, and so does this). The message is made from a template (MessageTemplate), filled in per task.
+confirms, and so does this). The message is made from a template (MessageTemplate), filled in per task,
+ahead of its time (bench/architectures/producer.py).
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ import os
 import socket
 import threading
 import uuid
-from typing import Callable
 from urllib.parse import urlsplit
 
 from bench.architectures.amqp_publish import Publisher, TableTemplate
 from bench.architectures.list_push import ListPusher
-
-Send = Callable[[str, int], None]
+from bench.architectures.producer import Producer
 
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 CONTENT_TYPE, CONTENT_ENCODING = "application/json", "utf-8"
@@ -86,42 +85,51 @@ def _with_slots(text: str, stand_ins: dict[str, str]) -> str:
     return text
 
 
-def make_sender(broker_url: str, queue: str, task_name: str) -> Send:
-    """`send(task_id, scheduled_ns)` for a Redis (redis://, rediss://) or RabbitMQ (amqp://) broker."""
+def make_sender(broker_url: str, queue: str, task_name: str) -> Producer:
+    """The producer for a Redis (redis://, rediss://) or RabbitMQ (amqp://) broker."""
     template = MessageTemplate(task_name, queue, f"gen{os.getpid()}@{socket.gethostname()}",
                                str(uuid.uuid4()))  # reply_to: Celery's app id, which nothing reads with results ignored
     scheme = urlsplit(broker_url).scheme
     if scheme.startswith("redis"):
-        return _redis_sender(broker_url, template)
+        return RedisSender(broker_url, template)
     if scheme.startswith("amqp") or scheme == "pyamqp":
-        return _amqp_sender(broker_url, template)
+        return AmqpSender(broker_url, template)
     raise ValueError(f"no direct Celery sender for {scheme}://")
 
 
-def _redis_sender(broker_url: str, template: MessageTemplate) -> Send:
-    pusher = ListPusher(broker_url)
-    queue = template.queue  # kombu's key for priority 0 is the queue's name
+class RedisSender(Producer):
+    """LPUSH of kombu's envelope onto the queue's list (kombu's key for priority 0 is the queue's name)."""
 
-    def send(task_id: str, scheduled_ns: int) -> None:
-        pusher.push(queue, template.redis_envelope(task_id, scheduled_ns), task_id)
+    def __init__(self, broker_url: str, template: MessageTemplate) -> None:
+        self._pusher, self._template, self._key = ListPusher(broker_url), template, template.queue
 
-    send.settle = pusher.settle
-    return send
+    def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
+        return self._template.redis_envelope(task_id, scheduled_ns)
+
+    def deliver(self, message: bytes, task_id: str) -> None:
+        self._pusher.push(self._key, message, task_id)
+
+    def settle(self) -> dict[str, str]:
+        return self._pusher.settle()
 
 
-def _amqp_sender(broker_url: str, template: MessageTemplate) -> Send:
-    headers = TableTemplate(task_headers(template.task_name, "", [], template.origin), {"id", "root_id", "argsrepr"})
-    publisher = Publisher(broker_url, template.queue, {"content_type": CONTENT_TYPE, "content_encoding": CONTENT_ENCODING,
-                                                       "delivery_mode": 2, "priority": 0, "reply_to": template.reply_to},
-                          headers)
-    # One channel for every Locust user: a message's frames must not be cut by another greenlet's
-    # (the lock is gevent's under the load generator's monkey-patching).
-    lock = threading.Lock()
+class AmqpSender(Producer):
+    """basic.publish to the default exchange, the queue as routing key."""
 
-    def send(task_id: str, scheduled_ns: int) -> None:
-        body = template.body(task_id, scheduled_ns)
-        with lock:
-            publisher.publish(body, task_id, {"id": task_id, "root_id": task_id,
-                                              "argsrepr": repr([task_id, scheduled_ns])})
+    def __init__(self, broker_url: str, template: MessageTemplate) -> None:
+        headers = TableTemplate(task_headers(template.task_name, "", [], template.origin), {"id", "root_id", "argsrepr"})
+        self._template = template
+        self._publisher = Publisher(broker_url, template.queue,
+                                    {"content_type": CONTENT_TYPE, "content_encoding": CONTENT_ENCODING,
+                                     "delivery_mode": 2, "priority": 0, "reply_to": template.reply_to}, headers)
+        # One channel for every Locust user: a message's frames must not be cut by another greenlet's
+        # (the lock is gevent's under the load generator's monkey-patching).
+        self._lock = threading.Lock()
 
-    return send
+    def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
+        return self._publisher.frames(self._template.body(task_id, scheduled_ns), task_id,
+                                      {"id": task_id, "root_id": task_id, "argsrepr": repr([task_id, scheduled_ns])})
+
+    def deliver(self, message: bytes, task_id: str) -> None:
+        with self._lock:
+            self._publisher.write(message)

@@ -37,6 +37,7 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections import deque  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import AsyncResult, Event  # noqa: E402
@@ -46,6 +47,7 @@ from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 
 from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
+from bench.architectures.producer import Producer  # noqa: E402
 from bench.clock import estimate_offset, monotonic_ns  # noqa: E402
 from bench.loadgen import NO_MASTER_EXIT, READY_TIMEOUT_S, ROW_COLUMNS, RUN_OVER_EXIT, SPEC_ENV  # noqa: E402
 from bench.schedule import StepPlan, share  # noqa: E402
@@ -57,16 +59,23 @@ FAREWELL_WAIT_S = 10
 CLOCK_REPLY_TIMEOUT_S = 5
 HUB_BLOCK_MAX_S = 0.05
 """The longest a user waits for its arrival's time with the hub blocked (see _sleep_until)."""
+PREPARE_AHEAD_S = 0.5
+PREPARE_BATCH_MAX = 100
+"""Messages are prepared in batches (bench/architectures/producer.py): those of the arrivals due in
+the next PREPARE_AHEAD_S, at most PREPARE_BATCH_MAX, and only while the first of them is not yet due."""
 _blocking_sleep = monkey.get_original("time", "sleep")
 
 
 class Arrivals:
     """This process's share of the step's schedule, handed out in order to whichever user asks next.
     Users wait for the start time; the share is finished once handed out and every send is back.
-    Times are in the master's clock: this process's plus `offset_ns` (0 for the master itself)."""
+    Times are in the master's clock: this process's plus `offset_ns` (0 for the master itself).
+    Each arrival comes with its message, made by `prepare(task_id, scheduled_ns)` ahead of its time."""
 
-    def __init__(self, plan: StepPlan, index: int = 0, count: int = 1, offset_ns: int = 0) -> None:
+    def __init__(self, plan: StepPlan, prepare, index: int = 0, count: int = 1, offset_ns: int = 0) -> None:
         self.plan = plan
+        self.prepare = prepare
+        self.prepared: deque[tuple[str, int, object]] = deque()
         self.offsets = plan.offsets_ns()
         self.index = index
         """Which load generator process this is (0 for the only one)."""
@@ -104,17 +113,33 @@ class Arrivals:
         self.started.set()
         self._finish()
 
-    def take(self) -> tuple[str, int] | None:
-        """The next arrival: its task id and its time."""
+    def take(self) -> tuple[str, int, object] | None:
+        """The next arrival: its task id, its time and its message (or the exception preparing it raised)."""
         self.started.wait()
         if self.halted or self.next >= len(self.seqs):
             if self.in_flight == 0:
                 self._finish()
             return None
-        seq = self.seqs[self.next]
+        if not self.prepared:
+            self._prepare_ahead()
         self.next += 1
         self.in_flight += 1
-        return self.plan.task_id(seq), self.start_ns + self.offsets[seq]
+        return self.prepared.popleft()
+
+    def _prepare_ahead(self) -> None:
+        """Prepare the next arrival's message and those due soon after it, while there is time."""
+        first = self.start_ns + self.offsets[self.seqs[self.next]]
+        for k in range(self.next, min(len(self.seqs), self.next + PREPARE_BATCH_MAX)):
+            seq = self.seqs[k]
+            scheduled_ns = self.start_ns + self.offsets[seq]
+            if k > self.next and (scheduled_ns - first > PREPARE_AHEAD_S * 1e9 or self.now_ns() >= first):
+                break
+            task_id = self.plan.task_id(seq)
+            try:
+                message = self.prepare(task_id, scheduled_ns)
+            except Exception as exc:  # a failed enqueue of that task, when its time comes
+                message = exc
+            self.prepared.append((task_id, scheduled_ns, message))
 
     def sent(self, row: tuple) -> None:
         self.rows.append((*row, self.index))
@@ -136,11 +161,11 @@ class Job:
 
     def __init__(self) -> None:
         self.arrivals: Arrivals | None = None
-        self.send = None
+        self.producer: Producer | None = None
         self.assigned = Event()
 
-    def assign(self, arrivals: Arrivals, send) -> None:
-        self.arrivals, self.send = arrivals, send
+    def assign(self, arrivals: Arrivals, producer: Producer) -> None:
+        self.arrivals, self.producer = arrivals, producer
         self.assigned.set()
 
 
@@ -156,14 +181,14 @@ def make_user_class(job: Job) -> type[User]:
             # generator takes from the workers it measures. The rows are the statistics.
             job.assigned.wait()
             arrivals = job.arrivals
-            while lead(job.send, arrivals):
+            while lead(job.producer, arrivals):
                 pass
             raise StopUser()
 
     return Enqueuer
 
 
-def lead(send, arrivals: Arrivals) -> bool:
+def lead(producer: Producer, arrivals: Arrivals) -> bool:
     """Once this user holds the lead, send the arrivals in order while the sends return without
     blocking; True if a send blocked and gave the lead away (this user waits for it again), False once
     the share is handed out. The lead passes only then, not at every arrival: waking another user for
@@ -171,11 +196,11 @@ def lead(send, arrivals: Arrivals) -> bool:
     arrivals.lead.acquire()
     loop = gevent.get_hub().loop
     while (item := arrivals.take()) is not None:
-        task_id, scheduled_ns = item
+        task_id, scheduled_ns, message = item
         _sleep_until(arrivals, scheduled_ns)
         # Runs only if the send yields to the hub, i.e. blocks: then the next user leads meanwhile.
         handoff = loop.run_callback(arrivals.lead.release)
-        send_one(send, arrivals, task_id, scheduled_ns)
+        send_one(producer, arrivals, task_id, scheduled_ns, message)
         if not handoff.pending:
             return True
         handoff.stop()
@@ -183,13 +208,15 @@ def lead(send, arrivals: Arrivals) -> bool:
     return False
 
 
-def send_one(send, arrivals: Arrivals, task_id: str, scheduled_ns: int) -> None:
-    """Send the arrival now; its row records when it was due, when the send started and when it was
-    accepted."""
+def send_one(producer: Producer, arrivals: Arrivals, task_id: str, scheduled_ns: int, message) -> None:
+    """Send the arrival's message now; its row records when it was due, when the send started and
+    when it was accepted."""
     send_started_ns = arrivals.now_ns()
     error = ""
     try:
-        send(task_id, scheduled_ns)
+        if isinstance(message, Exception):
+            raise message
+        producer.deliver(message, task_id)
     except Exception as exc:  # an enqueue failure is a measurement, not a crash
         error = type(exc).__name__
     enqueued_ns = arrivals.now_ns() if not error else 0
@@ -215,19 +242,20 @@ def _sleep_until(arrivals: Arrivals, scheduled_ns: int) -> None:
 def settled_rows(job: Job) -> list[tuple]:
     """The share's rows once the producer has read the broker's last replies: a push the broker
     refused after it was written is an enqueue failure (bench/architectures/list_push.py)."""
-    refused = getattr(job.send, "settle", dict)()
+    refused = job.producer.settle()
     return [(*row[:3], 0, refused[row[0]], *row[5:]) if row[0] in refused else row for row in job.arrivals.rows]
 
 
-def _producer(architecture: str, worker_spec: dict, broker_url: str | None = None):
+def _producer(architecture: str, worker_spec: dict, broker_url: str | None = None) -> Producer:
     values = {**worker_spec, "broker_url": broker_url or worker_spec["broker_url"]}
     return get_architecture(architecture).make_producer(WorkerSpec(**values))
 
 
 def run_local(spec: dict) -> int:
     job = Job()
-    arrivals = Arrivals(StepPlan(**spec["plan"]))
-    job.assign(arrivals, _producer(spec["architecture"], spec["worker_spec"]))
+    producer = _producer(spec["architecture"], spec["worker_spec"])
+    arrivals = Arrivals(StepPlan(**spec["plan"]), producer.prepare)
+    job.assign(arrivals, producer)
     env = Environment(user_classes=[make_user_class(job)])
     runner = env.create_local_runner()
     runner.start(spec["users"], spawn_rate=10_000)
@@ -376,10 +404,11 @@ def run_worker(spec: dict) -> int:
 
     def on_share(environment, msg, **_kw) -> None:
         work = msg.data["job"]
-        send = _producer(work["architecture"], work["worker_spec"], spec.get("broker_url"))
+        producer = _producer(work["architecture"], work["worker_spec"], spec.get("broker_url"))
         offset = estimate_offset(read_master_clock)
-        arrivals = Arrivals(StepPlan(**work["plan"]), msg.data["index"], msg.data["count"], offset.offset_ns)
-        job.assign(arrivals, send)
+        arrivals = Arrivals(StepPlan(**work["plan"]), producer.prepare, msg.data["index"], msg.data["count"],
+                            offset.offset_ns)
+        job.assign(arrivals, producer)
         runner.send_message("bench_synced", {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
                                              "clock_uncertainty_ns": offset.uncertainty_ns})
 
