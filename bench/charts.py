@@ -20,19 +20,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.arms import SEPARATOR, architecture_of  # noqa: E402
 from bench.results import RunData  # noqa: E402
 
-ARCHITECTURE_COLORS = {
-    "prefork-nullpool": "#d62728",
-    "prefork-asyncio-run": "#7f7f7f",
-    "gevent-pool": "#1f77b4",
-    "async-queue": "#2ca02c",
-    "prefork-loop-pool": "#9467bd",
-    "prefork-sync-pool": "#ff7f0e",
-    "threads-pool": "#8c564b",
-    "prefork-nullpool-psycopg": "#e377c2",
-    "prefork-nullpool-pgbouncer": "#bcbd22",
-    "prefork-nullpool-pgbouncer-discard": "#17becf",
-    "prefork-nullpool-pgbouncer-naive": "#393b79",
-}
 _SPARE_COLORS = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
 OTHER_BROKER_MARKER = "s"
 """An architecture run once more on another broker (name@rabbitmq) keeps its colour, with square markers."""
@@ -43,11 +30,14 @@ DISTANCE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 def color(architecture: str) -> str:
-    """The architecture's colour (an arm on another broker has its architecture's); an unknown one gets a
-    spare chosen by its name, so it is stable too."""
+    """The architecture's colour, its class's `color` (an arm on another broker has its architecture's);
+    one without, or unknown, gets a spare chosen by its name, so it is stable too."""
+    from bench.architectures import architecture_classes
+
     architecture = architecture_of(architecture)
-    if architecture in ARCHITECTURE_COLORS:
-        return ARCHITECTURE_COLORS[architecture]
+    cls = architecture_classes().get(architecture)
+    if cls is not None and cls.color:
+        return cls.color
     return _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
 
 
@@ -274,7 +264,7 @@ def errors_chart(run: RunData):
         if row.get("rtt_ms") is not None:
             rate += f" @ {row['rtt_ms']:g} ms"
         labels.append(f"{row['architecture']}\n{rate}")
-        counts.append(parse_errors(row.get("errors") or ""))
+        counts.append({e["error"]: int(e["count"]) for e in run.side("errors", row)})
     types = sorted({t for c in counts for t in c})
     bottom = [0] * len(labels)
     for index, error_type in enumerate(types):
@@ -290,15 +280,6 @@ def errors_chart(run: RunData):
     if types:
         ax.legend(fontsize=8)
     return fig
-
-
-def parse_errors(text: str) -> dict[str, int]:
-    """`Type:count;...` back into a dict."""
-    counts = {}
-    for part in filter(None, text.split(";")):
-        name, _, count = part.rpartition(":")
-        counts[name] = int(count) if count.isdigit() else 0
-    return counts
 
 
 

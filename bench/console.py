@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-# Piped output (CI logs, files) would otherwise be cut to 80 columns.
-stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
-stdout = Console(width=None if sys.stdout.isatty() else 240)
+# Piped output (CI logs, files) would otherwise be cut to 80 columns; the summary fits 100, --wide 240.
+PIPED_WIDTH = 240
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 SUMMARY_COLUMNS = [
     ("architecture", "architecture", None), ("broker", "broker", None), ("step", "step", None),
@@ -28,6 +29,15 @@ SUMMARY_COLUMNS = [
     ("machine cpu %", "machine_cpu_percent", "{:.0f}"),
     ("errors", "errors", None),
 ]
+"""Every column, for `--wide` and the report."""
+NARROW_COLUMNS = [
+    ("architecture", "architecture", None), ("rate/s", "offered_rate_per_s", "{:g}"),
+    ("done/s", "done_rate", None), ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
+    ("conn %", "connect_share", "{:.0%}"), ("sess/task", "sessions_per_task", "{:.2f}"), ("failed", "failed", None),
+]
+"""The columns that answer the question, in 100 terminal columns: the rate offered, the rate done
+(achieved; for a saturation step the drain, median and range of its runs), latency, the share of
+task time spent connecting, sessions per task, failures. The rest: steps.csv, the report, --wide."""
 
 
 @contextlib.contextmanager
@@ -43,13 +53,17 @@ def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def summary_table(rows: list[dict], title: str) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
-    for header, _, _ in SUMMARY_COLUMNS:
-        table.add_column(header, justify="left" if header in ("architecture", "broker", "errors") else "right",
-                         no_wrap=header != "errors", min_width=19 if header == "architecture" else None)
+def summary_table(rows: list[dict], title: str, wide: bool = False) -> Table:
+    """The end-of-run table: NARROW_COLUMNS, or with `wide` every column of SUMMARY_COLUMNS. Only
+    text (architecture names, errors) wraps; headers and numbers never do."""
+    columns = SUMMARY_COLUMNS if wide else NARROW_COLUMNS
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left")
+    for header, _, _ in columns:
+        text = header in ("architecture", "broker", "errors")
+        table.add_column(header, justify="left" if text else "right", no_wrap=not text,
+                         overflow="fold" if text else "ellipsis", min_width=12 if header == "architecture" else len(header))
     for row in rows:
-        table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in SUMMARY_COLUMNS))
+        table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in columns))
     return table
 
 
@@ -61,12 +75,21 @@ def cell_text(row: dict, key: str, fmt: str | None) -> str:
         rate = "max" if row.get("saturation") in (True, "True") else format_cell(row.get(key), fmt)
         rtt = row.get("rtt_ms")
         return rate if rtt in ("", None) else f"{rate} @ {float(rtt):g} ms"  # the distance, where the run had one
+    if key == "done_rate":  # a saturation step's is its drain, the median and range of its runs
+        if row.get("saturation") in (True, "True"):
+            return _spread(row, "{:.0f}")
+        return format_cell(row.get("achieved_rate_per_s"), "{:.1f}")
     if key == "throughput_spread":
-        if int(float(row.get("repeats") or 1)) > 1 and row.get("throughput_median_per_s") not in ("", None):
-            low, high = float(row["throughput_min_per_s"]), float(row["throughput_max_per_s"])
-            return f"{float(row['throughput_median_per_s']):.1f} ({low:.1f}–{high:.1f})"
-        return format_cell(row.get("throughput_per_s"), "{:.1f}")
+        return _spread(row, "{:.1f}")
     return format_cell(row.get(key), fmt)
+
+
+def _spread(row: dict, fmt: str) -> str:
+    """Throughput as the median and range of the step's repetitions where it has several."""
+    if int(float(row.get("repeats") or 1)) > 1 and row.get("throughput_median_per_s") not in ("", None):
+        low, high = (fmt.format(float(row[k])) for k in ("throughput_min_per_s", "throughput_max_per_s"))
+        return f"{fmt.format(float(row['throughput_median_per_s']))} ({low}–{high})"
+    return format_cell(row.get("throughput_per_s"), fmt)
 
 
 def format_cell(value, fmt: str | None) -> str:

@@ -12,14 +12,14 @@ import functools
 import gzip
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from bench.errors import BenchError
-from bench.stats import STEP_COLUMNS, Spread
+from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS, STEP_KEY, TEXT, TEXT_COLUMNS
+from bench.stats import Spread
 
-SCHEMA_VERSION = 1
 TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
                 "started_s", "finished_s", "send_late_ms", "send_ms", "queue_wait_ms", "exec_ms", "latency_ms",
                 "connects", "connect_ms", "error", "worker_pid", "loadgen",
@@ -74,6 +74,11 @@ class RunFolder:
     def append_steps(self, rows: list[dict]) -> None:
         _append_csv(self.path / "steps.csv", STEP_COLUMNS, rows)
 
+    def append_side_tables(self, tables: dict[str, list[dict]]) -> None:
+        """errors.csv, cpu_sets.csv: a step's facts one a row (bench/schema.py, SIDE_TABLES)."""
+        for table, rows in tables.items():
+            _append_csv(self.path / f"{table}.csv", list(SIDE_TABLES[table]), rows)
+
     def append_tasks(self, rows: Iterable[dict]) -> None:
         # gzip members concatenate: each step adds one, and readers see one stream.
         path = self.path / "tasks.csv.gz"
@@ -108,6 +113,12 @@ class RunData:
     steps: list[dict]
     """steps.csv rows, numbers as float (None where empty), booleans as bool."""
     samples: list[dict]
+    sides: dict[str, list[dict]] = field(default_factory=dict)
+    """The side tables' rows by table (errors, cpu_sets), typed like the steps."""
+
+    def side(self, table: str, step_row: dict) -> list[dict]:
+        """A side table's rows of one step."""
+        return [r for r in self.sides.get(table, []) if all(r.get(k) == step_row.get(k) for k in STEP_KEY)]
 
     @property
     def run_id(self) -> str:
@@ -116,6 +127,13 @@ class RunData:
     @property
     def architectures(self) -> list[str]:
         return list(dict.fromkeys(r["architecture"] for r in self.steps))
+
+    def setting(self, key: str):
+        """A value of the run's profile, else its built-in default (a run recorded before the key was)."""
+        from bench.config import default_of
+
+        value = self.meta.get("profile", {}).get(key)
+        return default_of(key) if value is None else value
 
     def broker_of(self, architecture: str) -> str:
         """The broker an arm ran on (results written before the broker column: Redis, the only one then)."""
@@ -131,7 +149,8 @@ class RunData:
         steps = [r for r in self.steps if r.get("rtt_ms") == rtt_ms]
         keys = {(r["architecture"], r["step"]) for r in steps}
         samples = [s for s in self.samples if (s.get("architecture"), s.get("step")) in keys]
-        return RunData(self.path, self.meta, steps, samples)
+        sides = {table: [r for r in rows if r.get("rtt_ms") == rtt_ms] for table, rows in self.sides.items()}
+        return RunData(self.path, self.meta, steps, samples, sides)
 
     def task_latencies(self, step_row: dict) -> list[float]:
         """Latencies (ms) of the completed, measured tasks of one steps.csv row, from tasks.csv.gz
@@ -169,20 +188,40 @@ def load_run(run_dir: Path) -> RunData:
         if (run_dir / "samples.csv").exists():
             with open(run_dir / "samples.csv", newline="") as f:
                 samples = [_typed(r) for r in csv.DictReader(f)]
+        sides = {table: _read_side(run_dir, table, steps) for table in SIDE_TABLES}
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read the run in {run_dir}: {exc}") from None
-    return RunData(run_dir, meta, steps, samples)
+    return RunData(run_dir, meta, steps, samples, sides)
 
 
-_TEXT_COLUMNS = {"architecture", "broker", "workload", "arrival", "errors", "interrupted_by", "bound_role", "cpu_set_busy_percent",
-                 "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process",
-                 "loadgen_clock_offset_ms_by_process", "agents_vanished", "warmup_end"}
+def _read_side(run_dir: Path, table: str, steps: list[dict]) -> list[dict]:
+    path = run_dir / f"{table}.csv"
+    if path.exists():
+        with open(path, newline="") as f:
+            return [_typed(r, SIDE_TEXT[table]) for r in csv.DictReader(f)]
+    return _side_of_schema_1(table, steps)
 
 
-def _typed(row: dict) -> dict:
+SIDE_TEXT = {table: {name for name, c in columns.items() if c.kind == TEXT} for table, columns in SIDE_TABLES.items()}
+_PACKED = {"errors": ("errors", ":", "error", "count"), "cpu_sets": ("cpu_set_busy_percent", "=", "cpus", "busy_percent")}
+
+
+def _side_of_schema_1(table: str, steps: list[dict]) -> list[dict]:
+    """A run recorded before the side tables (schema 1) has only the packed cells: read those, here
+    and nowhere else."""
+    column, separator, name, value = _PACKED[table]
+    rows = []
+    for step in steps:
+        for part in filter(None, (step.get(column) or "").split(";")):
+            label, _, number = part.rpartition(separator)
+            rows.append({**{k: step.get(k) for k in STEP_KEY}, name: label, value: float(number)})
+    return rows
+
+
+def _typed(row: dict, text_columns: set[str] = TEXT_COLUMNS) -> dict:
     typed = {}
     for key, value in row.items():
-        if key in _TEXT_COLUMNS:
+        if key in text_columns:
             typed[key] = value
         elif value in ("True", "False"):
             typed[key] = value == "True"

@@ -13,26 +13,8 @@ from bench.loadgen import Enqueue
 from bench.probes.connection_sampler import Sample
 from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
+from bench.schema import PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
 
-STEP_COLUMNS = [
-    "architecture", "broker", "workload", "step", "repetition", "saturation", "arrival", "warmup_s", "warmup_end", "unsteady", "offered_rate_per_s", "sent_rate_per_s", "achieved_rate_per_s",
-    "throughput_per_s", "duration_s", "scheduled", "enqueued", "enqueue_failed", "completed", "failed", "lost",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
-    "queue_wait_p50_ms", "queue_wait_p99_ms", "exec_p50_ms", "exec_p99_ms",
-    "connect_p50_ms", "connect_p99_ms", "connect_share", "connects_per_task",
-    "connections_mean", "connections_peak", "connections_left", "queue_depth_mean", "queue_depth_peak", "sessions_opened", "sessions_per_task",
-    "send_late_p50_ms", "send_late_p99_ms", "send_late_max_ms", "send_p50_ms", "send_p99_ms",
-    "cpu_percent", "rss_mb", "loadgen_cpu_percent", "db_cpu_percent", "broker_cpu_percent",
-    "bench_cpu_percent", "pgbouncer_cpu_percent", "proxy_cpu_percent", "control_cpu_percent", "machine_cpu_percent",
-    "worker_cpu_ms_per_task", "db_cpu_ms_per_task", "broker_cpu_ms_per_task", "loadgen_cpu_ms_per_task",
-    "pgbouncer_cpu_ms_per_task", "proxy_cpu_ms_per_task", "control_cpu_ms_per_task", "machine_cpu_ms_per_task",
-    "connections_opened_per_s", "clock_offset_ms", "clock_uncertainty_ms",
-    "loadgen_processes", "send_late_p99_by_loadgen_ms", "loadgen_cpu_percent_by_process", "loadgen_clock_offset_ms_by_process",
-    "bound_role", "cpu_set_busy_percent", "rtt_ms", "server_statements_mean", "server_statements_max", "server_backend_uss_mb",
-    "first_failure_s", "errors", "interrupted_by", "outage_s", "agents_vanished",
-    "repeats", "throughput_mean_per_s", "throughput_ci95_per_s", "latency_p99_mean_ms", "latency_p99_ci95_ms",
-    "throughput_median_per_s", "throughput_min_per_s", "throughput_max_per_s",
-]
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
 """Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns.
 Throughput also gets _median, _min and _max: what saturation steps are reported by."""
@@ -121,12 +103,13 @@ COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_per
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of `values`; NaN when there are none."""
-    if not values:
+    """The q-th percentile (0..100) of `values` by bench's one definition (PERCENTILE_METHOD); NaN when
+    there are none."""
+    if not len(values):
         return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    import numpy as np
+
+    return float(np.percentile(values, q, method=PERCENTILE_METHOD))
 
 
 def format_errors(counts: Counter) -> str:
@@ -192,8 +175,14 @@ def ms(ns: float) -> float:
     return ns / 1e6
 
 
+SIDE = "side tables"
+"""The key of a summarized row that holds its rows of the side tables (errors.csv, cpu_sets.csv)."""
+
+
 def summarize(m: StepMeasurements) -> dict:
-    """One steps.csv row; latency is counted from each task's scheduled arrival time."""
+    """One steps.csv row; latency is counted from each task's scheduled arrival time. Its SIDE entry
+    holds its rows of the side tables: what the packed cells `errors` and `cpu_set_busy_percent`
+    say, one fact a row (take_side_rows)."""
     measured = m.measured()
     sent = [e for e in measured if not e.error]
     done = [m.records[e.task_id] for e in sent if e.task_id in m.records]
@@ -207,6 +196,7 @@ def summarize(m: StepMeasurements) -> dict:
     # Tasks finished (well or not) inside the measured window, per second: what the role CPU of the
     # same window is divided by.
     processed_rate = _ratio(sum(1 for r in done if begin <= r.finished_ns <= end), duration_s)
+    errors, cpu_sets = _error_counts(measured, sent, done), _cpu_sets(m.cpu_percent)
     row = {
         "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
         "repetition": m.plan.repetition, "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
@@ -232,26 +222,46 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
         **_costs_per_task(m.cpu_percent, processed_rate),
-        # The load generator's work is sending: per task sent in the window, which is the tasks
-        # finished in it only while the workers keep up (behind, they would make sending look dear).
-        "loadgen_cpu_ms_per_task": _ratio(10 * m.cpu_percent.get("loadgen_cpu_percent", math.nan),
-                                          _ratio(sum(1 for e in m.enqueues if begin <= e.send_started_ns <= end),
-                                                 duration_s)),
+        "loadgen_cpu_ms_per_task": _loadgen_cost(m, duration_s),
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
         if m.sessions_opened is not None else math.nan,
         "bound_role": bound_role(m.cpu_percent, m.role_cpus),
-        "cpu_set_busy_percent": ";".join(f"{key.removeprefix('cpuset ')}={value:.0f}" for key, value in m.cpu_percent.items()
-                                         if key.startswith("cpuset ") and not math.isnan(value)),
+        "cpu_set_busy_percent": ";".join(f"{cpus}={busy:.0f}" for cpus, busy in cpu_sets.items()),
         "rss_mb": m.rss_bytes / 2**20,
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
-        "errors": format_errors(_error_counts(measured, sent, done)),
+        "errors": format_errors(errors),
         "interrupted_by": m.interrupted_by,
         "outage_s": m.outage_s,
         **_per_loadgen_process(m, measured),
         **_clock_columns(done),
         "agents_vanished": ";".join(m.agents_vanished),
     }
-    return {k: _rounded(v) for k, v in row.items()}
+    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets)}
+
+
+def _loadgen_cost(m: StepMeasurements, duration_s: float) -> float:
+    """The load generator's work is sending: its CPU per task sent in the window, which is the tasks
+    finished in it only while the workers keep up (behind, they would make sending look dear)."""
+    begin, end = m.window_ns
+    sent_rate = _ratio(sum(1 for e in m.enqueues if begin <= e.send_started_ns <= end), duration_s)
+    return _ratio(10 * m.cpu_percent.get("loadgen_cpu_percent", math.nan), sent_rate)
+
+
+def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:
+    """How busy each CPU set the roles were pinned to was, by its CPU list."""
+    return {key.removeprefix("cpuset "): value for key, value in cpu_percent.items()
+            if key.startswith("cpuset ") and not math.isnan(value)}
+
+
+def _side_facts(errors: Counter, cpu_sets: dict[str, float]) -> dict[str, list[dict]]:
+    return {"errors": [{"error": name, "count": count} for name, count in errors.most_common()],
+            "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()]}
+
+
+def take_side_rows(row: dict) -> dict[str, list[dict]]:
+    """Remove a finished row's side-table rows from it, each tied to the row by SIDE_KEY."""
+    key = {k: row.get(k, "") for k in STEP_KEY}
+    return {table: [{**key, **fact} for fact in facts] for table, facts in row.pop(SIDE, {}).items()}
 
 
 UNSTEADY_FACTOR = 2.0

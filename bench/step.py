@@ -33,7 +33,7 @@ INTERRUPTED_GRACE_S = 2.0
 """After a server died: time for the workers to record the tasks that fail because of it."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepContext:
     """What every step of one architecture shares."""
 
@@ -162,13 +162,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     begin = m.start_ns + m.plan.warmup_ns
     end = m.start_ns + round(m.plan.duration_s * 1e9)
     expected = len(m.plan.offsets_ns())
-    # Keyed by the `cpu_percent` entry each becomes: a role's column, or a CPU set's own busy time.
-    # Workers on other hosts (bench worker) are not this host's to meter: their columns stay empty.
-    local_workers = {"cpu_percent": ctx.workers} if ctx.workers else {}
-    meters = {**local_workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids),
-              **_loadgen_process_meters(loadgen),
-              **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
-              **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
+    meters = _meters(ctx, loadgen)
     filling = m.plan.saturation and bool(ctx.pausable)
     """The workers are paused until the load generator has filled the queue; the drain begins then."""
     never = 2**63 - 1
@@ -222,6 +216,16 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
         m.cpu_percent["loadgen_cpu_percent"] = own
     if ctx.workers:
         m.rss_bytes = ctx.workers.rss_peak_bytes or ctx.workers.sample_rss()
+
+
+def _meters(ctx: StepContext, loadgen: LoadGenerator) -> dict:
+    """What the step meters, keyed by the `cpu_percent` entry each becomes: a role's column, or a CPU
+    set's own busy time. Workers on other hosts (bench worker) are not this host's to meter: their
+    columns stay empty."""
+    local_workers = {"cpu_percent": ctx.workers} if ctx.workers else {}
+    return {**local_workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids), **_loadgen_process_meters(loadgen),
+            **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
+            **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
 
 
 def _drain(ctx: StepContext, m: StepMeasurements, windows) -> None:

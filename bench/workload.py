@@ -83,6 +83,18 @@ def workload_classes() -> dict[str, type[Workload]]:
     return found
 
 
+def prepare_database(database_url: str, workload: Workload) -> None:
+    """The workload's table, made and seeded through an admin connection."""
+    from bench.engines import admin_engine
+
+    engine = admin_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            workload.setup(connection)
+    finally:
+        engine.dispose()
+
+
 def make_workload(name: str, table_rows: int, params: dict[str, Any] | None = None) -> Workload:
     classes = workload_classes()
     if name not in classes:

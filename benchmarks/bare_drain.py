@@ -76,9 +76,10 @@ def bare_drain(architecture: str, services: Services, profile, count: int, run_i
                instrumented: bool = False) -> float:
     records = work / f"bare-{architecture}-{run_index}-{instrumented}"
     records.mkdir()
-    spec = WorkerSpec(architecture, services.database_url, services.broker_url, f"bare-{architecture}-{run_index}",
-                      profile.workload, profile.table_rows, str(records), profile.worker_processes,
-                      profile.pool_size, profile.max_overflow, tasks_per_process=profile.tasks_per_process,
+    spec = WorkerSpec(architecture=architecture, database_url=services.database_url, broker_url=services.broker_url,
+                      queue=f"bare-{architecture}-{run_index}", workload=profile.workload, table_rows=profile.table_rows,
+                      records_dir=str(records), worker_processes=profile.worker_processes, pool_size=profile.pool_size,
+                      max_overflow=profile.max_overflow, tasks_per_process=profile.tasks_per_process,
                       task_time_limit_s=profile.task_time_limit_seconds,
                       prefetch_multiplier=profile.prefetch_multiplier, instrumented=instrumented)
     # As bench's "max" step does: the queue filled first, then the workers let loose on it (here started:

@@ -32,7 +32,8 @@ import sys, time
 from bench.architectures import WorkerSpec
 from bench.architectures.celery_common import CeleryArchitecture, send_task_producer
 url, queue, which, rate, count = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
-spec = WorkerSpec("prefork-nullpool", "", url, queue, "point_select", 10, "", 1, 1, 0)
+spec = WorkerSpec(architecture="prefork-nullpool", database_url="", broker_url=url, queue=queue, workload="point_select",
+                  table_rows=10, records_dir="", worker_processes=1, pool_size=1, max_overflow=0)
 producer = send_task_producer(spec) if which == "send_task" else CeleryArchitecture.make_producer(spec)
 producer("warm.0", 0)  # connections made, imports done: not counted
 start, cpu = time.monotonic(), time.process_time()

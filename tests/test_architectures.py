@@ -65,8 +65,9 @@ def test_pooled_architectures_reuse_connections_within_pool_capacity(all_archite
     rows, meta = all_architectures
     p = meta["profile"]
     for name in POOLED:
-        sizes = WorkerSpec(name, "", "", "", "", 0, "", p["worker_processes"], p["pool_size"], p["max_overflow"],
-                           tasks_per_process=p["tasks_per_process"])
+        sizes = WorkerSpec(architecture=name, database_url="", broker_url="", queue="", workload="", table_rows=0,
+                           records_dir="", worker_processes=p["worker_processes"], pool_size=p["pool_size"],
+                           max_overflow=p["max_overflow"], tasks_per_process=p["tasks_per_process"])
         capacity = architecture_classes()[name]().pool_capacity(sizes)
         mine = [r for r in rows if r["architecture"] == name]
         burst = next(r for r in mine if r["saturation"] == "True")

@@ -20,7 +20,8 @@ carries them; and times (the args, compared apart)."""
 def _spec(url: str, queue: str):
     from bench.architectures import WorkerSpec
 
-    return WorkerSpec("prefork-nullpool", "", url, queue, "point_select", 10, "", 1, 1, 0)
+    return WorkerSpec(architecture="prefork-nullpool", database_url="", broker_url=url, queue=queue, workload="point_select",
+                      table_rows=10, records_dir="", worker_processes=1, pool_size=1, max_overflow=0)
 
 
 def _redis_message(url: str, queue: str) -> dict:

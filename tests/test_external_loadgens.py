@@ -92,8 +92,8 @@ def test_a_taken_master_port_fails_the_run_in_one_line(tmp_path, bench_cli):
 
 @pytest.mark.parametrize("args, message", [
     (("loadgen", "--master", "nope"), "--master takes HOST:PORT"),
-    (("run", "--profile", "smoke", "--external-loadgens", "-1"), "external_loadgens must be"),
-    (("run", "--profile", "smoke", "--external-loadgens", "1", "--loadgen-port", "80"), "loadgen_port must be"),
+    (("run", "--profile", "smoke", "--external-loadgens", "-1"), "external_loadgens = -1 (from --external-loadgens): must be"),
+    (("run", "--profile", "smoke", "--external-loadgens", "1", "--loadgen-port", "80"), "loadgen_port = 80 (from --loadgen-port): must be a port"),
 ])
 def test_bad_load_generator_input_is_one_line(args, message, bench_cli):
     done = run_bench(*args)

@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
+
 from tests.conftest import bench_run_in_background, run_bench
 
 SATURATED_QUEUE_WAIT_MS = 1000
@@ -131,7 +133,13 @@ def test_smoke_run_draws_its_charts_and_report(smoke_run):
 def test_smoke_run_json_records_the_environment(smoke_run):
     _, run_dir, _, _ = smoke_run
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["status"] == "complete" and meta["schema_version"] == 1
+    assert meta["status"] == "complete" and meta["schema_version"] == SCHEMA_VERSION
+    # The files are the schema's (bench/schema.py): steps.csv's columns, and its side tables.
+    with open(run_dir / "steps.csv", newline="") as f:
+        assert next(csv.reader(f)) == STEP_COLUMNS
+    for table, columns in SIDE_TABLES.items():
+        with open(run_dir / f"{table}.csv", newline="") as f:
+            assert next(csv.reader(f)) == list(columns), table
     for package in ("python", "celery", "sqlalchemy", "asyncpg", "psycopg", "asgiref", "locust", "postgresql", "redis"):
         assert meta["versions"][package], package
     assert meta["host"]["cpu_count"] >= 1 and meta["profile"]["name"] == "smoke"

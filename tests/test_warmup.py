@@ -1,9 +1,10 @@
-"""When the warm-up's backlog is gone: the last tasks' median latency within 2x the best seen."""
+"""When the warm-up's backlog is gone: the last tasks' median latency within 1.5x the best seen."""
 
 from __future__ import annotations
 
 from bench.collect import TaskRecord
-from bench.warmup import settled
+from bench.stats import UNSTEADY_FACTOR
+from bench.warmup import SETTLED_FACTOR, settled
 
 GAP_MS = 50  # 20 tasks/s
 
@@ -29,3 +30,12 @@ def test_a_cold_start_settles_once_its_backlog_has_drained():
 def test_it_needs_two_runs_of_tasks_to_compare():
     assert not settled(_fifo(19, stall_ms=0), 1000 / GAP_MS)  # runs of 10 tasks at 20/s: two are needed
     assert settled(_fifo(20, stall_ms=0), 1000 / GAP_MS)
+
+
+def test_a_settled_warm_up_is_stricter_than_the_unsteady_mark():
+    # Settled at 1.9x the best, a step could still be marked unsteady when its latency halved in it.
+    assert SETTLED_FACTOR < UNSTEADY_FACTOR
+    # Runs of 10 at 20/s: the last two runs at 1.8x the best run do not settle it.
+    slow_then_fast = [TaskRecord(f"w0.0.{i}", i * 50_000_000, i * 50_000_000,
+                                 i * 50_000_000 + (10 if 10 <= i < 20 else 18) * 1_000_000) for i in range(40)]
+    assert not settled(slow_then_fast, 20)

@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass, field
 from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
-from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, TRAPS,
-                                  kept_up)
+from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, kept_up,
+                                  traps)
 from bench.arms import architecture_of
 from bench.results import RunData
 from bench.stats import Spread
 
-DEFAULT_PLAN_RATE_PER_S = 1000.0
 RESERVED_CONNECTIONS = 5
 """Of the server's max_connections: superuser_reserved_connections (3) and bench's own two (sampler, stats)."""
 
@@ -46,7 +45,8 @@ class Sustainable:
     saturation_runs: int = 0
     saturation_bound_role: str = ""
     """The role whose CPU set ran out in the "max" steps (most of them), when roles were pinned."""
-    saturation_cpu_sets: str = ""
+    saturation_cpu_sets: list = field(default_factory=list)
+    """With roles pinned: how busy each CPU set was in the first saturation step (cpu_sets.csv rows)."""
     """How busy each pinned CPU set was in the first "max" step ("0=74;1=86", percent), when roles were pinned."""
 
     @property
@@ -60,11 +60,10 @@ class Sustainable:
 def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None) -> Limits:
     """Limits from the arguments, else the run's profile, else the defaults (budget: the server's
     max_connections less what is reserved)."""
-    profile = run.meta.get("profile", {})
-    slo = slo_p99_ms or profile.get("slo_p99_ms") or 500.0
-    budget = connection_budget or profile.get("connection_budget")
+    slo = slo_p99_ms or run.setting("slo_p99_ms")
+    budget = connection_budget or run.setting("connection_budget")
     if not budget:
-        budget = int(run.meta.get("server", {}).get("max_connections", 100)) - RESERVED_CONNECTIONS
+        budget = int(run.meta.get("server", {}).get("max_connections") or run.setting("max_connections")) - RESERVED_CONNECTIONS
     return Limits(float(slo), int(budget))
 
 
@@ -95,8 +94,8 @@ def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustain
         roles = Counter(r["bound_role"] for r in run.steps if r["architecture"] == architecture
                         and r.get("saturation") and r.get("bound_role"))
         result.saturation_bound_role = roles.most_common(1)[0][0] if roles else ""
-        result.saturation_cpu_sets = next((r["cpu_set_busy_percent"] for r in run.steps if r["architecture"] == architecture
-                                           and r.get("saturation") and r.get("cpu_set_busy_percent")), "")
+        result.saturation_cpu_sets = next((sets for r in run.steps if r["architecture"] == architecture
+                                           and r.get("saturation") and (sets := run.side("cpu_sets", r))), [])
     for rate in sorted(by_rate):
         # Every repetition of a step must hold the limits.
         broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
@@ -120,13 +119,13 @@ def advise(run: RunData, limits: Limits) -> dict:
               "architectures": {a: asdict(s) for a, s in results.items()}}
     recipe = results.get(RECIPE)
     # The recipe on another broker (prefork-nullpool@rabbitmq) is still the recipe, not a way out of it.
-    alternatives = sorted((s for a, s in results.items() if architecture_of(a) not in (RECIPE, *TRAPS)),
+    alternatives = sorted((s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps())),
                           key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["text"] = (_text(run, results, alternatives, limits) + _statement_lines(run) + _broker_lines(run)
                       + _unsteady_lines(run))
-    rate = float(run.meta.get("profile", {}).get("plan_rate_per_s") or DEFAULT_PLAN_RATE_PER_S)
+    rate = float(run.setting("plan_rate_per_s"))
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
     advice["costs"] = cost_rows(run.steps, run.architectures)
@@ -191,7 +190,7 @@ def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sust
     for broker, other in recipes.items():
         if other is not recipe:
             lines.append(f"{other.architecture} (the recipe on {broker}): {_rate_phrase(other)}{_gain(other, recipe)}.")
-    for trap in (a for a in run.architectures if architecture_of(a) in TRAPS):
+    for trap in (a for a in run.architectures if architecture_of(a) in traps()):
         lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
     return lines
 
@@ -303,7 +302,7 @@ def _no_full_cpu_set(s: Sustainable) -> str:
     """With roles pinned and no CPU set full, what bounds the drain is not CPU: say so, with the sets' fill."""
     if not s.saturation_cpu_sets:
         return ""
-    sets = ", ".join(f"CPU {cpus} {busy} %" for cpus, busy in (part.split("=") for part in s.saturation_cpu_sets.split(";")))
+    sets = ", ".join(f"CPU {r['cpus']} {r['busy_percent']:.0f} %" for r in s.saturation_cpu_sets)
     return f" (no CPU set was full: {sets}; not CPU but the tasks' waiting limits it at this concurrency)"
 
 
@@ -316,8 +315,12 @@ def _crosscheck_line(run: RunData) -> list[str]:
     rates = [r["rate_per_s"] for r in pgbench["runs"]] if "runs" in pgbench else [pgbench["rate_per_s"]]
     pgbench_ms, method = pgbench["db_cpu_ms_per_transaction"], pgbench.get("method", "ratio at one rate")
     return [f"Database CPU per task of {RECIPE}: {db.ms_per_task:.2f} ms ({db.how()}); pgbench -C (libpq, a "
-            f"connection per transaction) at {' and '.join(f'{r:g}/s' for r in rates)}: {pgbench_ms:.2f} ms "
+            f"connection per transaction) at {_and([f'{r:g}/s' for r in rates])}: {pgbench_ms:.2f} ms "
             f"({'slope' if method == 'slope' else 'ratio'}) ({100 * (db.ms_per_task / pgbench_ms - 1):+.0f} %)."]
+
+
+def _and(items: list[str]) -> str:
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _rate_phrase(s: Sustainable) -> str:
@@ -359,7 +362,7 @@ def _trap_phrase(run: RunData, architecture: str) -> str:
     rows = [r for r in run.steps if r["architecture"] == architecture]
     failed = sum(int(r["failed"] or 0) for r in rows)
     total = sum(int(r["enqueued"] or 0) for r in rows)
-    errors = sorted({e.split(":")[0] for r in rows for e in (r["errors"] or "").split(";") if e})
+    errors = sorted({e["error"] for r in rows for e in run.side("errors", r)})
     return f"{failed} of {total} measured tasks failed ({', '.join(errors) or 'no errors'})."
 
 

@@ -32,6 +32,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from bench.results import RunData
+from bench.schema import PERCENTILE_METHOD
 
 CONFIDENCE = 0.95
 DRIFT_FACTOR = 1.5
@@ -190,7 +191,8 @@ def percentile_difference_interval(xs: list[float], ys: list[float], q: float) -
     import scipy.stats
 
     def difference(x, y, axis):
-        return np.percentile(y, q, axis=axis) - np.percentile(x, q, axis=axis)
+        return (np.percentile(y, q, axis=axis, method=PERCENTILE_METHOD)
+                - np.percentile(x, q, axis=axis, method=PERCENTILE_METHOD))
 
     result = scipy.stats.bootstrap((np.asarray(xs), np.asarray(ys)), difference, vectorized=True, paired=False,
                                    n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,

@@ -50,7 +50,7 @@ statement unprepared (Parse, Bind and Execute at once), then COMMIT, and closes 
 Its connect (libpq) takes the same round trips as asyncpg's."""
 POOLED_ROUND_TRIPS = 3
 """A pooled connection's task (asyncpg with its statement cache warm, or psycopg): BEGIN, the
-statement, COMMIT. All counts were measured through bench's delay proxy at rtt 20 ms (README)."""
+statement, COMMIT. All counts were measured through bench's delay proxy at rtt 20 ms (docs/distance-and-pgbouncer.md)."""
 
 
 def connect_round_trips(auth: str, ssl: bool) -> int:
@@ -120,19 +120,19 @@ def components(run: RunData) -> Components | None:
     roles = {role: cost for role, cost in costs.items() if role not in ("machine", "loadgen")}
     calibration = run.meta.get("calibration", {})
     bridge = calibration.get("async_to_sync_ms", 0.0)
-    profile, server = run.meta.get("profile", {}), run.meta.get("server", {})
+    server = run.meta.get("server", {})
     lowest = rows[0]
     return Components(
-        processes=int(profile.get("worker_processes", 1)), cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
+        processes=int(run.setting("worker_processes")), cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
         exec_ms=lowest["exec_p50_ms"], connect_ms=lowest["connect_p50_ms"] or 0.0, bridge_ms=bridge,
         rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
         cpu_ms_per_task=machine.ms_per_task - (loadgen.ms_per_task if loadgen else 0.0),
         idle_ms_per_s=max(0.0, machine.idle_ms_per_s - (loadgen.idle_ms_per_s if loadgen else 0.0)),
         role_idle_ms_per_s={role: max(0.0, cost.idle_ms_per_s) for role, cost in roles.items()},
-        cost_method=machine.method, auth=server.get("auth") or profile.get("auth", "scram-sha-256"),
+        cost_method=machine.method, auth=server.get("auth") or run.setting("auth"),
         ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
         tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
-        role_cpus=dict(profile.get("cpus") or {}),
+        role_cpus=dict(run.setting("cpus")),
         role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
         tls_client_share=_client_share(calibration), rtt_ms=lowest.get("rtt_ms") or 0.0)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.analysis.costs import marginal_costs
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
-from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, TRAPS, kept_up
+from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, kept_up, traps
 from bench.arms import architecture_of
 from bench.results import RunData
 
@@ -89,7 +89,7 @@ def costs(run: RunData, architecture: str) -> Costs | None:
 def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None = None) -> list[Need]:
     """Needs of every architecture but the traps, from the run's first distance where it has several."""
     run = run.at_distance(run.distances[0])
-    return [need for arch in run.architectures if architecture_of(arch) not in TRAPS
+    return [need for arch in run.architectures if architecture_of(arch) not in traps()
             if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None]
 
 
@@ -99,12 +99,11 @@ def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
     c = costs(run, architecture)
     if c is None:
         return None
-    profile = run.meta.get("profile", {})
-    at_once = _tasks_at_once(architecture, profile)
+    at_once = _tasks_at_once(architecture, run)
     exec_ms = c.exec_ms + (0.0 if rtt_ms is None else rtt_ms - c.rtt_ms) * _round_trips(run, architecture)
     processes = max(math.ceil(rate_per_s * exec_ms / 1000 / at_once), math.ceil(rate_per_s * c.worker_cpu_ms / 1000))
     held = (rate_per_s * exec_ms / 1000 if c.sessions_per_task >= 0.5
-            else processes * min(int(profile.get("pool_size", 10)), at_once))
+            else processes * min(int(run.setting("pool_size")), at_once))
     per_task = {"worker cores": c.worker_cpu_ms / 1000, "db cores": c.db_cpu_ms / 1000,
                 "broker cores": c.broker_cpu_ms / 1000}
     limits = {"worker cores": budget.worker_cores, "db cores": budget.db_cores, "broker cores": budget.broker_cores,
@@ -119,11 +118,11 @@ def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
                 max_rates[limited_by] if limited_by else None, limited_by)
 
 
-def _tasks_at_once(architecture: str, profile: dict) -> int:
+def _tasks_at_once(architecture: str, run: RunData) -> int:
     from bench.architectures import architecture_classes
 
     cls = architecture_classes().get(architecture_of(architecture))
-    return int(profile.get("tasks_per_process", 10)) if cls is not None and cls.concurrent else 1
+    return int(run.setting("tasks_per_process")) if cls is not None and cls.concurrent else 1
 
 
 def _round_trips(run: RunData, architecture: str) -> int:

@@ -27,6 +27,7 @@ from bench.workload import run_async
 
 class AsyncQueue(Architecture):
     name = "async-queue"
+    color = "#2ca02c"
     description = "taskiq (Redis list queue) + asyncpg engine pooled per worker process"
     pooled = True
     concurrent = True

@@ -16,7 +16,7 @@ from bench.processes import ChildProcess, wait_for
 SPEC_ENV = "BENCH_WORKER_SPEC"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkerSpec:
     """What workers and producers of one architecture need; passed to child processes in the environment
     (never on a command line or in a file, since the URLs may hold passwords)."""
@@ -76,6 +76,11 @@ class Architecture:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    color: ClassVar[str | None] = None
+    """Its colour in every chart of every run (bench/charts.py gives one without a spare)."""
+    trap: ClassVar[bool] = False
+    """Measured to show a failure mode (the trap the recipe warns about, a misconfiguration): never
+    recommended by the advice or planned for."""
     pooled: ClassVar[bool] = False
     """True where connections are meant to be reused across tasks (a pool that outlives the task)."""
     concurrent: ClassVar[bool] = False

@@ -19,6 +19,7 @@ from bench.workload import run_sync
 
 class GeventPool(CeleryArchitecture):
     name = "gevent-pool"
+    color = "#1f77b4"
     description = "Celery gevent pool + sync psycopg 3 engine with a QueuePool"
     pool = "gevent"
     concurrent = True

@@ -21,6 +21,8 @@ from bench.workload import run_async
 
 class PreforkAsyncioRun(CeleryArchitecture):
     name = "prefork-asyncio-run"
+    color = "#7f7f7f"
+    trap = True  # measured to show a failure mode, never recommended
     description = "Celery prefork + asyncio.run() per task + asyncpg engine with the default pool (the trap)"
     pool = "prefork"
 

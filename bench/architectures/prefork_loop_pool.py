@@ -20,6 +20,7 @@ from bench.workload import run_async
 
 class PreforkLoopPool(CeleryArchitecture):
     name = "prefork-loop-pool"
+    color = "#9467bd"
     description = "Celery prefork + one event loop per process (worker_process_init) + pooled asyncpg engine"
     pool = "prefork"
     pooled = True

@@ -19,6 +19,7 @@ from bench.workload import run_async
 
 class PreforkNullPool(CeleryArchitecture):
     name = "prefork-nullpool"
+    color = "#d62728"
     description = "Celery prefork + async_to_sync + asyncpg engine with NullPool (the recipe)"
     pool = "prefork"
     driver = "asyncpg"

@@ -15,5 +15,6 @@ from bench.architectures.prefork_nullpool_pgbouncer import PreforkNullPoolPgBoun
 
 class PreforkNullPoolPgBouncerDiscard(PreforkNullPoolPgBouncer):
     name = "prefork-nullpool-pgbouncer-discard"
+    color = "#17becf"
     description = "the recipe through PgBouncer, which runs DISCARD ALL after every transaction"
     pgbouncer_reset_always = True

@@ -12,5 +12,7 @@ from bench.architectures.prefork_nullpool_pgbouncer import PreforkNullPoolPgBoun
 
 class PreforkNullPoolPgBouncerNaive(PreforkNullPoolPgBouncer):
     name = "prefork-nullpool-pgbouncer-naive"
+    color = "#393b79"
+    trap = True  # measured to show a failure mode, never recommended
     description = "the recipe through PgBouncer with only the URL changed (the error teams meet)"
     settings_for_pgbouncer = False

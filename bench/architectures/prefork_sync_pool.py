@@ -22,6 +22,7 @@ CONNECTIONS_PER_PROCESS = 1
 
 class PreforkSyncPool(CeleryArchitecture):
     name = "prefork-sync-pool"
+    color = "#ff7f0e"
     description = "Celery prefork + a sync psycopg 3 engine per process (QueuePool of 1, made after the fork)"
     pool = "prefork"
     pooled = True

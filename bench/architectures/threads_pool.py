@@ -22,6 +22,7 @@ from bench.workload import run_sync
 
 class ThreadsPool(CeleryArchitecture):
     name = "threads-pool"
+    color = "#8c564b"
     description = "Celery threads pool + one sync psycopg 3 engine per process (pool size = threads)"
     pool = "threads"
     concurrent = True

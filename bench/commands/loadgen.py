@@ -35,7 +35,8 @@ def _master_address(text: str) -> tuple[str, int]:
 def run(args: argparse.Namespace) -> int:
     from bench.agent_workspace import agent_workspace
     from bench.errors import BenchError
-    from bench.loadgen import NO_MASTER_EXIT, RUN_OVER_EXIT, SPEC_ENV
+    from bench.loadgen import NO_MASTER_EXIT, RUN_OVER_EXIT
+    from bench.loadgen.protocol import SPEC_ENV
     from bench.processes import ChildProcess
 
     host, port = _master_address(args.master)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rate <= 0 or (args.rtt_ms is not None and args.rtt_ms < 0):
         raise BenchError("--rate must be above 0 and --rtt-ms 0 or more")
     data = load_run(find_run(args.results_dir, args.run))
-    connections = args.connections or int(data.meta.get("server", {}).get("max_connections", 100)) - RESERVED_CONNECTIONS
+    connections = args.connections or int(data.meta.get("server", {}).get("max_connections") or data.setting("max_connections")) - RESERVED_CONNECTIONS
     budget = Budget(args.db_cores, args.worker_cores, args.broker_cores, connections)
     needs = plan(data, args.rate, budget, args.rtt_ms)
     if not needs:

@@ -18,19 +18,17 @@ from pathlib import Path
 
 from bench.architectures.base import WorkerSpec
 from bench.errors import BenchError
+from bench.loadgen.protocol import SPEC_ENV, LoadgenSpec
 from bench.processes import ChildProcess, stop_all
 from bench.schedule import StepPlan
 from bench.services.urls import free_loopback_port
 
-SPEC_ENV = "BENCH_LOADGEN_SPEC"
 READY_TIMEOUT_S = 60
 """How long a load generator process may take to be ready, and a master its workers to take their shares."""
 RUN_OVER_EXIT = 3
 """A Locust worker's exit code when a farewell master said the run is over."""
 NO_MASTER_EXIT = 4
 """A Locust worker's exit code when no master answered (Locust retries for five minutes)."""
-ROW_COLUMNS = ["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "error", "loadgen"]
-"""One row per arrival, as the generator writes them; `loadgen` is the process that sent it."""
 
 
 @dataclass
@@ -72,7 +70,7 @@ class LoadGenerator:
                  out_dir: Path, log_dir: Path, cpus: str | None = None, processes: int = 1,
                  master: MasterAddress | None = None) -> None:
         self.out_path = out_dir / f"enqueues-{worker_spec.arm_label}-{plan.key}.csv"
-        spec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
+        spec: LoadgenSpec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
                 "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path),
                 "role": "local", "processes": processes}
         if processes > 1 and master is None:  # this host's processes only: any free loopback port
@@ -93,7 +91,7 @@ class LoadGenerator:
         self.summary: dict = {}
 
     @staticmethod
-    def _start(name: str, spec: dict, log_dir: Path, cpus: str | None, **pipes) -> ChildProcess:
+    def _start(name: str, spec: LoadgenSpec, log_dir: Path, cpus: str | None, **pipes) -> ChildProcess:
         return ChildProcess(name, [sys.executable, "-m", "bench.loadgen"], log_path=log_dir / "loadgen.log",
                             env={**os.environ, SPEC_ENV: json.dumps(spec)}, cpus=cpus, **pipes)
 
@@ -169,7 +167,7 @@ class LoadGenerator:
 def farewell(master: MasterAddress, log_dir: Path) -> None:
     """Tell the load generators on other hosts that the run is over, so they exit instead of waiting
     for a next step's master."""
-    spec = {"role": "farewell", "master_host": master.host, "master_port": master.port, "external": master.external}
+    spec: LoadgenSpec = {"role": "farewell", "master_host": master.host, "master_port": master.port, "external": master.external}
     process = LoadGenerator._start("loadgen farewell", spec, log_dir, None)
     try:
         process.popen.wait(timeout=30)

@@ -49,7 +49,8 @@ from locust.exception import StopUser  # noqa: E402
 from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
 from bench.architectures.producer import Producer  # noqa: E402
 from bench.clock import estimate_offset, monotonic_ns  # noqa: E402
-from bench.loadgen import NO_MASTER_EXIT, READY_TIMEOUT_S, ROW_COLUMNS, RUN_OVER_EXIT, SPEC_ENV  # noqa: E402
+from bench.loadgen import NO_MASTER_EXIT, READY_TIMEOUT_S, RUN_OVER_EXIT, protocol  # noqa: E402
+from bench.loadgen.protocol import ROW_COLUMNS, SPEC_ENV, LoadgenSpec  # noqa: E402
 from bench.schedule import StepPlan, share  # noqa: E402
 
 HALT_GRACE_S = 5
@@ -251,7 +252,7 @@ def _producer(architecture: str, worker_spec: dict, broker_url: str | None = Non
     return get_architecture(architecture).make_producer(WorkerSpec(**values))
 
 
-def run_local(spec: dict) -> int:
+def run_local(spec: LoadgenSpec) -> int:
     job = Job()
     producer = _producer(spec["architecture"], spec["worker_spec"])
     arrivals = Arrivals(StepPlan(**spec["plan"]), producer.prepare)
@@ -280,18 +281,18 @@ class _Gathering:
         self.synced: dict[int, dict] = {}
         self.rows: dict[int, list] = {}
         self.all_rows = Event()
-        runner.register_message("bench_hello", self._on_hello)
-        runner.register_message("bench_clock", self._on_clock)
-        runner.register_message("bench_synced", lambda environment, msg, **_kw: self.synced.update(
+        runner.register_message(protocol.HELLO, self._on_hello)
+        runner.register_message(protocol.CLOCK, self._on_clock)
+        runner.register_message(protocol.SYNCED, lambda environment, msg, **_kw: self.synced.update(
             {msg.data["index"]: msg.data}))
-        runner.register_message("bench_rows", self._on_rows)
+        runner.register_message(protocol.ROWS, self._on_rows)
 
     def _on_hello(self, environment, msg, **_kw) -> None:
         self.hellos[msg.node_id] = msg.data
 
     def _on_clock(self, environment, msg, **_kw) -> None:
         """One round trip of a worker's clock estimate: its probe back, with this clock's time."""
-        self.runner.send_message("bench_clock", {"probe": msg.data["probe"], "master_ns": time.monotonic_ns()},
+        self.runner.send_message(protocol.CLOCK, {"probe": msg.data["probe"], "master_ns": time.monotonic_ns()},
                                  msg.node_id)
 
     def _on_rows(self, environment, msg, **_kw) -> None:
@@ -329,7 +330,7 @@ def _master(spec: dict, expected: int) -> tuple:
     return runner, _Gathering(runner, expected)
 
 
-def run_master(spec: dict) -> int:
+def run_master(spec: LoadgenSpec) -> int:
     count = spec["processes"] + spec.get("external", 0)
     runner, gathering = _master(spec, count)
     if not gathering.wait_hellos(spec.get("ready_timeout_s", READY_TIMEOUT_S)):
@@ -344,7 +345,7 @@ def run_master(spec: dict) -> int:
     job = {"architecture": spec["architecture"], "plan": spec["plan"],
            "worker_spec": {**spec["worker_spec"], "database_url": "", "control_url": None, "pgbouncer_url": None}}
     for client_id, index in gathering.index.items():
-        runner.send_message("bench_share", {"index": index, "count": count, "job": job}, client_id)
+        runner.send_message(protocol.SHARE, {"index": index, "count": count, "job": job}, client_id)
     if not gathering.wait(lambda: len(gathering.synced) == count, READY_TIMEOUT_S):
         print(f"only {len(gathering.synced)} of {count} load generator workers took their share", file=sys.stderr)
         runner.quit()
@@ -353,10 +354,10 @@ def run_master(spec: dict) -> int:
     runner.start(spec["users"] * count, spawn_rate=100 * count)
     print("ready", flush=True)
     start_ns = int(sys.stdin.readline())
-    runner.send_message("bench_go", {"start_ns": start_ns})
+    runner.send_message(protocol.GO, {"start_ns": start_ns})
 
     def halt() -> None:
-        runner.send_message("bench_halt")
+        runner.send_message(protocol.HALT)
         gevent.spawn_later(HALT_GRACE_S, gathering.all_rows.set)
 
     gevent.signal_handler(signal.SIGTERM, halt)
@@ -371,20 +372,20 @@ def run_master(spec: dict) -> int:
     return 0
 
 
-def run_farewell(spec: dict) -> int:
+def run_farewell(spec: LoadgenSpec) -> int:
     """Tell the load generators on other hosts that the run is over (they wait for the next step's
     master otherwise, until Locust gives up on connecting)."""
     runner, gathering = _master(spec, spec["external"])
     gathering.wait_hellos(FAREWELL_WAIT_S)
     for client_id in gathering.hellos:
-        runner.send_message("bench_end", None, client_id)
+        runner.send_message(protocol.END, None, client_id)
     gevent.sleep(0.5)
     print(f"told {len(gathering.hellos)} of {spec['external']} load generator(s) the run is over", flush=True)
     runner.quit()
     return 0
 
 
-def run_worker(spec: dict) -> int:
+def run_worker(spec: LoadgenSpec) -> int:
     """A Locust worker: a local one (bench gave it `index`) or `bench loadgen` on another host."""
     job = Job()
     env = Environment(user_classes=[make_user_class(job)])
@@ -399,7 +400,7 @@ def run_worker(spec: dict) -> int:
     def read_master_clock() -> int:
         probe = len(replies)
         replies[probe] = AsyncResult()
-        runner.send_message("bench_clock", {"probe": probe})
+        runner.send_message(protocol.CLOCK, {"probe": probe})
         return replies[probe].get(timeout=CLOCK_REPLY_TIMEOUT_S)
 
     def on_share(environment, msg, **_kw) -> None:
@@ -409,26 +410,26 @@ def run_worker(spec: dict) -> int:
         arrivals = Arrivals(StepPlan(**work["plan"]), producer.prepare, msg.data["index"], msg.data["count"],
                             offset.offset_ns)
         job.assign(arrivals, producer)
-        runner.send_message("bench_synced", {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
+        runner.send_message(protocol.SYNCED, {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
                                              "clock_uncertainty_ns": offset.uncertainty_ns})
 
     def on_end(environment, msg, **_kw) -> None:
         ended.set()
 
-    runner.register_message("bench_share", on_share, concurrent=True)
-    runner.register_message("bench_clock", lambda environment, msg, **_kw: replies[msg.data["probe"]].set(
+    runner.register_message(protocol.SHARE, on_share, concurrent=True)
+    runner.register_message(protocol.CLOCK, lambda environment, msg, **_kw: replies[msg.data["probe"]].set(
         msg.data["master_ns"]))
-    runner.register_message("bench_go", lambda environment, msg, **_kw: job.arrivals.go(msg.data["start_ns"]))
-    runner.register_message("bench_halt", lambda environment, msg, **_kw: job.arrivals.halt())
-    runner.register_message("bench_end", on_end)
-    runner.send_message("bench_hello", {"local_index": spec.get("index"), "host": socket.gethostname(),
+    runner.register_message(protocol.GO, lambda environment, msg, **_kw: job.arrivals.go(msg.data["start_ns"]))
+    runner.register_message(protocol.HALT, lambda environment, msg, **_kw: job.arrivals.halt())
+    runner.register_message(protocol.END, on_end)
+    runner.send_message(protocol.HELLO, {"local_index": spec.get("index"), "host": socket.gethostname(),
                                         "address": _address_towards(spec["master_host"], spec["master_port"]),
                                         "pid": os.getpid()})
     gevent.wait([ended, gevent.spawn(_finished, job)], count=1)
     if ended.is_set():
         return RUN_OVER_EXIT
     arrivals = job.arrivals
-    runner.send_message("bench_rows", {"index": arrivals.index, "rows": settled_rows(job),
+    runner.send_message(protocol.ROWS, {"index": arrivals.index, "rows": settled_rows(job),
                                        "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s})
     runner.greenlet.join()  # until the master says quit
     return 0

@@ -1,0 +1,149 @@
+"""One arm of a run (an architecture on a broker, at one distance): its worker spec, its workers
+(here, or on the bench worker agents' hosts), what its steps share, and its steps in turn."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bench.architectures import WorkerSpec
+from bench.architectures.base import DRAINED_STOP_GRACE_S
+from bench.arms import Arm
+from bench.clock import WORKER_SKEW_ENV
+from bench.collect import RecordReader
+from bench.config import Profile
+from bench.control import ControlRecordReader
+from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.process_meter import MachineMeter, ProcessMeter
+from bench.probes.queue_depth import QueueDepthProbe
+from bench.probes.server_stats import ServerStats
+from bench.processes import stop_all
+from bench.remote_parts import EXTERNAL_READY_TIMEOUT_S
+from bench.results import RunFolder
+from bench.services import Services
+from bench.services.brokers import broker_kind
+from bench.services.outages import OutageWatch
+from bench.step import StepContext
+from bench.step_runner import StepRunner
+
+
+@dataclass(kw_only=True)
+class RunParts:
+    """What every arm of a run shares."""
+
+    profile: Profile
+    folder: RunFolder
+    log: Callable[[str], None]
+    services: Services
+    work_dir: Path
+    run_start_ns: int
+    sampler: ConnectionSampler
+    server_stats: ServerStats
+    outages: OutageWatch
+    agents: object | None = None
+    """The bench worker agents' directory, with workers = "external" (bench/remote_parts.py)."""
+    loadgen_master: object | None = None
+    """Where each step's Locust master listens, with load generators on other hosts."""
+
+    @classmethod
+    def create(cls, *, services: Services, folder: RunFolder, run_start_ns: int, **others) -> "RunParts":
+        """The parts, with the run's probes made (`begin` starts them): connections sampled, server
+        statistics read, servers given by URL watched for outages."""
+        return cls(services=services, folder=folder, run_start_ns=run_start_ns,
+                   sampler=ConnectionSampler(services.database_url, folder.samples_csv, run_start_ns),
+                   server_stats=ServerStats(services.database_url),
+                   outages=OutageWatch(services.given_by_url_probes()), **others)
+
+    def begin(self) -> None:
+        self.sampler.start()
+        self.outages.start()
+
+    def stop(self) -> None:
+        self.outages.stop()
+        self.sampler.stop()
+        self.server_stats.close()
+
+
+def run_arm(parts: RunParts, arm: Arm, architecture, distance_index: int, runner: StepRunner) -> None:
+    """Start the arm's workers, run its steps (rows go to `runner`), stop them whatever happens."""
+    spec = worker_spec(parts, arm, architecture, distance_index)
+    workers = _start_workers(parts, architecture, spec)
+    queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
+                                  parts.run_start_ns)
+    queue_probe.start()
+    ctx = _step_context(parts, arm, spec, workers, queue_probe)
+    rates = parts.profile.rates
+    try:
+        for index, rate in enumerate(rates):
+            # Step numbers run on through the distances, so (architecture, step) names one step.
+            runner.run_rate(ctx, distance_index * len(rates) + index, rate)
+    finally:
+        queue_probe.stop()
+        ctx.reader.close()
+        stop_all(workers, grace_s=DRAINED_STOP_GRACE_S)
+        parts.log(f"stopped {arm.label} workers")
+
+
+def worker_spec(parts: RunParts, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
+    p, services = parts.profile, parts.services
+    records_dir = parts.work_dir / f"{arm.architecture}-{arm.broker}-{distance_index}"
+    records_dir.mkdir()
+    return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
+                      broker_url=services.broker_urls[arm.broker],
+                      queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=p.workload,
+                      table_rows=p.table_rows, records_dir=str(records_dir), worker_processes=p.worker_processes,
+                      pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params,
+                      tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
+                      prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
+                      pgbouncer_url=services.pgbouncer_url, label=arm.label, control_url=services.control_url,
+                      clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6))
+
+
+def _start_workers(parts: RunParts, architecture, spec: WorkerSpec) -> list:
+    """Start the arm's workers here, or have the bench worker agents start them on their hosts."""
+    if not parts.agents:
+        workers = architecture.start_workers(spec, parts.folder.logs)
+        parts.log(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on "
+                  f"{broker_kind(spec.broker_url)}")
+        return workers
+    generation = parts.agents.assign(spec)
+    ready = parts.agents.wait_ready(generation, parts.profile.external_workers, EXTERNAL_READY_TIMEOUT_S)
+    parts.log(f"bench worker(s) {', '.join(ready)} run {spec.arm_label}")
+    return []
+
+
+def _step_context(parts: RunParts, arm: Arm, spec: WorkerSpec, workers: list, queue_probe) -> StepContext:
+    p, services, agents = parts.profile, parts.services, parts.agents
+    return StepContext(
+        worker_spec=spec, loadgen_users=p.loadgen_users, drain_timeout_s=p.drain_timeout_seconds,
+        work_dir=parts.work_dir, log_dir=parts.folder.logs, sampler=parts.sampler, server_stats=parts.server_stats,
+        workers=ProcessMeter(lambda: [w.pid for w in workers]) if not agents else None,
+        other_meters=_shared_machine_meters(services, arm.broker, arm.label, parts.log), reader=_reader(spec),
+        log=parts.log, server_exited=services.exited, outage_s=parts.outages.down_s, role_cpus=p.cpus,
+        rtt_ms=services.rtt_ms, database_url=services.database_url, queue_probe=queue_probe,
+        loadgen_processes=p.loadgen_processes, agents_vanished=agents.vanished if agents else None,
+        loadgen_master=parts.loadgen_master, pausable=workers)
+
+
+def _reader(spec: WorkerSpec):
+    if spec.control_url:
+        return ControlRecordReader(spec.control_url, spec.queue)
+    return RecordReader(Path(spec.records_dir))
+
+
+def _shared_machine_meters(services: Services, broker: str, label: str, log) -> dict[str, ProcessMeter]:
+    """CPU meters of what else runs on this machine: bench itself, and the servers it manages
+    (servers given by URL are not its to measure); the broker role is the broker of the arm that runs.
+    The log names each role's processes, so what a CPU column counted can be checked."""
+    meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
+    by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
+               "pgbouncer": [services.pgbouncer], "control": [services.control],
+               "proxy": services.proxies}
+    for role, servers in by_role.items():
+        pids = [server.pid for server in servers if server and server.pid]
+        if pids:
+            meters[role] = ProcessMeter(lambda pids=pids: pids)
+            log(f"{label}: {role} CPU is that of pid={','.join(map(str, pids))} and its children")
+    return meters

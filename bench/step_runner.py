@@ -1,0 +1,138 @@
+"""An arm's steps, one rate at a time: the warm-up, the step, its row (and its repetitions'), written
+to the run folder as they finish."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from bench.config import Profile
+from bench.console import stderr, step_progress
+from bench.engines import application_name
+from bench.errors import ServerExited
+from bench.probes.server_statements import held_statements
+from bench.results import RunFolder
+from bench.schedule import StepPlan
+from bench.services.brokers import broker_kind
+from bench.stats import add_spread, summarize, take_side_rows, task_rows
+from bench.step import StepContext, run_step
+from bench.warmup import WarmUp, warm_up
+
+SATURATION_WARM_RATE_PER_PROCESS = 10.0
+"""Tasks/s per worker process of the warm-up before a saturation step that is an arm's first."""
+
+
+class StepRunner:
+    """Runs steps and keeps what they measured: the rows (`rows`) and the clock offsets
+    (`clock_offsets`), as run.json lists them."""
+
+    def __init__(self, profile: Profile, folder: RunFolder, log: Callable[[str], None], run_start_ns: int,
+                 processes: int) -> None:
+        self.profile, self.folder, self.log = profile, folder, log
+        self.run_start_ns = run_start_ns
+        self.processes = processes
+        """Worker processes of an arm, on every host."""
+        self.rows: list[dict] = []
+        self.clock_offsets: list[dict] = []
+
+    def run_rate(self, ctx: StepContext, index: int, rate) -> None:
+        """Repetitions of a step run back to back and are written together, with their spread; a step
+        cut short by a dead server is written with those before it, and ends the run."""
+        rows = []
+        for repetition in range(self._repetitions(rate)):
+            rows.append(self._run_one_step(ctx, self._plan(index, rate, repetition)))
+            if rows[-1]["interrupted_by"]:
+                break
+        for row in rows:
+            self.folder.append_side_tables(take_side_rows(row))
+        add_spread(rows)
+        self.folder.append_steps(rows)
+        self.rows.extend(rows)
+        if rows[-1]["interrupted_by"]:
+            raise ServerExited(rows[-1]["interrupted_by"])
+
+    def _repetitions(self, rate) -> int:
+        p = self.profile
+        return p.saturation_repeat or p.repeat if rate == "max" else p.repeat
+
+    def _plan(self, index: int, rate, repetition: int) -> StepPlan:
+        p = self.profile
+        if rate == "max":
+            return StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed, repetition)
+        return StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed,
+                        repetition=repetition)
+
+    def _label(self, ctx: StepContext, plan: StepPlan) -> str:
+        rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
+        if ctx.rtt_ms is not None:
+            rate += f" at rtt {ctx.rtt_ms:g} ms"
+        runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
+        repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
+        return f"{ctx.worker_spec.arm_label} step {plan.index}: {rate}{repeat}"
+
+    def _run_one_step(self, ctx: StepContext, plan: StepPlan) -> dict:
+        label = self._label(ctx, plan)
+        warm = None
+        if not plan.saturation and plan.warmup_s > 0:
+            warm = self._warm_up(ctx, plan, label)
+            plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
+        elif plan.saturation and self.profile.warmup_seconds > 0 and len(ctx.warm_processes) < self.processes:
+            # A drain as the arm's first step would time cold workers (7 % slower for threads-pool here):
+            # they are warmed at a modest rate first, as a rate step would have.
+            rate = SATURATION_WARM_RATE_PER_PROCESS * self.processes
+            warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0), label)
+        with step_progress(label) as progress:
+            measurements = run_step(ctx, self.profile.workload, plan, progress)
+        row = summarize(measurements)
+        if warm:
+            row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)
+        if row.get("unsteady"):
+            self.log(f"{label}: unsteady: its latency fell across the measured part (a backlog drained in it)")
+            stderr.print(f"[yellow]unsteady[/] {label}: its latency fell across the measured part; "
+                         f"it counts neither as held nor as broken")
+        if (offsets := clock_offsets(row, measurements.loadgen_senders)) is not None:
+            self.clock_offsets.append(offsets)
+        row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
+        row["broker"] = broker_kind(ctx.worker_spec.broker_url)
+        if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
+            row.update(self._statements_held(ctx))
+        self.folder.append_tasks(task_rows(measurements, self.run_start_ns))
+        self._report(label, row)
+        return row
+
+    def _report(self, label: str, row: dict) -> None:
+        self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
+        stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
+                     f"p99 {row['latency_p99_ms']} ms")
+        if row.get("agents_vanished"):
+            stderr.print(f"[yellow]bench worker(s) vanished[/] during {label}: {row['agents_vanished']}; "
+                         f"{row['lost']} task(s) lost")
+
+    def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
+        p = self.profile
+        with stderr.status(f"{label}: warming up"):
+            warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes)
+        self.log(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
+                 f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {self.processes} warm)")
+        return warm
+
+    def _statements_held(self, ctx: StepContext) -> dict:
+        """Prepared statements on PgBouncer's server connections after the step (empty if none are open)."""
+        held = held_statements(ctx.worker_spec.pgbouncer_url, ctx.database_url,
+                               application_name(ctx.worker_spec.architecture))
+        if held is None:
+            return {}
+        self.log(f"{ctx.worker_spec.architecture}: {held}")
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in held.columns().items()}
+
+
+def clock_offsets(row: dict, senders: dict[int, dict]) -> dict | None:
+    """One step's clock offsets to bench's clock, where they were estimated: the workers' (records over
+    the control channel) and each load generator process's (under a Locust master); None if neither."""
+    entry = {"architecture": row["architecture"], "step": row["step"], "repetition": row["repetition"]}
+    if row.get("clock_offset_ms") is not None:
+        entry["workers"] = {"offset_ms": row["clock_offset_ms"], "uncertainty_ms": row["clock_uncertainty_ms"]}
+    if senders:
+        entry["loadgens"] = {str(index): {"offset_ms": s["clock_offset_ns"] / 1e6, "uncertainty_ms": s["clock_uncertainty_ns"] / 1e6}
+                             for index, s in sorted(senders.items())}
+    return entry if "workers" in entry or "loadgens" in entry else None
