@@ -263,7 +263,7 @@ def errors_chart(run: RunData):
         rate = "max" if row.get("saturation") else f"{row['offered_rate_per_s']:g}/s"
         if row.get("rtt_ms") is not None:
             rate += f" @ {row['rtt_ms']:g} ms"
-        labels.append(f"{row['architecture']}\n{rate}")
+        labels.append(f"{row['architecture']} {rate}")  # one line: two, turned on end, overlap their neighbours
         counts.append({e["error"]: int(e["count"]) for e in run.side("errors", row)})
     types = sorted({t for c in counts for t in c})
     bottom = [0] * len(labels)
