@@ -46,6 +46,10 @@ COST_MEANING = {"worker_cpu_ms_per_task": "workers", "db_cpu_ms_per_task": "data
                 "pgbouncer_cpu_ms_per_task": "PgBouncer", "proxy_cpu_ms_per_task": "delay proxy",
                 "control_cpu_ms_per_task": "control channel", "machine_cpu_ms_per_task": "whole machine"}
 
+def _cpu_column(name: str) -> Column:
+    return Column(name, "% of a core", NUMBER, f"CPU of {ROLE_MEANING[name]} over the measured window")
+
+
 STEPS: list[Column] = [
     Column("architecture", "", TEXT, "the arm: an architecture, `@broker` when not on the run's default broker"),
     Column("broker", "", TEXT, "the broker the step ran on: redis or rabbitmq"),
@@ -83,11 +87,9 @@ STEPS: list[Column] = [
     *_columns(NUMBER, "ms", "send_late_p50_ms send_late_p99_ms send_late_max_ms",
               "send started minus scheduled time: how late the load generator was (schedule lag)"),
     *_columns(NUMBER, "ms", "send_p50_ms send_p99_ms", "broker accepted minus send started: the send itself"),
-    *[Column(name, "% of a core", NUMBER, f"CPU of {who} over the measured window") for name, who in ROLE_MEANING.items()
-      if name in ("cpu_percent",)],
+    _cpu_column("cpu_percent"),
     Column("rss_mb", "MB", NUMBER, "peak resident memory of the worker processes' tree"),
-    *[Column(name, "% of a core", NUMBER, f"CPU of {who} over the measured window") for name, who in ROLE_MEANING.items()
-      if name != "cpu_percent"],
+    *[_cpu_column(name) for name in ROLE_MEANING if name != "cpu_percent"],
     *[Column(name, "ms of one core", NUMBER, f"CPU per task of the {who}: its CPU in the measured window over the tasks "
              "finished in it (bench/analysis/costs.py gives the marginal cost)") for name, who in COST_MEANING.items()],
     Column("connections_opened_per_s", "sessions/s", NUMBER, "server-side sessions opened per second"),

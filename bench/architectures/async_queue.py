@@ -18,7 +18,7 @@ from taskiq_redis import ListQueueBroker
 
 from bench import engines
 from bench.architectures.base import Architecture, WorkerSpec, wait_until_ready
-from bench.architectures.list_push import ListPusher
+from bench.architectures.list_push import ListPushProducer
 from bench.architectures.producer import Producer
 from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
 from bench.processes import ChildProcess
@@ -47,7 +47,7 @@ class AsyncQueue(Architecture):
         return TaskiqSender(spec)
 
 
-class TaskiqSender(Producer):
+class TaskiqSender(ListPushProducer):
     """The bytes taskiq's `kiq` would send (its kicker builds the message, its formatter serialises
     it), pushed as ListQueueBroker.kick pushes them, but by a sync client: the load generator runs on
     gevent, and driving taskiq's asyncio client from there through a bridge cost 2.3-2.5 times the load
@@ -55,18 +55,12 @@ class TaskiqSender(Producer):
     are read without waiting (list_push.py)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec.broker_url)
         self._broker, self._task = make_broker(spec)
-        self._pusher = ListPusher(spec.broker_url)
 
-    def prepare(self, task_id: str, scheduled_ns: int) -> tuple[str, bytes]:
+    def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
         message = self._broker.formatter.dumps(self._task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns))
-        return message.labels.get("queue_name") or self._broker.queue_name, message.message
-
-    def deliver(self, message: tuple[str, bytes], task_id: str) -> None:
-        self._pusher.push(*message, task_id)
-
-    def settle(self) -> dict[str, str]:
-        return self._pusher.settle()
+        return self.pack_command(message.labels.get("queue_name") or self._broker.queue_name, message.message)
 
 
 _process: dict = {}

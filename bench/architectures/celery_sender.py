@@ -25,7 +25,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from bench.architectures.amqp_publish import Publisher, TableTemplate
-from bench.architectures.list_push import ListPusher
+from bench.architectures.list_push import ListPushProducer
 from bench.architectures.producer import Producer
 
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -97,20 +97,15 @@ def make_sender(broker_url: str, queue: str, task_name: str) -> Producer:
     raise ValueError(f"no direct Celery sender for {scheme}://")
 
 
-class RedisSender(Producer):
+class RedisSender(ListPushProducer):
     """LPUSH of kombu's envelope onto the queue's list (kombu's key for priority 0 is the queue's name)."""
 
     def __init__(self, broker_url: str, template: MessageTemplate) -> None:
-        self._pusher, self._template, self._key = ListPusher(broker_url), template, template.queue
+        super().__init__(broker_url)
+        self._template = template
 
     def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
-        return self._template.redis_envelope(task_id, scheduled_ns)
-
-    def deliver(self, message: bytes, task_id: str) -> None:
-        self._pusher.push(self._key, message, task_id)
-
-    def settle(self) -> dict[str, str]:
-        return self._pusher.settle()
+        return self.pack_command(self._template.queue, self._template.redis_envelope(task_id, scheduled_ns))
 
 
 class AmqpSender(Producer):

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from urllib.parse import urlsplit
 
+from bench.architectures.producer import Producer
 from bench.architectures.raw_socket import WAIT_TIMEOUT_S, RawSocket
 
 
@@ -43,8 +44,8 @@ class ListPusher:
         # (this lock is gevent's under the load generator's monkey-patching).
         self._lock = threading.Lock()
 
-    def push(self, key: str, payload: bytes | str, task_id: str) -> None:
-        command = pack_lpush(key.encode(), payload.encode() if isinstance(payload, str) else payload)
+    def write(self, command: bytes, task_id: str) -> None:
+        """Send a packed LPUSH (pack_lpush) for `task_id`; its reply is read later."""
         with self._lock:
             self._read_replies(block=False)
             if self._socket is None:
@@ -94,3 +95,21 @@ class ListPusher:
         except redis.ConnectionError as exc:
             raise ConnectionResetError(str(exc)) from exc
         return b":%d\r\n" % reply
+
+
+class ListPushProducer(Producer):
+    """A producer whose messages are LPUSHes onto a Redis list: `prepare` packs the whole command
+    (`pack_command`), so that `deliver`, at the task's time, only writes it."""
+
+    def __init__(self, url: str) -> None:
+        self._pusher = ListPusher(url)
+
+    @staticmethod
+    def pack_command(key: str, payload: bytes | str) -> bytes:
+        return pack_lpush(key.encode(), payload.encode() if isinstance(payload, str) else payload)
+
+    def deliver(self, message: bytes, task_id: str) -> None:
+        self._pusher.write(message, task_id)
+
+    def settle(self) -> dict[str, str]:
+        return self._pusher.settle()
