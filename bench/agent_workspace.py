@@ -1,32 +1,28 @@
 """What `bench worker` and `bench loadgen` share on their host: a temporary folder of their own and a
-timestamped log, kept where the user asks or removed at the end."""
+timestamped log (bench's log lines, as bench.log is to a run), kept where the user asks or removed at
+the end."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
+
+from bench.logfile import log_to
 
 
 @contextlib.contextmanager
-def agent_workspace(prefix: str, log_dir: Path | None,
-                    log_name: str) -> Iterator[tuple[Path, Path, Callable[[str], None]]]:
-    """(work folder, log folder, log function); the work folder is removed on the way out unless the
-    logs live in it at the user's request."""
+def agent_workspace(prefix: str, log_dir: Path | None, log_name: str) -> Iterator[tuple[Path, Path]]:
+    """(work folder, log folder), with bench's log going to `log_name` in the log folder; the work
+    folder is removed on the way out unless the logs live in it at the user's request."""
     work_dir = Path(tempfile.mkdtemp(prefix=prefix))
     logs = log_dir or work_dir
     logs.mkdir(parents=True, exist_ok=True)
-    log_file = open(logs / log_name, "a", buffering=1)
-
-    def log(message: str) -> None:
-        log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
-
     try:
-        yield work_dir, logs, log
+        with log_to(logs / log_name):
+            yield work_dir, logs
     finally:
-        log_file.close()
         if log_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ run says so, and the tasks its workers held count as lost once the step's drain 
 
 from __future__ import annotations
 
+import logging
 import dataclasses
 import json
 import os
@@ -26,6 +27,8 @@ import redis
 from bench.architectures.base import DRAINED_STOP_GRACE_S, WorkerSpec
 from bench.clock import WORKER_SKEW_ENV, redis_time_ns
 from bench.errors import BenchError
+
+log = logging.getLogger(__name__)
 
 ASSIGNMENT = "bench:assignment"
 AGENTS = "bench:agents"
@@ -107,11 +110,11 @@ class Agent:
     """`bench worker`'s side: runs what bench assigns until told to stop."""
 
     def __init__(self, control_url: str, database_url: str | None, broker_url: str | None,
-                 processes: int | None, work_dir, log_dir, log=print) -> None:
+                 processes: int | None, work_dir, log_dir) -> None:
         self._client = redis.Redis.from_url(control_url, socket_timeout=5)
         self._client.ping()  # an unreachable channel fails here, before the agent says it waits
         self._control_url, self._database_url, self._broker_url = control_url, database_url, broker_url
-        self._processes, self._work_dir, self._log_dir, self._log = processes, work_dir, log_dir, log
+        self._processes, self._work_dir, self._log_dir = processes, work_dir, log_dir
         self.id = f"{socket.gethostname()}-{os.getpid()}"
         self._state = AgentState(self.id, socket.gethostname(), os.getpid(), -1)
         self._workers: list = []
@@ -131,14 +134,14 @@ class Agent:
                 try:
                     self._beat()
                     if self._client.get(STOP) != earlier_stop:
-                        self._log("bench run said stop")
+                        log.info("bench run said stop")
                         return
                     raw = self._client.get(ASSIGNMENT)
                     channel_lost_at = None
                 except redis.RedisError:
                     channel_lost_at = channel_lost_at or time.monotonic()
                     if time.monotonic() - channel_lost_at > GONE_AFTER_S:
-                        self._log("the control channel is gone: stopping")
+                        log.info("the control channel is gone: stopping")
                         return
                     time.sleep(HEARTBEAT_S)
                     continue
@@ -176,7 +179,7 @@ class Agent:
         except BenchError as exc:
             self._state.error = str(exc)
             return
-        self._log(f"started {spec.arm_label} workers pids={[w.pid for w in self._workers]}")
+        log.info(f"started {spec.arm_label} workers pids={[w.pid for w in self._workers]}")
         self._state.ready_generation = assignment["generation"]
 
     def _publish(self) -> None:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from bench.architectures import WorkerSpec
 from bench.architectures.base import DRAINED_STOP_GRACE_S
@@ -28,6 +28,8 @@ from bench.services.outages import OutageWatch
 from bench.step import StepContext
 from bench.step_runner import StepRunner
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(kw_only=True)
 class RunParts:
@@ -35,7 +37,6 @@ class RunParts:
 
     profile: Profile
     folder: RunFolder
-    log: Callable[[str], None]
     services: Services
     work_dir: Path
     run_start_ns: int
@@ -66,14 +67,16 @@ class RunParts:
         self.server_stats.close()
 
 
-def run_arm(parts: RunParts, arm: Arm, architecture, distance_index: int, runner: StepRunner) -> None:
-    """Start the arm's workers, run its steps (rows go to `runner`), stop them whatever happens."""
-    spec = worker_spec(parts, arm, architecture, distance_index)
+def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
+            runner: StepRunner) -> None:
+    """Start the arm's workers, run its steps (rows go to `runner`), stop them whatever happens.
+    `services` are the run's, with what this arm adds (a delay proxy, its PgBouncer)."""
+    spec = worker_spec(parts, services, arm, architecture, distance_index)
     workers = _start_workers(parts, architecture, spec)
     queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
                                   parts.run_start_ns)
     queue_probe.start()
-    ctx = _step_context(parts, arm, spec, workers, queue_probe)
+    ctx = _step_context(parts, services, arm, spec, workers, queue_probe)
     rates = parts.profile.rates
     try:
         for index, rate in enumerate(rates):
@@ -83,11 +86,11 @@ def run_arm(parts: RunParts, arm: Arm, architecture, distance_index: int, runner
         queue_probe.stop()
         ctx.reader.close()
         stop_all(workers, grace_s=DRAINED_STOP_GRACE_S)
-        parts.log(f"stopped {arm.label} workers")
+        log.info(f"stopped {arm.label} workers")
 
 
-def worker_spec(parts: RunParts, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
-    p, services = parts.profile, parts.services
+def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
+    p = parts.profile
     records_dir = parts.work_dir / f"{arm.architecture}-{arm.broker}-{distance_index}"
     records_dir.mkdir()
     return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
@@ -105,23 +108,24 @@ def _start_workers(parts: RunParts, architecture, spec: WorkerSpec) -> list:
     """Start the arm's workers here, or have the bench worker agents start them on their hosts."""
     if not parts.agents:
         workers = architecture.start_workers(spec, parts.folder.logs)
-        parts.log(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on "
+        log.info(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on "
                   f"{broker_kind(spec.broker_url)}")
         return workers
     generation = parts.agents.assign(spec)
     ready = parts.agents.wait_ready(generation, parts.profile.external_workers, EXTERNAL_READY_TIMEOUT_S)
-    parts.log(f"bench worker(s) {', '.join(ready)} run {spec.arm_label}")
+    log.info(f"bench worker(s) {', '.join(ready)} run {spec.arm_label}")
     return []
 
 
-def _step_context(parts: RunParts, arm: Arm, spec: WorkerSpec, workers: list, queue_probe) -> StepContext:
-    p, services, agents = parts.profile, parts.services, parts.agents
+def _step_context(parts: RunParts, services: Services, arm: Arm, spec: WorkerSpec, workers: list,
+                  queue_probe) -> StepContext:
+    p, agents = parts.profile, parts.agents
     return StepContext(
         worker_spec=spec, loadgen_users=p.loadgen_users, drain_timeout_s=p.drain_timeout_seconds,
         work_dir=parts.work_dir, log_dir=parts.folder.logs, sampler=parts.sampler, server_stats=parts.server_stats,
         workers=ProcessMeter(lambda: [w.pid for w in workers]) if not agents else None,
-        other_meters=_shared_machine_meters(services, arm.broker, arm.label, parts.log), reader=_reader(spec),
-        log=parts.log, server_exited=services.exited, outage_s=parts.outages.down_s, role_cpus=p.cpus,
+        other_meters=_shared_machine_meters(services, arm.broker, arm.label), reader=_reader(spec),
+        server_exited=services.exited, outage_s=parts.outages.down_s, role_cpus=p.cpus,
         rtt_ms=services.rtt_ms, database_url=services.database_url, queue_probe=queue_probe,
         loadgen_processes=p.loadgen_processes, agents_vanished=agents.vanished if agents else None,
         loadgen_master=parts.loadgen_master, pausable=workers)
@@ -133,7 +137,7 @@ def _reader(spec: WorkerSpec):
     return RecordReader(Path(spec.records_dir))
 
 
-def _shared_machine_meters(services: Services, broker: str, label: str, log) -> dict[str, ProcessMeter]:
+def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[str, ProcessMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
     (servers given by URL are not its to measure); the broker role is the broker of the arm that runs.
     The log names each role's processes, so what a CPU column counted can be checked."""
@@ -145,5 +149,5 @@ def _shared_machine_meters(services: Services, broker: str, label: str, log) -> 
         pids = [server.pid for server in servers if server and server.pid]
         if pids:
             meters[role] = ProcessMeter(lambda pids=pids: pids)
-            log(f"{label}: {role} CPU is that of pid={','.join(map(str, pids))} and its children")
+            log.info(f"{label}: {role} CPU is that of pid={','.join(map(str, pids))} and its children")
     return meters

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.observer import RunObserver
+
 # Piped output (CI logs, files) would otherwise be cut to 80 columns; the summary fits 100, --wide 240.
 PIPED_WIDTH = 240
 stderr = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
@@ -40,17 +42,33 @@ NARROW_COLUMNS = [
 task time spent connecting, sessions per task, failures. The rest: steps.csv, the report, --wide."""
 
 
-@contextlib.contextmanager
-def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient bar of tasks processed / tasks scheduled for one step."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=stderr, transient=True, refresh_per_second=2) as progress:
-        task = progress.add_task(label, total=None)
+TAG_STYLES = {"done": "green"}
+"""Colour of a notice's tag; any other tag is a warning (yellow)."""
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
 
-        yield update
+class TerminalObserver(RunObserver):
+    """A run as `bench run` shows it on stderr: notices, a spinner for warm-ups, a transient bar of
+    tasks processed / tasks scheduled per step."""
+
+    def notice(self, text: str, tag: str | None = None) -> None:
+        head = f"[{TAG_STYLES.get(tag, 'yellow')}]{tag}[/] " if tag else ""
+        stderr.print(head + text)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        with stderr.status(text):
+            yield
+
+    @contextlib.contextmanager
+    def progress(self, label: str) -> Iterator[Callable[[int, int], None]]:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=stderr, transient=True, refresh_per_second=2) as bar:
+            task = bar.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield update
 
 
 def summary_table(rows: list[dict], title: str, wide: bool = False) -> Table:

@@ -3,22 +3,25 @@ the address every step's Locust master listens on for load generators elsewhere.
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
 from bench.agents import AgentDirectory
 from bench.config import Profile
-from bench.console import stderr
+from bench.observer import RunObserver
 from bench.errors import BenchError
 from bench.loadgen import MasterAddress, farewell
 from bench.services.urls import redact_url
+
+log = logging.getLogger(__name__)
 
 EXTERNAL_READY_TIMEOUT_S = 120
 """How long a run waits for the bench worker agents to report an architecture's workers up, and for
 the load generators on other hosts at each step."""
 
 
-def loadgen_master(profile: Profile, log) -> MasterAddress | None:
+def loadgen_master(profile: Profile, observer: RunObserver) -> MasterAddress | None:
     """With load generators on other hosts: the address every step's Locust master listens on,
     checked free now so that a taken port fails the run at once, in one line."""
     if not profile.external_loadgens:
@@ -34,20 +37,21 @@ def loadgen_master(profile: Profile, log) -> MasterAddress | None:
                          f"set loadgen_port (--loadgen-port)") from None
     finally:
         probe.close()
-    stderr.print(f"waiting for {profile.external_loadgens} load generator(s) at every step: on each host run "
-                 f"`bench loadgen --master {master}`")
-    log(f"load generators on other hosts connect to {master}")
+    observer.notice(f"{profile.external_loadgens} load generator(s) at every step: on each host run "
+                    f"`bench loadgen --master {master}`", "waiting for")
+    log.info(f"load generators on other hosts connect to {master}")
     return master
 
 
-def agent_directory(profile: Profile, control_url: str, run_id: str, work_dir: Path, log) -> AgentDirectory | None:
+def agent_directory(profile: Profile, control_url: str, run_id: str, work_dir: Path,
+                    observer: RunObserver) -> AgentDirectory | None:
     """With workers on other hosts: the agents' directory, once the user is told how to start them."""
     if profile.workers != "external":
         return None
     agents = AgentDirectory(control_url, run_id)
-    stderr.print(f"waiting for {profile.external_workers} bench worker(s): on each worker host run "
-                 f"`bench worker --control {_control_url_for_agents(control_url, work_dir)}`")
-    log(f"control channel for bench worker: {redact_url(control_url)}")
+    observer.notice(f"{profile.external_workers} bench worker(s): on each worker host run "
+                    f"`bench worker --control {_control_url_for_agents(control_url, work_dir)}`", "waiting for")
+    log.info(f"control channel for bench worker: {redact_url(control_url)}")
     return agents
 
 
@@ -63,11 +67,11 @@ def _control_url_for_agents(url: str, work_dir: Path) -> str:
     return f'"$(cat {path})"'
 
 
-def release(agents: AgentDirectory | None, master: MasterAddress | None, log_dir: Path, log) -> None:
+def release(agents: AgentDirectory | None, master: MasterAddress | None, log_dir: Path) -> None:
     """Whatever the end: the agents stop their workers (which carry this run's queue and URLs), and the
     load generators on other hosts hear the run is over."""
     if agents:
         agents.stop_all()
     if master:
         farewell(master, log_dir)
-        log("told the load generators on other hosts the run is over")
+        log.info("told the load generators on other hosts the run is over")

@@ -4,16 +4,20 @@ pgbench cross-check at its end."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
+from pathlib import Path
 
 from bench import metadata
 from bench.config import Profile
-from bench.console import stderr
+from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
 from bench.probes.process_meter import ProcessMeter
 from bench.services import Services
 from bench.services.postgres import DATABASE
+
+log = logging.getLogger(__name__)
 
 CAVEATS = [
     "The load generator, the workers, the broker and the database share this machine's {cores} cores: at "
@@ -33,12 +37,21 @@ DISTANCE_CAVEAT = ("The database's distance (rtt_ms) is made by bench's delay pr
                    "(proxy_cpu_percent) is spent on this machine.")
 
 
+REPO_DIR = Path(__file__).resolve().parents[1]
+
+
+def code_version() -> dict:
+    """The commit bench runs from (and whether its work tree had changes): the first fact run.json
+    holds, before any server starts."""
+    return {"git": metadata.git_commit(REPO_DIR)}
+
+
 def database_meter(services: Services) -> ProcessMeter:
     """CPU of the managed PostgreSQL's process tree, its exited backends included."""
     return ProcessMeter(lambda: [services.postgres.pid])
 
 
-def environment(profile: Profile, services: Services, server_stats, sample_interval_s: float, log) -> dict:
+def environment(profile: Profile, services: Services, server_stats, sample_interval_s: float) -> dict:
     """run.json's versions, host, caveats, server facts and calibration."""
     versions = metadata.package_versions()
     versions["postgresql"] = server_stats.server_version
@@ -53,28 +66,28 @@ def environment(profile: Profile, services: Services, server_stats, sample_inter
                        "auth": services.postgres.auth if services.postgres else None,
                        "ssl": server_stats.ssl_in_use,
                        "session_counts": server_stats.has_session_counts},
-            "calibration": _calibrate(profile, services, log)}
+            "calibration": _calibrate(profile, services)}
 
 
-def _calibrate(profile: Profile, services: Services, log) -> dict[str, float]:
+def _calibrate(profile: Profile, services: Services) -> dict[str, float]:
     costs = calibrate()
     if profile.calibrate_tls and services.postgres and services.postgres.tls_capable:
         costs.update(tls_costs(services.postgres.admin_url(DATABASE), database_meter(services)))
-        log(f"calibration: {costs}")
+        log.info(f"calibration: {costs}")
     return costs
 
 
-def pgbench_check(profile: Profile, services: Services, workload, log) -> dict | None:
+def pgbench_check(profile: Profile, services: Services, workload, observer: RunObserver) -> dict | None:
     """pgbench -C on the managed server at each rate of the run's rate steps, after the architectures
     have run: the slope of the server's CPU over them is its marginal database CPU per transaction
     (at two rates of 8 s each, two topology runs read 6.69 and 5.24 ms: too few transactions)."""
     rates = sorted(set(rs)) if (rs := [r for r in profile.rates if r != "max"]) else []
     script = workload.pgbench_script()
     if not (services.postgres and rates and script):
-        log("pgbench check skipped: it needs the managed server, a rate step and a workload script")
+        log.info("pgbench check skipped: it needs the managed server, a rate step and a workload script")
         return None
-    stderr.print(f"pgbench -C at {', '.join(f'{r:g}/s' for r in rates)} for {profile.step_seconds:g} s "
-                 f"each (cross-check)")
+    observer.notice(f"pgbench -C at {', '.join(f'{r:g}/s' for r in rates)} for {profile.step_seconds:g} s "
+                    f"each (cross-check)")
     cost = pgbench_connect_cost(services.database_url, database_meter(services), script, rates, profile.step_seconds)
-    log(f"pgbench check: {cost}")
+    log.info(f"pgbench check: {cost}")
     return {"pgbench": asdict(cost)}

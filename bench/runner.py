@@ -7,32 +7,36 @@ every finished step stays in results/<run-id>/ and run.json says how the run end
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from bench import metadata, remote_parts, run_facts
+from bench import remote_parts, run_facts
 from bench.architectures import get_architecture
 from bench.arm_session import RunParts, run_arm
 from bench.config import Profile
 from bench.errors import ServerExited
+from bench.logfile import log_to
+from bench.observer import RunObserver
 from bench.results import RunFolder
-from bench.services import Services, running_services
+from bench.services import Services, services_for
 from bench.step_runner import StepRunner
 from bench.workload import make_workload, prepare_database
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 class Run:
-    def __init__(self, profile: Profile, results_root: Path) -> None:
+    def __init__(self, profile: Profile, results_root: Path, observer: RunObserver | None = None) -> None:
         self.profile = profile
         self.folder = RunFolder.create(results_root, profile.name)
-        self._log_file = open(self.folder.path / "bench.log", "a", buffering=1)
+        self.observer = observer or RunObserver()
+        """Who is told how the run goes (`bench run`: the terminal); bench.log gets it all anyway."""
         self.status = "running"
         self._started = dt.datetime.now().astimezone()
-        self._facts: dict = {}
+        self._facts: dict = run_facts.code_version()
         self.failure: str | None = None
         """Why the run failed, when a server it started died."""
         self._parts: RunParts | None = None
@@ -43,21 +47,17 @@ class Run:
         """The steps.csv rows of the steps finished so far."""
         return self._steps.rows if self._steps else []
 
-    def log(self, message: str) -> None:
-        self._log_file.write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {message}\n")
-
     def execute(self) -> None:
         """Run every architecture's steps; sets `status` to complete, interrupted or failed."""
+        with log_to(self.folder.path / "bench.log"):
+            self._execute()
+
+    def _execute(self) -> None:
         self._write_run_json()
         work_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
         try:
-            master = remote_parts.loadgen_master(self.profile, self.log)
-            p = self.profile
-            with running_services(self.folder.logs, p.database_url, p.broker_url, p.max_connections, log=self.log,
-                                  auth=p.auth, ssl=p.ssl, redis_tls=p.redis_tls, cpus=p.cpus,
-                                  pgbouncer=self._needs_pgbouncer(), distance=p.distances() != [None],
-                                  brokers=p.brokers(), control=p.via_control(), control_url=p.control_url,
-                                  listen=p.listen, pgbouncer_beside=p.pgbouncer_beside) as services:
+            master = remote_parts.loadgen_master(self.profile, self.observer)
+            with services_for(self.profile, self.folder.logs, self._needs_pgbouncer()) as services:
                 self._measure_watching(services, work_dir, master)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -72,8 +72,7 @@ class Run:
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
             self._write_run_json()
-            self.log(f"run {self.status}")
-            self._log_file.close()
+            log.info(f"run {self.status}")
 
     def _needs_pgbouncer(self) -> bool:
         return any(get_architecture(a).pgbouncer for a in self.profile.architectures)
@@ -88,7 +87,7 @@ class Run:
             reason = services.exited()
             if reason is None:
                 raise
-            self.log(f"{reason}; then {type(exc).__name__}: {exc}".splitlines()[0])
+            log.info(f"{reason}; then {type(exc).__name__}: {exc}".splitlines()[0])
             raise ServerExited(reason) from None
 
     def _measure(self, services: Services, work_dir: Path, master) -> None:
@@ -96,25 +95,25 @@ class Run:
         workload = make_workload(p.workload, p.table_rows, p.workload_params)
         arms = [(arm, get_architecture(arm.architecture)()) for arm in p.arms()]
         prepare_database(services.database_url, workload)
-        self.log(f"workload {workload.name} set up with {p.table_rows} rows")
-        parts = self._parts = RunParts.create(profile=p, folder=self.folder, log=self.log, services=services,
+        log.info(f"workload {workload.name} set up with {p.table_rows} rows")
+        parts = self._parts = RunParts.create(profile=p, folder=self.folder, services=services,
                                              work_dir=work_dir, run_start_ns=time.monotonic_ns(), loadgen_master=master)
         try:
-            self._facts = run_facts.environment(p, services, parts.server_stats, parts.sampler.interval_s, self.log)
+            self._facts.update(run_facts.environment(p, services, parts.server_stats, parts.sampler.interval_s))
             self._write_run_json()
             parts.begin()
-            parts.agents = remote_parts.agent_directory(p, services.control_url, self.folder.run_id, work_dir, self.log)
+            parts.agents = remote_parts.agent_directory(p, services.control_url, self.folder.run_id, work_dir, self.observer)
             processes = p.worker_processes * (p.external_workers if parts.agents else 1)
-            self._steps = StepRunner(p, self.folder, self.log, parts.run_start_ns, processes)
+            self._steps = StepRunner(p, self.folder, parts.run_start_ns, processes, self.observer)
             for distance_index, rtt_ms in enumerate(p.distances()):
-                with services.at_distance(rtt_ms, log=self.log):
+                with services.at_distance(rtt_ms) as near:
                     for arm, architecture in arms:
-                        with services.pgbouncer_for(architecture, log=self.log):
-                            run_arm(parts, arm, architecture, distance_index, self._steps)
+                        with near.pgbouncer_for(architecture) as served:
+                            run_arm(parts, served, arm, architecture, distance_index, self._steps)
             if p.pgbench_check:
-                self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.log)
+                self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.observer)
         finally:
-            remote_parts.release(parts.agents, master, self.folder.logs, self.log)
+            remote_parts.release(parts.agents, master, self.folder.logs)
             parts.stop()
 
     def _write_run_json(self) -> None:
@@ -122,7 +121,7 @@ class Run:
         self.folder.write_run_json({
             "run_id": self.folder.run_id, "status": self.status, "started_at": self._started.isoformat(),
             "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
-            "profile": self.profile.redacted(), "git": metadata.git_commit(REPO_DIR),
+            "profile": self.profile.redacted(),
             "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
             "outages": [o.as_dict(parts.run_start_ns) for o in parts.outages.outages] if parts else [],
             "clock_offsets": steps.clock_offsets if steps else [],

@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Goes up when a column's meaning changes, one is dropped or a file is added; run.json records it,
-and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv."""
+and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv."""
 PERCENTILE_METHOD = "inverted_cdf"
 """The one definition of a percentile in bench, numpy's name for it: the nearest rank (the smallest
 value with at least q % of the values at or below it). steps.csv's percentiles and `bench compare`'s
@@ -132,9 +132,17 @@ SIDE_TABLES: dict[str, dict[str, Column]] = {
     "cpu_sets": {c.name: c for c in [
         Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), as taskset lists it"),
         Column("busy_percent", "%", NUMBER, "how busy the set was over the measured window")]},
+    "loadgen_processes": {c.name: c for c in [
+        Column("process", "", TEXT, "a load generator process under a Locust master: its index, or `master`"),
+        Column("send_late_p99_ms", "ms", NUMBER, "p99 of how late it sent its measured tasks"),
+        Column("cpu_percent", "% of a core", NUMBER, "its CPU (this host's: over the measured window; "
+                                                      "another host's: as it reported, over its whole schedule)"),
+        Column("clock_offset_ms", "ms", NUMBER, "its clock's offset to bench's, where estimated"),
+        Column("clock_uncertainty_ms", "ms", NUMBER, "the uncertainty of that offset")]},
 }
-"""Tidy tables beside steps.csv, one fact a row, keyed by STEP_KEY: what the packed cells `errors` and
-`cpu_set_busy_percent` say (those stay a release, for reading by eye; nothing in bench parses them)."""
+"""Tidy tables beside steps.csv, one fact a row, keyed by STEP_KEY: what the packed cells `errors`,
+`cpu_set_busy_percent` and `*_by_process`/`*_by_loadgen_ms` say (those stay a release, for reading by eye;
+nothing in bench parses them)."""
 SIDE_TABLES = {table: {**{k: next(c for c in STEPS if c.name == k) for k in STEP_KEY}, **columns}
                for table, columns in SIDE_TABLES.items()}
 TEXT_COLUMNS = {column.name for column in STEPS if column.kind == TEXT}

@@ -232,11 +232,11 @@ def summarize(m: StepMeasurements) -> dict:
         "errors": format_errors(errors),
         "interrupted_by": m.interrupted_by,
         "outage_s": m.outage_s,
-        **_per_loadgen_process(m, measured),
+        **_packed_loadgen_columns(loadgen_facts := _loadgen_process_facts(m, measured)),
         **_clock_columns(done),
         "agents_vanished": ";".join(m.agents_vanished),
     }
-    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets)}
+    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets, loadgen_facts)}
 
 
 def _loadgen_cost(m: StepMeasurements, duration_s: float) -> float:
@@ -253,9 +253,10 @@ def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:
             if key.startswith("cpuset ") and not math.isnan(value)}
 
 
-def _side_facts(errors: Counter, cpu_sets: dict[str, float]) -> dict[str, list[dict]]:
+def _side_facts(errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict]) -> dict[str, list[dict]]:
     return {"errors": [{"error": name, "count": count} for name, count in errors.most_common()],
-            "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()]}
+            "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()],
+            "loadgen_processes": loadgen_facts}
 
 
 def take_side_rows(row: dict) -> dict[str, list[dict]]:
@@ -294,30 +295,42 @@ LOADGEN_PROCESS_KEY = "loadgen process "
 """Prefix of the `cpu_percent` keys of each load generator process ("loadgen process 0", "... master")."""
 
 
-def _per_loadgen_process(m: StepMeasurements, measured: list[Enqueue]) -> dict:
-    """With several load generator processes: how many, and each one's schedule lag p99, CPU and clock
-    offset to bench's, as "index=value;..." (empty with one process: the step's own columns say it
-    all). CPU is metered here for this host's processes over the measured window; a process on
-    another host reports its own, over its whole schedule."""
-    processes = {key.removeprefix(LOADGEN_PROCESS_KEY): value for key, value in m.cpu_percent.items()
-                 if key.startswith(LOADGEN_PROCESS_KEY)}
+def _loadgen_process_facts(m: StepMeasurements, measured: list[Enqueue]) -> list[dict]:
+    """With several load generator processes: one fact each (its index, or "master"), with its schedule
+    lag p99, CPU and clock offset to bench's; none with one process (the step's own columns say it all).
+    CPU is metered here for this host's processes over the measured window; a process on another host
+    reports its own, over its whole schedule."""
+    cpu = {key.removeprefix(LOADGEN_PROCESS_KEY): value for key, value in m.cpu_percent.items()
+           if key.startswith(LOADGEN_PROCESS_KEY)}
     for index, sender in m.loadgen_senders.items():
         if sender.get("remote"):
-            processes[str(index)] = _ratio(100 * sender.get("cpu_s", math.nan), sender.get("wall_s", math.nan))
-    if not processes:
-        return {"loadgen_processes": 1, "send_late_p99_by_loadgen_ms": "", "loadgen_cpu_percent_by_process": "",
-                "loadgen_clock_offset_ms_by_process": ""}
-    late: dict[int, list[float]] = defaultdict(list)
+            cpu[str(index)] = _ratio(100 * sender.get("cpu_s", math.nan), sender.get("wall_s", math.nan))
+    if not cpu:
+        return []
+    late: dict[str, list[float]] = defaultdict(list)
     for e in measured:
-        late[e.loadgen].append(ms(e.send_started_ns - e.scheduled_ns))
-    return {"loadgen_processes": len([p for p in processes if p != "master"]),
-            "send_late_p99_by_loadgen_ms": ";".join(f"{index}={percentile(values, 99):.2f}"
-                                                    for index, values in sorted(late.items())),
-            "loadgen_cpu_percent_by_process": ";".join(f"{name}={value:.1f}" for name, value in processes.items()
-                                                      if not math.isnan(value)),
-            "loadgen_clock_offset_ms_by_process": ";".join(
-                f"{index}={ms(s['clock_offset_ns']):.4f}±{ms(s['clock_uncertainty_ns']):.4f}"
-                for index, s in sorted(m.loadgen_senders.items()) if "clock_offset_ns" in s)}
+        late[str(e.loadgen)].append(ms(e.send_started_ns - e.scheduled_ns))
+    senders = {str(index): s for index, s in m.loadgen_senders.items()}
+    names = sorted(set(cpu) | set(late), key=lambda name: (name == "master", int(name) if name.isdigit() else 0))
+    return [{"process": name,
+             "send_late_p99_ms": round(percentile(late[name], 99), 4) if late.get(name) else None,
+             "cpu_percent": None if math.isnan(cpu.get(name, math.nan)) else round(cpu[name], 4),
+             "clock_offset_ms": ms(senders[name]["clock_offset_ns"]) if "clock_offset_ns" in senders.get(name, {}) else None,
+             "clock_uncertainty_ms": ms(senders[name]["clock_uncertainty_ns"])
+             if "clock_uncertainty_ns" in senders.get(name, {}) else None}
+            for name in names]
+
+
+def _packed_loadgen_columns(facts: list[dict]) -> dict:
+    """The per-process facts packed "index=value;..." into steps.csv cells, kept one release for reading
+    by eye; loadgen_processes.csv is what to read by program."""
+    def pack(fmt, *keys):
+        return ";".join(f"{f['process']}={fmt.format(*(f[k] for k in keys))}" for f in facts
+                        if all(f[k] is not None for k in keys))
+    return {"loadgen_processes": max(1, len([f for f in facts if f["process"] != "master"])),
+            "send_late_p99_by_loadgen_ms": pack("{:.2f}", "send_late_p99_ms"),
+            "loadgen_cpu_percent_by_process": pack("{:.1f}", "cpu_percent"),
+            "loadgen_clock_offset_ms_by_process": pack("{:.4f}±{:.4f}", "clock_offset_ms", "clock_uncertainty_ms")}
 
 
 BOUND_UTILIZATION = 0.9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from bench.processes import ChildProcess, roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
 from bench.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
+
+log = logging.getLogger(__name__)
 
 START_DELAY_S = 0.3
 """Gap between telling the generator to go and the first arrival, so its users are spawned in time."""
@@ -50,7 +53,6 @@ class StepContext:
     """CPU of everything else sharing the machine, by role: "db", "broker", "bench" (the load
     generator's is added per step); each becomes a `<role>_cpu_percent` column."""
     reader: RecordReader
-    log: Callable[[str], None]
     server_exited: Callable[[], str | None]
     """Why a server bench started is gone, or None; checked at every poll."""
     outage_s: Callable[[int, int], float]
@@ -115,7 +117,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
     architecture = ctx.worker_spec.arm_label
     loadgen = start_loadgen(ctx, plan)
     fill_first = plan.saturation and bool(ctx.pausable)
-    ctx.log(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
+    log.info(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
             + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
     try:
         loadgen.wait_ready()
@@ -124,13 +126,13 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan,
         if fill_first:
             for worker in ctx.pausable:
                 worker.pause()
-            ctx.log(f"{architecture} step {plan.key}: workers paused while the queue fills")
+            log.info(f"{architecture} step {plan.key}: workers paused while the queue fills")
         loadgen.go(start_ns)
         ctx.sampler.label = (architecture, plan.index)
         if ctx.queue_probe:
             ctx.queue_probe.step = plan.index
         m = StepMeasurements(architecture, workload, plan, start_ns, [], {}, role_cpus=ctx.role_cpus)
-        ctx.log(f"{architecture} step {plan.key} starts")
+        log.info(f"{architecture} step {plan.key} starts")
         _drive(ctx, loadgen, m, progress)
         if m.interrupted_by:
             _close_interrupted(ctx, loadgen, m)
@@ -186,7 +188,7 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
             window.observe(now)
         if ctx.agents_vanished and (gone := ctx.agents_vanished()):
             m.agents_vanished += gone
-            ctx.log(f"{m.architecture} step {m.plan.key}: bench worker(s) vanished: {', '.join(gone)}")
+            log.info(f"{m.architecture} step {m.plan.key}: bench worker(s) vanished: {', '.join(gone)}")
         if ctx.workers and next_rss_ns <= now and (now <= end or m.plan.saturation):
             ctx.workers.sample_rss()
             next_rss_ns = now + round(RSS_EVERY_S * 1e9)
@@ -236,13 +238,13 @@ def _drain(ctx: StepContext, m: StepMeasurements, windows) -> None:
     m.drain_begin_ns = time.monotonic_ns()
     for window in windows:
         window.begin_ns = m.drain_begin_ns
-    ctx.log(f"{m.architecture} step {m.plan.key}: queue filled with {len(m.enqueues)} tasks in "
+    log.info(f"{m.architecture} step {m.plan.key}: queue filled with {len(m.enqueues)} tasks in "
             f"{(m.drain_begin_ns - m.start_ns) / 1e9:.2f} s; workers resumed")
 
 
 def _log_senders(ctx: StepContext, m: StepMeasurements) -> None:
     for index, s in sorted(m.loadgen_senders.items()):
-        ctx.log(f"{m.architecture} step {m.plan.key}: load generator {index} on {s['host']} ({s['address']}, pid {s['pid']}"
+        log.info(f"{m.architecture} step {m.plan.key}: load generator {index} on {s['host']} ({s['address']}, pid {s['pid']}"
                 f"{', another host' if s['remote'] else ''}) clock offset {s['clock_offset_ns'] / 1e6:.4f} "
                 f"± {s['clock_uncertainty_ns'] / 1e6:.4f} ms")
 
@@ -258,7 +260,7 @@ def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:
 def _close_interrupted(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements) -> None:
     """A server died mid-step: stop the schedule, keep what was sent, give the workers a moment to
     record what failed; the rest of what was sent counts as lost. Server-side counters are not read."""
-    ctx.log(f"{m.architecture} step {m.plan.key} interrupted: {m.interrupted_by}")
+    log.info(f"{m.architecture} step {m.plan.key} interrupted: {m.interrupted_by}")
     if not m.enqueues:
         m.enqueues = loadgen.halt()
     _settle(ctx, m, INTERRUPTED_GRACE_S)

@@ -3,13 +3,13 @@ to the run folder as they finish."""
 
 from __future__ import annotations
 
+import logging
 import dataclasses
-from typing import Callable
 
 from bench.config import Profile
-from bench.console import stderr, step_progress
 from bench.engines import application_name
 from bench.errors import ServerExited
+from bench.observer import RunObserver
 from bench.probes.server_statements import held_statements
 from bench.results import RunFolder
 from bench.schedule import StepPlan
@@ -17,6 +17,8 @@ from bench.services.brokers import broker_kind
 from bench.stats import add_spread, summarize, take_side_rows, task_rows
 from bench.step import StepContext, run_step
 from bench.warmup import WarmUp, warm_up
+
+log = logging.getLogger(__name__)
 
 SATURATION_WARM_RATE_PER_PROCESS = 10.0
 """Tasks/s per worker process of the warm-up before a saturation step that is an arm's first."""
@@ -26,9 +28,9 @@ class StepRunner:
     """Runs steps and keeps what they measured: the rows (`rows`) and the clock offsets
     (`clock_offsets`), as run.json lists them."""
 
-    def __init__(self, profile: Profile, folder: RunFolder, log: Callable[[str], None], run_start_ns: int,
-                 processes: int) -> None:
-        self.profile, self.folder, self.log = profile, folder, log
+    def __init__(self, profile: Profile, folder: RunFolder, run_start_ns: int, processes: int,
+                 observer: RunObserver) -> None:
+        self.profile, self.folder, self.observer = profile, folder, observer
         self.run_start_ns = run_start_ns
         self.processes = processes
         """Worker processes of an arm, on every host."""
@@ -81,15 +83,15 @@ class StepRunner:
             # they are warmed at a modest rate first, as a rate step would have.
             rate = SATURATION_WARM_RATE_PER_PROCESS * self.processes
             warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0), label)
-        with step_progress(label) as progress:
+        with self.observer.progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)
         if warm:
             row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)
         if row.get("unsteady"):
-            self.log(f"{label}: unsteady: its latency fell across the measured part (a backlog drained in it)")
-            stderr.print(f"[yellow]unsteady[/] {label}: its latency fell across the measured part; "
-                         f"it counts neither as held nor as broken")
+            log.info(f"{label}: unsteady: its latency fell across the measured part (a backlog drained in it)")
+            self.observer.notice(f"{label}: its latency fell across the measured part; "
+                                 f"it counts neither as held nor as broken", "unsteady")
         if (offsets := clock_offsets(row, measurements.loadgen_senders)) is not None:
             self.clock_offsets.append(offsets)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
@@ -101,18 +103,18 @@ class StepRunner:
         return row
 
     def _report(self, label: str, row: dict) -> None:
-        self.log(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
-        stderr.print(f"[green]done[/] {label}: {row['completed']} completed, {row['failed']} failed, "
-                     f"p99 {row['latency_p99_ms']} ms")
+        log.info(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
+        self.observer.notice(f"{label}: {row['completed']} completed, {row['failed']} failed, "
+                             f"p99 {row['latency_p99_ms']} ms", "done")
         if row.get("agents_vanished"):
-            stderr.print(f"[yellow]bench worker(s) vanished[/] during {label}: {row['agents_vanished']}; "
-                         f"{row['lost']} task(s) lost")
+            self.observer.notice(f"during {label}: {row['agents_vanished']}; {row['lost']} task(s) lost",
+                                 "bench worker(s) vanished")
 
     def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
         p = self.profile
-        with stderr.status(f"{label}: warming up"):
+        with self.observer.status(f"{label}: warming up"):
             warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes)
-        self.log(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
+        log.info(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
                  f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {self.processes} warm)")
         return warm
 
@@ -122,7 +124,7 @@ class StepRunner:
                                application_name(ctx.worker_spec.architecture))
         if held is None:
             return {}
-        self.log(f"{ctx.worker_spec.architecture}: {held}")
+        log.info(f"{ctx.worker_spec.architecture}: {held}")
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in held.columns().items()}
 
 

@@ -133,7 +133,7 @@ def main() -> int:
     profile = resolve_profile(read_config_file(REPO / "bench.toml"), args.profile, {}, environ={})
     work = Path(tempfile.mkdtemp(prefix="bench-bare-"))
     settings = {"shared_preload_libraries": "pg_stat_statements"}
-    with running_services(work, max_connections=profile.max_connections, log=lambda _m: None,
+    with running_services(work, max_connections=profile.max_connections,
                           postgres_settings=settings) as services:
         engine = admin_engine(services.database_url)
         with engine.begin() as conn:

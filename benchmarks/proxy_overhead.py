@@ -72,8 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-overhead-"))
     trips = CONNECT_ROUND_TRIPS["scram-sha-256"]
-    with ManagedPostgres(work, log=lambda _m: None) as pg, \
-            ManagedDelayProxy(work, "127.0.0.1", pg.port, 0, log=lambda _m: None) as proxy:
+    with ManagedPostgres(work) as pg, \
+            ManagedDelayProxy(work, "127.0.0.1", pg.port, 0) as proxy:
         print(f"{'run':>3} {'pgbench direct':>15} {'via proxy':>10} {'added/rt':>9} "
               f"{'connect direct':>15} {'via proxy':>10} {'added/rt':>9}   (ms)")
         added_pgbench, added_connect = [], []

@@ -95,7 +95,7 @@ def main() -> int:
     print(f"{'broker':<9} {'send_task':>18} {'bench producer':>18} {'bench loadgen':>18} {'loadgen/send_task':>18}")
     for broker in args.brokers.split(","):
         (work / broker).mkdir()
-        server = (ManagedRedis if broker == "redis" else ManagedRabbitMQ)(work / broker, log=lambda _m: None)
+        server = (ManagedRedis if broker == "redis" else ManagedRabbitMQ)(work / broker)
         figures: dict[str, list[float]] = {"send_task": [], "bench": [], "loadgen": []}
         with server:
             for _ in range(args.rounds):

@@ -105,7 +105,7 @@ def child_processes():
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
     """A throwaway PostgreSQL and Redis for the whole test session."""
-    with running_services(tmp_path_factory.mktemp("services"), log=lambda _msg: None) as running:
+    with running_services(tmp_path_factory.mktemp("services")) as running:
         yield running
 
 

@@ -88,7 +88,7 @@ def test_on_redis_the_message_is_celerys_but_for_ids_and_times(services):
 def rabbitmq(tmp_path_factory):
     from bench.services.rabbitmq import ManagedRabbitMQ
 
-    with ManagedRabbitMQ(tmp_path_factory.mktemp("rabbitmq"), log=lambda _m: None) as server:
+    with ManagedRabbitMQ(tmp_path_factory.mktemp("rabbitmq")) as server:
         yield server
 
 
@@ -112,7 +112,7 @@ def test_over_tls_the_message_is_the_same_and_a_refusal_still_counts(tmp_path, c
 
     from bench.services.redis import ManagedRedis
 
-    with ManagedRedis(tmp_path, log=lambda _m: None, tls=True) as server:
+    with ManagedRedis(tmp_path, tls=True) as server:
         _check(*_both_messages(server.url, _redis_message))
         queue = f"sender-test-{time.monotonic_ns()}"
         redis.Redis.from_url(server.url).set(queue, "not a list")

@@ -48,7 +48,7 @@ def _median_exchanges_ms(params: dict, far_params: dict, times: int = 7) -> tupl
 
 
 def test_the_proxy_adds_its_round_trip_to_every_exchange_and_the_handshake(services, tmp_path):
-    with ManagedDelayProxy(tmp_path, "127.0.0.1", services.postgres.port, RTT_MS, log=lambda _m: None) as proxy:
+    with ManagedDelayProxy(tmp_path, "127.0.0.1", services.postgres.port, RTT_MS) as proxy:
         (direct_connect, direct_first, direct_later), (far_connect, far_first, far_later) = _median_exchanges_ms(
             _params(services.database_url, services.postgres.port), _params(services.database_url, proxy.port))
         pid = proxy.pid
@@ -74,6 +74,6 @@ def test_without_delay_the_proxy_passes_a_whole_result_through_at_once(services,
         await connection.close()
         return sum(r[0] for r in result), elapsed_ms
 
-    with ManagedDelayProxy(tmp_path, "127.0.0.1", services.postgres.port, 0, log=lambda _m: None) as proxy:
+    with ManagedDelayProxy(tmp_path, "127.0.0.1", services.postgres.port, 0) as proxy:
         total, _ = asyncio.run(rows(proxy.port))
     assert total == 20000 * 20001 // 2

@@ -20,7 +20,7 @@ import pytest
 
 from bench.services.urls import free_loopback_port
 from tests.conftest import CLOCK_ACCURACY_MS, ON_TIME_MS, REPO, run_bench
-from tests.test_run import _bench_children_started_after, _only_run, _steps
+from tests.test_run import _bench_children_started_after, _loadgen_processes, _only_run, _steps
 
 SKEW_MS = 250
 
@@ -29,12 +29,6 @@ def _start_loadgen(master: str, log_dir, env: dict | None = None) -> subprocess.
     return subprocess.Popen([sys.executable, "-m", "bench", "loadgen", "--master", master, "--log-dir", str(log_dir)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
-
-
-def _offsets(text: str) -> dict[int, tuple[float, float]]:
-    """"0=-0.0267±0.2298;1=..." -> {0: (-0.0267, 0.2298), ...}"""
-    pairs = (part.split("=") for part in text.split(";"))
-    return {int(index): tuple(float(x) for x in value.split("±")) for index, value in pairs}
 
 
 @pytest.mark.measurement
@@ -58,14 +52,16 @@ def test_a_load_generator_on_a_skewed_clock_sends_its_share_at_bench_times(tmp_p
         assert int(row["loadgen_processes"]) == 2
         assert int(row["enqueued"]) == int(row["scheduled"]) and int(row["lost"]) == 0
         assert int(row["completed"]) + int(row["failed"]) == int(row["enqueued"])
-        offsets = _offsets(row["loadgen_clock_offset_ms_by_process"])
+        processes = _loadgen_processes(run_dir, row)
+        offsets = {int(name): (float(p["clock_offset_ms"]), float(p["clock_uncertainty_ms"]))
+                   for name, p in processes.items() if p["clock_offset_ms"]}
         # The local process shares bench's clock; the other runs 250 ms ahead: its offset to the
         # master's clock is -250 ms, within the estimate's uncertainty (+ CLOCK_ACCURACY_MS for the clock's drift
         # between estimate and use, far more than it is).
         assert abs(offsets[0][0]) <= offsets[0][1] + CLOCK_ACCURACY_MS
         assert abs(offsets[1][0] + SKEW_MS) <= offsets[1][1] + CLOCK_ACCURACY_MS, offsets
         # Sent on bench's time: uncorrected, its sends would start 250 ms early or late.
-        late = dict(part.split("=") for part in row["send_late_p99_by_loadgen_ms"].split(";"))
+        late = {name: p["send_late_p99_ms"] for name, p in processes.items() if p["send_late_p99_ms"]}
         assert 0 <= float(late["1"]) < ON_TIME_MS, late
         assert float(row["latency_p50_ms"]) < ON_TIME_MS, row["latency_p50_ms"]
     for entry in json.loads((run_dir / "run.json").read_text())["clock_offsets"]:

@@ -4,7 +4,6 @@ and its tasks are lost (not waited for forever), and every agent ends with the r
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import re
@@ -25,7 +24,7 @@ from tests.test_run import _bench_children_started_after, _only_run, _steps
 
 @pytest.fixture
 def control(tmp_path):
-    with ManagedRedis(tmp_path, log=lambda _m: None, name="control") as server:
+    with ManagedRedis(tmp_path, name="control") as server:
         yield server.url
 
 

@@ -117,7 +117,7 @@ def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_pa
 
 
 def test_a_node_that_fails_to_start_leaves_nothing(tmp_path, machines_own_rabbitmq):
-    node = ManagedRabbitMQ(tmp_path, log=lambda _m: None)
+    node = ManagedRabbitMQ(tmp_path)
     with socket.socket() as taken:  # its AMQP port already in use: the node cannot listen and stops
         taken.bind(("127.0.0.1", node.port))
         taken.listen()

@@ -32,6 +32,13 @@ def _steps(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _loadgen_processes(run_dir: Path, row: dict) -> dict[str, dict]:
+    """loadgen_processes.csv's rows of one step, by process ("0", "1", ..., "master")."""
+    with open(run_dir / "loadgen_processes.csv", newline="") as f:
+        return {r["process"]: r for r in csv.DictReader(f)
+                if (r["architecture"], r["step"], r["repetition"]) == (row["architecture"], row["step"], row["repetition"])}
+
+
 def _started_pids(run_dir: Path) -> list[int]:
     """Every PID bench says it started (servers, workers, load generators)."""
     text = (run_dir / "bench.log").read_text()
@@ -204,9 +211,10 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     assert float(row["achieved_rate_per_s"]) == pytest.approx(200, rel=0.03)
     assert float(row["sent_rate_per_s"]) == pytest.approx(200, rel=0.01)  # a uniform schedule, sent on time
     assert int(row["loadgen_processes"]) == 3
-    lags = dict(part.split("=") for part in row["send_late_p99_by_loadgen_ms"].split(";"))
+    processes = _loadgen_processes(_only_run(tmp_path), row)
+    lags = {name: p["send_late_p99_ms"] for name, p in processes.items() if p["send_late_p99_ms"]}
     assert set(lags) == {"0", "1", "2"} and all(float(v) >= 0 for v in lags.values())
-    cpu = dict(part.split("=") for part in row["loadgen_cpu_percent_by_process"].split(";"))
+    cpu = {name: p["cpu_percent"] for name, p in processes.items()}
     assert set(cpu) == {"master", "0", "1", "2"}
     # The role's CPU is the processes' together: within 10 %, or 5 points of a core, since each meter is
     # read at its own instant of the same polls in 10 ms clock ticks: four meters' two edges can differ

@@ -106,7 +106,7 @@ def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path, 
     # A server started through the services code, handed to bench by URL as a user's would be.
     from bench.services.postgres import ManagedPostgres
 
-    with ManagedPostgres(tmp_path, log=lambda _msg: None) as users_postgres:
+    with ManagedPostgres(tmp_path) as users_postgres:
         results = tmp_path / "results"
         with bench_run_in_background(results, "--profile", "smoke",
                                      env={"BENCH_DATABASE_URL": users_postgres.url}) as proc:

@@ -12,7 +12,7 @@ from bench.services.urls import redact_url
 
 
 def test_managed_servers_run_with_the_asked_settings_and_leave_nothing(tmp_path, child_processes):
-    with running_services(tmp_path, max_connections=37, log=lambda _m: None) as services:
+    with running_services(tmp_path, max_connections=37) as services:
         pids = services.managed_pids()
         with psycopg.connect(services.database_url) as conn:
             assert conn.execute("SHOW max_connections").fetchone()[0] == "37"
@@ -48,7 +48,7 @@ def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_pat
     from bench.engines import async_nullpool_engine, sync_pooled_engine
 
     ssl_query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    with running_services(tmp_path, log=lambda _m: None, ssl=True) as services:
+    with running_services(tmp_path, ssl=True) as services:
         assert "sslmode=require" in services.database_url
         with psycopg.connect(services.database_url) as conn:
             assert conn.execute(ssl_query).fetchone()[0] is True
@@ -68,7 +68,7 @@ def test_managed_postgres_with_tls_encrypts_bench_and_worker_connections(tmp_pat
 
 
 def test_managed_postgres_with_trust_lets_any_password_in(tmp_path, child_processes):
-    with running_services(tmp_path, log=lambda _m: None, auth="trust") as services:
+    with running_services(tmp_path, auth="trust") as services:
         wrong = services.database_url.replace(services.postgres.password, "anything")
         with psycopg.connect(wrong) as conn:
             assert conn.execute("SELECT 1").fetchone()[0] == 1
@@ -76,7 +76,7 @@ def test_managed_postgres_with_trust_lets_any_password_in(tmp_path, child_proces
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to give two roles one each")
 def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path, child_processes):
-    with running_services(tmp_path, log=lambda _m: None, cpus={"db": "0", "broker": "1"}) as services:
+    with running_services(tmp_path, cpus={"db": "0", "broker": "1"}) as services:
         with psycopg.connect(services.database_url) as conn:
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
             assert os.sched_getaffinity(backend) == {0}
@@ -87,7 +87,7 @@ def test_a_cpu_set_applies_to_the_server_and_every_backend_it_forks(tmp_path, ch
 def test_managed_redis_with_tls_takes_tls_only(tmp_path, child_processes):
     from bench.services.redis import ManagedRedis
 
-    with ManagedRedis(tmp_path, log=lambda _m: None, tls=True) as server:
+    with ManagedRedis(tmp_path, tls=True) as server:
         assert server.url.startswith("rediss://") and server.url.endswith("?ssl_cert_reqs=none")
         assert redis.Redis.from_url(server.url, socket_timeout=5).ping()
         plain = server.url.replace("rediss://", "redis://").split("?")[0]

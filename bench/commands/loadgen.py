@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 from bench.console import stderr
 from bench.processes import interrupt_on_signals
+
+log = logging.getLogger(__name__)
 
 NAME = "loadgen"
 HELP = "on a load generator host: send a share of each step's arrivals for a `bench run`, until that run ends"
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, SPEC_ENV: json.dumps(spec)}
     interrupt_on_signals()
     stderr.print(f"bench loadgen: sending for the run whose master is at {host}:{port}")
-    with agent_workspace("bench-loadgen-", args.log_dir, "agent.log") as (_work_dir, log_dir, log):
+    with agent_workspace("bench-loadgen-", args.log_dir, "agent.log") as (_work_dir, log_dir):
         see_log = f"; see {log_dir / 'loadgen.log'}" if args.log_dir else ""
         steps, child = 0, None
         try:
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 code = child.popen.wait()
                 child.stop()
                 if code == RUN_OVER_EXIT:
-                    log(f"the run is over after {steps} step(s)")
+                    log.info(f"the run is over after {steps} step(s)")
                     stderr.print(f"bench loadgen: the run is over ({steps} step(s) sent)")
                     return 0
                 if code == NO_MASTER_EXIT:
@@ -66,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
                     raise BenchError(f"bench loadgen: the Locust worker ended with exit code {code} "
                                      f"after {steps} step(s){see_log}")
                 steps += 1
-                log(f"step {steps} sent")
+                log.info(f"step {steps} sent")
         except KeyboardInterrupt:
-            log("interrupted")
+            log.info("interrupted")
             return 130
         finally:
             if child is not None:

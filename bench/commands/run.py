@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.config_file import add_config_argument, load_config
 from bench.config import resolve_profile
-from bench.console import stderr, stdout, summary_table
+from bench.console import TerminalObserver, stderr, stdout, summary_table
 from bench.errors import BenchError, ServerExited
 from bench.processes import interrupt_on_signals
 from bench.profile_flags import add_profile_flags, profile_overrides
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
     interrupt_on_signals()
-    run_ = Run(profile, args.results_dir)
+    run_ = Run(profile, args.results_dir, TerminalObserver())
     stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
                  f"{', '.join(profile.architectures)} on {profile.workload}")
     try:

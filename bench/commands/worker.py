@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
 from bench.console import stderr
 from bench.processes import interrupt_on_signals
+
+log = logging.getLogger(__name__)
 
 NAME = "worker"
 HELP = "on a worker host: run the architecture a `bench run` assigns, until that run ends"
@@ -31,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
     if args.processes is not None and args.processes < 1:
         raise BenchError(f"--processes must be at least 1, got {args.processes}")
     interrupt_on_signals()
-    with agent_workspace("bench-worker-", args.log_dir, "agent.log") as (work_dir, log_dir, log):
+    with agent_workspace("bench-worker-", args.log_dir, "agent.log") as (work_dir, log_dir):
         try:
-            agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir, log)
+            agent = Agent(args.control, args.database, args.broker, args.processes, work_dir, log_dir)
             stderr.print(f"bench worker {agent.id}: waiting for work on {redact_url(args.control)}")
-            log(f"agent {agent.id} pid={os.getpid()} on {redact_url(args.control)}")
+            log.info(f"agent {agent.id} pid={os.getpid()} on {redact_url(args.control)}")
             agent.serve()
         except KeyboardInterrupt:
-            log("interrupted")
+            log.info("interrupted")
             return 130
         except Exception as exc:  # the channel unreachable at start, say: one line, no traceback
             raise BenchError(f"bench worker: {type(exc).__name__}: {exc}".splitlines()[0]) from None

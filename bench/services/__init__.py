@@ -12,6 +12,7 @@ per distance by `Services.at_distance`, since a run may step through several dis
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -30,12 +31,15 @@ from bench.services.binaries import postgres_bindir, redis_server_binary
 from bench.services.urls import with_address
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     """Addresses of the servers in use; the URLs may hold secrets and are never written out as they are.
 
     `database_url` is the server itself (bench's own statistics and set-up); `worker_database_url` and
-    `pgbouncer_url` are what the workers connect to, through the delay proxy at a distance."""
+    `pgbouncer_url` are what the workers connect to, through the delay proxy at a distance.
+
+    A Services never changes: `at_distance` and `pgbouncer_for` give a new one for the servers they add,
+    valid inside their `with` block, so what an arm sees does not depend on the order of calls."""
 
     database_url: str
     broker_urls: dict[str, str]
@@ -47,7 +51,7 @@ class Services:
     cpus: dict[str, str] = field(default_factory=dict)
     pgbouncer_beside: str = "workers"
     pgbouncer: ManagedPgBouncer | None = None
-    proxies: list[ManagedDelayProxy] = field(default_factory=list)
+    proxies: tuple[ManagedDelayProxy, ...] = ()
     worker_database_url: str = ""
     pgbouncer_url: str | None = None
     rtt_ms: float | None = None
@@ -62,7 +66,8 @@ class Services:
         return self.control.url if self.control else self.given_control_url
 
     def __post_init__(self) -> None:
-        self.worker_database_url = self.worker_database_url or self.database_url
+        if not self.worker_database_url:
+            object.__setattr__(self, "worker_database_url", self.database_url)
 
     @property
     def broker_kind(self) -> str:
@@ -79,49 +84,37 @@ class Services:
         return self.managed_brokers.get(self.broker_kind)
 
     @contextlib.contextmanager
-    def at_distance(self, rtt_ms: float | None, log=print) -> Iterator["Services"]:
+    def at_distance(self, rtt_ms: float | None) -> Iterator["Services"]:
         """The workers' way to the database for one distance: through a delay proxy when `rtt_ms` is
         not None, else direct; the proxy is stopped on exit."""
+        if rtt_ms is None:
+            yield self
+            return
         host, port = _host_port(self.database_url)
-        with contextlib.ExitStack() as stack:
-            if rtt_ms is not None:
-                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, host, port, rtt_ms, log=log,
-                                                              cpus=self.cpus.get("proxy")))
-                self.proxies.append(proxy)
-                self.worker_database_url = with_address(self.database_url, "127.0.0.1", proxy.port)
-            self.rtt_ms = rtt_ms
-            try:
-                yield self
-            finally:
-                self.proxies, self.worker_database_url, self.rtt_ms = [], self.database_url, None
+        with ManagedDelayProxy(self.work_dir, host, port, rtt_ms, cpus=self.cpus.get("proxy")) as proxy:
+            yield dataclasses.replace(self, proxies=(*self.proxies, proxy), rtt_ms=rtt_ms,
+                                      worker_database_url=with_address(self.database_url, "127.0.0.1", proxy.port))
 
     @contextlib.contextmanager
-    def pgbouncer_for(self, architecture, log=print) -> Iterator["Services"]:
+    def pgbouncer_for(self, architecture) -> Iterator["Services"]:
         """A PgBouncer of its own for an architecture that needs one (so the server connections, and
         the prepared statements they keep, start empty), placed as `pgbouncer_beside` says at a
         distance; nothing for the others. Stopped on exit."""
         if not architecture.pgbouncer:
             yield self
             return
-        at_distance = self.rtt_ms is not None
         beside_workers = self.pgbouncer_beside == "workers"
         upstream = _host_port(self.worker_database_url if beside_workers else self.database_url)
         with contextlib.ExitStack() as stack:
-            self.pgbouncer = stack.enter_context(ManagedPgBouncer(
-                self.work_dir, self.postgres, upstream, reset_always=architecture.pgbouncer_reset_always, log=log,
+            pgbouncer = stack.enter_context(ManagedPgBouncer(
+                self.work_dir, self.postgres, upstream, reset_always=architecture.pgbouncer_reset_always,
                 cpus=self.cpus.get("pgbouncer")))
-            self.pgbouncer_url = self.pgbouncer.url
-            if at_distance and not beside_workers:  # the distance lies between the workers and PgBouncer
-                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, "127.0.0.1", self.pgbouncer.port,
-                                                              self.rtt_ms, log=log, cpus=self.cpus.get("proxy")))
-                self.proxies.append(proxy)
-                self.pgbouncer_url = with_address(self.pgbouncer.url, "127.0.0.1", proxy.port)
-            try:
-                yield self
-            finally:
-                if at_distance and not beside_workers:
-                    self.proxies.pop()
-                self.pgbouncer, self.pgbouncer_url = None, None
+            proxies, url = self.proxies, pgbouncer.url
+            if self.rtt_ms is not None and not beside_workers:  # the distance lies between the workers and PgBouncer
+                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, "127.0.0.1", pgbouncer.port,
+                                                              self.rtt_ms, cpus=self.cpus.get("proxy")))
+                proxies, url = (*proxies, proxy), with_address(pgbouncer.url, "127.0.0.1", proxy.port)
+            yield dataclasses.replace(self, pgbouncer=pgbouncer, pgbouncer_url=url, proxies=proxies)
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
@@ -191,7 +184,6 @@ def running_services(
     database_url: str | None = None,
     broker_url: str | None = None,
     max_connections: int = 100,
-    log=print,
     postgres_settings: dict[str, str] | None = None,
     auth: str = "scram-sha-256",
     ssl: bool = False,
@@ -214,7 +206,7 @@ def running_services(
     with contextlib.ExitStack() as stack:
         postgres = None
         if not database_url:
-            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, log=log, settings=postgres_settings,
+            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, settings=postgres_settings,
                                                             auth=auth, ssl=ssl, cpus=cpus.get("db"), listen=listen))
             database_url = postgres.url
         given = {broker_kind(broker_url): broker_url} if broker_url else {}
@@ -224,15 +216,23 @@ def running_services(
                 urls[kind] = given[kind]
                 continue
             if kind == "rabbitmq":
-                managed[kind] = stack.enter_context(ManagedRabbitMQ(work_dir, log=log, cpus=cpus.get("broker")))
+                managed[kind] = stack.enter_context(ManagedRabbitMQ(work_dir, cpus=cpus.get("broker")))
             else:
-                managed[kind] = stack.enter_context(ManagedRedis(work_dir, log=log, cpus=cpus.get("broker"), listen=listen,
+                managed[kind] = stack.enter_context(ManagedRedis(work_dir, cpus=cpus.get("broker"), listen=listen,
                                                                      tls=redis_tls))
             urls[kind] = managed[kind].url
-        services = Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside)
-        if control_url:
-            services.given_control_url = control_url
-        elif control:
-            services.control = stack.enter_context(ManagedRedis(work_dir, log=log, name="control", listen=listen,
-                                                                 tls=redis_tls))
-        yield services
+        control_server = None
+        if control and not control_url:
+            control_server = stack.enter_context(ManagedRedis(work_dir, name="control", listen=listen, tls=redis_tls))
+        yield Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside,
+                       control=control_server, given_control_url=control_url)
+
+
+def services_for(profile, work_dir: Path, pgbouncer: bool) -> contextlib.AbstractContextManager[Services]:
+    """The servers a profile's server and topology sections ask for (`running_services`), once for a
+    run; `pgbouncer` says whether an architecture of the run needs one."""
+    return running_services(
+        work_dir, profile.database_url, profile.broker_url, profile.max_connections, auth=profile.auth,
+        ssl=profile.ssl, redis_tls=profile.redis_tls, cpus=profile.cpus, pgbouncer=pgbouncer,
+        distance=profile.distances() != [None], brokers=profile.brokers(), control=profile.via_control(),
+        control_url=profile.control_url, listen=profile.listen, pgbouncer_beside=profile.pgbouncer_beside)

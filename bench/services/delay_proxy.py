@@ -54,8 +54,8 @@ class ManagedDelayProxy(ManagedServer):
     stop_grace_s = 5.0
 
     def __init__(self, work_dir: Path, upstream_host: str, upstream_port: int, rtt_ms: float,
-                 port: int | None = None, log=print, cpus: str | None = None) -> None:
-        super().__init__(work_dir, log, cpus)
+                 port: int | None = None, cpus: str | None = None) -> None:
+        super().__init__(work_dir, cpus)
         self.port = port or free_loopback_port()
         self.upstream = (upstream_host, upstream_port)
         self.rtt_ms = rtt_ms

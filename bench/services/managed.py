@@ -3,6 +3,7 @@ nothing on exit (its process group stopped, its temporary folder deleted), whate
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import tempfile
@@ -11,6 +12,8 @@ from typing import Callable, Sequence
 
 from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
+
+log = logging.getLogger(__name__)
 
 
 class ManagedServer:
@@ -22,11 +25,10 @@ class ManagedServer:
     stop_signal = signal.SIGTERM
     stop_grace_s = 10.0
 
-    def __init__(self, work_dir: Path, log: Callable[[str], None] = print, cpus: str | None = None) -> None:
+    def __init__(self, work_dir: Path, cpus: str | None = None) -> None:
         self.cpus = cpus
         """CPU list the server and every process it forks run on; None: anywhere."""
         self._work_dir = work_dir
-        self._log = log
         self._process: ChildProcess | None = None
         self._dir: str | None = None
 
@@ -68,7 +70,7 @@ class ManagedServer:
         """Start the server process and wait until `ready()`; a process that exits meanwhile fails at once."""
         self._process = ChildProcess(self.name, argv, log_path=self.log_path, user=user, cpus=self.cpus, env=env,
                                      cwd=cwd)
-        self._log(f"started {self.name} pid={self._process.pid} {details}".rstrip())
+        log.info(f"started {self.name} pid={self._process.pid} {details}".rstrip())
 
         def settled() -> bool:
             if not self._process.alive():
@@ -81,5 +83,5 @@ class ManagedServer:
     def _stop_process(self, why: str = "") -> None:
         if self._process:
             self._process.stop(first_signal=self.stop_signal, grace_s=self.stop_grace_s)
-            self._log(f"stopped {self.name} pid={self._process.pid}{why}")
+            log.info(f"stopped {self.name} pid={self._process.pid}{why}")
             self._process = None

@@ -41,8 +41,8 @@ class ManagedPgBouncer(ManagedServer):
     title = "PgBouncer"
 
     def __init__(self, work_dir: Path, postgres: ManagedPostgres, upstream: tuple[str, int] | None = None,
-                 pool_size: int = 20, reset_always: bool = False, log=print, cpus: str | None = None) -> None:
-        super().__init__(work_dir, log, cpus)
+                 pool_size: int = 20, reset_always: bool = False, cpus: str | None = None) -> None:
+        super().__init__(work_dir, cpus)
         self.port = free_loopback_port()
         self.pool_size = pool_size
         """Server connections PgBouncer keeps to the database (default_pool_size)."""

@@ -33,10 +33,10 @@ class ManagedPostgres(ManagedServer):
     stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: roll back, disconnect, stop
     stop_grace_s = 20.0
 
-    def __init__(self, work_dir: Path, max_connections: int = 100, log=print,
+    def __init__(self, work_dir: Path, max_connections: int = 100,
                  settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False,
                  cpus: str | None = None, listen: str | None = None) -> None:
-        super().__init__(work_dir, log, cpus)
+        super().__init__(work_dir, cpus)
         self.listen = listen
         """An address to listen on besides loopback (for workers on other hosts); URLs then name it."""
         if listen and auth == "trust":

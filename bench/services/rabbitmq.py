@@ -10,6 +10,7 @@ password at first boot; the node runs as the `rabbitmq` user, as the package's d
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import secrets
@@ -23,6 +24,8 @@ from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
 from bench.services.managed import ManagedServer
 from bench.services.urls import free_loopback_port
+
+log = logging.getLogger(__name__)
 
 PACKAGE = "rabbitmq-server (apt-get install rabbitmq-server)"
 SERVER_SCRIPTS = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server")
@@ -45,8 +48,8 @@ class ManagedRabbitMQ(ManagedServer):
     name = "rabbitmq"
     title = "RabbitMQ"
 
-    def __init__(self, work_dir: Path, log=print, cpus: str | None = None) -> None:
-        super().__init__(work_dir, log, cpus)
+    def __init__(self, work_dir: Path, cpus: str | None = None) -> None:
+        super().__init__(work_dir, cpus)
         self.port = free_loopback_port()
         self.dist_port = free_loopback_port()
         self.epmd_port = free_loopback_port()
@@ -97,7 +100,7 @@ class ManagedRabbitMQ(ManagedServer):
         # Its own epmd, in the foreground as bench's child: one the node started would daemonize and outlive it.
         self._epmd = ChildProcess("epmd", [epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
                                   log_path=self._work_dir / "epmd.log", env=env, user=user, cpus=self.cpus)
-        self._log(f"started epmd pid={self._epmd.pid} port={self.epmd_port}")
+        log.info(f"started epmd pid={self._epmd.pid} port={self.epmd_port}")
         if not wait_for(self._epmd_listens, timeout_s=10):
             raise BenchError(f"the managed RabbitMQ's epmd did not start; see {self._work_dir / 'epmd.log'}")
         self._launch([script], self._answers, timeout_s=60, user=user, env=env, cwd=str(directory),
@@ -109,7 +112,7 @@ class ManagedRabbitMQ(ManagedServer):
         finally:
             if self._epmd:
                 self._epmd.stop()
-                self._log(f"stopped epmd pid={self._epmd.pid}")
+                log.info(f"stopped epmd pid={self._epmd.pid}")
                 self._epmd = None
 
     def _epmd_listens(self) -> bool:

@@ -20,9 +20,9 @@ class ManagedRedis(ManagedServer):
     name = "redis"
     title = "Redis"
 
-    def __init__(self, work_dir: Path, log=print, cpus: str | None = None, name: str | None = None,
+    def __init__(self, work_dir: Path, cpus: str | None = None, name: str | None = None,
                  listen: str | None = None, tls: bool = False) -> None:
-        super().__init__(work_dir, log, cpus)
+        super().__init__(work_dir, cpus)
         self.port = free_loopback_port()
         self.listen = listen
         """An address to listen on besides loopback; then a random password is required."""

@@ -59,7 +59,7 @@ def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path, child_proc
     from bench.probes.process_meter import ProcessMeter
     from bench.services.postgres import DATABASE, ManagedPostgres
 
-    with ManagedPostgres(tmp_path, log=lambda _m: None) as postgres:
+    with ManagedPostgres(tmp_path) as postgres:
         assert postgres.tls_capable and "sslmode=disable" in postgres.url
         costs = tls_costs(postgres.admin_url(DATABASE), ProcessMeter(lambda: [postgres.pid]))
     # An RSA-2048 signature and two key exchanges, at least: well above 0.1 ms, well below 50 ms.

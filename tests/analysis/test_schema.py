@@ -2,7 +2,6 @@
 percentile definition; recorded runs still load and say what they said."""
 
 import csv
-import gzip
 import json
 from pathlib import Path
 
