@@ -27,6 +27,7 @@ from bench.services.brokers import broker_kind
 from bench.services.outages import OutageWatch
 from bench.step import StepContext
 from bench.step_runner import StepRunner
+from bench.workload_loader import absolute_ref
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, dis
     records_dir.mkdir()
     return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
                       broker_url=services.broker_urls[arm.broker],
-                      queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=p.workload,
+                      queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=absolute_ref(p.workload),
                       table_rows=p.table_rows, records_dir=str(records_dir), worker_processes=p.worker_processes,
                       pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params,
                       tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,

@@ -23,14 +23,17 @@ from bench.observer import RunObserver
 from bench.results import RunFolder
 from bench.services import Services, services_for
 from bench.step_runner import StepRunner
-from bench.workload import make_workload, prepare_database
+from bench.workload_loader import make_workload
 
 log = logging.getLogger(__name__)
 
 
 class Run:
-    def __init__(self, profile: Profile, results_root: Path, observer: RunObserver | None = None) -> None:
+    def __init__(self, profile: Profile, results_root: Path, observer: RunObserver | None = None,
+                 skipped: dict[str, str] | None = None) -> None:
         self.profile = profile
+        self.skipped = skipped or {}
+        """Arms left out because the workload lacks their task body, by label: why (bench/arm_bodies.py)."""
         self.folder = RunFolder.create(results_root, profile.name)
         self.observer = observer or RunObserver()
         """Who is told how the run goes (`bench run`: the terminal); bench.log gets it all anyway."""
@@ -93,8 +96,8 @@ class Run:
     def _measure(self, services: Services, work_dir: Path, master) -> None:
         p = self.profile
         workload = make_workload(p.workload, p.table_rows, p.workload_params)
-        arms = [(arm, get_architecture(arm.architecture)()) for arm in p.arms()]
-        prepare_database(services.database_url, workload)
+        arms = [(arm, get_architecture(arm.architecture)()) for arm in p.arms() if arm.label not in self.skipped]
+        workload.prepare(services.database_url)
         log.info(f"workload {workload.name} set up with {p.table_rows} rows")
         parts = self._parts = RunParts.create(profile=p, folder=self.folder, services=services,
                                              work_dir=work_dir, run_start_ns=time.monotonic_ns(), loadgen_master=master)
@@ -123,6 +126,7 @@ class Run:
             "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
             "profile": self.profile.redacted(),
             "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
+            "skipped": [{"arm": label, "reason": why} for label, why in self.skipped.items()],
             "outages": [o.as_dict(parts.run_start_ns) for o in parts.outages.outages] if parts else [],
             "clock_offsets": steps.clock_offsets if steps else [],
         })

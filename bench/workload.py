@@ -1,34 +1,48 @@
-"""The workload contract, and the two runners that execute any workload through a sync or an async session.
+"""The workload contract: what one task does against the database, written once for every architecture.
 
-A workload is one module in the top-level `workloads/` package holding one subclass of `Workload`
-with a unique `name`. It is written once:
-- `setup(connection)` creates and seeds its tables (a sync SQLAlchemy connection, before the run);
-- `statements(rng)` yields the SQL statements one task runs, in one transaction.
-Because the task body is a sequence of statements rather than code that awaits, the same workload
-runs unchanged through `run_sync` (Session) and `run_async` (AsyncSession), in every architecture.
+A workload is a subclass of `Workload`: a shipped one lives in the top-level `workloads/` package; a
+team's own can live anywhere (`workload = "myapp.bench_tasks:Orders"` or `"path/to/orders.py:Orders"`,
+bench/workload_loader.py). It gives
+- `setup(connection)`: makes and seeds its tables (a sync SQLAlchemy connection, before the run);
+  the default does nothing, for tables that exist already;
+- a task body, in one transaction on the session the architecture gives, either as
+  - `statements(rng)`: the SQL statements one task runs. Being a list rather than code that awaits,
+    it runs unchanged through a sync Session and an AsyncSession, so in every architecture; or as
+  - `async def run_async(self, session, rng)` and/or `def run_sync(self, session, rng)`: any code
+    (ORM queries, relationships, Python work, awaits on other services). An architecture whose engine
+    is async runs `run_async`, one whose engine is sync `run_sync`; one whose body the workload lacks
+    is skipped (bench/arm_bodies.py).
+An exception a body raises fails the task, counted by its type.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import random
 from typing import Any, ClassVar, Iterator
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 
 from bench.errors import BenchError
 
+ASYNC, SYNC = "async", "sync"
+"""The two kinds of task body, and of architecture engine."""
+
 
 class Workload:
-    """Base class: subclasses set `name` and implement `setup` and `statements`."""
+    """Base class: subclasses give a task body (`statements`, or `run_async` and/or `run_sync`)."""
 
-    name: ClassVar[str]
+    name: ClassVar[str] = ""
+    """How results name it; a class without one is named by its class name."""
     defaults: ClassVar[dict[str, Any]] = {}
     """Default values of the workload's parameters (profile `workload_params` overrides them)."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__
 
     def __init__(self, table_rows: int, params: dict[str, Any] | None = None) -> None:
         self.table_rows = table_rows
@@ -37,11 +51,42 @@ class Workload:
             raise BenchError(f"workload {self.name!r} has no parameter(s) {', '.join(sorted(unknown))}")
         self.params = {**self.defaults, **(params or {})}
 
+    @classmethod
+    def bodies(cls) -> set[str]:
+        """The task bodies it gives: ASYNC, SYNC, both (a `statements` workload), or none."""
+        if cls.statements is not Workload.statements:
+            return {ASYNC, SYNC}
+        return ({ASYNC} if cls.run_async is not Workload.run_async else set()) | \
+               ({SYNC} if cls.run_sync is not Workload.run_sync else set())
+
     def setup(self, connection: Connection) -> None:
-        raise NotImplementedError
+        """Nothing by default: the tables the body uses exist already."""
 
     def statements(self, rng: random.Random) -> Iterator[Executable]:
         raise NotImplementedError
+
+    async def run_async(self, session: AsyncSession, rng: random.Random) -> None:
+        for statement in self.statements(rng):
+            result = await session.execute(statement)
+            if _returns_rows(statement):
+                result.all()
+
+    def run_sync(self, session: Session, rng: random.Random) -> None:
+        for statement in self.statements(rng):
+            result = session.execute(statement)
+            if _returns_rows(statement):
+                result.all()
+
+    def prepare(self, database_url: str) -> None:
+        """`setup` through an admin connection, before the run."""
+        from bench.engines import admin_engine
+
+        engine = admin_engine(database_url)
+        try:
+            with engine.begin() as connection:
+                self.setup(connection)
+        finally:
+            engine.dispose()
 
     def pgbench_script(self) -> str | None:
         """The task body as a pgbench script (one transaction), for the database-cost cross-check;
@@ -50,53 +95,16 @@ class Workload:
 
 
 def run_sync(session_factory: sessionmaker, workload: Workload, rng: random.Random) -> None:
-    """One task's body through a sync Session: one transaction holding the workload's statements."""
+    """One task through a sync Session: the workload's sync body in one transaction."""
     with session_factory() as session, session.begin():
-        for statement in workload.statements(rng):
-            session.execute(statement).all() if _returns_rows(statement) else session.execute(statement)
+        workload.run_sync(session, rng)
 
 
 async def run_async(session_factory: async_sessionmaker, workload: Workload, rng: random.Random) -> None:
-    """One task's body through an AsyncSession, the shape of the recipe's `_run()`."""
+    """One task through an AsyncSession, the shape of the recipe's `_run()`: the async body in one transaction."""
     async with session_factory() as session, session.begin():
-        for statement in workload.statements(rng):
-            result = await session.execute(statement)
-            if _returns_rows(statement):
-                result.all()
+        await workload.run_async(session, rng)
 
 
 def _returns_rows(statement: Executable) -> bool:
     return bool(getattr(statement, "is_select", False) or getattr(statement, "_returning", None))
-
-
-def workload_classes() -> dict[str, type[Workload]]:
-    """Every Workload subclass found in the `workloads` package, by name."""
-    import workloads
-
-    found: dict[str, type[Workload]] = {}
-    for module_info in pkgutil.iter_modules(workloads.__path__):
-        module = importlib.import_module(f"workloads.{module_info.name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Workload) and value is not Workload \
-                    and value.__module__ == module.__name__:
-                found[value.name] = value
-    return found
-
-
-def prepare_database(database_url: str, workload: Workload) -> None:
-    """The workload's table, made and seeded through an admin connection."""
-    from bench.engines import admin_engine
-
-    engine = admin_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            workload.setup(connection)
-    finally:
-        engine.dispose()
-
-
-def make_workload(name: str, table_rows: int, params: dict[str, Any] | None = None) -> Workload:
-    classes = workload_classes()
-    if name not in classes:
-        raise BenchError(f"unknown workload {name!r} (workloads: {', '.join(sorted(classes))})")
-    return classes[name](table_rows, params)

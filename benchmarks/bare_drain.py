@@ -34,7 +34,7 @@ from bench.architectures.celery_common import send_task_producer
 from bench.config import read_config_file, resolve_profile
 from bench.engines import admin_engine
 from bench.services import Services, running_services
-from bench.workload import make_workload
+from bench.workload_loader import make_workload
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ["prefork-nullpool", "prefork-sync-pool", "prefork-loop-pool", "threads-pool"]

@@ -10,7 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from bench.engines import admin_engine, async_nullpool_engine, sync_pooled_engine
 from bench.errors import BenchError
-from bench.workload import make_workload, run_async, run_sync, workload_classes
+from bench.workload import run_async, run_sync
+from bench.workload_loader import make_workload, shipped_workloads as workload_classes
 
 
 def test_point_select_is_discovered_and_seeds_its_rows(services):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
+from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, skipped_lines
 from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
@@ -123,8 +124,9 @@ def advise(run: RunData, limits: Limits) -> dict:
                           key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
-    advice["text"] = (_text(run, results, alternatives, limits) + _statement_lines(run) + _broker_lines(run)
-                      + _unsteady_lines(run))
+    advice["by_adoption"] = best_by_class(run, results)
+    advice["text"] = (_text(run, results, alternatives, limits, advice["by_adoption"]) + _statement_lines(run)
+                      + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole))
     rate = float(run.setting("plan_rate_per_s"))
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
@@ -167,7 +169,8 @@ def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
     return lines
 
 
-def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], limits: Limits) -> list[str]:
+def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], limits: Limits,
+          by_adoption: dict[str, dict]) -> list[str]:
     recipe = results.get(RECIPE)
     if recipe is None:
         return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
@@ -182,10 +185,12 @@ def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sust
             return _gain(s, recipes[broker], f" on {broker}")
         return _gain(s, recipe)
 
+    lines += adoption_lines(by_adoption)
     if alternatives:
         best = alternatives[0]
         fastest = ", the fastest that kept up at every rate tested" if best.rate_per_s and not best.bound_by else ""
-        lines.append(f"Beyond that, move to {best.architecture}{fastest}: {_rate_phrase(best)}{against(best)}.")
+        lines.append(f"Beyond that, move to {best.architecture} ({adoption_of(best.architecture)}){fastest}: "
+                     f"{_rate_phrase(best)}{against(best)}.")
         lines += [f"{s.architecture}: {_rate_phrase(s)}{against(s)}." for s in alternatives[1:]]
     for broker, other in recipes.items():
         if other is not recipe:

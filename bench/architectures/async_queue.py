@@ -17,16 +17,17 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqSt
 from taskiq_redis import ListQueueBroker
 
 from bench import engines
-from bench.architectures.base import Architecture, WorkerSpec, wait_until_ready
+from bench.architectures.base import ANOTHER_QUEUE, Architecture, WorkerSpec, wait_until_ready
+from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
 from bench.architectures.list_push import ListPushProducer
 from bench.architectures.producer import Producer
-from bench.architectures.celery_common import TASK_NAME, rng, worker_parts
 from bench.processes import ChildProcess
 from bench.workload import run_async
 
 
 class AsyncQueue(Architecture):
     name = "async-queue"
+    adoption = ANOTHER_QUEUE
     color = "#2ca02c"
     description = "taskiq (Redis list queue) + asyncpg engine pooled per worker process"
     pooled = True

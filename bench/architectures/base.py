@@ -12,8 +12,17 @@ from bench.architectures.producer import Producer
 from bench.clock import SKEW_ENV
 from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
+from bench.workload import ASYNC
 
 SPEC_ENV = "BENCH_WORKER_SPEC"
+
+# What moving to an architecture asks of a team's task code, which the recipe's users chose to keep
+# async (shared with their FastAPI app): its adoption class.
+KEEPS_ASYNC_CODE = "keeps the async code"
+ADDS_PROCESS_LOOP = "keeps the async code, adds a per-process loop"
+NEEDS_SYNC_BODY = "needs a sync body"
+ANOTHER_QUEUE = "another task queue"
+ADOPTION_CLASSES = (KEEPS_ASYNC_CODE, ADDS_PROCESS_LOOP, NEEDS_SYNC_BODY, ANOTHER_QUEUE)
 
 
 @dataclass(kw_only=True)
@@ -91,6 +100,12 @@ class Architecture:
     """The brokers it runs on."""
     pgbouncer_reset_always: ClassVar[bool] = False
     """Its PgBouncer runs `server_reset_query` (DISCARD ALL) after every transaction."""
+    body: ClassVar[str] = ASYNC
+    """The task body its engine runs: ASYNC (the workload's `run_async`) or SYNC (`run_sync`)."""
+    adoption: ClassVar[str] = KEEPS_ASYNC_CODE
+    """What moving to it asks of the task code (one of ADOPTION_CLASSES)."""
+    adoption_note: ClassVar[str] = ""
+    """What else it changes, in a few words ("PgBouncer in front"), where the class does not say it."""
 
     def pool_capacity(self, spec: WorkerSpec) -> int | None:
         """Most connections the architecture's pools can hold at once, all processes together."""

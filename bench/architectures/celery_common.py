@@ -26,7 +26,8 @@ from bench.architectures.celery_sender import make_sender
 from bench.architectures.producer import CallProducer, Producer
 from bench.probes.task_recorder import TaskRecorder, make_recorder
 from bench.processes import ChildProcess
-from bench.workload import Workload, make_workload
+from bench.workload import Workload
+from bench.workload_loader import make_workload
 
 TASK_NAME = "bench.task"
 HARD_LIMIT_GRACE_S = 2.0

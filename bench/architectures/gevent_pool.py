@@ -13,12 +13,15 @@ import functools
 from sqlalchemy.orm import sessionmaker
 
 from bench import engines
+from bench.architectures.base import NEEDS_SYNC_BODY
 from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app, rng, worker_parts
-from bench.workload import run_sync
+from bench.workload import SYNC, run_sync
 
 
 class GeventPool(CeleryArchitecture):
     name = "gevent-pool"
+    body = SYNC
+    adoption = NEEDS_SYNC_BODY
     color = "#1f77b4"
     description = "Celery gevent pool + sync psycopg 3 engine with a QueuePool"
     pool = "gevent"

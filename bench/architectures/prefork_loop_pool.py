@@ -13,13 +13,14 @@ from celery.signals import worker_process_init
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench import engines
-from bench.architectures.base import WorkerSpec
+from bench.architectures.base import ADDS_PROCESS_LOOP, WorkerSpec
 from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app, rng, worker_parts
 from bench.workload import run_async
 
 
 class PreforkLoopPool(CeleryArchitecture):
     name = "prefork-loop-pool"
+    adoption = ADDS_PROCESS_LOOP
     color = "#9467bd"
     description = "Celery prefork + one event loop per process (worker_process_init) + pooled asyncpg engine"
     pool = "prefork"

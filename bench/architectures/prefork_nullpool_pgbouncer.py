@@ -16,6 +16,7 @@ from bench.architectures.prefork_nullpool import PreforkNullPool, app, run_task 
 
 class PreforkNullPoolPgBouncer(PreforkNullPool):
     name = "prefork-nullpool-pgbouncer"
+    adoption_note = "PgBouncer in front"
     color = "#bcbd22"
     description = "the recipe through PgBouncer (transaction pooling), with asyncpg's settings for it"
     pgbouncer = True

@@ -13,6 +13,7 @@ from bench.architectures.prefork_nullpool import PreforkNullPool, app, run_task 
 
 class PreforkNullPoolPsycopg(PreforkNullPool):
     name = "prefork-nullpool-psycopg"
+    adoption_note = "a driver change (psycopg)"
     color = "#e377c2"
     description = "the recipe with psycopg 3's async driver (postgresql+psycopg) instead of asyncpg"
     driver = "psycopg"

@@ -12,9 +12,9 @@ from celery.signals import worker_process_init
 from sqlalchemy.orm import sessionmaker
 
 from bench import engines
-from bench.architectures.base import WorkerSpec
+from bench.architectures.base import NEEDS_SYNC_BODY, WorkerSpec
 from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app, rng, worker_parts
-from bench.workload import run_sync
+from bench.workload import SYNC, run_sync
 
 CONNECTIONS_PER_PROCESS = 1
 """A prefork process runs one task at a time, so one connection is all it can use."""
@@ -22,6 +22,8 @@ CONNECTIONS_PER_PROCESS = 1
 
 class PreforkSyncPool(CeleryArchitecture):
     name = "prefork-sync-pool"
+    body = SYNC
+    adoption = NEEDS_SYNC_BODY
     color = "#ff7f0e"
     description = "Celery prefork + a sync psycopg 3 engine per process (QueuePool of 1, made after the fork)"
     pool = "prefork"

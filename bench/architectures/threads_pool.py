@@ -15,13 +15,15 @@ import threading
 from sqlalchemy.orm import sessionmaker
 
 from bench import engines
-from bench.architectures.base import WorkerSpec
+from bench.architectures.base import NEEDS_SYNC_BODY, WorkerSpec
 from bench.architectures.celery_common import TASK_NAME, CeleryArchitecture, make_celery_app, rng, worker_parts
-from bench.workload import run_sync
+from bench.workload import SYNC, run_sync
 
 
 class ThreadsPool(CeleryArchitecture):
     name = "threads-pool"
+    body = SYNC
+    adoption = NEEDS_SYNC_BODY
     color = "#8c564b"
     description = "Celery threads pool + one sync psycopg 3 engine per process (pool size = threads)"
     pool = "threads"

@@ -42,8 +42,9 @@ def _make_folder(folder: Path, what: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, profile_overrides(args))
+    from bench.arm_bodies import skipped_arms
     from bench.architectures import get_architecture
-    from bench.workload import make_workload
+    from bench.workload_loader import make_workload, workload_class
 
     for arm in profile.arms():
         brokers = get_architecture(arm.architecture).brokers
@@ -51,15 +52,20 @@ def run(args: argparse.Namespace) -> int:
             raise BenchError(f"{arm.architecture} runs on {' or '.join(brokers)} only; "
                              f"leave it out of a run on {arm.broker}")
     make_workload(profile.workload, profile.table_rows, profile.workload_params)
+    skipped = skipped_arms(profile.arms(), workload_class(profile.workload))
+    if len(skipped) == len(profile.arms()):
+        raise BenchError(f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}")
     preflight(profile.database_url, profile.broker_url,
               any(get_architecture(name).pgbouncer for name in profile.architectures),
               distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
     interrupt_on_signals()
-    run_ = Run(profile, args.results_dir, TerminalObserver())
+    run_ = Run(profile, args.results_dir, TerminalObserver(), skipped)
     stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
                  f"{', '.join(profile.architectures)} on {profile.workload}")
+    for label, why in skipped.items():
+        stderr.print(f"{label}: skipped: {why}", highlight=False)
     try:
         run_.execute()
     except KeyboardInterrupt:

@@ -1,0 +1,78 @@
+"""What moving off the recipe asks of a team's code, set beside what each way out measured: the best
+arm of each adoption class (bench/architectures/base.py, ADOPTION_CLASSES) that kept up, with its
+rate and the connections it held, so a team that cannot rewrite its task body sees its best option
+first, not only the fastest one."""
+
+from __future__ import annotations
+
+from bench.analysis.rules import RECIPE, traps
+from bench.arms import architecture_of
+from bench.results import RunData
+
+
+def adoption_of(label: str) -> str:
+    """The arm's adoption class, with its note where it has one ("keeps the async code: PgBouncer in front")."""
+    from bench.architectures import get_architecture
+
+    cls = get_architecture(architecture_of(label))
+    return f"{cls.adoption}: {cls.adoption_note}" if cls.adoption_note else cls.adoption
+
+
+def adoption_class(label: str) -> str:
+    from bench.architectures import get_architecture
+
+    return get_architecture(architecture_of(label)).adoption
+
+
+def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
+    """For each adoption class the run measured a way out of (the recipe and the traps are not ways
+    out): its best arm that held a rate (by sustained rate, then drain rate), that rate and the peak
+    of connections it held at it; `architecture` None where none of the class held a tested rate."""
+    from bench.architectures.base import ADOPTION_CLASSES
+
+    ways_out = [s for label, s in results.items() if architecture_of(label) not in (RECIPE, *traps())]
+    best = {}
+    for kind in ADOPTION_CLASSES:
+        measured = [s for s in ways_out if adoption_class(s.architecture) == kind]
+        if not measured:
+            continue
+        held = sorted((s for s in measured if s.rate_per_s is not None),
+                      key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0), reverse=True)
+        top = held[0] if held else None
+        best[kind] = {"architecture": top.architecture if top else None,
+                      "rate_per_s": top.rate_per_s if top else None,
+                      "every_rate": bool(top and not top.bound_by),
+                      "connections_held": _connections_held(run, top.architecture, top.rate_per_s) if top else None,
+                      "measured": [s.architecture for s in measured]}
+    return best
+
+
+def _connections_held(run: RunData, label: str, rate: float) -> int | None:
+    peaks = [r["connections_peak"] for r in run.steps if r["architecture"] == label and not r.get("saturation")
+             and r["offered_rate_per_s"] == rate and r.get("connections_peak") is not None]
+    return int(max(peaks)) if peaks else None
+
+
+def adoption_lines(best: dict[str, dict]) -> list[str]:
+    """One line per adoption class measured: "If you keep the async code: ..."."""
+    if not best:
+        return []
+    lines = ["The best way out by what it asks of your task code:"]
+    for kind, b in best.items():
+        if b["architecture"] is None:
+            lines.append(f"- {kind}: none held the lowest rate tested ({', '.join(b['measured'])}).")
+            continue
+        note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
+        at_least = "at least " if b["every_rate"] else ""
+        held = f", {b['connections_held']} connections held at most" if b["connections_held"] is not None else ""
+        lines.append(f"- {kind}: {b['architecture']}{f' ({note})' if note else ''} sustains {at_least}"
+                     f"{b['rate_per_s']:g}/s{held}.")
+    return lines
+
+
+def skipped_lines(run: RunData) -> list[str]:
+    """The arms the run left out because the workload lacks their task body."""
+    by_reason: dict[str, list[str]] = {}
+    for entry in run.meta.get("skipped") or []:
+        by_reason.setdefault(entry["reason"], []).append(entry["arm"])
+    return [f"Not run: {', '.join(arms)} ({reason})." for reason, arms in by_reason.items()]
