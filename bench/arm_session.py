@@ -101,7 +101,8 @@ def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, dis
                       pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params,
                       tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
                       prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
-                      pgbouncer_url=services.pgbouncer_url, label=arm.label, control_url=services.control_url,
+                      pgbouncer_url=services.pgbouncer_url, label=arm.label,
+                      service_url=services.outside_service.url if services.outside_service else None, control_url=services.control_url,
                       clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6))
 
 
@@ -145,7 +146,7 @@ def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
     by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
                "pgbouncer": [services.pgbouncer], "control": [services.control],
-               "proxy": services.proxies}
+               "proxy": services.proxies, "service": [services.outside_service]}
     for role, servers in by_role.items():
         pids = [server.pid for server in servers if server and server.pid]
         if pids:

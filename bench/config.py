@@ -22,7 +22,7 @@ from bench.arms import Arm, parse_arms
 from bench.errors import BenchError
 from bench.processes import parse_cpu_list
 
-Role = Literal["db", "workers", "broker", "loadgen", "pgbouncer", "proxy"]
+Role = Literal["db", "workers", "broker", "loadgen", "pgbouncer", "proxy", "service"]
 """The roles that can be given CPU sets."""
 ROLES: tuple[str, ...] = Role.__args__
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url",

@@ -60,8 +60,10 @@ class Run:
         work_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
         try:
             master = remote_parts.loadgen_master(self.profile, self.observer)
-            with services_for(self.profile, self.folder.logs, self._needs_pgbouncer()) as services:
-                self._measure_watching(services, work_dir, master)
+            p = self.profile
+            workload = make_workload(p.workload, p.table_rows, p.workload_params)
+            with services_for(p, self.folder.logs, self._needs_pgbouncer(), workload.outside_service_ms()) as services:
+                self._measure_watching(services, workload, work_dir, master)
             self.status = "complete"
         except KeyboardInterrupt:
             self.status = "interrupted"
@@ -80,10 +82,10 @@ class Run:
     def _needs_pgbouncer(self) -> bool:
         return any(get_architecture(a).pgbouncer for a in self.profile.architectures)
 
-    def _measure_watching(self, services: Services, work_dir: Path, master) -> None:
+    def _measure_watching(self, services: Services, workload, work_dir: Path, master) -> None:
         """Measure; whatever goes wrong once a server bench started has died is put down to that death."""
         try:
-            self._measure(services, work_dir, master)
+            self._measure(services, workload, work_dir, master)
         except (KeyboardInterrupt, ServerExited):
             raise
         except Exception as exc:
@@ -93,9 +95,8 @@ class Run:
             log.info(f"{reason}; then {type(exc).__name__}: {exc}".splitlines()[0])
             raise ServerExited(reason) from None
 
-    def _measure(self, services: Services, work_dir: Path, master) -> None:
+    def _measure(self, services: Services, workload, work_dir: Path, master) -> None:
         p = self.profile
-        workload = make_workload(p.workload, p.table_rows, p.workload_params)
         arms = [(arm, get_architecture(arm.architecture)()) for arm in p.arms() if arm.label not in self.skipped]
         workload.prepare(services.database_url)
         log.info(f"workload {workload.name} set up with {p.table_rows} rows")

@@ -40,11 +40,13 @@ ROLE_MEANING = {"cpu_percent": "the worker processes' tree", "loadgen_cpu_percen
                 "broker_cpu_percent": "the managed broker (Redis, or RabbitMQ's node)",
                 "bench_cpu_percent": "bench's own process", "pgbouncer_cpu_percent": "the managed PgBouncer",
                 "proxy_cpu_percent": "the delay proxy", "control_cpu_percent": "the control channel's Redis",
+                "service_cpu_percent": "the outside service the tasks call (send_email)",
                 "machine_cpu_percent": "the whole machine (near cores x 100: the machine was the limit)"}
 COST_MEANING = {"worker_cpu_ms_per_task": "workers", "db_cpu_ms_per_task": "database", "broker_cpu_ms_per_task": "broker",
                 "loadgen_cpu_ms_per_task": "load generator (over the tasks it sent in the window)",
                 "pgbouncer_cpu_ms_per_task": "PgBouncer", "proxy_cpu_ms_per_task": "delay proxy",
-                "control_cpu_ms_per_task": "control channel", "machine_cpu_ms_per_task": "whole machine"}
+                "control_cpu_ms_per_task": "control channel", "service_cpu_ms_per_task": "outside service",
+                "machine_cpu_ms_per_task": "whole machine"}
 
 def _cpu_column(name: str) -> Column:
     return Column(name, "% of a core", NUMBER, f"CPU of {ROLE_MEANING[name]} over the measured window")

@@ -96,7 +96,8 @@ ROLE_COLUMNS = {"workers": ("cpu_percent", "worker_cpu_ms_per_task"),
                 "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
                 "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task"),
                 "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task"),
-                "control": ("control_cpu_percent", "control_cpu_ms_per_task")}
+                "control": ("control_cpu_percent", "control_cpu_ms_per_task"),
+                "service": ("service_cpu_percent", "service_cpu_ms_per_task")}
 """Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
 COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
 """What each task cost each role (and the machine): column -> the CPU column it is drawn from."""

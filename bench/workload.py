@@ -12,7 +12,13 @@ bench/workload_loader.py). It gives
     (ORM queries, relationships, Python work, awaits on other services). An architecture whose engine
     is async runs `run_async`, one whose engine is sync `run_sync`; one whose body the workload lacks
     is skipped (bench/arm_bodies.py).
-An exception a body raises fails the task, counted by its type.
+The session's transaction begins with the body's first statement and is committed after the body; a
+body may commit earlier itself (to give its connection back before a long wait), and its next
+statement begins another. An exception a body raises fails the task, counted by its type.
+
+A workload that calls an outside service says how long that service takes to answer
+(`outside_service_ms`); bench then starts one (bench/services/outside_service.py) and gives its URL
+to the workload in every worker as `service_url`.
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ class Workload:
         if not cls.__dict__.get("name"):
             cls.name = cls.__name__
 
-    def __init__(self, table_rows: int, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, table_rows: int, params: dict[str, Any] | None = None, service_url: str | None = None) -> None:
         self.table_rows = table_rows
+        self.service_url = service_url
+        """The outside service's URL, in a run that started one for it."""
         unknown = set(params or {}) - set(self.defaults)
         if unknown:
             raise BenchError(f"workload {self.name!r} has no parameter(s) {', '.join(sorted(unknown))}")
@@ -61,6 +69,10 @@ class Workload:
 
     def setup(self, connection: Connection) -> None:
         """Nothing by default: the tables the body uses exist already."""
+
+    def outside_service_ms(self) -> float | None:
+        """How long the outside service its body calls takes to answer; None: it calls none."""
+        return None
 
     def statements(self, rng: random.Random) -> Iterator[Executable]:
         raise NotImplementedError
@@ -95,15 +107,18 @@ class Workload:
 
 
 def run_sync(session_factory: sessionmaker, workload: Workload, rng: random.Random) -> None:
-    """One task through a sync Session: the workload's sync body in one transaction."""
-    with session_factory() as session, session.begin():
+    """One task through a sync Session: the workload's sync body, committed after it (rolled back
+    when it raises, as the session closes)."""
+    with session_factory() as session:
         workload.run_sync(session, rng)
+        session.commit()
 
 
 async def run_async(session_factory: async_sessionmaker, workload: Workload, rng: random.Random) -> None:
-    """One task through an AsyncSession, the shape of the recipe's `_run()`: the async body in one transaction."""
-    async with session_factory() as session, session.begin():
+    """One task through an AsyncSession, the shape of the recipe's `_run()`: the async body, committed after it."""
+    async with session_factory() as session:
         await workload.run_async(session, rng)
+        await session.commit()
 
 
 def _returns_rows(statement: Executable) -> bool:

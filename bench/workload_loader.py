@@ -66,8 +66,9 @@ def workload_class(ref: str) -> type[Workload]:
     return found
 
 
-def make_workload(ref: str, table_rows: int, params: dict[str, Any] | None = None) -> Workload:
-    return workload_class(ref)(table_rows, params)
+def make_workload(ref: str, table_rows: int, params: dict[str, Any] | None = None,
+                  service_url: str | None = None) -> Workload:
+    return workload_class(ref)(table_rows, params, service_url)
 
 
 def _is_path(target: str) -> bool:

@@ -58,7 +58,7 @@ def _bench_children_started_after(t0: float) -> list[str]:
         # meanwhile; bench's node and helpers name bench's folder in their command line or environment.
         erlang_of_bench = "bench-rabbitmq-" in cmd + " ".join((proc.info["environ"] or {}).values())
         if erlang_of_bench or re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
-                                        r"delay_proxy|pgbouncer|-m bench worker|-m bench loadgen", cmd):
+                                        r"delay_proxy|pgbouncer|-m bench worker|-m bench loadgen|bench\.services\.outside_service", cmd):
             leftovers.append(f"{proc.info['pid']} {cmd}")
     return leftovers
 
@@ -179,9 +179,10 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, bench_run):
     t0 = time.time()
-    # With the delay proxy (rtt 0) and a RabbitMQ node (and its epmd) as the broker, so they are
-    # among what a Ctrl-C must stop.
-    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq") as proc:
+    # With the delay proxy (rtt 0), a RabbitMQ node (and its epmd) as the broker and send_email's
+    # outside service, so they are among what a Ctrl-C must stop.
+    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq",
+                                 "--workload", "send_email") as proc:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             steps = list(tmp_path.glob("*/steps.csv"))

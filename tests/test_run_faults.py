@@ -31,11 +31,13 @@ def _wait_for_log(results: Path, pattern: str, timeout_s: float = 120) -> re.Mat
     raise AssertionError(f"bench.log never said {pattern!r}")
 
 
-@pytest.mark.parametrize("server", ["postgres", "redis"])
+@pytest.mark.parametrize("server", ["postgres", "redis", "service"])
 def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, server, bench_run):
     t0 = time.time()
-    # With the delay proxy (rtt 0), so it is among what an error must stop.
-    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0") as proc:
+    # With the delay proxy (rtt 0), so it is among what an error must stop; "service" is send_email's
+    # outside service.
+    workload = ["--workload", "send_email"] if server == "service" else []
+    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0", *workload) as proc:
         server_pid = int(_wait_for_log(tmp_path, rf"started {server} pid=(\d+)").group(1))
         _wait_for_log(tmp_path, r"prefork-nullpool step 1\.0 starts")
         time.sleep(1.5)  # past the warm-up, into the measured part of the second step

@@ -50,6 +50,8 @@ class WorkerSpec:
     """CPU list the worker processes run on (the "workers" role's set); None: anywhere."""
     pgbouncer_url: str | None = None
     """The managed PgBouncer in front of the database, when the run started one."""
+    service_url: str | None = None
+    """The outside service the workload calls, when the run started one."""
     control_url: str | None = None
     """The control channel the workers send their task records through (`records = "control"`);
     None: files in `records_dir`."""

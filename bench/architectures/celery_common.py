@@ -71,7 +71,7 @@ def worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
 @functools.cache
 def _make_worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
     spec = WorkerSpec.from_env()
-    workload = make_workload(spec.workload, spec.table_rows, spec.workload_params)
+    workload = make_workload(spec.workload, spec.table_rows, spec.workload_params, spec.service_url)
     return spec, workload, make_recorder(spec)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from bench.errors import BenchError
 from bench.services.delay_proxy import ManagedDelayProxy, delay_proxy_binary
 from bench.services.outages import BrokerProbe, DatabaseProbe
+from bench.services.outside_service import ManagedOutsideService
 from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.brokers import broker_kind, check_broker
@@ -60,6 +61,8 @@ class Services:
     """The control channel's Redis (`records = "control"`): task records and clock offsets, never tasks."""
     given_control_url: str | None = None
     """The control channel given by URL (`control_url`), instead of bench's own."""
+    outside_service: ManagedOutsideService | None = None
+    """The service the workload's tasks call (send_email's email provider), where it calls one."""
 
     @property
     def control_url(self) -> str | None:
@@ -119,7 +122,7 @@ class Services:
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
         servers = {"postgres": self.postgres, **{broker.name: broker for broker in self.managed_brokers.values()},
-                   "control": self.control, "pgbouncer": self.pgbouncer,
+                   "control": self.control, "pgbouncer": self.pgbouncer, "service": self.outside_service,
                    **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
         return {name: server.process for name, server in servers.items() if server and server.process}
 
@@ -196,11 +199,13 @@ def running_services(
     control: bool = False,
     control_url: str | None = None,
     listen: str | None = None,
+    outside_service_ms: float | None = None,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
     was started on exit, whatever the exit. PgBouncer and the delay proxy start later, per distance
-    (`Services.at_distance`). A broker_url serves the brokers of its kind."""
+    (`Services.at_distance`). A broker_url serves the brokers of its kind. With `outside_service_ms`,
+    an outside service that answers after that long (role "service")."""
     preflight(database_url, broker_url, pgbouncer, distance, brokers, control_url)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
@@ -224,15 +229,22 @@ def running_services(
         control_server = None
         if control and not control_url:
             control_server = stack.enter_context(ManagedRedis(work_dir, name="control", listen=listen, tls=redis_tls))
+        outside = None
+        if outside_service_ms is not None:
+            outside = stack.enter_context(ManagedOutsideService(work_dir, outside_service_ms, cpus=cpus.get("service"),
+                                                                listen=listen))
         yield Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside,
-                       control=control_server, given_control_url=control_url)
+                       control=control_server, given_control_url=control_url, outside_service=outside)
 
 
-def services_for(profile, work_dir: Path, pgbouncer: bool) -> contextlib.AbstractContextManager[Services]:
+def services_for(profile, work_dir: Path, pgbouncer: bool,
+                 outside_service_ms: float | None = None) -> contextlib.AbstractContextManager[Services]:
     """The servers a profile's server and topology sections ask for (`running_services`), once for a
-    run; `pgbouncer` says whether an architecture of the run needs one."""
+    run; `pgbouncer` says whether an architecture of the run needs one, `outside_service_ms` whether
+    its workload calls an outside service."""
     return running_services(
         work_dir, profile.database_url, profile.broker_url, profile.max_connections, auth=profile.auth,
         ssl=profile.ssl, redis_tls=profile.redis_tls, cpus=profile.cpus, pgbouncer=pgbouncer,
         distance=profile.distances() != [None], brokers=profile.brokers(), control=profile.via_control(),
-        control_url=profile.control_url, listen=profile.listen, pgbouncer_beside=profile.pgbouncer_beside)
+        control_url=profile.control_url, listen=profile.listen, pgbouncer_beside=profile.pgbouncer_beside,
+        outside_service_ms=outside_service_ms)
