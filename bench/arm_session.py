@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.architectures import WorkerSpec
 from bench.architectures.base import DRAINED_STOP_GRACE_S
+from bench.analysis.rules import kept_up
 from bench.arms import Arm
 from bench.clock import WORKER_SKEW_ENV
 from bench.collect import RecordReader
@@ -69,20 +71,26 @@ class RunParts:
 
 
 def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
-            runner: StepRunner) -> None:
+            runner: StepRunner, rates: list | None = None, first_step: int = 0,
+            stop_when_behind: bool = False) -> None:
     """Start the arm's workers, run its steps (rows go to `runner`), stop them whatever happens.
-    `services` are the run's, with what this arm adds (a delay proxy, its PgBouncer)."""
+    `services` are the run's, with what this arm adds (a delay proxy, its PgBouncer); `rates` those of
+    its steps (default: the profile's), numbered from `first_step`; with `stop_when_behind`, none after
+    a rate step that fell behind its arrivals."""
     spec = worker_spec(parts, services, arm, architecture, distance_index)
     workers = _start_workers(parts, architecture, spec)
     queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
                                   parts.run_start_ns)
     queue_probe.start()
     ctx = _step_context(parts, services, arm, spec, workers, queue_probe)
-    rates = parts.profile.rates
+    rates = rates or parts.profile.rates
     try:
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
-            runner.run_rate(ctx, distance_index * len(rates) + index, rate)
+            runner.run_rate(ctx, first_step + distance_index * len(rates) + index, rate)
+            if stop_when_behind and rate != "max" and not kept_up(runner.rows[-1]):
+                log.info(f"{arm.label}: fell behind at {rate:g}/s; no higher rate")
+                break
     finally:
         queue_probe.stop()
         ctx.reader.close()
@@ -92,8 +100,8 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
 
 def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
     p = parts.profile
-    records_dir = parts.work_dir / f"{arm.architecture}-{arm.broker}-{distance_index}"
-    records_dir.mkdir()
+    # A folder of its own per session of the arm (the probe's and the recipe's later steps are two).
+    records_dir = Path(tempfile.mkdtemp(prefix=f"{arm.architecture}-{arm.broker}-{distance_index}-", dir=parts.work_dir))
     return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
                       broker_url=services.broker_urls[arm.broker],
                       queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=absolute_ref(p.workload),

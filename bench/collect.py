@@ -19,6 +19,8 @@ class TaskRecord:
     """Duration of each new database connection the task opened."""
     error: str | None = None
     pid: int = 0
+    cpu_ns: int | None = None
+    """CPU of the worker process while it ran the task (its own, where a process runs one at a time)."""
     clock_offset_ns: int | None = None
     """How far the worker's clock ran ahead of bench's (records that came over the control channel;
     their times are already in bench's clock)."""

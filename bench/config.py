@@ -100,6 +100,11 @@ class LoadSettings(BaseModel):
                                             allowed="a whole number of at least 1")
     """Runs of each "max" step (default: `repeat`); reported by their median and min–max, since single
     saturation runs vary by 10-20 % on a small shared machine."""
+    probe: bool = setting(False, flag=True, allowed="true or false (on or off)")
+    """Fit the run to the task: a short step of the first architecture (the recipe) at a low rate tells
+    how long its task takes and how much of it waits; then the run measures the recipe and, of the other
+    architectures, one per adoption class suited to that, at rates around the recipe's limit
+    (bench/arm_choice.py); `rates` is not used."""
     loadgen_users: int = setting(8, ge=1, allowed="a whole number of at least 1")
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues. Per process."""
     loadgen_processes: int = setting(1, flag=True, ge=1, allowed="a whole number of at least 1")
@@ -239,6 +244,8 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         self._check_listen()
         self._check_arms()
+        _check(not self.probe or self.distances() == [None] or len(self.distances()) == 1,
+               "probe = true fits the run at one distance: give rtt_ms one value, or set probe = false")
         return self
 
     def _check_listen(self) -> None:

@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import remote_parts, run_facts
-from bench.architectures import get_architecture
+from bench import remote_parts, run_facts, run_plan
 from bench.arm_session import RunParts, run_arm
 from bench.config import Profile
 from bench.errors import ServerExited
@@ -62,7 +61,7 @@ class Run:
             master = remote_parts.loadgen_master(self.profile, self.observer)
             p = self.profile
             workload = make_workload(p.workload, p.table_rows, p.workload_params)
-            with services_for(p, self.folder.logs, self._needs_pgbouncer(), workload.outside_service_ms()) as services:
+            with services_for(p, self.folder.logs, run_plan.needs_pgbouncer(p), workload.outside_service_ms()) as services:
                 self._measure_watching(services, workload, work_dir, master)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -79,9 +78,6 @@ class Run:
             self._write_run_json()
             log.info(f"run {self.status}")
 
-    def _needs_pgbouncer(self) -> bool:
-        return any(get_architecture(a).pgbouncer for a in self.profile.architectures)
-
     def _measure_watching(self, services: Services, workload, work_dir: Path, master) -> None:
         """Measure; whatever goes wrong once a server bench started has died is put down to that death."""
         try:
@@ -97,7 +93,7 @@ class Run:
 
     def _measure(self, services: Services, workload, work_dir: Path, master) -> None:
         p = self.profile
-        arms = [(arm, get_architecture(arm.architecture)()) for arm in p.arms() if arm.label not in self.skipped]
+        arms = run_plan.arms_to_run(p, self.skipped)
         workload.prepare(services.database_url)
         log.info(f"workload {workload.name} set up with {p.table_rows} rows")
         parts = self._parts = RunParts.create(profile=p, folder=self.folder, services=services,
@@ -111,14 +107,23 @@ class Run:
             self._steps = StepRunner(p, self.folder, parts.run_start_ns, processes, self.observer)
             for distance_index, rtt_ms in enumerate(p.distances()):
                 with services.at_distance(rtt_ms) as near:
-                    for arm, architecture in arms:
-                        with near.pgbouncer_for(architecture) as served:
-                            run_arm(parts, served, arm, architecture, distance_index, self._steps)
+                    for entry in self._plan(parts, near, arms, processes):
+                        with near.pgbouncer_for(entry.architecture) as served:
+                            run_arm(parts, served, entry.arm, entry.architecture, distance_index, self._steps,
+                                    entry.rates, entry.first_step, entry.stop_when_behind)
             if p.pgbench_check:
                 self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.observer)
         finally:
             remote_parts.release(parts.agents, master, self.folder.logs)
             parts.stop()
+
+    def _plan(self, parts: RunParts, services: Services, arms: list, processes: int) -> list[run_plan.ArmPlan]:
+        """The profile's arms and rates, or with `probe` (one distance only) what the probe chose."""
+        if not self.profile.probe:
+            return run_plan.profile_plan(arms, self.profile.rates)
+        plan, self._facts["probe"] = run_plan.probed_plan(parts, services, arms, self._steps, processes, self.observer)
+        self._write_run_json()
+        return plan
 
     def _write_run_json(self) -> None:
         parts, steps = self._parts, self._steps

@@ -78,6 +78,8 @@ STEPS: list[Column] = [
     *_columns(NUMBER, "ms", "connect_p50_ms connect_p99_ms",
               "each new DBAPI connection: TCP, authentication and backend start (SQLAlchemy `do_connect`)"),
     Column("connect_share", "fraction", NUMBER, "total connect time over total task execution time"),
+    Column("task_cpu_p50_ms", "ms of one core", NUMBER, "median CPU of the worker process while it ran a task: the "
+           "task's own where a process runs one at a time (prefork); with several at once, theirs too"),
     Column("connects_per_task", "", NUMBER, "client-side connect events per task (warm-up included)"),
     Column("connections_mean", "connections", NUMBER, "the benchmark's backends in `pg_stat_activity`, sampled at 20 Hz: mean"),
     Column("connections_peak", "connections", NUMBER, "the same: peak (a lower bound for connections that live a few ms)"),

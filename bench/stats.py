@@ -211,6 +211,7 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("queue_wait", [ms(r.started_ns - enqueued_at[r.id]) for r in done], (50, 99)),
         **_percentiles("exec", [ms(r.finished_ns - r.started_ns) for r in done], (50, 99)),
         **_percentiles("connect", [ms(c) for c in connects], (50, 99)),
+        "task_cpu_p50_ms": percentile([ms(r.cpu_ns) for r in done if r.cpu_ns is not None], 50),
         "connect_share": _ratio(sum(connects), sum(r.finished_ns - r.started_ns for r in done)),
         "connects_per_task": _ratio(sum(len(r.connect_ns) for r in processed_all), len(processed_all)),
         "connections_mean": _mean([s.connections for s in m.samples]),

@@ -70,6 +70,21 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
     return lines
 
 
+def probe_lines(run: RunData) -> list[str]:
+    """What the probe found and chose, in a run fitted to its task (`probe = true`)."""
+    probe = run.meta.get("probe")
+    if not probe:
+        return []
+    shape = probe["shape"]
+    kind = "mostly waits" if shape["waits"] else "mostly computes"
+    line = (f"Fitted to the task: a probe at {probe['rate_per_s']:g}/s found a task takes {shape['task_ms']:.1f} ms in "
+            f"{RECIPE} ({shape['connect_ms']:.1f} connecting; {100 * shape['wait_share']:.0f} % of the rest off the "
+            f"workers' CPU: it {kind}), so measured one way out per kind ({', '.join(probe['chosen'])})")
+    if probe["left_out"]:
+        line += f" and left out {', '.join(probe['left_out'])} (its kind is measured by an arm better suited to this task)"
+    return [line + "."]
+
+
 def skipped_lines(run: RunData) -> list[str]:
     """The arms the run left out because the workload lacks their task body."""
     by_reason: dict[str, list[str]] = {}

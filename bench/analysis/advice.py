@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
-from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, skipped_lines
+from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, probe_lines, skipped_lines
 from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
@@ -126,7 +126,7 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["by_adoption"] = best_by_class(run, results)
     advice["text"] = (_text(run, results, alternatives, limits, advice["by_adoption"]) + _statement_lines(run)
-                      + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole))
+                      + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole) + probe_lines(whole))
     rate = float(run.setting("plan_rate_per_s"))
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
