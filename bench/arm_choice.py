@@ -20,16 +20,17 @@ from dataclasses import asdict, dataclass
 
 WAITS_SHARE = 0.5
 """A task whose time past its connect is at least this share off the worker's CPU mostly waits."""
-RECIPE_RATES = (0.5, 1.0)
-"""The recipe's rates after the probe, as multiples of its estimated drain: one it holds, and the
-estimate itself, which it does not hold under load (the probe's tasks do not share the CPU: point_select
-here, estimated 107/s, drained 82)."""
+RECIPE_RATES = (0.6, 1.4)
+"""The recipe's rates after the probe, as multiples of its estimated drain: one it holds, one past it.
+The estimate can be high (the probe's tasks do not share the CPU: point_select here, estimated 107/s,
+drained 82) or right (io_wait, estimated 46/s, held 45), so the second is well past it."""
 WAY_OUT_RATES = (1.0, 2.5)
 """The ways out's rates, as multiples of the recipe's estimated drain: past the recipe, and far past it
 (io_wait here: gevent-pool and async-queue held 3.5 times the recipe's drain, prefork arms 1.4). An arm
 that falls behind at the first is not run at the second (`ArmPlan.stop_when_behind`)."""
 RATE_STEP = 5.0
-"""Rates are rounded to this many tasks/s, so runs of the same shape compare step by step."""
+"""Rates are rounded to this many tasks/s (to whole tasks/s below 50/s), so runs of the same shape
+compare step by step."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,14 @@ class TaskShape:
                 "drain_per_s": round(self.drain_per_s, 1)}
 
 
-def rates_for(shape: TaskShape, multiples: tuple[float, ...]) -> list[float]:
-    """Rates at these multiples of the recipe's estimated drain, rounded, distinct, at least RATE_STEP."""
-    rates = [max(RATE_STEP, RATE_STEP * round(m * shape.drain_per_s / RATE_STEP)) for m in multiples]
+def rates_for(shape: TaskShape, multiples: tuple[float, ...], above: float = 0.0) -> list[float]:
+    """Rates at these multiples of the recipe's estimated drain, rounded, distinct, above `above`
+    (the probe's rate)."""
+    rates = []
+    for multiple in multiples:
+        rate = multiple * shape.drain_per_s
+        step = RATE_STEP if rate >= 10 * RATE_STEP else 1.0
+        rates.append(max(above + step, step * round(rate / step)))
     return sorted(set(rates))
 
 

@@ -88,7 +88,7 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
             runner.run_rate(ctx, first_step + distance_index * len(rates) + index, rate)
-            if stop_when_behind and rate != "max" and not kept_up(runner.rows[-1]):
+            if stop_when_behind and rate not in ("max", "burst") and not kept_up(runner.rows[-1]):
                 log.info(f"{arm.label}: fell behind at {rate:g}/s; no higher rate")
                 break
     finally:
@@ -106,7 +106,7 @@ def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, dis
                       broker_url=services.broker_urls[arm.broker],
                       queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=absolute_ref(p.workload),
                       table_rows=p.table_rows, records_dir=str(records_dir), worker_processes=p.worker_processes,
-                      pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params,
+                      pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params_of(arm),
                       tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
                       prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
                       pgbouncer_url=services.pgbouncer_url, label=arm.label,

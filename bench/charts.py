@@ -27,6 +27,8 @@ CHART_NAMES = ["throughput", "latency", "connections", "handshake", "errors"]
 DISTANCE_CHART = "distance"
 """Drawn, and shown in the report, only for a run that stepped through several distances (rtt_ms)."""
 DISTANCE_MARKERS = ["o", "s", "^", "D", "v", "P"]
+BURSTS_CHART = "bursts"
+"""Drawn, and shown in the report, only for a run with burst steps (rate "burst")."""
 
 
 def color(architecture: str) -> str:
@@ -91,14 +93,16 @@ def label_axes(ax, xlabel: str, ylabel: str, chart_title: str, legend_columns: i
 
 
 def chart_names(run: RunData) -> list[str]:
-    return CHART_NAMES + ([DISTANCE_CHART] if len(run.distances) > 1 else [])
+    return (CHART_NAMES + ([DISTANCE_CHART] if len(run.distances) > 1 else [])
+            + ([BURSTS_CHART] if run.burst_steps else []))
 
 
 def draw_all(run: RunData, out_dir: Path) -> list[Path]:
     """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     drawers = {"throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
-               "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart}
+               "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart,
+               BURSTS_CHART: bursts_chart}
     paths = []
     for name in chart_names(run):
         fig = drawers[name](run)
@@ -253,6 +257,30 @@ def distance_chart(run: RunData):
     label_axes(right, "round-trip time to the database (ms)", f"{RECIPE} time at its lowest rate (ms)",
                "Connect and task time vs the model")
     fig.suptitle(title(run, "The database at a distance"), fontsize=9)
+    return fig
+
+
+def bursts_chart(run: RunData):
+    """Each arm's drain time burst by burst (its first send to its last task's end), beside the time
+    the arm's own saturation drain rate would take for a burst, where the run measured one."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    tasks = None
+    for row in run.burst_steps:
+        arch = row["architecture"]
+        facts = sorted(run.side("bursts", row), key=lambda f: f["burst"])
+        label = arch if row.get("repetition") in (0, None) else f"{arch} (run {int(row['repetition']) + 1})"
+        ax.plot([int(f["burst"]) + 1 for f in facts], [f["drain_s"] for f in facts], marker="o", color=color(arch),
+                label=label, gid=f"bursts-{arch}-{int(row.get('repetition') or 0)}")
+        tasks = tasks or (facts[0]["tasks"] if facts else None)
+        drain = run.saturation(arch)
+        if drain is not None and facts and row.get("repetition") in (0, None):
+            ax.axhline(facts[0]["tasks"] / drain.median, color=color(arch), linestyle=":", linewidth=1,
+                       gid=f"bursts-expected-{arch}")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax, "burst", "drain time (s): first send to last task's end",
+               f"Drain time of each burst of {tasks or '?'} tasks (dotted: burst / the arm's saturation drain rate)")
+    fig.suptitle(title(run, "Bursts"), fontsize=9)
     return fig
 
 

@@ -64,13 +64,21 @@ class LoadSettings(BaseModel):
     """The task body every architecture runs (bench/workloads)."""
     workload_params: dict[str, Any] = setting(factory=dict, allowed="a table of the workload's settings")
     """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
+    variants: dict[str, dict[str, Any]] = setting(factory=dict, allowed="a table of variant = {workload settings}")
+    """Workload settings an arm `name#variant` runs with on top of `workload_params` (bench.arms)."""
     table_rows: int = setting(10_000, flag=True, ge=1, allowed="a whole number of at least 1")
     """Rows seeded into the workload's table."""
-    rates: list[Rate | Literal["max"]] = setting(
+    rates: list[Rate | Literal["max", "burst"]] = setting(
         flag=True, factory=lambda: [25.0, 50.0, 100.0], min_length=1,
-        flag_form="RATE,...: comma-separated, e.g. 50,100,max",
-        allowed='a list of at least one rate, each a number of tasks/s above 0 or "max"')
-    """Offered rate of each step, tasks/s; "max" for a saturation step (`saturation_tasks` at once)."""
+        flag_form="RATE,...: comma-separated, e.g. 50,100,max,burst",
+        allowed='a list of at least one rate, each a number of tasks/s above 0, "max" or "burst"')
+    """Offered rate of each step, tasks/s; "max" for a saturation step (`saturation_tasks` at once);
+    "burst" for a burst step (`burst_tasks` at once every `burst_period_s`, on running workers)."""
+    burst_tasks: int = setting(500, flag=True, ge=1, le=MAX_TASKS_PER_STEP,
+                               allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}")
+    """Tasks of each burst of a "burst" step, all due at once (a Celery beat fan-out)."""
+    burst_period_s: float = setting(10.0, flag=True, gt=0, allow_inf_nan=False, allowed="a number of seconds above 0")
+    """Seconds between the bursts of a "burst" step, which sends step_seconds / burst_period_s of them (at least one)."""
     saturation_tasks: int = setting(2000, flag=True, ge=1, le=MAX_TASKS_PER_STEP,
                                     allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}")
     """Tasks enqueued at once by a "max" step; the step measures how fast they drain."""
@@ -126,7 +134,7 @@ class WorkerSettings(BaseModel):
 
     worker_processes: int = setting(2, flag=True, ge=1, allowed="a whole number of at least 1")
     """Worker processes of every architecture (prefork concurrency; gevent and taskiq worker processes)."""
-    tasks_per_process: int = setting(10, ge=1, allowed="a whole number of at least 1")
+    tasks_per_process: int = setting(10, flag=True, ge=1, allowed="a whole number of at least 1")
     """Tasks one process runs at once where it can run several (gevent greenlets, taskiq async tasks)."""
     task_time_limit_seconds: float = setting(5.0, gt=0, allow_inf_nan=False,
                                              allowed="a number of seconds above 0")
@@ -229,8 +237,12 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
 
     def check_together(self) -> "Profile":
         """What no single value shows: the values that must fit together, and against this machine."""
+        if "burst" in self.rates:
+            _check(self.burst_tasks * self.bursts_per_step() <= MAX_TASKS_PER_STEP,
+                   f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
+                   f"{MAX_TASKS_PER_STEP:,} tasks a step may hold")
         for rate in self.rates:
-            if rate != "max":
+            if rate not in ("max", "burst"):
                 _check(rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
                        f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold")
         _check(self.warmup_max_seconds >= self.warmup_seconds,
@@ -264,10 +276,16 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
     def _check_arms(self) -> None:
         seen = set()
         for arm in self.arms():
+            _check(not arm.variant or arm.variant in self.variants,
+                   f"{arm.label}: no variant {arm.variant!r} in the profile's variants ({', '.join(self.variants) or 'none'})")
             _check(arm.broker in BROKERS, f"{arm.label}: the broker after \"@\" must be one of {', '.join(BROKERS)}")
-            _check((arm.architecture, arm.broker) not in seen,
+            _check((arm.architecture, arm.broker, arm.variant) not in seen,
                    f"architectures names {arm.architecture} on {arm.broker} twice")
-            seen.add((arm.architecture, arm.broker))
+            seen.add((arm.architecture, arm.broker, arm.variant))
+
+    def bursts_per_step(self) -> int:
+        """Bursts of a "burst" step: as many periods as fit in step_seconds, at least one."""
+        return max(1, int(self.step_seconds // self.burst_period_s))
 
     def via_control(self) -> bool:
         """Task records come over the control channel: asked for, or the only way from other hosts."""
@@ -283,6 +301,10 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
 
     def arms(self) -> list[Arm]:
         return parse_arms(self.architectures, self.default_broker())
+
+    def workload_params_of(self, arm: Arm) -> dict[str, Any]:
+        """The workload settings an arm runs with: its variant's on top of the profile's."""
+        return {**self.workload_params, **self.variants.get(arm.variant, {})}
 
     def brokers(self) -> list[str]:
         """The brokers the run needs, the default one first."""

@@ -79,7 +79,7 @@ def _number(text: str) -> int | float:
 
 def _convert(key: str, text: str) -> Any:
     if key == "rates":
-        return [part.strip() if part.strip() == "max" else _number(part) for part in text.split(",")]
+        return [part.strip() if part.strip() in ("max", "burst") else _number(part) for part in text.split(",")]
     if key == "architectures":
         return [part.strip() for part in text.split(",") if part.strip()]
     if key == "rtt_ms":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from bench.errors import BenchError
+from bench.schedule import BURSTS
 from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS, STEP_KEY, TEXT, TEXT_COLUMNS
 from bench.stats import Spread
 
@@ -115,6 +116,10 @@ class RunData:
     samples: list[dict]
     sides: dict[str, list[dict]] = field(default_factory=dict)
     """The side tables' rows by table (errors, cpu_sets), typed like the steps."""
+    burst_steps: list[dict] = field(default_factory=list)
+    """steps.csv's burst steps (rate "burst"), kept apart from `steps`: a burst is no offered rate, and
+    the analyses of rates (sustainable rate, costs, model) must not take one for it. bursts.csv has
+    each burst."""
 
     def side(self, table: str, step_row: dict) -> list[dict]:
         """A side table's rows of one step."""
@@ -150,7 +155,8 @@ class RunData:
         keys = {(r["architecture"], r["step"]) for r in steps}
         samples = [s for s in self.samples if (s.get("architecture"), s.get("step")) in keys]
         sides = {table: [r for r in rows if r.get("rtt_ms") == rtt_ms] for table, rows in self.sides.items()}
-        return RunData(self.path, self.meta, steps, samples, sides)
+        return RunData(self.path, self.meta, steps, samples, sides,
+                       [r for r in self.burst_steps if r.get("rtt_ms") == rtt_ms])
 
     def task_latencies(self, step_row: dict) -> list[float]:
         """Latencies (ms) of the completed, measured tasks of one steps.csv row, from tasks.csv.gz
@@ -191,7 +197,8 @@ def load_run(run_dir: Path) -> RunData:
         sides = {table: _read_side(run_dir, table, steps) for table in SIDE_TABLES}
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read the run in {run_dir}: {exc}") from None
-    return RunData(run_dir, meta, steps, samples, sides)
+    bursts = [r for r in steps if r.get("arrival") == BURSTS]
+    return RunData(run_dir, meta, [r for r in steps if r.get("arrival") != BURSTS], samples, sides, bursts)
 
 
 def _read_side(run_dir: Path, table: str, steps: list[dict]) -> list[dict]:

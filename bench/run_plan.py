@@ -66,7 +66,7 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
                          f"see {parts.folder.path / 'errors.csv'}, or set probe = false")
     shape = TaskShape.from_row(row, processes)
     chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
-    recipe_rates, way_out_rates = rates_for(shape, RECIPE_RATES), rates_for(shape, WAY_OUT_RATES)
+    recipe_rates, way_out_rates = rates_for(shape, RECIPE_RATES, above=probe_rate), rates_for(shape, WAY_OUT_RATES)
     plan = [ArmPlan(recipe, recipe_architecture, recipe_rates, first_step=1, stop_when_behind=True)]
     plan += [ArmPlan(arm, architecture, way_out_rates, stop_when_behind=True)
              for arm, architecture in others if arm.label in chosen]

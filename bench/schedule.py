@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass
 
 NS_PER_S = 1_000_000_000
+BURSTS = "bursts"
+"""The arrival of a burst step (rate "burst"): `burst_tasks` at once, every `burst_period_s`."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,22 @@ class StepPlan:
     """Which run of this step, when steps are repeated (`--repeat`)."""
     phase: str = ""
     """"w" for the warm-up of a step run on its own (bench.warmup); "" for the step itself."""
+    burst_tasks: int = 0
+    """A burst step's tasks per burst (Celery beat's fan-out), all due at once every `burst_period_s`."""
+    burst_period_s: float = 0.0
+
+    @classmethod
+    def burst_step(cls, index: int, burst_tasks: int, period_s: float, bursts: int, seed: int,
+                   repetition: int = 0) -> "StepPlan":
+        """`bursts` bursts of `burst_tasks` tasks, one every `period_s`, on running workers; its rate is
+        their mean. No warm-up of its own: a modest one runs before it (bench/step_runner.py)."""
+        return cls(index, burst_tasks / period_s, 0.0, bursts * period_s, BURSTS, seed, repetition=repetition,
+                   burst_tasks=burst_tasks, burst_period_s=period_s)
+
+    @property
+    def bursts(self) -> int:
+        """How many bursts a burst step sends (0 for other steps)."""
+        return round(self.measure_s / self.burst_period_s) if self.burst_tasks else 0
 
     @classmethod
     def saturation_step(cls, index: int, task_count: int, seed: int, repetition: int = 0) -> "StepPlan":
@@ -58,6 +76,9 @@ class StepPlan:
         """Arrival offsets from the step's start, sorted, covering warm-up and measurement."""
         if self.saturation:
             return [0] * self.task_count
+        if self.arrival == BURSTS:
+            period_ns = round(self.burst_period_s * NS_PER_S)
+            return [burst * period_ns for burst in range(self.bursts) for _ in range(self.burst_tasks)]
         if self.arrival == "uniform":
             return uniform_offsets_ns(self.rate_per_s, self.duration_s)
         seed = (self.seed * 1_000_003 + self.index) * 1_009 + self.repetition

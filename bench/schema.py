@@ -13,7 +13,7 @@ from pathlib import Path
 
 SCHEMA_VERSION = 3
 """Goes up when a column's meaning changes, one is dropped or a file is added; run.json records it,
-and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv."""
+and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv, bursts.csv."""
 PERCENTILE_METHOD = "inverted_cdf"
 """The one definition of a percentile in bench, numpy's name for it: the nearest rank (the smallest
 value with at least q % of the values at or below it). steps.csv's percentiles and `bench compare`'s
@@ -103,6 +103,11 @@ STEPS: list[Column] = [
     Column("send_late_p99_by_loadgen_ms", "ms", TEXT, "under a Locust master: each process's schedule lag p99 (`0=1.1;1=1.2`)"),
     Column("loadgen_cpu_percent_by_process", "% of a core", TEXT, "under a Locust master: each process's CPU (`0=1.1;master=0.4`)"),
     Column("loadgen_clock_offset_ms_by_process", "ms", TEXT, "under a Locust master: each process's clock offset to bench's, ± its uncertainty"),
+    Column("bursts", "", NUMBER, "a burst step (rate `burst`): its bursts (bursts.csv has each)"),
+    Column("burst_drain_median_s", "s", NUMBER, "median over its bursts of first send to last task's end"),
+    Column("burst_drain_max_s", "s", NUMBER, "the longest of those drains"),
+    Column("burst_last_latency_max_ms", "ms", NUMBER, "the largest latency of a burst's last task"),
+    Column("burst_connections_peak", "connections", NUMBER, "the most backends open while a burst drained"),
     Column("bound_role", "", TEXT, "with roles pinned (`cpus`): the role whose CPU set was at least 90 % busy"),
     Column("cpu_set_busy_percent", "%", TEXT, "with roles pinned: how busy each CPU set was (`0=45;1=98`)"),
     Column("rtt_ms", "ms", NUMBER, "the delay proxy's round trip during the step (empty: no proxy)"),
@@ -136,6 +141,13 @@ SIDE_TABLES: dict[str, dict[str, Column]] = {
     "cpu_sets": {c.name: c for c in [
         Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), as taskset lists it"),
         Column("busy_percent", "%", NUMBER, "how busy the set was over the measured window")]},
+    "bursts": {c.name: c for c in [
+        Column("burst", "", NUMBER, "the burst's number within its step, from 0"),
+        Column("tasks", "tasks", NUMBER, "its tasks, all due at the same instant"),
+        Column("drain_s", "s", NUMBER, "its first send to its last task's end: how long until the queue was empty again"),
+        Column("last_latency_ms", "ms", NUMBER, "its last task's end minus the burst's scheduled time"),
+        Column("connections_peak", "connections", NUMBER, "the most backends open while it drained (sampled)"),
+        Column("failed", "tasks", NUMBER, "its tasks that failed")]},
     "loadgen_processes": {c.name: c for c in [
         Column("process", "", TEXT, "a load generator process under a Locust master: its index, or `master`"),
         Column("send_late_p99_ms", "ms", NUMBER, "p99 of how late it sent its measured tasks"),

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from bench.bursts import burst_columns, burst_facts
 from bench.collect import TaskRecord
 from bench.loadgen import Enqueue
 from bench.probes.connection_sampler import Sample
@@ -204,7 +205,7 @@ def summarize(m: StepMeasurements) -> dict:
         "sent_rate_per_s": _sent_rate(measured, m.plan.saturation),
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
-        "unsteady": not m.plan.saturation and unsteady(ok),
+        "unsteady": not m.plan.saturation and not m.plan.bursts and unsteady(ok),
         "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
         "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
         **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
@@ -235,10 +236,16 @@ def summarize(m: StepMeasurements) -> dict:
         "interrupted_by": m.interrupted_by,
         "outage_s": m.outage_s,
         **_packed_loadgen_columns(loadgen_facts := _loadgen_process_facts(m, measured)),
+        **burst_columns(bursts := _bursts(m, measured)),
         **_clock_columns(done),
         "agents_vanished": ";".join(m.agents_vanished),
     }
-    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets, loadgen_facts)}
+    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets, loadgen_facts, bursts)}
+
+
+def _bursts(m: StepMeasurements, measured: list[Enqueue]) -> list[dict]:
+    """Each burst's figures, for a burst step (none for others)."""
+    return burst_facts(m.start_ns, m.plan.burst_period_s, measured, m.records, m.samples) if m.plan.bursts else []
 
 
 def _loadgen_cost(m: StepMeasurements, duration_s: float) -> float:
@@ -255,10 +262,11 @@ def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:
             if key.startswith("cpuset ") and not math.isnan(value)}
 
 
-def _side_facts(errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict]) -> dict[str, list[dict]]:
+def _side_facts(errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict],
+                bursts: list[dict]) -> dict[str, list[dict]]:
     return {"errors": [{"error": name, "count": count} for name, count in errors.most_common()],
             "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()],
-            "loadgen_processes": loadgen_facts}
+            "loadgen_processes": loadgen_facts, "bursts": bursts}
 
 
 def take_side_rows(row: dict) -> dict[str, list[dict]]:

@@ -61,11 +61,15 @@ class StepRunner:
         p = self.profile
         if rate == "max":
             return StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed, repetition)
+        if rate == "burst":
+            return StepPlan.burst_step(index, p.burst_tasks, p.burst_period_s, p.bursts_per_step(), p.random_seed, repetition)
         return StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed,
                         repetition=repetition)
 
     def _label(self, ctx: StepContext, plan: StepPlan) -> str:
         rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
+        if plan.bursts:
+            rate = f"{plan.bursts} burst(s) of {plan.burst_tasks} every {plan.burst_period_s:g} s"
         if ctx.rtt_ms is not None:
             rate += f" at rtt {ctx.rtt_ms:g} ms"
         runs = self._repetitions("max" if plan.saturation else plan.rate_per_s)
@@ -78,11 +82,12 @@ class StepRunner:
         if not plan.saturation and plan.warmup_s > 0:
             warm = self._warm_up(ctx, plan, label)
             plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
-        elif plan.saturation and self.profile.warmup_seconds > 0 and len(ctx.warm_processes) < self.processes:
+        elif (plan.saturation or plan.bursts) and self.profile.warmup_seconds > 0 and len(ctx.warm_processes) < self.processes:
             # A drain as the arm's first step would time cold workers (7 % slower for threads-pool here):
             # they are warmed at a modest rate first, as a rate step would have.
             rate = SATURATION_WARM_RATE_PER_PROCESS * self.processes
-            warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0), label)
+            warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0,
+                                                          burst_tasks=0, measure_s=0.0), label)
         with self.observer.progress(label) as progress:
             measurements = run_step(ctx, self.profile.workload, plan, progress)
         row = summarize(measurements)

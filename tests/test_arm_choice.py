@@ -40,6 +40,6 @@ def test_one_way_out_per_adoption_class_suited_to_the_shape():
 
 
 def test_rates_sit_around_the_recipes_estimated_drain():
-    assert rates_for(POINT_SELECT, (0.5, 1.0)) == [60.0, 125.0]  # drain 125/s
-    assert rates_for(SEND_EMAIL, (1.0, 2.5)) == [15.0, 35.0]  # drain 14.3/s
-    assert rates_for(TaskShape(1000.0, 0.0, 1.0, 1), (0.5, 1.0)) == [5.0]  # never below 5/s, never twice
+    assert rates_for(POINT_SELECT, (0.6, 1.4)) == [75.0, 175.0]  # drain 125/s: to 5/s
+    assert rates_for(SEND_EMAIL, (0.5, 1.0, 2.5), above=4.0) == [7.0, 14.0, 36.0]  # drain 14.3/s: to whole tasks/s
+    assert rates_for(TaskShape(1000.0, 0.0, 1.0, 1), (0.5, 1.0), above=4.0) == [5.0]  # above the probe's, never twice

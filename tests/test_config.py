@@ -89,3 +89,23 @@ def test_an_architecture_can_run_once_more_on_another_broker():
     assert p.brokers() == ["redis", "rabbitmq"]
     on_rabbitmq = resolve_profile({"profiles": {"q": {"broker": "rabbitmq"}}}, "q", {}, environ={})
     assert on_rabbitmq.brokers() == ["rabbitmq"]
+
+
+def test_an_arm_can_run_a_variant_of_the_workload_settings():
+    from bench.arms import Arm, architecture_of, parse_arms
+
+    arms = parse_arms(["gevent-pool", "gevent-pool#spans", "prefork-nullpool#spans@rabbitmq", "async-queue@redis#slow"], "redis")
+    assert arms == [Arm("gevent-pool", "gevent-pool", "redis"), Arm("gevent-pool#spans", "gevent-pool", "redis", "spans"),
+                    Arm("prefork-nullpool#spans@rabbitmq", "prefork-nullpool", "rabbitmq", "spans"),
+                    Arm("async-queue@redis#slow", "async-queue", "redis", "slow")]
+    assert architecture_of("prefork-nullpool#spans@rabbitmq") == "prefork-nullpool" == architecture_of("prefork-nullpool@redis#x")
+    config = {"profiles": {"v": {"architectures": ["gevent-pool", "gevent-pool#spans"], "workload": "send_email",
+                                 "workload_params": {"service_ms": 50},
+                                 "variants": {"spans": {"session_spans_call": True}}}}}
+    profile = resolve_profile(config, "v", {}, environ={})
+    spans = profile.arms()[1]
+    assert profile.workload_params_of(spans) == {"service_ms": 50, "session_spans_call": True}
+    assert profile.workload_params_of(profile.arms()[0]) == {"service_ms": 50}
+    config["profiles"]["v"]["architectures"] = ["gevent-pool#nosuch"]
+    with pytest.raises(BenchError, match="no variant 'nosuch'"):
+        resolve_profile(config, "v", {}, environ={})

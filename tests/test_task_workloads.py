@@ -127,3 +127,27 @@ def test_a_send_email_run_meters_the_service_and_leaves_no_process_behind(tmp_pa
     assert f"prefork-nullpool: service CPU is that of pid={pid} " in log
     assert not [p for p in _started_pids(run_dir) if psutil.pid_exists(p)]
     assert not _bench_children_started_after(t0)
+
+
+def test_a_session_that_spans_the_call_holds_a_connection_per_waiting_task(tmp_path, bench_run):
+    """gevent-pool, 2 processes x 20 greenlets, a 300 ms service at 100/s: about 35 tasks wait at once.
+    Given back before the call, the connections stay within the pool (10 a process, no overflow needed);
+    held across it, they rise to the tasks waiting, past what the server takes (30), and tasks fail for it."""
+    from tests.test_run import _only_run, _steps
+
+    done = bench_run("run", "--profile", "held_connections", "--tasks-per-process", "20", "--max-connections", "30",
+                     "--rates", "100", "--step-seconds", "4", "--warmup-seconds", "1",
+                     "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = _only_run(tmp_path / "r")
+    rows = {r["architecture"]: r for r in _steps(run_dir)}
+    given_back, held = rows["gevent-pool"], rows["gevent-pool#spans"]
+    assert int(given_back["failed"]) == 0 and int(given_back["completed"]) == int(given_back["scheduled"])
+    assert int(given_back["connections_peak"]) <= 2 * 10, given_back["connections_peak"]
+    with open(run_dir / "errors.csv") as f:
+        errors = [line.split(",") for line in f.read().splitlines()[1:]]
+    held_errors = {e[4] for e in errors if e[0] == "gevent-pool#spans"}
+    # Held across the call: at the server's limit (30 less 3 reserved), and the tasks past it failed,
+    # counted by the exception the driver raised.
+    assert int(held["connections_peak"]) >= 25 and int(held["failed"]) > 0, (held["connections_peak"], held["failed"])
+    assert held_errors and held_errors <= {"OperationalError", "TimeoutError"}, held_errors

@@ -64,7 +64,8 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
             continue
         note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
         at_least = "at least " if b["every_rate"] else ""
-        held = f", {b['connections_held']} connections held at most" if b["connections_held"] is not None else ""
+        held = (f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
+                if b["connections_held"] is not None else "")
         lines.append(f"- {kind}: {b['architecture']}{f' ({note})' if note else ''} sustains {at_least}"
                      f"{b['rate_per_s']:g}/s{held}.")
     return lines

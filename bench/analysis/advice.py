@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, probe_lines, skipped_lines
+from bench.analysis.bursts import burst_lines, burst_summary
 from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
@@ -125,8 +126,10 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = alternatives[0].architecture if alternatives else None
     advice["by_adoption"] = best_by_class(run, results)
+    advice["bursts"] = burst_summary(run)
     advice["text"] = (_text(run, results, alternatives, limits, advice["by_adoption"]) + _statement_lines(run)
-                      + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole) + probe_lines(whole))
+                      + burst_lines(run) + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole)
+                      + probe_lines(whole))
     rate = float(run.setting("plan_rate_per_s"))
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}

@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         if arm.broker not in brokers:
             raise BenchError(f"{arm.architecture} runs on {' or '.join(brokers)} only; "
                              f"leave it out of a run on {arm.broker}")
-    make_workload(profile.workload, profile.table_rows, profile.workload_params)
+    service_ms = make_workload(profile.workload, profile.table_rows, profile.workload_params).outside_service_ms()
+    for arm in (a for a in profile.arms() if a.variant):  # each variant's settings, checked like the profile's
+        if make_workload(profile.workload, profile.table_rows, profile.workload_params_of(arm)).outside_service_ms() != service_ms:
+            raise BenchError(f"{arm.label}: a variant cannot change how long the outside service takes (one serves the run)")
     skipped = skipped_arms(profile.arms(), workload_class(profile.workload))
     if len(skipped) == len(profile.arms()):
         raise BenchError(f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}")
