@@ -264,19 +264,20 @@ def bursts_chart(run: RunData):
     """Each arm's drain time burst by burst (its first send to its last task's end), beside the time
     the arm's own saturation drain rate would take for a burst, where the run measured one."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    tasks = None
+    tasks, top = None, 0.0
     for row in run.burst_steps:
         arch = row["architecture"]
         facts = sorted(run.side("bursts", row), key=lambda f: f["burst"])
         label = arch if row.get("repetition") in (0, None) else f"{arch} (run {int(row['repetition']) + 1})"
         ax.plot([int(f["burst"]) + 1 for f in facts], [f["drain_s"] for f in facts], marker="o", color=color(arch),
                 label=label, gid=f"bursts-{arch}-{int(row.get('repetition') or 0)}")
-        tasks = tasks or (facts[0]["tasks"] if facts else None)
+        tasks = tasks or (int(facts[0]["tasks"]) if facts else None)
+        top = max([top, *(f["drain_s"] or 0 for f in facts)])
         drain = run.saturation(arch)
         if drain is not None and facts and row.get("repetition") in (0, None):
             ax.axhline(facts[0]["tasks"] / drain.median, color=color(arch), linestyle=":", linewidth=1,
                        gid=f"bursts-expected-{arch}")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, top * 1.35 or 1)  # headroom: the legend sits above the lines
     ax.xaxis.get_major_locator().set_params(integer=True)
     label_axes(ax, "burst", "drain time (s): first send to last task's end",
                f"Drain time of each burst of {tasks or '?'} tasks (dotted: burst / the arm's saturation drain rate)")

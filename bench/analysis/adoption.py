@@ -44,6 +44,12 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
                       "every_rate": bool(top and not top.bound_by),
                       "connections_held": _connections_held(run, top.architecture, top.rate_per_s) if top else None,
                       "measured": [s.architecture for s in measured]}
+        if top is None and all(s.rate_per_s is None and s.failed_at_per_s is None for s in measured):
+            # No rate steps (a profile of saturation and burst steps): the best drain rate instead.
+            drained = max((s for s in measured if s.saturation_throughput_per_s), default=None,
+                          key=lambda s: s.saturation_throughput_per_s)
+            if drained:
+                best[kind].update(architecture=drained.architecture, drain_per_s=drained.saturation_throughput_per_s)
     return best
 
 
@@ -63,11 +69,14 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
             lines.append(f"- {kind}: none held the lowest rate tested ({', '.join(b['measured'])}).")
             continue
         note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
+        named = f"{b['architecture']}{f' ({note})' if note else ''}"
+        if b.get("drain_per_s") is not None:
+            lines.append(f"- {kind}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps).")
+            continue
         at_least = "at least " if b["every_rate"] else ""
         held = (f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
                 if b["connections_held"] is not None else "")
-        lines.append(f"- {kind}: {b['architecture']}{f' ({note})' if note else ''} sustains {at_least}"
-                     f"{b['rate_per_s']:g}/s{held}.")
+        lines.append(f"- {kind}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held}.")
     return lines
 
 
