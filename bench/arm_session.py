@@ -15,7 +15,7 @@ from bench.analysis.rules import kept_up
 from bench.arms import Arm
 from bench.clock import WORKER_SKEW_ENV
 from bench.collect import RecordReader
-from bench.config import Profile
+from bench.config import STEP_KINDS, Profile
 from bench.control import ControlRecordReader
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
@@ -88,7 +88,7 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
             runner.run_rate(ctx, first_step + distance_index * len(rates) + index, rate)
-            if stop_when_behind and rate not in ("max", "burst") and not kept_up(runner.rows[-1]):
+            if stop_when_behind and rate not in STEP_KINDS and not kept_up(runner.rows[-1]):
                 log.info(f"{arm.label}: fell behind at {rate:g}/s; no higher rate")
                 break
     finally:

@@ -44,9 +44,9 @@ def burst_facts(start_ns: int, period_s: float, measured: list[Enqueue], records
 
 def burst_columns(facts: list[dict]) -> dict:
     """steps.csv's burst columns: the median and the largest over the step's bursts."""
-    drains = [f["drain_s"] for f in facts if f["drain_s"] is not None]
     if not facts:
         return dict(EMPTY)
+    drains = [f["drain_s"] for f in facts if f["drain_s"] is not None]
     peaks = [f["connections_peak"] for f in facts if f["connections_peak"] is not None]
     lasts = [f["last_latency_ms"] for f in facts if f["last_latency_ms"] is not None]
     return {"bursts": len(facts), "burst_drain_median_s": statistics.median(drains) if drains else None,

@@ -28,6 +28,8 @@ ROLES: tuple[str, ...] = Role.__args__
 ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url",
                  "BENCH_CONTROL_URL": "control_url"}
 MAX_TASKS_PER_STEP = 1_000_000
+STEP_KINDS = ("max", "burst")
+"""The `rates` that name a kind of step (saturation, bursts) rather than tasks/s."""
 
 Rate = Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0, allow_inf_nan=False)]
 """A rate of tasks/s: whole numbers stay whole (run.json shows 25, not 25.0)."""
@@ -242,7 +244,7 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
                    f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
                    f"{MAX_TASKS_PER_STEP:,} tasks a step may hold")
         for rate in self.rates:
-            if rate not in ("max", "burst"):
+            if rate not in STEP_KINDS:
                 _check(rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
                        f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold")
         _check(self.warmup_max_seconds >= self.warmup_seconds,

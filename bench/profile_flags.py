@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from bench.config import SECTIONS, Profile, field_info, flag_name
+from bench.config import SECTIONS, STEP_KINDS, Profile, field_info, flag_name
 from bench.errors import BenchError
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
@@ -79,7 +79,7 @@ def _number(text: str) -> int | float:
 
 def _convert(key: str, text: str) -> Any:
     if key == "rates":
-        return [part.strip() if part.strip() in ("max", "burst") else _number(part) for part in text.split(",")]
+        return [part.strip() if part.strip() in STEP_KINDS else _number(part) for part in text.split(",")]
     if key == "architectures":
         return [part.strip() for part in text.split(",") if part.strip()]
     if key == "rtt_ms":

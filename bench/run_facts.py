@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import metadata
-from bench.config import Profile
+from bench.config import STEP_KINDS, Profile
 from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
@@ -81,7 +81,7 @@ def pgbench_check(profile: Profile, services: Services, workload, observer: RunO
     """pgbench -C on the managed server at each rate of the run's rate steps, after the architectures
     have run: the slope of the server's CPU over them is its marginal database CPU per transaction
     (at two rates of 8 s each, two topology runs read 6.69 and 5.24 ms: too few transactions)."""
-    rates = sorted(set(rs)) if (rs := [r for r in profile.rates if r not in ("max", "burst")]) else []
+    rates = sorted(set(rs)) if (rs := [r for r in profile.rates if r not in STEP_KINDS]) else []
     script = workload.pgbench_script()
     if not (services.postgres and rates and script):
         log.info("pgbench check skipped: it needs the managed server, a rate step and a workload script")

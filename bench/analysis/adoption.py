@@ -14,42 +14,36 @@ def adoption_of(label: str) -> str:
     """The arm's adoption class, with its note where it has one ("keeps the async code: PgBouncer in front")."""
     from bench.architectures import get_architecture
 
-    cls = get_architecture(architecture_of(label))
+    cls = get_architecture(label)
     return f"{cls.adoption}: {cls.adoption_note}" if cls.adoption_note else cls.adoption
-
-
-def adoption_class(label: str) -> str:
-    from bench.architectures import get_architecture
-
-    return get_architecture(architecture_of(label)).adoption
 
 
 def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
     """For each adoption class the run measured a way out of (the recipe and the traps are not ways
     out): its best arm that held a rate (by sustained rate, then drain rate), that rate and the peak
     of connections it held at it; `architecture` None where none of the class held a tested rate."""
+    from bench.architectures import get_architecture
     from bench.architectures.base import ADOPTION_CLASSES
 
     ways_out = [s for label, s in results.items() if architecture_of(label) not in (RECIPE, *traps())]
     best = {}
     for kind in ADOPTION_CLASSES:
-        measured = [s for s in ways_out if adoption_class(s.architecture) == kind]
+        measured = [s for s in ways_out if get_architecture(s.architecture).adoption == kind]
         if not measured:
             continue
-        held = sorted((s for s in measured if s.rate_per_s is not None),
-                      key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0), reverse=True)
-        top = held[0] if held else None
-        best[kind] = {"architecture": top.architecture if top else None,
-                      "rate_per_s": top.rate_per_s if top else None,
-                      "every_rate": bool(top and not top.bound_by),
-                      "connections_held": _connections_held(run, top.architecture, top.rate_per_s) if top else None,
-                      "measured": [s.architecture for s in measured]}
-        if top is None and all(s.rate_per_s is None and s.failed_at_per_s is None for s in measured):
+        entry = best[kind] = {"architecture": None, "rate_per_s": None, "every_rate": False, "connections_held": None,
+                              "measured": [s.architecture for s in measured]}
+        top = max((s for s in measured if s.rate_per_s is not None), default=None,
+                  key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0))
+        if top:
+            entry.update(architecture=top.architecture, rate_per_s=top.rate_per_s, every_rate=not top.bound_by,
+                         connections_held=_connections_held(run, top.architecture, top.rate_per_s))
+        elif all(s.failed_at_per_s is None for s in measured):
             # No rate steps (a profile of saturation and burst steps): the best drain rate instead.
             drained = max((s for s in measured if s.saturation_throughput_per_s), default=None,
                           key=lambda s: s.saturation_throughput_per_s)
             if drained:
-                best[kind].update(architecture=drained.architecture, drain_per_s=drained.saturation_throughput_per_s)
+                entry.update(architecture=drained.architecture, drain_per_s=drained.saturation_throughput_per_s)
     return best
 
 

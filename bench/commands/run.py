@@ -43,6 +43,7 @@ def _make_folder(folder: Path, what: str) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, profile_overrides(args))
     from bench.arm_bodies import skipped_arms
+    from bench.run_plan import needs_pgbouncer
     from bench.architectures import get_architecture
     from bench.workload_loader import make_workload, workload_class
 
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     skipped = skipped_arms(profile.arms(), workload_class(profile.workload))
     if len(skipped) == len(profile.arms()):
         raise BenchError(f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}")
-    preflight(profile.database_url, profile.broker_url,
-              any(get_architecture(name).pgbouncer for name in profile.architectures),
+    preflight(profile.database_url, profile.broker_url, needs_pgbouncer(profile),
               distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
