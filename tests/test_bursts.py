@@ -53,15 +53,17 @@ BURST_TASKS = 300
 def test_a_burst_run_drains_each_burst_in_about_the_time_its_drain_rate_says(tmp_path, bench_run):
     done = bench_run("run", "--profile", "bursts", "--architectures", "prefork-nullpool,async-queue",
                      "--saturation-tasks", str(BURST_TASKS), "--burst-tasks", str(BURST_TASKS), "--burst-period-s", "6",
-                     "--step-seconds", "12", "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
+                     "--step-seconds", "18", "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
                      timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     advice = json.loads((run_dir / "advice.json").read_text())
     recipe = advice["bursts"]["prefork-nullpool"]
-    assert len(recipe["drains_s"]) == 2 and recipe["failed"] == 0
+    assert len(recipe["drains_s"]) == 3 and recipe["failed"] == 0
     # The recipe empties a burst in about what its own drain rate, measured on as many tasks in the same
-    # run, says: within 20 % (a burst's drain also holds its sending and its first task's start).
+    # run before and after its bursts, says: within 20 % (a burst's drain also holds its sending and its
+    # first task's start). One drain rate measured before them only was 30 % off in either direction
+    # (CI: 86/s against bursts drained at 112/s; here 162/s against 121/s) as the machine's speed moved.
     assert recipe["median_drain_s"] == pytest.approx(recipe["predicted_drain_s"], rel=0.2), recipe
     assert (tmp_path / "p" / run_dir.name / "bursts.png").exists()
     assert any(line.startswith(f"Bursts of {BURST_TASKS} every 6 s: prefork-nullpool") for line in advice["text"])

@@ -8,7 +8,7 @@ supports it, in this order:
 3. single runs (fewer than 2 repetitions on a side): latency, throughput and rates move between two
    runs of the same settings by more than any spread inside one run shows (20-30 % on a small shared
    VM; `bench compare` of two single `smoke` runs once called +21 % and +29 % in p50 and p99
-   "worse"). Such a metric gets a verdict only past its drift factor (1.5x; 2x for p99, since a tail
+   "worse"). Such a metric gets a verdict only past its drift factor (2x; 3x for p99, since a tail
    of a few tasks drifts more; or the user's `--drift-factor`): a larger difference is
    "better"/"worse" (a latency percentile must also pass a bootstrap 95 % interval over the per-task
    latencies of tasks.csv.gz, with enough tasks that at least one lies beyond the percentile), a
@@ -35,12 +35,14 @@ from bench.results import RunData
 from bench.schema import PERCENTILE_METHOD
 
 CONFIDENCE = 0.95
-DRIFT_FACTOR = 1.5
-"""Single runs: the ratio a latency, throughput or rate must pass for a verdict. Two single runs of
-one profile, back to back on this 2-core VM, moved by up to 1.3x (p99 25.9 -> 33.3 ms); 1.5x clears that."""
-TAIL_DRIFT_FACTOR = 2.0
-"""The same for p99: two single `smoke` runs, the second beside another test process, moved p99 by
-1.9x and 2.9x over 40 and 80 tasks (the few slowest tasks make it), while p50 moved by at most 1.3x."""
+DRIFT_FACTOR = 2.0
+"""Single runs: the ratio a latency, throughput or rate must pass for a verdict. Two single `smoke`
+runs, back to back on this 2-core VM, moved p50 by up to 1.3x on a quiet day, and its 40/s step's
+latency and connect p50 past 1.5x in one CI run (2026-11-30; 10/s p50 1.38x in the same pair): the
+whole machine slows between runs (these VMs vary 2-3x between days), so 2x."""
+TAIL_DRIFT_FACTOR = 3.0
+"""The same for p99, which a few slow tasks make: two single `smoke` runs moved it by 1.9x and 2.9x
+over 40 and 80 tasks beside another test process, and by 2.25x at 10/s in the CI pair above."""
 BOOTSTRAP_RESAMPLES = 2000
 MIN_TASKS_FOR_SAMPLE_TEST = 20
 

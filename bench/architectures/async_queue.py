@@ -10,8 +10,12 @@ kicker and formatter, onto the broker's list. The per-task time limit is taskiq'
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncGenerator
+from logging import getLogger
 from pathlib import Path
 
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqState
 from taskiq_redis import ListQueueBroker
@@ -64,6 +68,30 @@ class TaskiqSender(ListPushProducer):
         return self.pack_command(message.labels.get("queue_name") or self._broker.queue_name, message.message)
 
 
+BRPOP_TIMEOUT_S = 1
+"""How long one BRPOP waits on an empty queue before asking again: well inside redis-py's socket
+timeout (5 s since redis-py 6), which would otherwise end an idle wait."""
+
+
+class PollingListQueueBroker(ListQueueBroker):
+    """ListQueueBroker whose wait for a message survives an idle queue. taskiq-redis's own `listen`
+    sends BRPOP with no timeout; redis-py then reads its reply under the connection's 5 s socket
+    timeout, so a worker process whose queue stayed empty 5 s died of TimeoutError (which that loop
+    does not catch) and taskiq restarted it, ~3 s without that process, in the middle of a step once
+    the warm-up's idle gap had killed it (one CI failure: 556 tasks/s achieved at 200/s offered)."""
+
+    async def listen(self) -> AsyncGenerator[bytes, None]:
+        while True:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis_conn:
+                    popped = await redis_conn.brpop([self.queue_name], timeout=BRPOP_TIMEOUT_S)
+            except RedisConnectionError as exc:  # as taskiq-redis: the pool reconnects on the next try
+                getLogger(__name__).warning("Redis connection error: %s", exc)
+                continue
+            if popped is not None:
+                yield popped[1]
+
+
 _process: dict = {}
 """This worker process's session maker, made at start-up."""
 
@@ -87,8 +115,8 @@ def make_broker(spec: WorkerSpec | None) -> tuple[AsyncBroker, AsyncTaskiqDecora
     if spec is None or spec.architecture != AsyncQueue.name:
         # Imported by bench itself, or by another architecture's worker looking up its class (whose
         # broker may not even be Redis): only the class above is needed; nothing connects.
-        return ListQueueBroker(url="redis://127.0.0.1:6379/0"), None
-    new_broker = ListQueueBroker(url=spec.broker_url, queue_name=spec.queue)
+        return PollingListQueueBroker(url="redis://127.0.0.1:6379/0"), None
+    new_broker = PollingListQueueBroker(url=spec.broker_url, queue_name=spec.queue)
     new_broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, _worker_startup)
     task = new_broker.register_task(run_task, task_name=TASK_NAME, timeout=spec.task_time_limit_s)
     return new_broker, task

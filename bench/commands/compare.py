@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-factor", type=_drift_factor, metavar="X",
                         help=f"single runs: how many times larger a latency, throughput or rate must be for a "
                              f"verdict (default {DRIFT_FACTOR:g}, {TAIL_DRIFT_FACTOR:g} for p99: two single runs of "
-                             f"one profile drift by up to 1.3x on a small shared VM, their p99 more)")
+                             f"one profile drift by up to 1.5x and more on a small shared VM, their p99 more)")
 
 
 def run(args: argparse.Namespace) -> int:
