@@ -26,8 +26,8 @@ The estimate can be high (the probe's tasks do not share the CPU: point_select h
 drained 82) or right (io_wait, estimated 46/s, held 45), so the second is well past it."""
 WAY_OUT_RATES = (1.0, 2.5)
 """The ways out's rates, as multiples of the recipe's estimated drain: past the recipe, and far past it
-(io_wait here: gevent-pool and async-queue held 3.5 times the recipe's drain, prefork arms 1.4). An arm
-that falls behind at the first is not run at the second (`ArmPlan.stop_when_behind`)."""
+(io_wait here: gevent-pool and async-queue held 3.5 times the recipe's drain, prefork arms 1.4). The
+higher runs first; an arm that holds it is not run at the lower (`Search.stop_when_held`)."""
 RATE_STEP = 5.0
 """Rates are rounded to this many tasks/s (to whole tasks/s below 50/s), so runs of the same shape
 compare step by step."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.architectures import WorkerSpec
 from bench.architectures.base import DRAINED_STOP_GRACE_S
+from bench.analysis.advice import Limits, held
 from bench.analysis.rules import kept_up
 from bench.arms import Arm
 from bench.clock import WORKER_SKEW_ENV
@@ -70,32 +73,73 @@ class RunParts:
         self.server_stats.close()
 
 
-def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
-            runner: StepRunner, rates: list | None = None, first_step: int = 0,
-            stop_when_behind: bool = False) -> None:
-    """Start the arm's workers, run its steps (rows go to `runner`), stop them whatever happens.
-    `services` are the run's, with what this arm adds (a delay proxy, its PgBouncer); `rates` those of
-    its steps (default: the profile's), numbered from `first_step`; with `stop_when_behind`, none after
-    a rate step that fell behind its arrivals."""
+@dataclass(frozen=True)
+class Search:
+    """Which of an arm's rates to run: all, or fewer once one step has said what the others would."""
+
+    stop_when_behind: bool = False
+    """Rates rising: run no higher rate once a step fell behind its arrivals (it says nothing new, and
+    draining its backlog costs the most time of a step)."""
+    stop_when_held: Limits | None = None
+    """Rates falling: run no lower rate once a step held its rate within these limits, as the advice
+    judges it (a lower rate would hold too)."""
+
+    def done_after(self, rate, row: dict) -> bool:
+        if rate in STEP_KINDS:
+            return False
+        if self.stop_when_held:
+            return held(row, self.stop_when_held)
+        return self.stop_when_behind and not kept_up(row)
+
+
+ALL_RATES = Search()
+
+
+@dataclass
+class ArmSession:
+    """An arm's workers, running: its steps go to `runner`, one `run` of rates after another."""
+
+    arm: Arm
+    ctx: StepContext
+    runner: StepRunner
+    distance_index: int
+
+    def run(self, rates: list, first_step: int = 0, search: Search = ALL_RATES) -> None:
+        """The steps of `rates`, numbered from `first_step`, fewer as `search` says."""
+        for index, rate in enumerate(rates):
+            # Step numbers run on through the distances, so (architecture, step) names one step.
+            self.runner.run_rate(self.ctx, first_step + self.distance_index * len(rates) + index, rate)
+            if search.done_after(rate, self.runner.rows[-1]):
+                log.info(f"{self.arm.label}: {'held' if search.stop_when_held else 'fell behind'} at "
+                         f"{rate:g}/s; no {'lower' if search.stop_when_held else 'higher'} rate")
+                break
+
+
+@contextmanager
+def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
+                runner: StepRunner) -> Iterator[ArmSession]:
+    """Start the arm's workers, yield them for its steps, stop them whatever happens. `services` are
+    the run's, with what this arm adds (a delay proxy, its PgBouncer)."""
     spec = worker_spec(parts, services, arm, architecture, distance_index)
     workers = _start_workers(parts, architecture, spec)
     queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
                                   parts.run_start_ns)
     queue_probe.start()
     ctx = _step_context(parts, services, arm, spec, workers, queue_probe)
-    rates = rates or parts.profile.rates
     try:
-        for index, rate in enumerate(rates):
-            # Step numbers run on through the distances, so (architecture, step) names one step.
-            runner.run_rate(ctx, first_step + distance_index * len(rates) + index, rate)
-            if stop_when_behind and rate not in STEP_KINDS and not kept_up(runner.rows[-1]):
-                log.info(f"{arm.label}: fell behind at {rate:g}/s; no higher rate")
-                break
+        yield ArmSession(arm, ctx, runner, distance_index)
     finally:
         queue_probe.stop()
         ctx.reader.close()
         stop_all(workers, grace_s=DRAINED_STOP_GRACE_S)
         log.info(f"stopped {arm.label} workers")
+
+
+def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
+            runner: StepRunner, rates: list | None = None, first_step: int = 0, search: Search = ALL_RATES) -> None:
+    """One session of the arm: its `rates` (default: the profile's) from `first_step`, as `search` says."""
+    with arm_session(parts, services, arm, architecture, distance_index, runner) as session:
+        session.run(rates or parts.profile.rates, first_step, search)
 
 
 def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:

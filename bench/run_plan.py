@@ -4,11 +4,13 @@ step of the recipe says fits the task (bench/arm_choice.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.analysis.advice import profile_limits
 from bench.architectures import get_architecture
 from bench.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, choose_ways_out, rates_for
-from bench.arm_session import RunParts, run_arm
+from bench.arm_session import ALL_RATES, RunParts, Search, arm_session
 from bench.arms import Arm
 from bench.errors import BenchError
 from bench.observer import RunObserver
@@ -28,10 +30,8 @@ class ArmPlan:
     architecture: object
     rates: list
     first_step: int = 0
-    """Its first step's number (the recipe's rate steps follow its probe step)."""
-    stop_when_behind: bool = False
-    """Run no higher rate once a step fell behind its arrivals: it says nothing new, and draining its
-    backlog costs the most time of a step."""
+    search: Search = ALL_RATES
+    """Whether a step can end the arm's session early (bench/arm_session.py)."""
 
 
 def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, object]]:
@@ -53,31 +53,44 @@ def profile_plan(arms: list[tuple[Arm, object]], rates: list) -> list[ArmPlan]:
 
 
 def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, object]], runner: StepRunner,
-                processes: int, observer: RunObserver) -> tuple[list[ArmPlan], dict]:
-    """Run the probe (the first arm, the recipe, at a low rate: its step 0), then plan the recipe and
-    one way out per adoption class at rates around the recipe's estimated drain. Returns the plan and
-    what run.json records of it."""
+                processes: int, observer: RunObserver, on_probe: Callable[[dict], None]) -> list[ArmPlan]:
+    """Probe the first arm, the recipe, at a low rate (its step 0), and in the same session of its
+    workers measure it at rates around the drain the probe estimates (steps 1, ...: rising, until one
+    falls behind); return the plan of the rest: one way out per adoption class, at rates past the
+    recipe's, falling until one is held. `on_probe` gets what run.json records of the probe, as soon
+    as it is known."""
     (recipe, recipe_architecture), others = arms[0], arms[1:]
     probe_rate = PROBE_RATE_PER_PROCESS * processes
-    run_arm(parts, services, recipe, recipe_architecture, 0, runner, rates=[probe_rate])
-    row = runner.rows[-1]
+    with (services.pgbouncer_for(recipe_architecture) as served,
+          arm_session(parts, served, recipe, recipe_architecture, 0, runner) as session):
+        session.run([probe_rate])
+        shape = _probed_shape(runner.rows[-1], recipe.label, probe_rate, parts, processes)
+        chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
+        recipe_rates, way_out_rates = rates_for(shape, RECIPE_RATES, above=probe_rate), rates_for(shape, WAY_OUT_RATES)
+        on_probe(_announce(shape, recipe.label, probe_rate, chosen, others, recipe_rates, way_out_rates, observer))
+        session.run(recipe_rates, first_step=1, search=Search(stop_when_behind=True))
+    falling = Search(stop_when_held=profile_limits(parts.profile))
+    return [ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling)
+            for arm, architecture in others if arm.label in chosen]
+
+
+def _probed_shape(row: dict, label: str, probe_rate: float, parts: RunParts, processes: int) -> TaskShape:
     if not row.get("completed") or any(_missing(row.get(k)) for k in ("exec_p50_ms", "task_cpu_p50_ms")):
-        raise BenchError(f"the probe of {recipe.label} at {probe_rate:g}/s completed no task to measure; "
+        raise BenchError(f"the probe of {label} at {probe_rate:g}/s completed no task to measure; "
                          f"see {parts.folder.path / 'errors.csv'}, or set probe = false")
-    shape = TaskShape.from_row(row, processes)
-    chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
-    recipe_rates, way_out_rates = rates_for(shape, RECIPE_RATES, above=probe_rate), rates_for(shape, WAY_OUT_RATES)
-    plan = [ArmPlan(recipe, recipe_architecture, recipe_rates, first_step=1, stop_when_behind=True)]
-    plan += [ArmPlan(arm, architecture, way_out_rates, stop_when_behind=True)
-             for arm, architecture in others if arm.label in chosen]
+    return TaskShape.from_row(row, processes)
+
+
+def _announce(shape: TaskShape, label: str, probe_rate: float, chosen: dict, others: list, recipe_rates: list,
+              way_out_rates: list, observer: RunObserver) -> dict:
+    """Log and show what the probe found and chose; return what run.json records of it."""
     kind = "mostly waits" if shape.waits else "mostly computes"
-    summary = (f"probe: {recipe.label} takes {shape.task_ms:.1f} ms a task ({shape.connect_ms:.1f} connecting; "
+    summary = (f"probe: {label} takes {shape.task_ms:.1f} ms a task ({shape.connect_ms:.1f} connecting; "
                f"{shape.wait_share:.0%} of the rest off the workers' CPU: it {kind}), so drains about "
                f"{shape.drain_per_s:.0f}/s; measuring {', '.join(chosen)} at "
                f"{', '.join(f'{r:g}' for r in way_out_rates)}/s beside it at {', '.join(f'{r:g}' for r in recipe_rates)}/s")
     log.info(summary)
     observer.notice(summary.removeprefix("probe: "), "probe")
-    facts = {"rate_per_s": probe_rate, "shape": shape.as_dict(), "chosen": chosen,
-             "left_out": [arm.label for arm, _ in others if arm.label not in chosen],
-             "recipe_rates": recipe_rates, "way_out_rates": way_out_rates}
-    return plan, facts
+    return {"rate_per_s": probe_rate, "shape": shape.as_dict(), "chosen": chosen,
+            "left_out": [arm.label for arm, _ in others if arm.label not in chosen],
+            "recipe_rates": recipe_rates, "way_out_rates": way_out_rates}

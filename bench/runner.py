@@ -110,7 +110,7 @@ class Run:
                     for entry in self._plan(parts, near, arms, processes):
                         with near.pgbouncer_for(entry.architecture) as served:
                             run_arm(parts, served, entry.arm, entry.architecture, distance_index, self._steps,
-                                    entry.rates, entry.first_step, entry.stop_when_behind)
+                                    entry.rates, entry.first_step, entry.search)
             if p.pgbench_check:
                 self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.observer)
         finally:
@@ -118,12 +118,15 @@ class Run:
             parts.stop()
 
     def _plan(self, parts: RunParts, services: Services, arms: list, processes: int) -> list[run_plan.ArmPlan]:
-        """The profile's arms and rates, or with `probe` (one distance only) what the probe chose."""
+        """The profile's arms and rates, or with `probe` (one distance only) what the probe chose for
+        the arms after the recipe, which the probe's session of it has measured already."""
         if not self.profile.probe:
             return run_plan.profile_plan(arms, self.profile.rates)
-        plan, self._facts["probe"] = run_plan.probed_plan(parts, services, arms, self._steps, processes, self.observer)
+        return run_plan.probed_plan(parts, services, arms, self._steps, processes, self.observer, self._record_probe)
+
+    def _record_probe(self, facts: dict) -> None:
+        self._facts["probe"] = facts
         self._write_run_json()
-        return plan
 
     def _write_run_json(self) -> None:
         parts, steps = self._parts, self._steps

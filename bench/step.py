@@ -112,10 +112,11 @@ def start_loadgen(ctx: StepContext, plan: StepPlan) -> LoadGenerator:
                          ctx.log_dir, ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
 
 
-def run_step(ctx: StepContext, workload: str, plan: StepPlan,
-             progress: Callable[[int, int], None]) -> StepMeasurements:
+def run_step(ctx: StepContext, workload: str, plan: StepPlan, progress: Callable[[int, int], None],
+             loadgen: LoadGenerator | None = None) -> StepMeasurements:
+    """The step, with `loadgen` if one was started for it already (stopped at the end all the same)."""
     architecture = ctx.worker_spec.arm_label
-    loadgen = start_loadgen(ctx, plan)
+    loadgen = loadgen or start_loadgen(ctx, plan)
     fill_first = plan.saturation and bool(ctx.pausable)
     log.info(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
             + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))

@@ -15,7 +15,8 @@ from bench.results import RunFolder
 from bench.schedule import StepPlan
 from bench.services.brokers import broker_kind
 from bench.stats import add_spread, summarize, take_side_rows, task_rows
-from bench.step import StepContext, run_step
+from bench.loadgen import LoadGenerator
+from bench.step import StepContext, run_step, start_loadgen
 from bench.warmup import WarmUp, warm_up
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,16 @@ class StepRunner:
 
     def _run_one_step(self, ctx: StepContext, plan: StepPlan) -> dict:
         label = self._label(ctx, plan)
-        warm = None
+        warm, loadgen = None, None
         if not plan.saturation and plan.warmup_s > 0:
-            warm = self._warm_up(ctx, plan, label)
             plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
+            loadgen = self._loadgen_ahead(ctx, plan)
+            try:
+                warm = self._warm_up(ctx, plan, label)
+            except BaseException:
+                if loadgen:
+                    loadgen.stop()
+                raise
         elif (plan.saturation or plan.bursts) and self.profile.warmup_seconds > 0 and len(ctx.warm_processes) < self.processes:
             # A drain as the arm's first step would time cold workers (7 % slower for threads-pool here):
             # they are warmed at a modest rate first, as a rate step would have.
@@ -89,7 +96,7 @@ class StepRunner:
             warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0,
                                                           burst_tasks=0, measure_s=0.0), label)
         with self.observer.progress(label) as progress:
-            measurements = run_step(ctx, self.profile.workload, plan, progress)
+            measurements = run_step(ctx, self.profile.workload, plan, progress, loadgen)
         row = summarize(measurements)
         if warm:
             row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)
@@ -114,6 +121,16 @@ class StepRunner:
         if row.get("agents_vanished"):
             self.observer.notice(f"during {label}: {row['agents_vanished']}; {row['lost']} task(s) lost",
                                  "bench worker(s) vanished")
+
+    @staticmethod
+    def _loadgen_ahead(ctx: StepContext, plan: StepPlan) -> LoadGenerator | None:
+        """The step's load generator, started before its warm-up so that its start (a second of
+        imports and set-up) overlaps the warm-up; it waits, idle, for the step. Only a single process:
+        a Locust master would sit a whole warm-up blocked on its start line, deaf to its workers'
+        heartbeats, and load generators on other hosts join one master at a time."""
+        if ctx.loadgen_master or ctx.loadgen_processes > 1:
+            return None
+        return start_loadgen(ctx, plan)
 
     def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
         p = self.profile

@@ -2,6 +2,8 @@
 
 import json
 
+from bench.analysis.advice import held, limits_for
+from bench.results import load_run
 from tests.test_run import _only_run, _steps
 
 
@@ -19,8 +21,15 @@ def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_proc
     recipe = [r for r in rows if r["architecture"] == "prefork-nullpool"]
     assert float(recipe[0]["offered_rate_per_s"]) == probe["rate_per_s"] == 4.0  # the probe is the recipe's step 0
     assert [float(r["offered_rate_per_s"]) for r in recipe[1:]] == probe["recipe_rates"][:len(recipe) - 1]
-    gevent = [float(r["offered_rate_per_s"]) for r in rows if r["architecture"] == "gevent-pool"]
-    assert gevent == probe["way_out_rates"] and max(gevent) > 2 * probe["shape"]["drain_per_s"]
+    # The probe and the recipe's rates are one session of its workers.
+    assert (run_dir / "bench.log").read_text().count("started prefork-nullpool workers") == 1
+    # The way out runs its rates falling, and no lower one once it held one.
+    run = load_run(run_dir)
+    gevent_rows = [r for r in run.steps if r["architecture"] == "gevent-pool"]
+    gevent = [r["offered_rate_per_s"] for r in gevent_rows]
+    assert gevent == sorted(probe["way_out_rates"], reverse=True)[:len(gevent)]
+    assert gevent[0] > 2 * probe["shape"]["drain_per_s"]
+    assert len(gevent) == (1 if held(gevent_rows[0], limits_for(run)) else 2), gevent_rows
     advice = json.loads((run_dir / "advice.json").read_text())
     assert advice["recommended"] == "gevent-pool"
     assert any(line.startswith("Fitted to the task:") and "left out prefork-sync-pool" in line for line in advice["text"])

@@ -82,6 +82,18 @@ def broken_limits(row: dict, limits: Limits) -> list[str]:
     return broken
 
 
+def held(row: dict, limits: Limits) -> bool:
+    """The step held its rate: steady (a step that drained a backlog while measured says nothing of
+    its rate) and within every limit."""
+    return not row.get("unsteady") and not broken_limits(row, limits)
+
+
+def profile_limits(profile) -> Limits:
+    """The limits a run's profile sets, as far as they are known before it has run (the budget's
+    default from the profile's max_connections, not the server's)."""
+    return Limits(profile.slo_p99_ms, profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS)
+
+
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
     by_rate: dict[float, list[dict]] = defaultdict(list)
     for row in run.steps:
