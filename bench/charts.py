@@ -57,6 +57,18 @@ def series(run: RunData) -> list[tuple[str, str, RunData, str]]:
     return out
 
 
+LARGEST_MARKER, SMALLEST_MARKER = 10.0, 4.0
+
+
+def marker_sizes(count: int) -> list[float]:
+    """Marker sizes for `count` lines drawn in turn, the first largest: where arms land on the same
+    point (ways out that all held the one rate they ran), each shows as a ring around the next instead
+    of hiding under the last one drawn."""
+    if count < 2:
+        return [6.0] * count
+    return [LARGEST_MARKER - (LARGEST_MARKER - SMALLEST_MARKER) * i / (count - 1) for i in range(count)]
+
+
 def gid_of(label: str) -> str:
     return label.replace(" @ rtt ", "-rtt").replace(" ms", "ms")
 
@@ -118,11 +130,12 @@ def throughput_chart(run: RunData):
     top = 0.0
     drain_labels: list[tuple[float, str, str]] = []
     drain_runs = 0
-    for label, arch, part, marker in series(run):
+    lines = series(run)
+    for (label, arch, part, marker), size in zip(lines, marker_sizes(len(lines))):
         groups = rate_groups(part, arch, "throughput_per_s")
         rates, values = list(groups), [sum(v) / len(v) for v in groups.values()]
         key = gid_of(label)
-        ax.plot(rates, values, marker=marker, color=color(arch), label=label, gid=f"throughput-{key}")
+        ax.plot(rates, values, marker=marker, markersize=size, color=color(arch), label=label, gid=f"throughput-{key}")
         if any(len(v) > 1 for v in groups.values()):  # repetitions: their range as error bars
             ax.errorbar(rates, values, yerr=_range_errors(values, list(groups.values())), fmt="none",
                         ecolor=color(arch), capsize=3, gid=f"throughput-range-{key}")
@@ -167,12 +180,13 @@ def _range_errors(centres: list[float], groups: list[list[float]]) -> list[list[
 
 def latency_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(8, 5))
-    for label, arch, part, marker in series(run):
+    lines = series(run)
+    for (label, arch, part, marker), size in zip(lines, marker_sizes(len(lines))):
         for column, style in (("latency_p50_ms", "--"), ("latency_p99_ms", "-")):
             rates, values = rate_points(part, arch, column)
             quantile = column.split("_")[1]
-            ax.plot(rates, values, linestyle=style, marker=marker, color=color(arch), label=f"{label} {quantile}",
-                    gid=f"latency-{quantile}-{gid_of(label)}")
+            ax.plot(rates, values, linestyle=style, marker=marker, markersize=size, color=color(arch),
+                    label=f"{label} {quantile}", gid=f"latency-{quantile}-{gid_of(label)}")
     ax.set_yscale("log")
     label_axes(ax, "offered rate (tasks/s)", "end-to-end latency from scheduled arrival (ms, log)",
                title(run, "Latency p50 (dashed) and p99 (solid)"), legend_columns=2)
