@@ -144,7 +144,7 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
 
 def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
     p = parts.profile
-    # A folder of its own per session of the arm (the probe's and the recipe's later steps are two).
+    # A folder of its own per session of the arm (an arm can have one per distance).
     records_dir = Path(tempfile.mkdtemp(prefix=f"{arm.architecture}-{arm.broker}-{distance_index}-", dir=parts.work_dir))
     return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
                       broker_url=services.broker_urls[arm.broker],

@@ -81,14 +81,20 @@ def _probed_shape(row: dict, label: str, probe_rate: float, parts: RunParts, pro
     return TaskShape.from_row(row, processes)
 
 
+def _falling(rates: list) -> str:
+    """'520/s, then 210/s if that was not held'."""
+    high, *lower = sorted(rates, reverse=True)
+    return f"{high:g}/s" + "".join(f", then {r:g}/s if that was not held" for r in lower)
+
+
 def _announce(shape: TaskShape, label: str, probe_rate: float, chosen: dict, others: list, recipe_rates: list,
               way_out_rates: list, observer: RunObserver) -> dict:
     """Log and show what the probe found and chose; return what run.json records of it."""
     kind = "mostly waits" if shape.waits else "mostly computes"
     summary = (f"probe: {label} takes {shape.task_ms:.1f} ms a task ({shape.connect_ms:.1f} connecting; "
                f"{shape.wait_share:.0%} of the rest off the workers' CPU: it {kind}), so drains about "
-               f"{shape.drain_per_s:.0f}/s; measuring {', '.join(chosen)} at "
-               f"{', '.join(f'{r:g}' for r in way_out_rates)}/s beside it at {', '.join(f'{r:g}' for r in recipe_rates)}/s")
+               f"{shape.drain_per_s:.0f}/s; measuring it at {', '.join(f'{r:g}' for r in recipe_rates)}/s, and "
+               f"{', '.join(chosen)} at {_falling(way_out_rates)}")
     log.info(summary)
     observer.notice(summary.removeprefix("probe: "), "probe")
     return {"rate_per_s": probe_rate, "shape": shape.as_dict(), "chosen": chosen,
