@@ -35,10 +35,8 @@ def parse_arms(labels: list[str], default_broker: str) -> list[Arm]:
     """Arms of the labels, in order; a label without `@broker` runs on `default_broker`."""
     arms = []
     for label in map(str, labels):
-        named, _, variant = label.partition(VARIANT)
-        if SEPARATOR in variant:  # name#variant@broker
-            variant, _, broker = variant.partition(SEPARATOR)
-            named = f"{named}{SEPARATOR}{broker}"
-        architecture, _, broker = named.partition(SEPARATOR)
-        arms.append(Arm(label, architecture, broker or default_broker, variant))
+        # Either order: name@broker#variant or name#variant@broker.
+        broker = label.partition(SEPARATOR)[2].partition(VARIANT)[0]
+        variant = label.partition(VARIANT)[2].partition(SEPARATOR)[0]
+        arms.append(Arm(label, architecture_of(label), broker or default_broker, variant))
     return arms

@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # files only, no display
 matplotlib.rcParams["svg.fonttype"] = "none"
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.analysis.bursts import burst_summary  # noqa: E402
 from bench.arms import SEPARATOR, architecture_of  # noqa: E402
 from bench.results import RunData  # noqa: E402
 
@@ -279,6 +280,7 @@ def bursts_chart(run: RunData):
     the arm's own saturation drain rate would take for a burst, where the run measured one."""
     fig, ax = plt.subplots(figsize=(8, 5))
     tasks, top = None, 0.0
+    summary = burst_summary(run)
     for row in run.burst_steps:
         arch = row["architecture"]
         facts = sorted(run.side("bursts", row), key=lambda f: f["burst"])
@@ -287,10 +289,9 @@ def bursts_chart(run: RunData):
                 label=label, gid=f"bursts-{arch}-{int(row.get('repetition') or 0)}")
         tasks = tasks or (int(facts[0]["tasks"]) if facts else None)
         top = max([top, *(f["drain_s"] or 0 for f in facts)])
-        drain = run.saturation(arch)
-        if drain is not None and facts and row.get("repetition") in (0, None):
-            ax.axhline(facts[0]["tasks"] / drain.median, color=color(arch), linestyle=":", linewidth=1,
-                       gid=f"bursts-expected-{arch}")
+        predicted = summary.get(arch, {}).get("predicted_drain_s")
+        if predicted and row.get("repetition") in (0, None):
+            ax.axhline(predicted, color=color(arch), linestyle=":", linewidth=1, gid=f"bursts-expected-{arch}")
     ax.set_ylim(0, top * 1.35 or 1)  # headroom: the legend sits above the lines
     ax.xaxis.get_major_locator().set_params(integer=True)
     label_axes(ax, "burst", "drain time (s): first send to last task's end",

@@ -17,14 +17,13 @@ def burst_summary(run: RunData) -> dict[str, dict]:
         if not facts:
             continue
         entry = out.setdefault(row["architecture"], {"drains_s": [], "connections_peak": 0, "failed": 0,
-                                                     "tasks": facts[0]["tasks"], "predicted_drain_s": None})
+                                                     "tasks": facts[0]["tasks"]})
         entry["drains_s"] += [f["drain_s"] for f in facts if f["drain_s"] is not None]
         entry["connections_peak"] = max([entry["connections_peak"], *(f["connections_peak"] or 0 for f in facts)])
         entry["failed"] += sum(int(f["failed"] or 0) for f in facts)
-        drain = run.saturation(row["architecture"])
-        if drain is not None and drain.median:
-            entry["predicted_drain_s"] = entry["tasks"] / drain.median
-    for entry in out.values():
+    for architecture, entry in out.items():
+        drain = run.saturation(architecture)
+        entry["predicted_drain_s"] = entry["tasks"] / drain.median if drain is not None and drain.median else None
         drains = entry["drains_s"]
         entry["median_drain_s"] = statistics.median(drains) if drains else None
         entry["max_drain_s"] = max(drains, default=None)
