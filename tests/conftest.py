@@ -54,6 +54,18 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "measurement: an absolute accuracy check (CLOCK_ACCURACY_MS, ON_TIME_MS)")
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """No test may leave the pytest process monkey-patched by gevent (the load generator's __main__
+    patches on import): later tests would run on patched sockets and ssl, and pass or fail by order."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_anything_patched():
+        patched = ", ".join(sorted(monkey.saved))
+        session.config.get_terminal_writer().line(
+            f"FAILED: the pytest process was monkey-patched by gevent ({patched}); import the patching "
+            f"module only in a subprocess", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         item.add_marker(tier_of(getattr(item, "fixturenames", ())))

@@ -51,19 +51,22 @@ BURST_TASKS = 300
 
 
 def test_a_burst_run_drains_each_burst_in_about_the_time_its_drain_rate_says(tmp_path, bench_run):
-    done = bench_run("run", "--profile", "bursts", "--architectures", "prefork-nullpool,async-queue",
-                     "--saturation-tasks", str(BURST_TASKS), "--burst-tasks", str(BURST_TASKS), "--burst-period-s", "6",
-                     "--step-seconds", "18", "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
+    # Saturation drains and single bursts interleaved: each burst is set beside the drains just before
+    # and after it, seconds apart, so a minute in which the machine slows moves both.
+    done = bench_run("run", "--profile", "bursts", "--architectures", "prefork-nullpool",
+                     "--rates", "max,burst,max,burst,max,burst,max", "--saturation-repeat", "1",
+                     "--saturation-tasks", str(BURST_TASKS), "--burst-tasks", str(BURST_TASKS), "--burst-period-s", "4",
+                     "--step-seconds", "4", "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
                      timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     advice = json.loads((run_dir / "advice.json").read_text())
     recipe = advice["bursts"]["prefork-nullpool"]
     assert len(recipe["drains_s"]) == 3 and recipe["failed"] == 0
-    # The recipe empties a burst in about what its own drain rate, measured on as many tasks in the same
-    # run before and after its bursts, says: within 20 % (a burst's drain also holds its sending and its
-    # first task's start). One drain rate measured before them only was 30 % off in either direction
-    # (CI: 86/s against bursts drained at 112/s; here 162/s against 121/s) as the machine's speed moved.
+    # The recipe empties a burst in about what its own drain rate, measured on as many tasks just before
+    # and after it, says: within 20 % (a burst's drain also holds its sending and its first task's
+    # start). Drains measured only at the start and end of the arm were 30-50 % off as the machine's
+    # speed moved in between (CI: 2.32, 3.73 and 3.40 s against 2.22 predicted).
     assert recipe["median_drain_s"] == pytest.approx(recipe["predicted_drain_s"], rel=0.2), recipe
     assert (tmp_path / "p" / run_dir.name / "bursts.png").exists()
-    assert any(line.startswith(f"Bursts of {BURST_TASKS} every 6 s: prefork-nullpool") for line in advice["text"])
+    assert any(line.startswith(f"Bursts of {BURST_TASKS} every 4 s: prefork-nullpool") for line in advice["text"])

@@ -169,7 +169,7 @@ def test_messages_are_prepared_ahead_in_batches_and_one_that_fails_is_a_failed_e
     import subprocess
     import sys
 
-    from bench.loadgen.__main__ import PREPARE_AHEAD_S
+    from bench.loadgen.protocol import PREPARE_AHEAD_S
     from tests.conftest import REPO
 
     done = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=60)

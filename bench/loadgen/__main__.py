@@ -50,7 +50,7 @@ from bench.architectures import WorkerSpec, get_architecture  # noqa: E402
 from bench.architectures.producer import Producer  # noqa: E402
 from bench.clock import estimate_offset, monotonic_ns  # noqa: E402
 from bench.loadgen import NO_MASTER_EXIT, READY_TIMEOUT_S, RUN_OVER_EXIT, protocol  # noqa: E402
-from bench.loadgen.protocol import ROW_COLUMNS, SPEC_ENV, LoadgenSpec  # noqa: E402
+from bench.loadgen.protocol import PREPARE_AHEAD_S, PREPARE_BATCH_MAX, ROW_COLUMNS, SPEC_ENV, LoadgenSpec  # noqa: E402
 from bench.schedule import StepPlan, share  # noqa: E402
 
 HALT_GRACE_S = 5
@@ -60,10 +60,6 @@ FAREWELL_WAIT_S = 10
 CLOCK_REPLY_TIMEOUT_S = 5
 HUB_BLOCK_MAX_S = 0.05
 """The longest a user waits for its arrival's time with the hub blocked (see _sleep_until)."""
-PREPARE_AHEAD_S = 0.5
-PREPARE_BATCH_MAX = 100
-"""Messages are prepared in batches (bench/architectures/producer.py): those of the arrivals due in
-the next PREPARE_AHEAD_S, at most PREPARE_BATCH_MAX, and only while the first of them is not yet due."""
 _blocking_sleep = monkey.get_original("time", "sleep")
 
 

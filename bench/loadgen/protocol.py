@@ -19,6 +19,12 @@ ROW_COLUMNS = ["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "err
 HELLO, SHARE, CLOCK, SYNCED, GO, HALT, ROWS, END = (
     "bench_hello", "bench_share", "bench_clock", "bench_synced", "bench_go", "bench_halt", "bench_rows", "bench_end")
 
+PREPARE_AHEAD_S = 0.5
+PREPARE_BATCH_MAX = 100
+"""Messages are prepared in batches (bench/architectures/producer.py): those of the arrivals due in
+the next PREPARE_AHEAD_S, at most PREPARE_BATCH_MAX, and only while the first of them is not yet due.
+Here, not in the load generator's __main__, which patches the process with gevent on import."""
+
 Role = Literal["local", "master", "worker", "farewell"]
 
 
