@@ -20,10 +20,21 @@ from dataclasses import asdict, dataclass
 
 WAITS_SHARE = 0.5
 """A task whose time past its connect is at least this share off the worker's CPU mostly waits."""
-RECIPE_RATES = (0.6, 1.4)
-"""The recipe's rates after the probe, as multiples of its estimated drain: one it holds, one past it.
-The estimate can be high (the probe's tasks do not share the CPU: point_select here, estimated 107/s,
-drained 82) or right (io_wait, estimated 46/s, held 45), so the second is well past it."""
+RECIPE_RATES = (0.6,)
+"""The recipe's rate after the probe, as a multiple of its estimated drain: one it holds (the estimate
+can be high: the probe's tasks do not share the CPU; point_select here, estimated 107/s, drained 82).
+How far past it the recipe cannot go is its measured ceiling (below), not a rate step that breaks."""
+CEILING_DRAIN_S = 1.0
+"""A ceiling is the median of the saturation drains of a "max" step's repetitions (queue filled, then
+drained with the sender idle; the default profile runs three), each of as many tasks as the arm's expected rate drains in about this long: long enough
+that the first tasks' start is a small part of it, short enough for the default run's 2 minutes."""
+CEILING_MIN_TASKS = 100
+CEILING_MARGIN = 0.9
+"""A way out runs only the rates within this share of its measured ceiling: at 94 % of its median drain
+rate prefork-loop-pool fell behind here (a step that breaks costs the most time of any: its backlog)."""
+CEILING_SHARE = 0.8
+"""A way out whose measured ceiling lies below every rate it was to run is run at this share of its
+ceiling instead, so the advice knows a rate it holds."""
 WAY_OUT_RATES = (1.0, 2.5)
 """The ways out's rates, as multiples of the recipe's estimated drain: past the recipe, and far past it
 (io_wait here: gevent-pool and async-queue held 3.5 times the recipe's drain, prefork arms 1.4). The
@@ -75,9 +86,35 @@ def rates_for(shape: TaskShape, multiples: tuple[float, ...], above: float = 0.0
     rates = []
     for multiple in multiples:
         rate = multiple * shape.drain_per_s
-        step = RATE_STEP if rate >= 10 * RATE_STEP else 1.0
-        rates.append(max(above + step, step * round(rate / step)))
+        rates.append(max(above + _rate_step(rate), rounded_rate(rate)))
     return sorted(set(rates))
+
+
+def _rate_step(rate: float) -> float:
+    return RATE_STEP if rate >= 10 * RATE_STEP else 1.0
+
+
+def rounded_rate(rate: float) -> float:
+    """To RATE_STEP tasks/s (whole tasks/s below 50/s), at least 1."""
+    step = _rate_step(rate)
+    return max(1.0, step * round(rate / step))
+
+
+def ceiling_tasks(expected_rate: float, most: int) -> int:
+    """Tasks of each of a ceiling's drains: about CEILING_DRAIN_S of the expected rate, within
+    CEILING_MIN_TASKS and `most` (the profile's saturation_tasks)."""
+    return int(min(most, max(CEILING_MIN_TASKS, round(CEILING_DRAIN_S * expected_rate))))
+
+
+def rates_under_ceiling(rates: list, ceiling_per_s: float | None) -> list:
+    """Of a way out's rates, those within CEILING_MARGIN of its measured ceiling (a median drain rate);
+    where none is, CEILING_SHARE of the ceiling. Kinds of step ("max", "burst") stay."""
+    if not ceiling_per_s:
+        return rates
+    kept = [r for r in rates if isinstance(r, str) or r <= CEILING_MARGIN * ceiling_per_s]
+    if any(not isinstance(r, str) for r in kept) or not any(not isinstance(r, str) for r in rates):
+        return kept
+    return [*kept, rounded_rate(CEILING_SHARE * ceiling_per_s)]
 
 
 def choose_ways_out(shape: TaskShape, candidates: list[tuple[str, type]]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from bench.architectures import WorkerSpec
 from bench.architectures.base import DRAINED_STOP_GRACE_S
 from bench.analysis.advice import Limits, held
 from bench.analysis.rules import kept_up
+from bench.arm_choice import rates_under_ceiling
 from bench.arms import Arm
 from bench.clock import WORKER_SKEW_ENV
 from bench.collect import RecordReader
@@ -104,11 +105,14 @@ class ArmSession:
     runner: StepRunner
     distance_index: int
 
-    def run(self, rates: list, first_step: int = 0, search: Search = ALL_RATES) -> None:
-        """The steps of `rates`, numbered from `first_step`, fewer as `search` says."""
+    def run(self, rates: list, first_step: int = 0, search: Search = ALL_RATES,
+            saturation_tasks: int | None = None) -> None:
+        """The steps of `rates`, numbered from `first_step`, fewer as `search` says; a "max" step
+        enqueues `saturation_tasks` (default: the profile's)."""
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
-            self.runner.run_rate(self.ctx, first_step + self.distance_index * len(rates) + index, rate)
+            self.runner.run_rate(self.ctx, first_step + self.distance_index * len(rates) + index, rate,
+                                 saturation_tasks)
             if search.done_after(rate, self.runner.rows[-1]):
                 log.info(f"{self.arm.label}: {'held' if search.stop_when_held else 'fell behind'} at "
                          f"{rate:g}/s; no {'lower' if search.stop_when_held else 'higher'} rate")
@@ -136,10 +140,22 @@ def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, dis
 
 
 def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
-            runner: StepRunner, rates: list | None = None, first_step: int = 0, search: Search = ALL_RATES) -> None:
-    """One session of the arm: its `rates` (default: the profile's) from `first_step`, as `search` says."""
+            runner: StepRunner, rates: list | None = None, first_step: int = 0, search: Search = ALL_RATES,
+            ceiling_tasks: int | None = None) -> None:
+    """One session of the arm: its `rates` (default: the profile's) from `first_step`, as `search` says;
+    with `ceiling_tasks`, its ceiling first (a "max" step of that many tasks), then only the rates it
+    can drain."""
+    rates = rates or parts.profile.rates
     with arm_session(parts, services, arm, architecture, distance_index, runner) as session:
-        session.run(rates or parts.profile.rates, first_step, search)
+        if ceiling_tasks:
+            session.run(["max"], first_step, saturation_tasks=ceiling_tasks)
+            ceiling = runner.drain_median(arm.label, runner.rows[-1]["step"])
+            kept = rates_under_ceiling(rates, ceiling)
+            if kept != rates:
+                log.info(f"{arm.label}: ceiling {ceiling:.0f}/s, so at {', '.join(f'{r:g}/s' for r in kept)} "
+                         f"instead of {', '.join(f'{r:g}/s' for r in rates)}")
+            rates, first_step = kept, first_step + 1
+        session.run(rates, first_step, search)
 
 
 def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:

@@ -222,6 +222,16 @@ class AnalysisSettings(BaseModel):
     plan_rate_per_s: float = setting(1000.0, gt=0, allow_inf_nan=False,
                                      allowed="a number of tasks/s above 0")
     """The rate the advice and the report plan for (what it would need of each role); `bench plan` takes any."""
+    target_rate: float | None = setting(None, flag=True, gt=0, allow_inf_nan=False,
+                                        allowed="a number of tasks/s above 0", flag_form="RATE")
+    """Your peak rate, tasks/s. With it the run measures the recipe at it and at target_rate x headroom,
+    and each way out at least at target_rate x headroom; the advice opens with the recipe's headroom and
+    the least-effort way out that holds target_rate x headroom, and a run whose recipe does not hold
+    that ends with exit code 4 (bench/analysis/verdict.py)."""
+    headroom: float = setting(1.5, flag=True, ge=1, allow_inf_nan=False, allowed="a factor of 1 or more",
+                              flag_form="FACTOR")
+    """Room to grow the recipe and a way out must hold above target_rate: they must sustain
+    target_rate x headroom."""
     slo_p99_ms: float = setting(500.0, gt=0, allow_inf_nan=False, allowed="a number of ms above 0")
     """Service level for `bench advise`: end-to-end p99 latency target, ms."""
     connection_budget: int | None = setting(None, ge=1, allowed="a whole number of at least 1")
@@ -243,7 +253,8 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
             _check(self.burst_tasks * self.bursts_per_step() <= MAX_TASKS_PER_STEP,
                    f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
                    f"{MAX_TASKS_PER_STEP:,} tasks a step may hold")
-        for rate in self.rates:
+        targets = [] if self.target_rate is None else [self.target_rate, self.needed_rate()]
+        for rate in [*self.rates, *targets]:
             if rate not in STEP_KINDS:
                 _check(rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
                        f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold")
@@ -284,6 +295,10 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
             _check((arm.architecture, arm.broker, arm.variant) not in seen,
                    f"architectures names {arm.architecture} on {arm.broker} twice")
             seen.add((arm.architecture, arm.broker, arm.variant))
+
+    def needed_rate(self) -> float | None:
+        """What the recipe and a way out must sustain: target_rate x headroom (None without a target)."""
+        return None if self.target_rate is None else self.target_rate * self.headroom
 
     def bursts_per_step(self) -> int:
         """Bursts of a "burst" step: as many periods as fit in step_seconds, at least one."""

@@ -4,12 +4,13 @@ step of the recipe says fits the task (bench/arm_choice.py)."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.analysis.advice import profile_limits
 from bench.architectures import get_architecture
-from bench.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, choose_ways_out, rates_for
+from bench.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, ceiling_tasks, choose_ways_out, rates_for
 from bench.arm_session import ALL_RATES, RunParts, Search, arm_session
 from bench.arms import Arm
 from bench.errors import BenchError
@@ -32,6 +33,9 @@ class ArmPlan:
     first_step: int = 0
     search: Search = ALL_RATES
     """Whether a step can end the arm's session early (bench/arm_session.py)."""
+    ceiling_tasks: int | None = None
+    """With a number: the session first measures the arm's ceiling (saturation drains of this many
+    tasks), then runs only those of `rates` it can drain (bench/arm_choice.py, rates_under_ceiling)."""
 
 
 def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, object]]:
@@ -48,8 +52,23 @@ def _missing(value) -> bool:
     return value in (None, "") or value != value  # NaN
 
 
-def profile_plan(arms: list[tuple[Arm, object]], rates: list) -> list[ArmPlan]:
-    return [ArmPlan(arm, architecture, rates) for arm, architecture in arms]
+def profile_plan(arms: list[tuple[Arm, object]], rates: list, profile=None) -> list[ArmPlan]:
+    """The profile's rates for every arm; with a target rate, the target and target x headroom among them."""
+    return [ArmPlan(arm, architecture, with_target(rates, profile)) for arm, architecture in arms]
+
+
+def with_target(rates: list, profile) -> list:
+    """`rates` with the profile's target and target x headroom added among its rates (kinds of step,
+    "max" and "burst", after them as before)."""
+    if profile is None or profile.target_rate is None:
+        return rates
+    numbers = sorted({*(r for r in rates if not isinstance(r, str)), *target_rates(profile)})
+    return [*numbers, *(r for r in rates if isinstance(r, str))]
+
+
+def target_rates(profile) -> list[float]:
+    """The target and target x headroom, as rates (the latter rounded up to a tenth of a task/s)."""
+    return sorted({profile.target_rate, math.ceil(profile.needed_rate() * 10) / 10})
 
 
 def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, object]], runner: StepRunner,
@@ -60,18 +79,38 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
     recipe's, falling until one is held. `on_probe` gets what run.json records of the probe, as soon
     as it is known."""
     (recipe, recipe_architecture), others = arms[0], arms[1:]
+    profile = parts.profile
     probe_rate = PROBE_RATE_PER_PROCESS * processes
     with (services.pgbouncer_for(recipe_architecture) as served,
           arm_session(parts, served, recipe, recipe_architecture, 0, runner) as session):
         session.run([probe_rate])
         shape = _probed_shape(runner.rows[-1], recipe.label, probe_rate, parts, processes)
         chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
-        recipe_rates, way_out_rates = rates_for(shape, RECIPE_RATES, above=probe_rate), rates_for(shape, WAY_OUT_RATES)
+        recipe_rates, way_out_rates = _recipe_rates(shape, probe_rate, profile), _way_out_rates(shape, profile)
         on_probe(_announce(shape, recipe.label, probe_rate, chosen, others, recipe_rates, way_out_rates, observer))
         session.run(recipe_rates, first_step=1, search=Search(stop_when_behind=True))
-    falling = Search(stop_when_held=profile_limits(parts.profile))
-    return [ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling)
+        # The recipe's ceiling: how fast its warm workers drain a full queue, with the sender idle.
+        session.run(["max"], first_step=1 + len(recipe_rates),
+                    saturation_tasks=ceiling_tasks(shape.drain_per_s, profile.saturation_tasks))
+    falling = Search(stop_when_held=profile_limits(profile))
+    tasks = ceiling_tasks(max(way_out_rates), profile.saturation_tasks)
+    return [ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling, ceiling_tasks=tasks)
             for arm, architecture in others if arm.label in chosen]
+
+
+def _recipe_rates(shape: TaskShape, probe_rate: float, profile) -> list[float]:
+    """With a target, the target and target x headroom (the verdict's rates); else one rate below its
+    estimated drain."""
+    if profile.target_rate is not None:
+        return target_rates(profile)
+    return rates_for(shape, RECIPE_RATES, above=probe_rate)
+
+
+def _way_out_rates(shape: TaskShape, profile) -> list[float]:
+    """With a target, target x headroom; else past the recipe's estimated drain and far past it."""
+    if profile.target_rate is not None:
+        return [target_rates(profile)[-1]]
+    return rates_for(shape, WAY_OUT_RATES)
 
 
 def _probed_shape(row: dict, label: str, probe_rate: float, parts: RunParts, processes: int) -> TaskShape:

@@ -110,7 +110,7 @@ class Run:
                     for entry in self._plan(parts, near, arms, processes):
                         with near.pgbouncer_for(entry.architecture) as served:
                             run_arm(parts, served, entry.arm, entry.architecture, distance_index, self._steps,
-                                    entry.rates, entry.first_step, entry.search)
+                                    entry.rates, entry.first_step, entry.search, entry.ceiling_tasks)
             if p.pgbench_check:
                 self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.observer)
         finally:
@@ -121,7 +121,7 @@ class Run:
         """The profile's arms and rates, or with `probe` (one distance only) what the probe chose for
         the arms after the recipe, which the probe's session of it has measured already."""
         if not self.profile.probe:
-            return run_plan.profile_plan(arms, self.profile.rates)
+            return run_plan.profile_plan(arms, self.profile.rates, self.profile)
         return run_plan.probed_plan(parts, services, arms, self._steps, processes, self.observer, self._record_probe)
 
     def _record_probe(self, facts: dict) -> None:

@@ -32,6 +32,10 @@ memory is sampled once a second, CPU only at the window's edges."""
 SETTLE_S = 1.2
 """Wait after the last task before reading pg_stat_database: backends publish their session counts
 when they exit or within about a second of going idle."""
+SETTLED_QUIET_S = 0.4
+"""A step whose every task has a record settles sooner: once the server's session count has not moved
+for this long (a connection per task publishes its session as its backend exits, a few ms after the
+task; a pool opens none in the step)."""
 INTERRUPTED_GRACE_S = 2.0
 """After a server died: time for the workers to record the tasks that fail because of it."""
 
@@ -113,8 +117,9 @@ def start_loadgen(ctx: StepContext, plan: StepPlan) -> LoadGenerator:
 
 
 def run_step(ctx: StepContext, workload: str, plan: StepPlan, progress: Callable[[int, int], None],
-             loadgen: LoadGenerator | None = None) -> StepMeasurements:
-    """The step, with `loadgen` if one was started for it already (stopped at the end all the same)."""
+             loadgen: LoadGenerator | None = None, on_drained: Callable[[], None] | None = None) -> StepMeasurements:
+    """The step, with `loadgen` if one was started for it already (stopped at the end all the same);
+    `on_drained` is called when its tasks are done, before it settles."""
     architecture = ctx.worker_spec.arm_label
     loadgen = loadgen or start_loadgen(ctx, plan)
     fill_first = plan.saturation and bool(ctx.pausable)
@@ -138,6 +143,8 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan, progress: Callable
         if m.interrupted_by:
             _close_interrupted(ctx, loadgen, m)
         else:
+            if on_drained:
+                on_drained()
             _settle(ctx, m)
             sessions_after = ctx.server_stats.sessions_total()
             m.outage_s = ctx.outage_s(start_ns, time.monotonic_ns())
@@ -268,11 +275,23 @@ def _close_interrupted(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurem
 
 
 def _settle(ctx: StepContext, m: StepMeasurements, seconds: float = SETTLE_S) -> None:
-    deadline = time.monotonic() + seconds
+    """Wait `seconds` for late records and the server's counters; less once every task has its record
+    and the session count has stayed still for SETTLED_QUIET_S."""
+    start = time.monotonic()
+    deadline, counts = start + seconds, []
     while time.monotonic() < deadline:
         _add_records(ctx.reader, m)
+        if _all_recorded(m):
+            counts.append((time.monotonic(), ctx.server_stats.sessions_total()))
+            still = [at for at, count in counts if count == counts[-1][1] and count is not None]
+            if still and counts[-1][0] - still[0] >= SETTLED_QUIET_S:
+                break
         time.sleep(POLL_S)
     _add_records(ctx.reader, m)
+
+
+def _all_recorded(m: StepMeasurements) -> bool:
+    return bool(m.enqueues) and all(e.task_id in m.records for e in m.enqueues if not e.error)
 
 
 def _add_records(reader: RecordReader, m: StepMeasurements) -> list[TaskRecord]:

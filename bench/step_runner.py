@@ -4,6 +4,8 @@ to the run folder as they finish."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+import statistics
 import dataclasses
 
 from bench.config import Profile
@@ -38,14 +40,31 @@ class StepRunner:
         self.rows: list[dict] = []
         self.clock_offsets: list[dict] = []
 
-    def run_rate(self, ctx: StepContext, index: int, rate) -> None:
+    def run_rate(self, ctx: StepContext, index: int, rate, saturation_tasks: int | None = None) -> None:
         """Repetitions of a step run back to back and are written together, with their spread; a step
-        cut short by a dead server is written with those before it, and ends the run."""
-        rows = []
-        for repetition in range(self._repetitions(rate)):
-            rows.append(self._run_one_step(ctx, self._plan(index, rate, repetition)))
-            if rows[-1]["interrupted_by"]:
-                break
+        cut short by a dead server is written with those before it, and ends the run. A "max" step
+        enqueues `saturation_tasks` (default: the profile's)."""
+        rows, runs = [], self._repetitions(rate)
+        ahead: list[LoadGenerator] = []
+        """A load generator started for the next repetition while this one settles."""
+
+        def start_next(plan: StepPlan) -> None:
+            if (loadgen := self._loadgen_ahead(ctx, plan)) is not None:
+                ahead.append(loadgen)
+
+        try:
+            for repetition in range(runs):
+                plan = self._plan(index, rate, repetition, saturation_tasks)
+                following = self._plan(index, rate, repetition + 1, saturation_tasks) if repetition + 1 < runs else None
+                # A drain's repetitions start their load generator (a second of imports) while the one
+                # before settles, after its drain: nothing else is measured then.
+                on_drained = (lambda f=following: start_next(f)) if following and plan.saturation else None
+                rows.append(self._run_one_step(ctx, plan, ahead.pop() if ahead else None, on_drained))
+                if rows[-1]["interrupted_by"]:
+                    break
+        finally:
+            for loadgen in ahead:
+                loadgen.stop()
         for row in rows:
             self.folder.append_side_tables(take_side_rows(row))
         add_spread(rows)
@@ -54,14 +73,20 @@ class StepRunner:
         if rows[-1]["interrupted_by"]:
             raise ServerExited(rows[-1]["interrupted_by"])
 
+    def drain_median(self, label: str, step: int) -> float | None:
+        """The median drain rate of an arm's "max" step (its repetitions), tasks/s."""
+        rates = sorted(r["throughput_per_s"] for r in self.rows if r["architecture"] == label and r["step"] == step
+                       and r.get("saturation") and r.get("throughput_per_s"))
+        return statistics.median(rates) if rates else None
+
     def _repetitions(self, rate) -> int:
         p = self.profile
         return p.saturation_repeat or p.repeat if rate == "max" else p.repeat
 
-    def _plan(self, index: int, rate, repetition: int) -> StepPlan:
+    def _plan(self, index: int, rate, repetition: int, saturation_tasks: int | None = None) -> StepPlan:
         p = self.profile
         if rate == "max":
-            return StepPlan.saturation_step(index, p.saturation_tasks, p.random_seed, repetition)
+            return StepPlan.saturation_step(index, saturation_tasks or p.saturation_tasks, p.random_seed, repetition)
         if rate == "burst":
             return StepPlan.burst_step(index, p.burst_tasks, p.burst_period_s, p.bursts_per_step(), p.random_seed, repetition)
         return StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed,
@@ -77,9 +102,12 @@ class StepRunner:
         repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
         return f"{ctx.worker_spec.arm_label} step {plan.index}: {rate}{repeat}"
 
-    def _run_one_step(self, ctx: StepContext, plan: StepPlan) -> dict:
+    def _run_one_step(self, ctx: StepContext, plan: StepPlan, loadgen: LoadGenerator | None = None,
+                      on_drained: Callable[[], None] | None = None) -> dict:
+        """One step (with `loadgen` if one was started for it); `on_drained` is called once its tasks are
+        done, before it settles."""
         label = self._label(ctx, plan)
-        warm, loadgen = None, None
+        warm = None
         if not plan.saturation and plan.warmup_s > 0:
             plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
             loadgen = self._loadgen_ahead(ctx, plan)
@@ -93,10 +121,16 @@ class StepRunner:
             # A drain as the arm's first step would time cold workers (7 % slower for threads-pool here):
             # they are warmed at a modest rate first, as a rate step would have.
             rate = SATURATION_WARM_RATE_PER_PROCESS * self.processes
-            warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0,
-                                                          burst_tasks=0, measure_s=0.0), label)
+            loadgen = loadgen or self._loadgen_ahead(ctx, plan)
+            try:
+                warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0,
+                                                              burst_tasks=0, measure_s=0.0), label)
+            except BaseException:
+                if loadgen:
+                    loadgen.stop()
+                raise
         with self.observer.progress(label) as progress:
-            measurements = run_step(ctx, self.profile.workload, plan, progress, loadgen)
+            measurements = run_step(ctx, self.profile.workload, plan, progress, loadgen, on_drained)
         row = summarize(measurements)
         if warm:
             row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)

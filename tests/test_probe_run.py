@@ -3,6 +3,7 @@
 import json
 
 from bench.analysis.advice import held, limits_for
+from bench.arm_choice import rounded_rate
 from bench.results import load_run
 from tests.test_run import _only_run, _steps
 
@@ -20,16 +21,21 @@ def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_proc
     rows = _steps(run_dir)
     recipe = [r for r in rows if r["architecture"] == "prefork-nullpool"]
     assert float(recipe[0]["offered_rate_per_s"]) == probe["rate_per_s"] == 4.0  # the probe is the recipe's step 0
-    assert [float(r["offered_rate_per_s"]) for r in recipe[1:]] == probe["recipe_rates"][:len(recipe) - 1]
-    # The probe and the recipe's rates are one session of its workers.
+    rated = [r for r in recipe[1:] if r["saturation"] not in ("True", "1", "true")]
+    assert [float(r["offered_rate_per_s"]) for r in rated] == probe["recipe_rates"][:len(rated)]
+    # Its ceiling last, in the same session of its workers as the probe and its rates.
+    assert recipe[-1]["saturation"] in ("True", "1", "true")
     assert (run_dir / "bench.log").read_text().count("started prefork-nullpool workers") == 1
-    # The way out runs its rates falling, and no lower one once it held one.
+    # The way out: its ceiling first, then its rates falling, only those within 90 % of its ceiling (else
+    # 80 % of it), and no lower one once it held one.
     run = load_run(run_dir)
     gevent_rows = [r for r in run.steps if r["architecture"] == "gevent-pool"]
-    gevent = [r["offered_rate_per_s"] for r in gevent_rows]
-    assert gevent == sorted(probe["way_out_rates"], reverse=True)[:len(gevent)]
-    assert gevent[0] > 2 * probe["shape"]["drain_per_s"]
-    assert len(gevent) == (1 if held(gevent_rows[0], limits_for(run)) else 2), gevent_rows
+    assert gevent_rows[0]["saturation"] and not any(r["saturation"] for r in gevent_rows[1:])
+    ceiling = run.saturation("gevent-pool").median
+    gevent = [r["offered_rate_per_s"] for r in gevent_rows[1:]]
+    planned = [r for r in sorted(probe["way_out_rates"], reverse=True) if r <= 0.9 * ceiling]
+    assert gevent == (planned or [rounded_rate(0.8 * ceiling)])[:len(gevent)], (gevent, ceiling)
+    assert len(gevent) == (1 if held(gevent_rows[1], limits_for(run)) or len(planned) < 2 else 2), gevent_rows
     advice = json.loads((run_dir / "advice.json").read_text())
     assert advice["recommended"] == "gevent-pool"
     assert any(line.startswith("Fitted to the task:") and "left out prefork-sync-pool" in line for line in advice["text"])

@@ -60,18 +60,22 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
     lines = ["The best way out by what it asks of your task code:"]
     for kind, b in best.items():
         if b["architecture"] is None:
-            lines.append(f"- {kind}: none held the lowest rate tested ({', '.join(b['measured'])}).")
+            lines.append(f"{_capital(kind)}: none held the lowest rate tested ({', '.join(b['measured'])}).")
             continue
         note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
         named = f"{b['architecture']}{f' ({note})' if note else ''}"
         if b.get("drain_per_s") is not None:
-            lines.append(f"- {kind}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps).")
+            lines.append(f"{_capital(kind)}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps).")
             continue
         at_least = "at least " if b["every_rate"] else ""
         held = (f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
                 if b["connections_held"] is not None else "")
-        lines.append(f"- {kind}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held}.")
+        lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held}.")
     return lines
+
+
+def _capital(words: str) -> str:
+    return words[:1].upper() + words[1:]
 
 
 def probe_lines(run: RunData) -> list[str]:

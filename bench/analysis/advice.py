@@ -16,6 +16,9 @@ from bench.analysis.bursts import burst_lines, burst_summary
 from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
+from bench.analysis.verdict import target_section
+from bench.analysis.ways_out import (CLEAR, NO_CEILING, ONLY, SPREAD_UNKNOWN, Leaders, ceiling_words, held_leaders,
+                                     leaders_words)
 from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, kept_up,
                                   traps)
 from bench.arms import architecture_of
@@ -30,6 +33,10 @@ RESERVED_CONNECTIONS = 5
 class Limits:
     slo_p99_ms: float
     connection_budget: int
+    target_rate: float | None = None
+    """The team's peak rate, tasks/s (bench/analysis/verdict.py); None: no target."""
+    headroom: float = 1.5
+    """What the recipe and a way out must sustain above the target, as a factor."""
 
 
 @dataclass
@@ -59,14 +66,16 @@ class Sustainable:
                       self.saturation_runs)
 
 
-def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None) -> Limits:
+def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None,
+               target_rate: float | None = None, headroom: float | None = None) -> Limits:
     """Limits from the arguments, else the run's profile, else the defaults (budget: the server's
     max_connections less what is reserved)."""
     slo = slo_p99_ms or run.setting("slo_p99_ms")
     budget = connection_budget or run.setting("connection_budget")
     if not budget:
         budget = int(run.meta.get("server", {}).get("max_connections") or run.setting("max_connections")) - RESERVED_CONNECTIONS
-    return Limits(float(slo), int(budget))
+    target = target_rate or run.setting("target_rate")
+    return Limits(float(slo), int(budget), float(target) if target else None, float(headroom or run.setting("headroom")))
 
 
 def broken_limits(row: dict, limits: Limits) -> list[str]:
@@ -91,7 +100,8 @@ def held(row: dict, limits: Limits) -> bool:
 def profile_limits(profile) -> Limits:
     """The limits a run's profile sets, as far as they are known before it has run (the budget's
     default from the profile's max_connections, not the server's)."""
-    return Limits(profile.slo_p99_ms, profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS)
+    return Limits(profile.slo_p99_ms, profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS,
+                  profile.target_rate, profile.headroom)
 
 
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
@@ -133,15 +143,23 @@ def advise(run: RunData, limits: Limits) -> dict:
               "architectures": {a: asdict(s) for a, s in results.items()}}
     recipe = results.get(RECIPE)
     # The recipe on another broker (prefork-nullpool@rabbitmq) is still the recipe, not a way out of it.
+    # Listed by ceiling, then rate, for reading; which is best is `leaders`' to say, from the ranges.
     alternatives = sorted((s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps())),
-                          key=lambda s: (s.rate_per_s or 0, s.saturation_throughput_per_s or 0), reverse=True)
+                          key=lambda s: (s.saturation_throughput_per_s or 0, s.rate_per_s or 0), reverse=True)
+    found = held_leaders(alternatives)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
-    advice["recommended"] = alternatives[0].architecture if alternatives else None
+    advice["recommended"] = found.one.architecture if found.one else None
+    advice["about_equal"] = [s.architecture for s in found.top] if len(found.top) > 1 else []
     advice["by_adoption"] = best_by_class(run, results)
     advice["bursts"] = burst_summary(run)
-    advice["text"] = (_text(run, results, alternatives, limits, advice["by_adoption"]) + _statement_lines(run)
+    advice["text"] = (_text(run, results, alternatives, found, limits, advice["by_adoption"]) + _statement_lines(run)
                       + burst_lines(run) + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole)
                       + probe_lines(whole))
+    if limits.target_rate:
+        ways = {a: s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps()) or a == RECIPE}
+        section = target_section(ways, RECIPE, limits.target_rate, limits.headroom, _adoption_class)
+        advice["target"], advice["verdict"] = section, section["verdict"]
+        advice["text"] = section["lines"] + advice["text"]
     rate = float(run.setting("plan_rate_per_s"))
     needs = plan(run, rate, Budget(connections=limits.connection_budget))
     advice["plan"] = {"rate_per_s": rate, "needs": [asdict(n) for n in needs]}
@@ -184,8 +202,8 @@ def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
     return lines
 
 
-def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], limits: Limits,
-          by_adoption: dict[str, dict]) -> list[str]:
+def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], found: Leaders,
+          limits: Limits, by_adoption: dict[str, dict]) -> list[str]:
     recipe = results.get(RECIPE)
     if recipe is None:
         return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
@@ -202,17 +220,39 @@ def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sust
 
     lines += adoption_lines(by_adoption)
     if alternatives:
-        best = alternatives[0]
-        fastest = ", the fastest that kept up at every rate tested" if best.rate_per_s and not best.bound_by else ""
-        lines.append(f"Beyond that, move to {best.architecture} ({adoption_of(best.architecture)}){fastest}: "
-                     f"{_rate_phrase(best)}{against(best)}.")
-        lines += [f"{s.architecture}: {_rate_phrase(s)}{against(s)}." for s in alternatives[1:]]
+        lines.append(_leaders_line(found))
+        lines += [f"{s.architecture}: {_rate_phrase(s)}{against(s)}." for s in alternatives]
     for broker, other in recipes.items():
         if other is not recipe:
             lines.append(f"{other.architecture} (the recipe on {broker}): {_rate_phrase(other)}{_gain(other, recipe)}.")
     for trap in (a for a in run.architectures if architecture_of(a) in traps()):
         lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
     return lines
+
+
+def _adoption_class(label: str) -> str:
+    from bench.architectures import get_architecture
+
+    return get_architecture(label).adoption
+
+
+def _leaders_line(found: Leaders) -> str:
+    """Which way out goes furthest, said as surely as the measurements allow."""
+    if not found.top:
+        return "Beyond that, no way out held a rate tested."
+    first = found.top[0]
+    if found.how == CLEAR:
+        return (f"Beyond that, the fastest way out here is {first.architecture} ({adoption_of(first.architecture)}): "
+                f"its {ceiling_words(first)} lies clear of every other's range.")
+    if found.how == SPREAD_UNKNOWN:
+        return (f"Beyond that, the highest ceiling here is {first.architecture}'s ({adoption_of(first.architecture)}), "
+                f"from single drains: their spread is unknown, so it is not shown to be the fastest.")
+    if found.how in (NO_CEILING, ONLY):
+        rate = f"at least {first.rate_per_s:g}/s" if not first.bound_by else f"{first.rate_per_s:g}/s"
+        return (f"Beyond that, move to {first.architecture} ({adoption_of(first.architecture)}), the only way out "
+                f"measured that sustains {rate}{f', {ceiling_words(first)}' if first.drain else ''}.")
+    return (f"Beyond that, about equal at the top: {leaders_words(found)}; "
+            f"each {_and([adoption_of(s.architecture) for s in found.top])}.")
 
 
 def _unsteady_lines(run: RunData) -> list[str]:

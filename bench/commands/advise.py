@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict
 
 from rich.table import Table
 
 from bench.analysis.advice import advise, limits_for
+from bench.analysis.verdict import EXIT_SHORT_OF_TARGET
+from bench.commands.run import verdict_exit
+from bench.errors import BenchError
 from bench.commands.plot import add_run_arguments
 from bench.console import stdout
 from bench.analysis.model import Prediction, components, predict
@@ -23,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connection-budget", type=int,
                         help="connections the database can give these workers (default: the run's profile, "
                              "else the server's max_connections less 5)")
+    parser.add_argument("--target-rate", type=_positive, metavar="RATE",
+                        help="your peak rate, tasks/s (default: the run's profile): the recipe's headroom and the "
+                             "least-effort way out that holds it with room to grow")
+    parser.add_argument("--headroom", type=_factor, metavar="FACTOR",
+                        help="room to grow above the target that must be held (default: the run's profile, else 1.5)")
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit {EXIT_SHORT_OF_TARGET} when the recipe does not hold target x headroom (needs a target)")
 
 
     what_if = parser.add_argument_group("a what-if of your own for the prefork-nullpool capacity model")
@@ -32,9 +43,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what_if.add_argument("--ssl", choices=["on", "off"])
 
 
+def _positive(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"takes a number of tasks/s above 0, got {text!r}")
+    return value
+
+
+def _factor(text: str) -> float:
+    value = _float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"takes a factor of 1 or more, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
 def run(args: argparse.Namespace) -> int:
     data = load_run(find_run(args.results_dir, args.run))
-    advice = advise(data, limits_for(data, args.slo_p99_ms, args.connection_budget))
+    limits = limits_for(data, args.slo_p99_ms, args.connection_budget, args.target_rate, args.headroom)
+    if args.check and not limits.target_rate:
+        raise BenchError("--check needs a target rate: --target-rate RATE, or a run made with one")
+    advice = advise(data, limits)
     c = components(data.at_distance(data.distances[0]))  # the model is built from the first distance
     if c is not None:
         custom = predict(c, args.processes, args.rtt_ms, args.auth, None if args.ssl is None else args.ssl == "on")
@@ -45,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if c is not None:
         stdout.print(model_table(advice["model"], custom))
     stdout.print(f"advice: {data.path / 'advice.json'}")
-    return 0
+    return verdict_exit(advice) if args.check else 0
 
 
 def model_table(model: dict, custom: Prediction) -> Table:

@@ -87,14 +87,27 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_SERVER_EXITED
     _print_summary(run_, args.wide)
     stdout.print(f"results: {run_.folder.path}")
-    _draw(run_, args.plots_dir)
-    return 0
+    advice = _draw(run_, args.plots_dir)
+    return verdict_exit(advice)
 
 
-def _draw(run_: Run, plots_dir: Path) -> None:
-    """Charts and report of what was measured, drawn from the results files like `bench report` does."""
+def verdict_exit(advice: dict | None) -> int:
+    """With a target: one line on the verdict; EXIT_SHORT_OF_TARGET when the recipe falls short of it."""
+    verdict = (advice or {}).get("verdict")
+    if not verdict:
+        return 0
+    if verdict["exit_code"]:
+        sys.stderr.write(f"bench: verdict: {verdict['line']} (exit {verdict['exit_code']})\n")
+    else:
+        stdout.print(f"verdict: {verdict['line']}")
+    return verdict["exit_code"]
+
+
+def _draw(run_: Run, plots_dir: Path) -> dict | None:
+    """Charts and report of what was measured, drawn from the results files like `bench report` does;
+    returns the advice."""
     if not run_.rows:
-        return
+        return None
     from bench.report import write_report
     from bench.results import load_run
 
@@ -107,6 +120,7 @@ def _draw(run_: Run, plots_dir: Path) -> None:
         stdout.print(line)
     report = write_report(data, plots_dir / run_.folder.run_id)
     stdout.print(f"report: {report}")
+    return advice
 
 
 def _print_summary(run_: Run, wide: bool) -> None:

@@ -54,5 +54,6 @@ def _advice_texts() -> dict[str, list[str]]:
 def test_recorded_runs_give_the_advice_they_gave(tmp_path):
     """The recorded runs' advice (tests/data/advice_texts.json): as the code before the typed profile
     and the side tables wrote it, plus the best way out of each adoption class and the class of the
-    arm recommended (issue 19); any other change of the advice shows here."""
+    arm recommended (issue 19), and the ways out compared by their ceilings' ranges, never by order
+    (issue 24); any other change of the advice shows here."""
     assert _advice_texts() == json.loads((DATA / "advice_texts.json").read_text())
