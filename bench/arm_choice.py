@@ -28,7 +28,7 @@ CEILING_DRAIN_S = 1.0
 """A ceiling is the median of the saturation drains of a "max" step's repetitions (queue filled, then
 drained with the sender idle; the default profile runs three), each of as many tasks as the arm's expected rate drains in about this long: long enough
 that the first tasks' start is a small part of it, short enough for the default run's 2 minutes."""
-CEILING_MIN_TASKS = 100
+CEILING_MIN_TASKS = 150
 CEILING_MARGIN = 0.9
 """A way out runs only the rates within this share of its measured ceiling: at 94 % of its median drain
 rate prefork-loop-pool fell behind here (a step that breaks costs the most time of any: its backlog)."""

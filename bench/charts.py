@@ -24,7 +24,9 @@ from bench.results import RunData  # noqa: E402
 _SPARE_COLORS = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
 OTHER_BROKER_MARKER = "s"
 """An architecture run once more on another broker (name@rabbitmq) keeps its colour, with square markers."""
-CHART_NAMES = ["throughput", "latency", "connections", "handshake", "errors"]
+ANSWER_CHART = "answer"
+"""The report's first chart (bench/answer_chart.py), drawn for every run."""
+CHART_NAMES = [ANSWER_CHART, "throughput", "latency", "connections", "handshake", "errors"]
 DISTANCE_CHART = "distance"
 """Drawn, and shown in the report, only for a run that stepped through several distances (rtt_ms)."""
 DISTANCE_MARKERS = ["o", "s", "^", "D", "v", "P"]
@@ -113,7 +115,9 @@ def chart_names(run: RunData) -> list[str]:
 def draw_all(run: RunData, out_dir: Path) -> list[Path]:
     """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    drawers = {"throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
+    from bench.answer_chart import answer_chart
+
+    drawers = {ANSWER_CHART: answer_chart, "throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
                "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart,
                BURSTS_CHART: bursts_chart}
     paths = []

@@ -6,18 +6,21 @@ import base64
 import html
 from pathlib import Path
 
-from bench.charts import chart_names, draw_all
+from bench.charts import ANSWER_CHART, chart_names, draw_all
+from bench.report_answer import answer_sections
 from bench.console import SUMMARY_COLUMNS, cell_text
 from bench.results import RunData
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; } td.text, th.text { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .caveats li { margin-bottom: 0.4em; } .muted { color: #777; } .scroll { overflow-x: auto; }
+img.answer { max-height: 430px; } p.answer { font-size: 1.05em; margin: 0.4em 0; }
+table.ways td, table.ways th { white-space: normal; } table.ways td:first-child { white-space: nowrap; } .verdict-short { color: #b00; } .verdict-holds { color: #070; }
 """
 
 
@@ -26,12 +29,17 @@ def write_report(run: RunData, out_dir: Path) -> Path:
     missing = [n for n in chart_names(run) if not (out_dir / f"{n}.png").exists()]
     if missing:
         draw_all(run, out_dir)
+    from bench.analysis.advice import advise, limits_for
+
+    advice = advise(run, limits_for(run))
     sections = [
         f"<h1>bench run {html.escape(run.run_id)}</h1>",
         f"<p class='muted'>{html.escape(_subtitle(run))}</p>",
-        "<h2>When to leave the NullPool recipe</h2>", _advice(run),
+        *answer_sections(run, advice, _embedded_png(out_dir / f"{ANSWER_CHART}.png", ANSWER_CHART, "answer")),
+        "<h2>When to leave the NullPool recipe</h2>", _advice(advice),
         "<h2>Summary</h2>", _summary_table(run),
-        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in chart_names(run)),
+        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in chart_names(run)
+                             if name != ANSWER_CHART),
         "<h2>What could distort these figures</h2>", _caveats(run),
         "<h2>Environment</h2>", _environment(run),
     ]
@@ -42,10 +50,7 @@ def write_report(run: RunData, out_dir: Path) -> Path:
     return path
 
 
-def _advice(run: RunData) -> str:
-    from bench.analysis.advice import advise, limits_for
-
-    advice = advise(run, limits_for(run))
+def _advice(advice: dict) -> str:
     items = "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in advice["text"]) + "</ul>"
     return items + _plan_table(advice["plan"])
 
@@ -87,9 +92,9 @@ def _align(header: str) -> str:
     return "text" if header in ("architecture", "broker", "errors") else ""
 
 
-def _embedded_png(path: Path, name: str) -> str:
+def _embedded_png(path: Path, name: str, css_class: str = "") -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f"<div><img alt='{name} chart' src='data:image/png;base64,{data}'></div>"
+    return f"<div><img class='{css_class}' alt='{name} chart' src='data:image/png;base64,{data}'></div>"
 
 
 def _caveats(run: RunData) -> str:

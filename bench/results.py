@@ -240,9 +240,12 @@ def _typed(row: dict, text_columns: set[str] = TEXT_COLUMNS) -> dict:
 
 
 def find_run(results_root: Path, name: str) -> Path:
-    """A run given as a path or as a run id under results/ (a unique prefix is enough)."""
+    """A run given as a path or as a run id under results/ (an exact id, else a unique prefix: runs
+    started in the same second are X and X-2, and X names the first)."""
     if Path(name).is_dir():
         return Path(name)
+    if (results_root / name).is_dir():
+        return results_root / name
     matches = sorted(p for p in results_root.glob(f"{name}*") if p.is_dir())
     if len(matches) == 1:
         return matches[0]

@@ -93,7 +93,8 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
         session.run(["max"], first_step=1 + len(recipe_rates),
                     saturation_tasks=ceiling_tasks(shape.drain_per_s, profile.saturation_tasks))
     falling = Search(stop_when_held=profile_limits(profile))
-    tasks = ceiling_tasks(max(way_out_rates), profile.saturation_tasks)
+    # A way out's ceiling is past the recipe's; sized for the higher of its rates and far past the recipe.
+    tasks = ceiling_tasks(max(*way_out_rates, *rates_for(shape, WAY_OUT_RATES)), profile.saturation_tasks)
     return [ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling, ceiling_tasks=tasks)
             for arm, architecture in others if arm.label in chosen]
 

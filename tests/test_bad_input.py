@@ -20,6 +20,9 @@ BAD_IN_PROFILE = [
     ("ratez = [10]", "unknown key(s) in profile 'bad': ratez"),
     ("saturation_repeat = 1.5", "saturation_repeat = 1.5 (in profile 'bad'): must be a whole number of at least 1"),
     ('cpus = { db = 0 }', 'cpus = {"db": 0} (in profile \'bad\'): must be a table of role = "CPU list"'),
+    ("headroom = 0.5", "headroom = 0.5 (in profile 'bad'): must be a factor of 1 or more"),
+    ('target_rate = "fast"', 'target_rate = "fast" (in profile \'bad\'): must be a number of tasks/s above 0'),
+    ("target_rate = 2000000", "rate 2e+06/s over 10 s is more than the 1,000,000 tasks a step may hold"),
 ]
 BAD_FLAGS = [
     (["--rates", "-5"], "rates = [-5.0] (from --rates): must be a list of at least one rate"),
@@ -28,6 +31,10 @@ BAD_FLAGS = [
     (["--rtt-ms", "-1"], "rtt_ms = -1.0 (from --rtt-ms): must be a number of ms from 0 to 10000"),
     (["--step-seconds", "ten"], "--step-seconds ten: must be a number of seconds above 0"),
     (["--ssl", "maybe"], "--ssl maybe: must be true or false"),
+    (["--target-rate", "0"], "target_rate = 0.0 (from --target-rate): must be a number of tasks/s above 0"),
+    (["--target-rate", "-5"], "target_rate = -5.0 (from --target-rate): must be a number of tasks/s above 0"),
+    (["--target-rate", "fast"], "--target-rate fast: must be a number of tasks/s above 0"),
+    (["--headroom", "0.5"], "headroom = 0.5 (from --headroom): must be a factor of 1 or more"),
 ]
 
 

@@ -99,3 +99,38 @@ def skipped_lines(run: RunData) -> list[str]:
     for entry in run.meta.get("skipped") or []:
         by_reason.setdefault(entry["reason"], []).append(entry["arm"])
     return [f"Not run: {', '.join(arms)} ({reason})." for reason, arms in by_reason.items()]
+
+
+ASKS = {"keeps the async code": "no change to the task code",
+        "keeps the async code, adds a per-process loop": "one event loop per worker process, made at its start",
+        "needs a sync body": "the task body written again as sync code",
+        "another task queue": "the tasks moved to another queue (taskiq) and its workers"}
+"""What each adoption class asks of a team's code, in a few words (the ways-out table)."""
+
+
+def ways_out_rows(run: RunData, advice: dict) -> list[dict]:
+    """One row per arm the advice judged, the recipe first, then the ways out by what they ask of the
+    code (least first) and, within a class, by ceiling: its sustainable rate, its ceiling (median and
+    range of its drains), the connections it held at that rate and what it asks of the code. Traps
+    (never a way out) are left out."""
+    from bench.architectures import get_architecture
+    from bench.architectures.base import ADOPTION_CLASSES
+
+    need = (advice.get("target") or {}).get("needed_rate_per_s")
+    rows = []
+    for label, s in advice["architectures"].items():
+        if architecture_of(label) in traps():
+            continue
+        cls = get_architecture(label)
+        recipe = architecture_of(label) == RECIPE
+        rate = s["rate_per_s"]
+        rows.append({
+            "architecture": label, "recipe": recipe, "adoption": "the recipe" if recipe else cls.adoption,
+            "asks": "" if recipe else ASKS.get(cls.adoption, "") + (f"; {cls.adoption_note}" if cls.adoption_note else ""),
+            "rate_per_s": rate, "every_rate": not s["bound_by"],
+            "ceiling_per_s": s["saturation_throughput_per_s"], "ceiling_low_per_s": s["saturation_min_per_s"],
+            "ceiling_high_per_s": s["saturation_max_per_s"], "ceiling_runs": s["saturation_runs"],
+            "connections_held": _connections_held(run, label, rate) if rate is not None else None,
+            "holds_need": None if need is None else rate is not None and rate >= need})
+    order = {kind: i for i, kind in enumerate(ADOPTION_CLASSES)}
+    return sorted(rows, key=lambda r: (not r["recipe"], order.get(r["adoption"], len(order)), -(r["ceiling_per_s"] or 0)))

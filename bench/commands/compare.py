@@ -7,6 +7,7 @@ import csv
 import io
 import math
 
+from rich import box
 from rich.table import Table
 
 from bench.charts import draw_overlay
@@ -28,6 +29,9 @@ COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "baseline", "contender")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
+    parser.add_argument("--wide", action="store_true",
+                        help="the table with every column (default: those that fit 100 terminal columns; csv and "
+                             "markdown always have all)")
     parser.add_argument("--drift-factor", type=_drift_factor, metavar="X",
                         help=f"single runs: how many times larger a latency, throughput or rate must be for a "
                              f"verdict (default {DRIFT_FACTOR:g}, {TAIL_DRIFT_FACTOR:g} for p99: two single runs of "
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(as_markdown(differences, baseline.run_id, contender.run_id))
     else:
-        stdout.print(as_table(differences, baseline.run_id, contender.run_id))
+        stdout.print(as_table(differences, baseline.run_id, contender.run_id, args.wide))
         stdout.print(f"overlay charts: {', '.join(str(p) for p in charts)}")
     return 0
 
@@ -90,12 +94,24 @@ def as_markdown(differences: list[Difference], a: str, b: str) -> str:
     return "\n".join(lines)
 
 
-def as_table(differences: list[Difference], a: str, b: str) -> Table:
-    table = Table(title=f"baseline {a} vs contender {b}")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("architecture", "metric", "verdict", "evidence") else "right")
+NARROW = ["architecture", "step", "metric", "baseline", "contender", "diff_percent", "verdict"]
+"""The table's columns in 100 terminal columns; --wide adds the difference, the direction and the evidence."""
+TEXT_COLUMNS = ("architecture", "metric", "verdict", "evidence")
+NARROW_TABLE_WIDTH = 100
+NARROW_WIDTHS = {"architecture": 16, "metric": 22}
+"""Longer names fold onto a second line, so the table stays within 100 columns."""
+
+
+def as_table(differences: list[Difference], a: str, b: str, wide: bool = False) -> Table:
+    shown = COLUMNS if wide else NARROW
+    table = Table(title=f"baseline {a} vs contender {b}", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left",
+                  width=None if wide else NARROW_TABLE_WIDTH)
+    for column in shown:
+        text = column in TEXT_COLUMNS
+        table.add_column("diff %" if column == "diff_percent" else column, justify="left" if text else "right",
+                         no_wrap=not text, overflow="fold", max_width=None if wide else NARROW_WIDTHS.get(column))
     for d in differences:
-        cells = _row(d)
+        cells = dict(zip(COLUMNS, _row(d)))
         colour = COLOURS.get(d.verdict, "")
-        table.add_row(*[f"[{colour}]{c}[/]" if colour else c for c in cells])
+        table.add_row(*[f"[{colour}]{cells[c]}[/]" if colour else cells[c] for c in shown])
     return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import io
 import random
 import shutil
@@ -119,3 +120,26 @@ def test_compare_command_formats_and_overlay_charts(tmp_path, fmt, bench_cli):
     charts = tmp_path / "plots" / "compare-repeat-iowait-repeat-tinypool"
     assert {"throughput.png", "throughput.svg", "latency_p99.png", "latency_p99.svg"} <= {p.name for p in charts.iterdir()}
     assert 'id="latency_p99_ms-' in (charts / "latency_p99.svg").read_text()
+
+
+def test_an_exact_run_id_wins_over_a_prefix_and_the_table_fits_100_columns(tmp_path, bench_cli):
+    # Two runs started in the same second: X and X-2. "X" names the first, not both.
+    results = tmp_path / "results"
+    for name in ("20261204-130901-smoke", "20261204-130901-smoke-2"):
+        shutil.copytree(DATA / "quick-ceilings", results / name)
+        meta = json.loads((results / name / "run.json").read_text())
+        (results / name / "run.json").write_text(json.dumps({**meta, "run_id": name}))
+    done = run_bench("compare", "20261204-130901-smoke", "20261204-130901-smoke-2", "--results-dir", str(results),
+                     "--plots-dir", str(tmp_path / "plots"), env={"COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("overlay charts:")[0].splitlines()
+    assert "baseline 20261204-130901-smoke vs contender 20261204-130901-smoke-2" in table[0]
+    assert max(len(line.rstrip()) for line in table) <= 100, max(table, key=len)
+    assert "evidence" not in done.stdout and "prefork-loop-pool" in done.stdout
+    wide = run_bench("compare", "20261204-130901-smoke", "20261204-130901-smoke-2", "--wide", "--results-dir",
+                     str(results), "--plots-dir", str(tmp_path / "plots"))
+    assert "evidence" in wide.stdout
+    # A prefix that names both is still refused, in one line.
+    both = run_bench("compare", "20261204-130901", "20261204-130901-smoke-2", "--results-dir", str(results),
+                     "--plots-dir", str(tmp_path / "plots"))
+    assert both.returncode == 2 and "names 2 runs" in both.stderr
