@@ -22,10 +22,10 @@ CLASS_COLOURS = {"the recipe": "#7f7f7f", "keeps the async code": "#1f77b4",
                  "another task queue": "#9467bd"}
 
 
-def answer_chart(run: RunData):
+def answer_chart(run: RunData, advice: dict | None = None):
     from bench.analysis.advice import advise, limits_for
 
-    advice = advise(run, limits_for(run))
+    advice = advice or advise(run, limits_for(run))
     rows = ways_out_rows(run, advice)
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 2.2))
     for y, row in enumerate(rows):

@@ -29,9 +29,10 @@ CEILING_DRAIN_S = 1.0
 drained with the sender idle; the default profile runs three), each of as many tasks as the arm's expected rate drains in about this long: long enough
 that the first tasks' start is a small part of it, short enough for the default run's 2 minutes."""
 CEILING_MIN_TASKS = 150
-CEILING_MARGIN = 0.9
-"""A way out runs only the rates within this share of its measured ceiling: at 94 % of its median drain
-rate prefork-loop-pool fell behind here (a step that breaks costs the most time of any: its backlog)."""
+CEILING_MARGIN = 0.8
+"""A way out runs only the rates within this share of its measured ceiling: at 94 % and at 90 % of its
+median drain rate prefork-loop-pool fell behind here (a step that breaks costs the most time of any:
+its backlog), and then runs a lower rate besides."""
 CEILING_SHARE = 0.8
 """A way out whose measured ceiling lies below every rate it was to run is run at this share of its
 ceiling instead, so the advice knows a rate it holds."""

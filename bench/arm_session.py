@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.architectures import WorkerSpec
@@ -54,6 +55,9 @@ class RunParts:
     """The bench worker agents' directory, with workers = "external" (bench/remote_parts.py)."""
     loadgen_master: object | None = None
     """Where each step's Locust master listens, with load generators on other hosts."""
+    stopping: list = field(default_factory=list)
+    """The last arm's workers, asked to stop and exiting while the next arm's start (`finish_stopping`)."""
+    stop_deadline: float = 0.0
 
     @classmethod
     def create(cls, *, services: Services, folder: RunFolder, run_start_ns: int, **others) -> "RunParts":
@@ -68,7 +72,24 @@ class RunParts:
         self.sampler.start()
         self.outages.start()
 
+    def retire(self, workers: list) -> None:
+        """Ask an arm's workers to stop, and let them exit while the next arm starts its own (their
+        steps have drained: nothing measured is lost, and nothing is measured while they exit)."""
+        for worker in workers:
+            if worker.alive():
+                worker.ask_to_stop()
+        self.stopping += workers
+        self.stop_deadline = time.monotonic() + DRAINED_STOP_GRACE_S
+
+    def finish_stopping(self) -> None:
+        """Wait for the retired workers until their grace is up, then kill what is left."""
+        if self.stopping:
+            stop_all(self.stopping, grace_s=max(0.0, self.stop_deadline - time.monotonic()))
+            log.info(f"stopped workers pids={[w.pid for w in self.stopping]}")
+            self.stopping = []
+
     def stop(self) -> None:
+        self.finish_stopping()
         self.outages.stop()
         self.sampler.stop()
         self.server_stats.close()
@@ -125,7 +146,10 @@ def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, dis
     """Start the arm's workers, yield them for its steps, stop them whatever happens. `services` are
     the run's, with what this arm adds (a delay proxy, its PgBouncer)."""
     spec = worker_spec(parts, services, arm, architecture, distance_index)
-    workers = _start_workers(parts, architecture, spec)
+    try:
+        workers = _start_workers(parts, architecture, spec)
+    finally:
+        parts.finish_stopping()  # the last arm's workers exited while these started
     queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
                                   parts.run_start_ns)
     queue_probe.start()
@@ -135,8 +159,8 @@ def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, dis
     finally:
         queue_probe.stop()
         ctx.reader.close()
-        stop_all(workers, grace_s=DRAINED_STOP_GRACE_S)
-        log.info(f"stopped {arm.label} workers")
+        parts.retire(workers)
+        log.info(f"asked {arm.label} workers to stop")
 
 
 def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,

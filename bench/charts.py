@@ -112,12 +112,13 @@ def chart_names(run: RunData) -> list[str]:
             + ([BURSTS_CHART] if run.burst_steps else []))
 
 
-def draw_all(run: RunData, out_dir: Path) -> list[Path]:
-    """Write every chart as PNG and SVG into out_dir; return the PNG paths."""
+def draw_all(run: RunData, out_dir: Path, advice: dict | None = None) -> list[Path]:
+    """Write every chart as PNG and SVG into out_dir; return the PNG paths. `advice`: the run's, where
+    the caller has it (the answer chart draws from it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     from bench.answer_chart import answer_chart
 
-    drawers = {ANSWER_CHART: answer_chart, "throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
+    drawers = {ANSWER_CHART: lambda run: answer_chart(run, advice), "throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
                "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart,
                BURSTS_CHART: bursts_chart}
     paths = []

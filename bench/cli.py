@@ -1,7 +1,8 @@
 """The `bench` command: sub-commands are the modules of bench/commands (each owns its arguments).
 
 Exit codes: 0 done, 1 the run failed, 2 bad input (one line on stderr, no traceback), 3 a server bench
-started died mid-run (one line on stderr, finished steps kept), 130 interrupted.
+started died mid-run (one line on stderr, finished steps kept), 4 with a target rate, the recipe does not
+hold target x headroom (one line on stderr, the run complete; bench/analysis/verdict.py), 130 interrupted.
 """
 
 from __future__ import annotations

@@ -24,14 +24,15 @@ table.ways td, table.ways th { white-space: normal; } table.ways td:first-child 
 """
 
 
-def write_report(run: RunData, out_dir: Path) -> Path:
-    """Draw the charts if needed and write out_dir/report.html; returns its path."""
-    missing = [n for n in chart_names(run) if not (out_dir / f"{n}.png").exists()]
-    if missing:
-        draw_all(run, out_dir)
+def write_report(run: RunData, out_dir: Path, advice: dict | None = None) -> Path:
+    """Draw the charts if needed and write out_dir/report.html; returns its path. `advice`: the run's,
+    where the caller has it already."""
     from bench.analysis.advice import advise, limits_for
 
-    advice = advise(run, limits_for(run))
+    advice = advice or advise(run, limits_for(run))
+    missing = [n for n in chart_names(run) if not (out_dir / f"{n}.png").exists()]
+    if missing:
+        draw_all(run, out_dir, advice)
     sections = [
         f"<h1>bench run {html.escape(run.run_id)}</h1>",
         f"<p class='muted'>{html.escape(_subtitle(run))}</p>",

@@ -118,7 +118,7 @@ def _draw(run_: Run, plots_dir: Path) -> dict | None:
     run_.folder.write_advice(advice)
     for line in advice["text"]:
         stdout.print(line)
-    report = write_report(data, plots_dir / run_.folder.run_id)
+    report = write_report(data, plots_dir / run_.folder.run_id, advice)
     stdout.print(f"report: {report}")
     return advice
 
