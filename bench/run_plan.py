@@ -88,7 +88,7 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
         chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
         recipe_rates, way_out_rates = _recipe_rates(shape, probe_rate, profile), _way_out_rates(shape, profile)
         on_probe(_announce(shape, recipe.label, probe_rate, chosen, others, recipe_rates, way_out_rates, observer))
-        session.run(recipe_rates, first_step=1, search=Search(stop_when_behind=True))
+        session.run(recipe_rates, first_step=1, search=_recipe_search(shape, recipe_rates, profile))
         # The recipe's ceiling: how fast its warm workers drain a full queue, with the sender idle.
         session.run(["max"], first_step=1 + len(recipe_rates),
                     saturation_tasks=ceiling_tasks(shape.drain_per_s, profile.saturation_tasks))
@@ -100,11 +100,25 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
 
 
 def _recipe_rates(shape: TaskShape, probe_rate: float, profile) -> list[float]:
-    """With a target, the target and target x headroom (the verdict's rates); else one rate below its
-    estimated drain."""
+    """With a target, the target and target x headroom (the verdict's rates; the higher first where
+    the recipe's estimated drain says it may hold it); else one rate below its estimated drain."""
     if profile.target_rate is not None:
-        return target_rates(profile)
+        rates = target_rates(profile)
+        return sorted(rates, reverse=_likely_held(shape, max(rates)))
     return rates_for(shape, RECIPE_RATES, above=probe_rate)
+
+
+def _likely_held(shape: TaskShape, rate: float) -> bool:
+    """Below the recipe's estimated drain (the estimate runs high: the probe's tasks do not share the CPU)."""
+    return rate <= RECIPE_RATES[0] * shape.drain_per_s
+
+
+def _recipe_search(shape: TaskShape, rates: list[float], profile) -> Search:
+    """Rates rising: no higher once one falls behind. Falling (a target the recipe likely holds): no
+    lower once one is held, since a lower one would hold too."""
+    if len(rates) > 1 and rates[0] > rates[-1]:
+        return Search(stop_when_held=profile_limits(profile))
+    return Search(stop_when_behind=True)
 
 
 def _way_out_rates(shape: TaskShape, profile) -> list[float]:

@@ -8,8 +8,9 @@ tiers, given to each test by the fixtures it asks for:
 - unit: the rest, which may start no process and connect nowhere (checked while it runs).
 
 Timing checks compare two figures of the same run wherever they can. The few that must stay absolute
-(how close a clock estimate is, how late a send may start) carry the `measurement` marker and use
-the tolerances below, each stated once.
+(how close a clock estimate is, how late a send may start, how many sends or samples a second makes,
+how long a task or an outage lasts) carry the `measurement` marker and use the tolerances below, each
+stated once; `pytest --collect-only -q -m measurement` lists them.
 
 `pytest -m unit` runs in well under a minute; the README's test command runs every tier.
 """
@@ -41,6 +42,18 @@ ms, so the estimate is good to a fraction of that; a skew of 250 ms left uncorre
 ON_TIME_MS = 50.0
 """How late a send, or a light task's end, may be and still count as on bench's time: a busy 2-core
 VM delays a wake-up by up to ~20 ms; a 250 ms clock skew left uncorrected is 5x this."""
+SCHEDULE_SPAN_SLACK_S = 0.25
+"""How far the span of a 1 s schedule's sends may be from 1 s (a send that waited for a busy core)."""
+SENT_BY_HALT_SHARE = (0.5, 2.0)
+"""After t s of a schedule at r/s, a halt keeps between these shares of r x t sends (the start of
+three processes and the halt's own delay move it; a schedule that did not run, or ran ahead, is far out)."""
+SLOW_TASK_SLACK_S = 1.85
+"""What a task's wall time may exceed its own sleep by: connect, SCRAM and a busy machine's scheduling."""
+SAMPLES_SHARE = 0.4
+"""Of the samples a sampler's interval makes in a window, the share it must take at least on a busy VM."""
+OUTAGE_SLACK_S = 9.0
+"""How far past a server's downtime its outage may be reported as over (the watch polls; the server
+starts again)."""
 
 
 def tier_of(fixturenames) -> str:
@@ -51,7 +64,7 @@ def tier_of(fixturenames) -> str:
 def pytest_configure(config) -> None:
     for tier, meaning in zip(TIERS, ("no server, no process", "servers or processes, no whole run", "a whole bench run")):
         config.addinivalue_line("markers", f"{tier}: {meaning} (given from the fixtures a test asks for)")
-    config.addinivalue_line("markers", "measurement: an absolute accuracy check (CLOCK_ACCURACY_MS, ON_TIME_MS)")
+    config.addinivalue_line("markers", "measurement: an absolute timing check, with its tolerance from tests/conftest.py")
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import time
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +13,7 @@ from bench.engines import admin_engine, async_nullpool_engine, sync_pooled_engin
 from bench.errors import BenchError
 from bench.workload import run_async, run_sync
 from bench.workload_loader import make_workload, shipped_workloads as workload_classes
+from tests.conftest import SLOW_TASK_SLACK_S
 
 
 def test_point_select_is_discovered_and_seeds_its_rows(services):
@@ -26,11 +28,16 @@ def test_point_select_is_discovered_and_seeds_its_rows(services):
 
 
 def test_point_select_runs_through_sync_and_async_sessions(services):
+    from bench.probes.server_stats import ServerStats
+
+    stats = ServerStats(services.database_url)
     workload = make_workload("point_select", 500)
+    before = stats.sessions_total()
     sync_engine = sync_pooled_engine(services.database_url, "t", 1, 0)
     for _ in range(5):
         run_sync(sessionmaker(sync_engine), workload, random.Random(1))
     sync_engine.dispose()
+    pooled = _sessions_since(stats, before, 1)
 
     async def go():
         engine = async_nullpool_engine(services.database_url, "t")
@@ -39,6 +46,17 @@ def test_point_select_runs_through_sync_and_async_sessions(services):
         await engine.dispose()
 
     asyncio.run(go())
+    # The server's own count: the pool kept one session for five tasks; NullPool opened one per task.
+    assert pooled == 1 and _sessions_since(stats, before, 6) == 6
+    stats.close()
+
+
+def _sessions_since(stats, before: int, expected: int) -> int:
+    """Sessions the server counted since `before`, waiting up to 3 s for the last to be published."""
+    deadline = time.monotonic() + 3
+    while (count := stats.sessions_total() - before) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
 
 
 def test_unknown_workload_and_parameter_are_refused():
@@ -64,6 +82,7 @@ def test_write_txn_inserts_and_counts_in_one_transaction(services):
     assert events == total == 20
 
 
+@pytest.mark.measurement
 def test_io_wait_holds_the_connection_for_its_sleep(services):
     import time
 
@@ -76,4 +95,6 @@ def test_io_wait_holds_the_connection_for_its_sleep(services):
         await engine.dispose()
         return time.perf_counter() - started
 
-    assert 0.15 <= asyncio.run(go()) < 2.0
+    took_s = asyncio.run(go())
+    assert took_s >= 0.15  # the sleep on the server holds the task for its 150 ms
+    assert took_s < 0.15 + SLOW_TASK_SLACK_S
