@@ -73,6 +73,14 @@ class StepRunner:
         if rows[-1]["interrupted_by"]:
             raise ServerExited(rows[-1]["interrupted_by"])
 
+    def _warm_from_a_drain(self, ctx: StepContext, plan: StepPlan) -> bool:
+        """A rate step right after its arm's saturation drain, which left every worker process warm and
+        the queue empty (it ends once every task is done): a warm-up would add nothing but its time."""
+        last = self.rows[-1] if self.rows else None
+        return (not plan.saturation and not plan.bursts and last is not None and bool(last.get("saturation"))
+                and last["architecture"] == ctx.worker_spec.arm_label and not last.get("lost")
+                and len(ctx.warm_processes) >= self.processes)
+
     def drain_median(self, label: str, step: int) -> float | None:
         """The median drain rate of an arm's "max" step (its repetitions), tasks/s."""
         rates = sorted(r["throughput_per_s"] for r in self.rows if r["architecture"] == label and r["step"] == step
@@ -108,7 +116,11 @@ class StepRunner:
         done, before it settles."""
         label = self._label(ctx, plan)
         warm = None
-        if not plan.saturation and plan.warmup_s > 0:
+        after_drain = self._warm_from_a_drain(ctx, plan)
+        if not plan.saturation and plan.warmup_s > 0 and after_drain:
+            plan = dataclasses.replace(plan, warmup_s=0.0)
+            log.info(f"{label}: no warm-up: every worker process is warm from the drain just before, its queue empty")
+        elif not plan.saturation and plan.warmup_s > 0:
             plan = dataclasses.replace(plan, warmup_s=0.0)  # the step is measured from its first arrival
             loadgen = self._loadgen_ahead(ctx, plan)
             try:

@@ -30,5 +30,6 @@ fi
 python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bench needs Python 3.11 or newer")'
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# The versions the tests passed with (constraints.txt; scripts/refresh-constraints.sh writes it anew).
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 echo "setup: ready (.venv/bin/bench)" >&2
