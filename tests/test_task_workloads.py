@@ -68,9 +68,10 @@ def test_the_outside_service_answers_after_its_delay_and_many_wait_at_once(tmp_p
                 each = list(pool.map(call, range(50)))
             fifty = time.perf_counter() - started
     assert one >= SERVICE_MS / 1000 and min(each) >= SERVICE_MS / 1000
-    # Fifty at once take about as long as one (a serial server would take 50 times as long): the
+    # Fifty at once take a few times as long as one at most (a serial server would take 50 times as
+    # long; fifty threads starting on a busy 2-core VM took 5x once in CI, 3x was too tight): the
     # service is not what limits the tasks that wait on it.
-    assert fifty < 3 * one, (fifty, one)
+    assert fifty < 15 * one, (fifty, one)
     assert not psutil.pid_exists(pid)
 
 
