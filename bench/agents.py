@@ -81,8 +81,10 @@ class AgentDirectory:
             if len(ready) >= count:
                 return ready
             if time.monotonic() > deadline:
-                raise BenchError(f"{len(ready)} of {count} bench worker(s) ready after {timeout_s:g} s "
-                                 f"({len(agents)} registered); start them with `bench worker --control URL`")
+                raise BenchError(
+                    f"{len(ready)} of {count} bench worker(s) ready after {timeout_s:g} s "
+                    f"({len(agents)} registered); start them with `bench worker --control URL`"
+                )
             time.sleep(0.1)
 
     def vanished(self) -> list[str]:
@@ -109,8 +111,15 @@ class AgentDirectory:
 class Agent:
     """`bench worker`'s side: runs what bench assigns until told to stop."""
 
-    def __init__(self, control_url: str, database_url: str | None, broker_url: str | None,
-                 processes: int | None, work_dir, log_dir) -> None:
+    def __init__(
+        self,
+        control_url: str,
+        database_url: str | None,
+        broker_url: str | None,
+        processes: int | None,
+        work_dir,
+        log_dir,
+    ) -> None:
         self._client = redis.Redis.from_url(control_url, socket_timeout=5)
         self._client.ping()  # an unreachable channel fails here, before the agent says it waits
         self._control_url, self._database_url, self._broker_url = control_url, database_url, broker_url

@@ -17,9 +17,13 @@ from matplotlib.patches import Patch  # noqa: E402
 from bench.analysis.adoption import ways_out_rows  # noqa: E402
 from bench.results import RunData  # noqa: E402
 
-CLASS_COLOURS = {"the recipe": "#7f7f7f", "keeps the async code": "#1f77b4",
-                 "keeps the async code, adds a per-process loop": "#17becf", "needs a sync body": "#ff7f0e",
-                 "another task queue": "#9467bd"}
+CLASS_COLOURS = {
+    "the recipe": "#7f7f7f",
+    "keeps the async code": "#1f77b4",
+    "keeps the async code, adds a per-process loop": "#17becf",
+    "needs a sync body": "#ff7f0e",
+    "another task queue": "#9467bd",
+}
 
 
 def answer_chart(run: RunData, advice: dict | None = None):
@@ -37,12 +41,21 @@ def answer_chart(run: RunData, advice: dict | None = None):
         ax.axvline(target["target_rate_per_s"], color="#444", linestyle="--", linewidth=1)
         ax.axvline(target["needed_rate_per_s"], color="#d62728", linewidth=1.5)
     ax.set_xlim(0, 1.1 * max([1.0, *(r["ceiling_high_per_s"] or r["rate_per_s"] or 0 for r in rows)]))
-    ax.set_xlabel("tasks/s: bar, the rate sustained (hatched: held every rate run, so at least this); "
-                  "marker, the ceiling (median and min–max of its drains)", fontsize=8)
+    ax.set_xlabel(
+        "tasks/s: bar, the rate sustained (hatched: held every rate run, so at least this); "
+        "marker, the ceiling (median and min–max of its drains)",
+        fontsize=8,
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"How far each way goes ({run.run_id}, {run.setting('workload')})", fontsize=10)
-    ax.legend(handles=_legend(rows, target), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
-              frameon=False)
+    ax.legend(
+        handles=_legend(rows, target),
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=3,
+        frameon=False,
+    )
     return fig
 
 
@@ -50,23 +63,50 @@ def _draw_arm(ax, y: int, row: dict) -> None:
     colour = CLASS_COLOURS.get(row["adoption"], "#bcbd22")
     rate = row["rate_per_s"]
     if rate:
-        ax.barh(y, rate, height=0.6, color=colour, alpha=0.45, edgecolor=colour,
-                hatch="//" if row["every_rate"] else None, gid=f"sustained-{row['architecture']}")
+        ax.barh(
+            y,
+            rate,
+            height=0.6,
+            color=colour,
+            alpha=0.45,
+            edgecolor=colour,
+            hatch="//" if row["every_rate"] else None,
+            gid=f"sustained-{row['architecture']}",
+        )
         # Inside the bar's end: a ceiling marker just past it cannot cover it.
-        ax.text(rate, y, f"{'≥' if row['every_rate'] else ''}{rate:g} ", va="center", ha="right", fontsize=8,
-                fontweight="bold")
+        ax.text(
+            rate,
+            y,
+            f"{'≥' if row['every_rate'] else ''}{rate:g} ",
+            va="center",
+            ha="right",
+            fontsize=8,
+            fontweight="bold",
+        )
     ceiling = row["ceiling_per_s"]
     if ceiling:
         low, high = row["ceiling_low_per_s"], row["ceiling_high_per_s"]
-        ax.errorbar(ceiling, y, xerr=[[ceiling - low], [high - ceiling]], fmt="D", color=colour, markeredgecolor="black",
-                    ecolor="black", capsize=4, markersize=7, gid=f"ceiling-{row['architecture']}")
+        ax.errorbar(
+            ceiling,
+            y,
+            xerr=[[ceiling - low], [high - ceiling]],
+            fmt="D",
+            color=colour,
+            markeredgecolor="black",
+            ecolor="black",
+            capsize=4,
+            markersize=7,
+            gid=f"ceiling-{row['architecture']}",
+        )
         spread = f"{ceiling:.0f} ({low:.0f}–{high:.0f})" if row["ceiling_runs"] > 1 else f"{ceiling:.0f}"
         ax.text(high, y - 0.32, f" {spread}", va="center", fontsize=7, color="#333")
 
 
 def _legend(rows: list[dict], target: dict | None) -> list:
-    handles = [Patch(facecolor=CLASS_COLOURS.get(kind, "#bcbd22"), alpha=0.6, label=kind)
-               for kind in dict.fromkeys(r["adoption"] for r in rows)]
+    handles = [
+        Patch(facecolor=CLASS_COLOURS.get(kind, "#bcbd22"), alpha=0.6, label=kind)
+        for kind in dict.fromkeys(r["adoption"] for r in rows)
+    ]
     handles.append(Line2D([], [], marker="D", color="black", linestyle="", label="ceiling (drains, min–max)"))
     if target:
         handles.append(Line2D([], [], color="#444", linestyle="--", label=f"target {target['target_rate_per_s']:g}/s"))

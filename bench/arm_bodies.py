@@ -12,5 +12,8 @@ from bench.workload import Workload
 def skipped_arms(arms: list[Arm], workload: type[Workload]) -> dict[str, str]:
     """{arm label: why it is skipped} for the arms whose task body `workload` does not give."""
     bodies = workload.bodies()
-    return {arm.label: f"{workload.__name__} has no run_{body}"
-            for arm in arms if (body := get_architecture(arm.architecture).body) not in bodies}
+    return {
+        arm.label: f"{workload.__name__} has no run_{body}"
+        for arm in arms
+        if (body := get_architecture(arm.architecture).body) not in bodies
+    }

@@ -73,12 +73,20 @@ class TaskShape:
 
     @classmethod
     def from_row(cls, row: dict, processes: int) -> "TaskShape":
-        return cls(task_ms=float(row["exec_p50_ms"]), connect_ms=float(row.get("connect_p50_ms") or 0),
-                   worker_cpu_ms=float(row["task_cpu_p50_ms"]), processes=processes)
+        return cls(
+            task_ms=float(row["exec_p50_ms"]),
+            connect_ms=float(row.get("connect_p50_ms") or 0),
+            worker_cpu_ms=float(row["task_cpu_p50_ms"]),
+            processes=processes,
+        )
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "wait_share": round(self.wait_share, 3), "waits": self.waits,
-                "drain_per_s": round(self.drain_per_s, 1)}
+        return {
+            **asdict(self),
+            "wait_share": round(self.wait_share, 3),
+            "waits": self.waits,
+            "drain_per_s": round(self.drain_per_s, 1),
+        }
 
 
 def rates_for(shape: TaskShape, multiples: tuple[float, ...], above: float = 0.0) -> list[float]:
@@ -130,7 +138,10 @@ def choose_ways_out(shape: TaskShape, candidates: list[tuple[str, type]]) -> dic
     for kind, members in by_class.items():
         suited = [m for m in members if m[1].concurrent == shape.waits]
         label, cls = (suited or members)[0]
-        fit = ("runs many tasks per process, for a task that mostly waits" if cls.concurrent
-               else "a process per task, for a task that mostly computes")
+        fit = (
+            "runs many tasks per process, for a task that mostly waits"
+            if cls.concurrent
+            else "a process per task, for a task that mostly computes"
+        )
         chosen[label] = f"{kind}; {fit}" if suited and len(members) > 1 else kind
     return chosen

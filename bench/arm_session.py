@@ -63,10 +63,15 @@ class RunParts:
     def create(cls, *, services: Services, folder: RunFolder, run_start_ns: int, **others) -> "RunParts":
         """The parts, with the run's probes made (`begin` starts them): connections sampled, server
         statistics read, servers given by URL watched for outages."""
-        return cls(services=services, folder=folder, run_start_ns=run_start_ns,
-                   sampler=ConnectionSampler(services.database_url, folder.samples_csv, run_start_ns),
-                   server_stats=ServerStats(services.database_url),
-                   outages=OutageWatch(services.given_by_url_probes()), **others)
+        return cls(
+            services=services,
+            folder=folder,
+            run_start_ns=run_start_ns,
+            sampler=ConnectionSampler(services.database_url, folder.samples_csv, run_start_ns),
+            server_stats=ServerStats(services.database_url),
+            outages=OutageWatch(services.given_by_url_probes()),
+            **others,
+        )
 
     def begin(self) -> None:
         self.sampler.start()
@@ -126,23 +131,28 @@ class ArmSession:
     runner: StepRunner
     distance_index: int
 
-    def run(self, rates: list, first_step: int = 0, search: Search = ALL_RATES,
-            saturation_tasks: int | None = None) -> None:
+    def run(
+        self, rates: list, first_step: int = 0, search: Search = ALL_RATES, saturation_tasks: int | None = None
+    ) -> None:
         """The steps of `rates`, numbered from `first_step`, fewer as `search` says; a "max" step
         enqueues `saturation_tasks` (default: the profile's)."""
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
-            self.runner.run_rate(self.ctx, first_step + self.distance_index * len(rates) + index, rate,
-                                 saturation_tasks)
+            self.runner.run_rate(
+                self.ctx, first_step + self.distance_index * len(rates) + index, rate, saturation_tasks
+            )
             if search.done_after(rate, self.runner.rows[-1]):
-                log.info(f"{self.arm.label}: {'held' if search.stop_when_held else 'fell behind'} at "
-                         f"{rate:g}/s; no {'lower' if search.stop_when_held else 'higher'} rate")
+                log.info(
+                    f"{self.arm.label}: {'held' if search.stop_when_held else 'fell behind'} at "
+                    f"{rate:g}/s; no {'lower' if search.stop_when_held else 'higher'} rate"
+                )
                 break
 
 
 @contextmanager
-def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
-                runner: StepRunner) -> Iterator[ArmSession]:
+def arm_session(
+    parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int, runner: StepRunner
+) -> Iterator[ArmSession]:
     """Start the arm's workers, yield them for its steps, stop them whatever happens. `services` are
     the run's, with what this arm adds (a delay proxy, its PgBouncer)."""
     spec = worker_spec(parts, services, arm, architecture, distance_index)
@@ -150,8 +160,9 @@ def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, dis
         workers = _start_workers(parts, architecture, spec)
     finally:
         parts.finish_stopping()  # the last arm's workers exited while these started
-    queue_probe = QueueDepthProbe(spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv,
-                                  parts.run_start_ns)
+    queue_probe = QueueDepthProbe(
+        spec.broker_url, spec.queue, arm.label, parts.folder.queue_depth_csv, parts.run_start_ns
+    )
     queue_probe.start()
     ctx = _step_context(parts, services, arm, spec, workers, queue_probe)
     try:
@@ -163,9 +174,18 @@ def arm_session(parts: RunParts, services: Services, arm: Arm, architecture, dis
         log.info(f"asked {arm.label} workers to stop")
 
 
-def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int,
-            runner: StepRunner, rates: list | None = None, first_step: int = 0, search: Search = ALL_RATES,
-            ceiling_tasks: int | None = None) -> None:
+def run_arm(
+    parts: RunParts,
+    services: Services,
+    arm: Arm,
+    architecture,
+    distance_index: int,
+    runner: StepRunner,
+    rates: list | None = None,
+    first_step: int = 0,
+    search: Search = ALL_RATES,
+    ceiling_tasks: int | None = None,
+) -> None:
     """One session of the arm: its `rates` (default: the profile's) from `first_step`, as `search` says;
     with `ceiling_tasks`, its ceiling first (a "max" step of that many tasks), then only the rates it
     can drain."""
@@ -176,8 +196,10 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
             ceiling = runner.drain_median(arm.label, runner.rows[-1]["step"])
             kept = rates_under_ceiling(rates, ceiling)
             if kept != rates:
-                log.info(f"{arm.label}: ceiling {ceiling:.0f}/s, so at {', '.join(f'{r:g}/s' for r in kept)} "
-                         f"instead of {', '.join(f'{r:g}/s' for r in rates)}")
+                log.info(
+                    f"{arm.label}: ceiling {ceiling:.0f}/s, so at {', '.join(f'{r:g}/s' for r in kept)} "
+                    f"instead of {', '.join(f'{r:g}/s' for r in rates)}"
+                )
             rates, first_step = kept, first_step + 1
         session.run(rates, first_step, search)
 
@@ -185,25 +207,38 @@ def run_arm(parts: RunParts, services: Services, arm: Arm, architecture, distanc
 def worker_spec(parts: RunParts, services: Services, arm: Arm, architecture, distance_index: int) -> WorkerSpec:
     p = parts.profile
     # A folder of its own per session of the arm (an arm can have one per distance).
-    records_dir = Path(tempfile.mkdtemp(prefix=f"{arm.architecture}-{arm.broker}-{distance_index}-", dir=parts.work_dir))
-    return WorkerSpec(architecture=architecture.name, database_url=services.worker_database_url,
-                      broker_url=services.broker_urls[arm.broker],
-                      queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}", workload=absolute_ref(p.workload),
-                      table_rows=p.table_rows, records_dir=str(records_dir), worker_processes=p.worker_processes,
-                      pool_size=p.pool_size, max_overflow=p.max_overflow, workload_params=p.workload_params_of(arm),
-                      tasks_per_process=p.tasks_per_process, task_time_limit_s=p.task_time_limit_seconds,
-                      prefetch_multiplier=p.prefetch_multiplier, cpus=p.cpus.get("workers"),
-                      pgbouncer_url=services.pgbouncer_url, label=arm.label,
-                      service_url=services.outside_service.url if services.outside_service else None, control_url=services.control_url,
-                      clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6))
+    records_dir = Path(
+        tempfile.mkdtemp(prefix=f"{arm.architecture}-{arm.broker}-{distance_index}-", dir=parts.work_dir)
+    )
+    return WorkerSpec(
+        architecture=architecture.name,
+        database_url=services.worker_database_url,
+        broker_url=services.broker_urls[arm.broker],
+        queue=f"bench-{parts.folder.run_id}-{arm.architecture}-{arm.broker}",
+        workload=absolute_ref(p.workload),
+        table_rows=p.table_rows,
+        records_dir=str(records_dir),
+        worker_processes=p.worker_processes,
+        pool_size=p.pool_size,
+        max_overflow=p.max_overflow,
+        workload_params=p.workload_params_of(arm),
+        tasks_per_process=p.tasks_per_process,
+        task_time_limit_s=p.task_time_limit_seconds,
+        prefetch_multiplier=p.prefetch_multiplier,
+        cpus=p.cpus.get("workers"),
+        pgbouncer_url=services.pgbouncer_url,
+        label=arm.label,
+        service_url=services.outside_service.url if services.outside_service else None,
+        control_url=services.control_url,
+        clock_skew_ns=round(float(os.environ.get(WORKER_SKEW_ENV, "0") or 0) * 1e6),
+    )
 
 
 def _start_workers(parts: RunParts, architecture, spec: WorkerSpec) -> list:
     """Start the arm's workers here, or have the bench worker agents start them on their hosts."""
     if not parts.agents:
         workers = architecture.start_workers(spec, parts.folder.logs)
-        log.info(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on "
-                  f"{broker_kind(spec.broker_url)}")
+        log.info(f"started {spec.arm_label} workers pids={[w.pid for w in workers]} on {broker_kind(spec.broker_url)}")
         return workers
     generation = parts.agents.assign(spec)
     ready = parts.agents.wait_ready(generation, parts.profile.external_workers, EXTERNAL_READY_TIMEOUT_S)
@@ -211,18 +246,32 @@ def _start_workers(parts: RunParts, architecture, spec: WorkerSpec) -> list:
     return []
 
 
-def _step_context(parts: RunParts, services: Services, arm: Arm, spec: WorkerSpec, workers: list,
-                  queue_probe) -> StepContext:
+def _step_context(
+    parts: RunParts, services: Services, arm: Arm, spec: WorkerSpec, workers: list, queue_probe
+) -> StepContext:
     p, agents = parts.profile, parts.agents
     return StepContext(
-        worker_spec=spec, loadgen_users=p.loadgen_users, drain_timeout_s=p.drain_timeout_seconds,
-        work_dir=parts.work_dir, log_dir=parts.folder.logs, sampler=parts.sampler, server_stats=parts.server_stats,
+        worker_spec=spec,
+        loadgen_users=p.loadgen_users,
+        drain_timeout_s=p.drain_timeout_seconds,
+        work_dir=parts.work_dir,
+        log_dir=parts.folder.logs,
+        sampler=parts.sampler,
+        server_stats=parts.server_stats,
         workers=ProcessMeter(lambda: [w.pid for w in workers]) if not agents else None,
-        other_meters=_shared_machine_meters(services, arm.broker, arm.label), reader=_reader(spec),
-        server_exited=services.exited, outage_s=parts.outages.down_s, role_cpus=p.cpus,
-        rtt_ms=services.rtt_ms, database_url=services.database_url, queue_probe=queue_probe,
-        loadgen_processes=p.loadgen_processes, agents_vanished=agents.vanished if agents else None,
-        loadgen_master=parts.loadgen_master, pausable=workers)
+        other_meters=_shared_machine_meters(services, arm.broker, arm.label),
+        reader=_reader(spec),
+        server_exited=services.exited,
+        outage_s=parts.outages.down_s,
+        role_cpus=p.cpus,
+        rtt_ms=services.rtt_ms,
+        database_url=services.database_url,
+        queue_probe=queue_probe,
+        loadgen_processes=p.loadgen_processes,
+        agents_vanished=agents.vanished if agents else None,
+        loadgen_master=parts.loadgen_master,
+        pausable=workers,
+    )
 
 
 def _reader(spec: WorkerSpec):
@@ -236,9 +285,14 @@ def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[
     (servers given by URL are not its to measure); the broker role is the broker of the arm that runs.
     The log names each role's processes, so what a CPU column counted can be checked."""
     meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
-    by_role = {"db": [services.postgres], "broker": [services.managed_brokers.get(broker)],
-               "pgbouncer": [services.pgbouncer], "control": [services.control],
-               "proxy": services.proxies, "service": [services.outside_service]}
+    by_role = {
+        "db": [services.postgres],
+        "broker": [services.managed_brokers.get(broker)],
+        "pgbouncer": [services.pgbouncer],
+        "control": [services.control],
+        "proxy": services.proxies,
+        "service": [services.outside_service],
+    }
     for role, servers in by_role.items():
         pids = [server.pid for server in servers if server and server.pid]
         if pids:

@@ -15,12 +15,18 @@ from bench.collect import TaskRecord
 from bench.loadgen import Enqueue
 from bench.probes.connection_sampler import Sample
 
-EMPTY = {"bursts": None, "burst_drain_median_s": None, "burst_drain_max_s": None,
-         "burst_last_latency_max_ms": None, "burst_connections_peak": None}
+EMPTY = {
+    "bursts": None,
+    "burst_drain_median_s": None,
+    "burst_drain_max_s": None,
+    "burst_last_latency_max_ms": None,
+    "burst_connections_peak": None,
+}
 
 
-def burst_facts(start_ns: int, period_s: float, measured: list[Enqueue], records: dict[str, TaskRecord],
-                samples: list[Sample]) -> list[dict]:
+def burst_facts(
+    start_ns: int, period_s: float, measured: list[Enqueue], records: dict[str, TaskRecord], samples: list[Sample]
+) -> list[dict]:
     """One fact per burst of a burst step, in order."""
     period_ns = round(period_s * 1e9)
     by_burst: dict[int, list[Enqueue]] = defaultdict(list)
@@ -31,14 +37,29 @@ def burst_facts(start_ns: int, period_s: float, measured: list[Enqueue], records
         done = [records[e.task_id] for e in enqueues if e.task_id in records]
         sent = [e.send_started_ns for e in enqueues if e.send_started_ns]
         if not done or not sent:
-            facts.append({"burst": burst, "tasks": len(enqueues), "drain_s": None, "last_latency_ms": None,
-                          "connections_peak": None, "failed": sum(1 for r in done if r.error)})
+            facts.append(
+                {
+                    "burst": burst,
+                    "tasks": len(enqueues),
+                    "drain_s": None,
+                    "last_latency_ms": None,
+                    "connections_peak": None,
+                    "failed": sum(1 for r in done if r.error),
+                }
+            )
             continue
         first_sent, last_done = min(sent), max(r.finished_ns for r in done)
         peak = max((s.connections for s in samples if first_sent <= s.t_ns <= last_done), default=None)
-        facts.append({"burst": burst, "tasks": len(enqueues), "drain_s": round((last_done - first_sent) / 1e9, 4),
-                      "last_latency_ms": round((last_done - min(e.scheduled_ns for e in enqueues)) / 1e6, 3),
-                      "connections_peak": peak, "failed": sum(1 for r in done if r.error)})
+        facts.append(
+            {
+                "burst": burst,
+                "tasks": len(enqueues),
+                "drain_s": round((last_done - first_sent) / 1e9, 4),
+                "last_latency_ms": round((last_done - min(e.scheduled_ns for e in enqueues)) / 1e6, 3),
+                "connections_peak": peak,
+                "failed": sum(1 for r in done if r.error),
+            }
+        )
     return facts
 
 
@@ -49,6 +70,10 @@ def burst_columns(facts: list[dict]) -> dict:
     drains = [f["drain_s"] for f in facts if f["drain_s"] is not None]
     peaks = [f["connections_peak"] for f in facts if f["connections_peak"] is not None]
     lasts = [f["last_latency_ms"] for f in facts if f["last_latency_ms"] is not None]
-    return {"bursts": len(facts), "burst_drain_median_s": statistics.median(drains) if drains else None,
-            "burst_drain_max_s": max(drains, default=None), "burst_last_latency_max_ms": max(lasts, default=None),
-            "burst_connections_peak": max(peaks, default=None)}
+    return {
+        "bursts": len(facts),
+        "burst_drain_median_s": statistics.median(drains) if drains else None,
+        "burst_drain_max_s": max(drains, default=None),
+        "burst_last_latency_max_ms": max(lasts, default=None),
+        "burst_connections_peak": max(peaks, default=None),
+    }

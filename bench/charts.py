@@ -79,8 +79,10 @@ def gid_of(label: str) -> str:
 def title(run: RunData, what: str) -> str:
     host = run.meta.get("host", {})
     profile = run.meta.get("profile", {})
-    return (f"{what} — profile {profile.get('name', '?')}, workload {profile.get('workload', '?')}, "
-            f"{host.get('cpu_count', '?')} cores, {host.get('memory_gib', '?')} GiB")
+    return (
+        f"{what} — profile {profile.get('name', '?')}, workload {profile.get('workload', '?')}, "
+        f"{host.get('cpu_count', '?')} cores, {host.get('memory_gib', '?')} GiB"
+    )
 
 
 def rate_groups(run: RunData, architecture: str, column: str) -> dict[float, list[float]]:
@@ -108,8 +110,9 @@ def label_axes(ax, xlabel: str, ylabel: str, chart_title: str, legend_columns: i
 
 
 def chart_names(run: RunData) -> list[str]:
-    return (CHART_NAMES + ([DISTANCE_CHART] if len(run.distances) > 1 else [])
-            + ([BURSTS_CHART] if run.burst_steps else []))
+    return (
+        CHART_NAMES + ([DISTANCE_CHART] if len(run.distances) > 1 else []) + ([BURSTS_CHART] if run.burst_steps else [])
+    )
 
 
 def draw_all(run: RunData, out_dir: Path, advice: dict | None = None) -> list[Path]:
@@ -118,9 +121,16 @@ def draw_all(run: RunData, out_dir: Path, advice: dict | None = None) -> list[Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     from bench.answer_chart import answer_chart
 
-    drawers = {ANSWER_CHART: lambda run: answer_chart(run, advice), "throughput": throughput_chart, "latency": latency_chart, "connections": connections_chart,
-               "handshake": handshake_chart, "errors": errors_chart, DISTANCE_CHART: distance_chart,
-               BURSTS_CHART: bursts_chart}
+    drawers = {
+        ANSWER_CHART: lambda run: answer_chart(run, advice),
+        "throughput": throughput_chart,
+        "latency": latency_chart,
+        "connections": connections_chart,
+        "handshake": handshake_chart,
+        "errors": errors_chart,
+        DISTANCE_CHART: distance_chart,
+        BURSTS_CHART: bursts_chart,
+    }
     paths = []
     for name in chart_names(run):
         fig = drawers[name](run)
@@ -143,8 +153,15 @@ def throughput_chart(run: RunData):
         key = gid_of(label)
         ax.plot(rates, values, marker=marker, markersize=size, color=color(arch), label=label, gid=f"throughput-{key}")
         if any(len(v) > 1 for v in groups.values()):  # repetitions: their range as error bars
-            ax.errorbar(rates, values, yerr=_range_errors(values, list(groups.values())), fmt="none",
-                        ecolor=color(arch), capsize=3, gid=f"throughput-range-{key}")
+            ax.errorbar(
+                rates,
+                values,
+                yerr=_range_errors(values, list(groups.values())),
+                fmt="none",
+                ecolor=color(arch),
+                capsize=3,
+                gid=f"throughput-range-{key}",
+            )
         drain = part.saturation(arch)
         if drain is not None:
             # The median drain rate, and the band its repetitions spanned.
@@ -174,9 +191,17 @@ def _place_drain_labels(ax, labels: list[tuple[float, str, str]]) -> None:
     placed = -math.inf
     for median, text, colour in sorted(labels):
         placed = max(median, placed + gap)
-        ax.annotate(text, xy=(1.0, median), xycoords=("axes fraction", "data"), xytext=(1.03, placed),
-                    textcoords=("axes fraction", "data"), color=colour, fontsize=7, va="center",
-                    arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6})
+        ax.annotate(
+            text,
+            xy=(1.0, median),
+            xycoords=("axes fraction", "data"),
+            xytext=(1.03, placed),
+            textcoords=("axes fraction", "data"),
+            color=colour,
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6},
+        )
 
 
 def _range_errors(centres: list[float], groups: list[list[float]]) -> list[list[float]]:
@@ -191,11 +216,24 @@ def latency_chart(run: RunData):
         for column, style in (("latency_p50_ms", "--"), ("latency_p99_ms", "-")):
             rates, values = rate_points(part, arch, column)
             quantile = column.split("_")[1]
-            ax.plot(rates, values, linestyle=style, marker=marker, markersize=size, color=color(arch),
-                    label=f"{label} {quantile}", gid=f"latency-{quantile}-{gid_of(label)}")
+            ax.plot(
+                rates,
+                values,
+                linestyle=style,
+                marker=marker,
+                markersize=size,
+                color=color(arch),
+                label=f"{label} {quantile}",
+                gid=f"latency-{quantile}-{gid_of(label)}",
+            )
     ax.set_yscale("log")
-    label_axes(ax, "offered rate (tasks/s)", "end-to-end latency from scheduled arrival (ms, log)",
-               title(run, "Latency p50 (dashed) and p99 (solid)"), legend_columns=2)
+    label_axes(
+        ax,
+        "offered rate (tasks/s)",
+        "end-to-end latency from scheduled arrival (ms, log)",
+        title(run, "Latency p50 (dashed) and p99 (solid)"),
+        legend_columns=2,
+    )
     return fig
 
 
@@ -211,15 +249,31 @@ def connections_chart(run: RunData):
         ax.plot(xs, ys, color=color(arch), label=arch, linewidth=1, gid=f"connections-{arch}")
     last_s = max((s["elapsed_s"] for s in run.samples), default=0.0)
     for index, outage in enumerate(run.meta.get("outages") or []):
-        end = outage["end_s"] if outage["end_s"] is not None else max(last_s, outage["start_s"])  # still down at the end
-        ax.axvspan(outage["start_s"], end, color="#999999", alpha=0.3, linewidth=0, gid=f"outage-{index}",
-                   label=f"{outage['server']} not answering ({end - outage['start_s']:.1f} s)")
+        end = (
+            outage["end_s"] if outage["end_s"] is not None else max(last_s, outage["start_s"])
+        )  # still down at the end
+        ax.axvspan(
+            outage["start_s"],
+            end,
+            color="#999999",
+            alpha=0.3,
+            linewidth=0,
+            gid=f"outage-{index}",
+            label=f"{outage['server']} not answering ({end - outage['start_s']:.1f} s)",
+        )
     max_connections = run.meta.get("server", {}).get("max_connections")
     if max_connections:
-        ax.axhline(max_connections, color="black", linestyle="--", linewidth=1, gid="max-connections",
-                   label=f"server max_connections ({max_connections})")
-    label_axes(ax, "time since run start (s)", "benchmark connections (pg_stat_activity)",
-               title(run, "Connections over time"))
+        ax.axhline(
+            max_connections,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            gid="max-connections",
+            label=f"server max_connections ({max_connections})",
+        )
+    label_axes(
+        ax, "time since run start (s)", "benchmark connections (pg_stat_activity)", title(run, "Connections over time")
+    )
     return fig
 
 
@@ -229,8 +283,14 @@ def handshake_chart(run: RunData):
         rates, sessions = rate_points(part, arch, "sessions_per_task")
         left.plot(rates, sessions, marker=marker, color=color(arch), label=label, gid=f"sessions-{gid_of(label)}")
         rates, share = rate_points(part, arch, "connect_share")
-        right.plot(rates, [100 * s for s in share], marker=marker, color=color(arch), label=label,
-                   gid=f"connect-share-{gid_of(label)}")
+        right.plot(
+            rates,
+            [100 * s for s in share],
+            marker=marker,
+            color=color(arch),
+            label=label,
+            gid=f"connect-share-{gid_of(label)}",
+        )
     left.set_xlabel("offered rate (tasks/s)")
     left.set_ylabel("connections opened per task (server count)")
     right.set_xlabel("offered rate (tasks/s)")
@@ -256,26 +316,57 @@ def distance_chart(run: RunData):
         points = [(d, spread) for d in distances if (spread := run.at_distance(d).saturation(arch))]
         if points:
             xs, spreads = [d for d, _ in points], [p for _, p in points]
-            left.errorbar(xs, [p.median for p in spreads], yerr=[[p.median - p.low for p in spreads],
-                                                                 [p.high - p.median for p in spreads]],
-                          marker="o", color=color(arch), capsize=3, label=f"{arch} (measured)", gid=f"distance-drain-{arch}")
+            left.errorbar(
+                xs,
+                [p.median for p in spreads],
+                yerr=[[p.median - p.low for p in spreads], [p.high - p.median for p in spreads]],
+                marker="o",
+                color=color(arch),
+                capsize=3,
+                label=f"{arch} (measured)",
+                gid=f"distance-drain-{arch}",
+            )
     table = (model_report(run) or {}).get("distances") or []
     if table:
         rtts = [row["rtt_ms"] for row in table]
-        left.plot(rtts, [row["predicted_saturation_per_s"] for row in table], linestyle="--", color=color(RECIPE),
-                  label=f"{RECIPE} (capacity model)", gid="distance-model")
+        left.plot(
+            rtts,
+            [row["predicted_saturation_per_s"] for row in table],
+            linestyle="--",
+            color=color(RECIPE),
+            label=f"{RECIPE} (capacity model)",
+            gid="distance-model",
+        )
         for column, style, what in (("connect_p50_ms", "-", "connect p50"), ("exec_p50_ms", "-.", "task p50")):
-            right.plot(rtts, [row[column] for row in table], marker="o", linestyle=style, color=color(RECIPE),
-                       label=f"{what} (measured)", gid=f"distance-{column}")
-            right.plot(rtts, [row[f"predicted_{column}"] for row in table], marker="x", linestyle=":", color="black",
-                       label=f"{what} (model: {table[0]['connect_round_trips' if what.startswith('connect') else 'task_round_trips']} round trips × RTT)",
-                       gid=f"distance-predicted-{column}")
+            right.plot(
+                rtts,
+                [row[column] for row in table],
+                marker="o",
+                linestyle=style,
+                color=color(RECIPE),
+                label=f"{what} (measured)",
+                gid=f"distance-{column}",
+            )
+            right.plot(
+                rtts,
+                [row[f"predicted_{column}"] for row in table],
+                marker="x",
+                linestyle=":",
+                color="black",
+                label=f"{what} (model: {table[0]['connect_round_trips' if what.startswith('connect') else 'task_round_trips']} round trips × RTT)",
+                gid=f"distance-predicted-{column}",
+            )
     left.set_ylim(bottom=0)
     right.set_ylim(bottom=0)
-    label_axes(left, "round-trip time to the database (ms)", "saturation drain rate (tasks/s)",
-               "Drain rate at each distance")
-    label_axes(right, "round-trip time to the database (ms)", f"{RECIPE} time at its lowest rate (ms)",
-               "Connect and task time vs the model")
+    label_axes(
+        left, "round-trip time to the database (ms)", "saturation drain rate (tasks/s)", "Drain rate at each distance"
+    )
+    label_axes(
+        right,
+        "round-trip time to the database (ms)",
+        f"{RECIPE} time at its lowest rate (ms)",
+        "Connect and task time vs the model",
+    )
     fig.suptitle(title(run, "The database at a distance"), fontsize=9)
     return fig
 
@@ -290,8 +381,14 @@ def bursts_chart(run: RunData):
         arch = row["architecture"]
         facts = sorted(run.side("bursts", row), key=lambda f: f["burst"])
         label = arch if row.get("repetition") in (0, None) else f"{arch} (run {int(row['repetition']) + 1})"
-        ax.plot([int(f["burst"]) + 1 for f in facts], [f["drain_s"] for f in facts], marker="o", color=color(arch),
-                label=label, gid=f"bursts-{arch}-{int(row.get('repetition') or 0)}")
+        ax.plot(
+            [int(f["burst"]) + 1 for f in facts],
+            [f["drain_s"] for f in facts],
+            marker="o",
+            color=color(arch),
+            label=label,
+            gid=f"bursts-{arch}-{int(row.get('repetition') or 0)}",
+        )
         tasks = tasks or (int(facts[0]["tasks"]) if facts else None)
         top = max([top, *(f["drain_s"] or 0 for f in facts)])
         predicted = summary.get(arch, {}).get("predicted_drain_s")
@@ -299,8 +396,12 @@ def bursts_chart(run: RunData):
             ax.axhline(predicted, color=color(arch), linestyle=":", linewidth=1, gid=f"bursts-expected-{arch}")
     ax.set_ylim(0, top * 1.35 or 1)  # headroom: the legend sits above the lines
     ax.xaxis.get_major_locator().set_params(integer=True)
-    label_axes(ax, "burst", "drain time (s): first send to last task's end",
-               f"Drain time of each burst of {tasks or '?'} tasks (dotted: burst / the arm's saturation drain rate)")
+    label_axes(
+        ax,
+        "burst",
+        "drain time (s): first send to last task's end",
+        f"Drain time of each burst of {tasks or '?'} tasks (dotted: burst / the arm's saturation drain rate)",
+    )
     fig.suptitle(title(run, "Bursts"), fontsize=9)
     return fig
 
@@ -318,8 +419,14 @@ def errors_chart(run: RunData):
     bottom = [0] * len(labels)
     for index, error_type in enumerate(types):
         values = [c.get(error_type, 0) for c in counts]
-        ax.bar(range(len(labels)), values, bottom=bottom, label=error_type, color=plt.cm.tab10(index % 10),
-               gid=f"errors-{error_type}")
+        ax.bar(
+            range(len(labels)),
+            values,
+            bottom=bottom,
+            label=error_type,
+            color=plt.cm.tab10(index % 10),
+            gid=f"errors-{error_type}",
+        )
         bottom = [b + v for b, v in zip(bottom, values)]
     if not types:
         ax.text(0.5, 0.5, "no errors in any step", ha="center", va="center", transform=ax.transAxes)
@@ -331,20 +438,27 @@ def errors_chart(run: RunData):
     return fig
 
 
-
-
 def draw_overlay(baseline: RunData, contender: RunData, out_dir: Path) -> list[Path]:
     """Throughput and p99 latency of two runs on the same axes: baseline dashed, contender solid."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for column, label, log in (("throughput_per_s", "throughput (tasks/s)", False),
-                               ("latency_p99_ms", "p99 latency from scheduled arrival (ms, log)", True)):
+    for column, label, log in (
+        ("throughput_per_s", "throughput (tasks/s)", False),
+        ("latency_p99_ms", "p99 latency from scheduled arrival (ms, log)", True),
+    ):
         fig, ax = plt.subplots(figsize=(8, 5))
         for run, style in ((baseline, "--"), (contender, "-")):
             for arch in run.architectures:
                 rates, values = rate_points(run, arch, column)
-                ax.plot(rates, values, linestyle=style, marker="o", color=color(arch), label=f"{arch} ({run.run_id})",
-                        gid=f"{column}-{run.run_id}-{arch}")
+                ax.plot(
+                    rates,
+                    values,
+                    linestyle=style,
+                    marker="o",
+                    color=color(arch),
+                    label=f"{arch} ({run.run_id})",
+                    gid=f"{column}-{run.run_id}-{arch}",
+                )
         if log:
             ax.set_yscale("log")
         label_axes(ax, "offered rate (tasks/s)", label, f"{baseline.run_id} (dashed) vs {contender.run_id} (solid)")

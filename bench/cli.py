@@ -27,8 +27,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="bench", description="Measure how ways of running database work in "
-                           "background tasks behave as the task rate grows.")
+    parser = OneLineParser(
+        prog="bench",
+        description="Measure how ways of running database work in background tasks behave as the task rate grows.",
+    )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

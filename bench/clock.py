@@ -38,8 +38,9 @@ class ClockOffset:
     """Half the round trip of the sample it comes from: the true offset lies within ± this."""
 
 
-def estimate_offset(read_reference_ns: Callable[[], int], samples: int = SAMPLES,
-                    clock: Callable[[], int] = monotonic_ns) -> ClockOffset:
+def estimate_offset(
+    read_reference_ns: Callable[[], int], samples: int = SAMPLES, clock: Callable[[], int] = monotonic_ns
+) -> ClockOffset:
     """The offset of `clock` to a reference read by `read_reference_ns` (one round trip each)."""
     best: ClockOffset | None = None
     for _ in range(samples):

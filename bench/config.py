@@ -25,8 +25,11 @@ from bench.processes import parse_cpu_list
 Role = Literal["db", "workers", "broker", "loadgen", "pgbouncer", "proxy", "service"]
 """The roles that can be given CPU sets."""
 ROLES: tuple[str, ...] = Role.__args__
-ENV_OVERRIDES = {"BENCH_DATABASE_URL": "database_url", "BENCH_BROKER_URL": "broker_url",
-                 "BENCH_CONTROL_URL": "control_url"}
+ENV_OVERRIDES = {
+    "BENCH_DATABASE_URL": "database_url",
+    "BENCH_BROKER_URL": "broker_url",
+    "BENCH_CONTROL_URL": "control_url",
+}
 MAX_TASKS_PER_STEP = 1_000_000
 STEP_KINDS = ("max", "burst")
 """The `rates` that name a kind of step (saturation, bursts) rather than tasks/s."""
@@ -40,8 +43,9 @@ CONFIG = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True, 
 """Strict: no bool where a number is meant, no string where a list is; no key the profile lacks."""
 
 
-def setting(default: Any = None, *, allowed: str, flag: bool = False, flag_form: str = "", factory=None,
-            **constraints) -> Any:
+def setting(
+    default: Any = None, *, allowed: str, flag: bool = False, flag_form: str = "", factory=None, **constraints
+) -> Any:
     """A profile field: what values it allows (said when one does not fit), whether `bench run` has a
     flag for it (`--name-with-dashes`) and, where the flag's text differs from the value's, how it is
     written (`flag_form`: a metavar, then how)."""
@@ -57,9 +61,12 @@ class LoadSettings(BaseModel):
     model_config = CONFIG
 
     architectures: list[str] = setting(
-        flag=True, factory=lambda: ["prefork-nullpool"], min_length=1,
+        flag=True,
+        factory=lambda: ["prefork-nullpool"],
+        min_length=1,
         flag_form="NAME,...: comma-separated",
-        allowed="a list of at least one architecture name (`bench list-profiles` shows them)")
+        allowed="a list of at least one architecture name (`bench list-profiles` shows them)",
+    )
     """Architectures to measure, in order; `name@rabbitmq` (or `@redis`) runs one on another broker than
     `broker` in the same run (see bench.arms)."""
     workload: str = setting("point_select", flag=True, allowed="a workload name", flag_form="NAME")
@@ -71,43 +78,44 @@ class LoadSettings(BaseModel):
     table_rows: int = setting(10_000, flag=True, ge=1, allowed="a whole number of at least 1")
     """Rows seeded into the workload's table."""
     rates: list[Rate | Literal["max", "burst"]] = setting(
-        flag=True, factory=lambda: [25.0, 50.0, 100.0], min_length=1,
+        flag=True,
+        factory=lambda: [25.0, 50.0, 100.0],
+        min_length=1,
         flag_form="RATE,...: comma-separated, e.g. 50,100,max,burst",
-        allowed='a list of at least one rate, each a number of tasks/s above 0, "max" or "burst"')
+        allowed='a list of at least one rate, each a number of tasks/s above 0, "max" or "burst"',
+    )
     """Offered rate of each step, tasks/s; "max" for a saturation step (`saturation_tasks` at once);
     "burst" for a burst step (`burst_tasks` at once every `burst_period_s`, on running workers)."""
-    burst_tasks: int = setting(500, flag=True, ge=1, le=MAX_TASKS_PER_STEP,
-                               allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}")
+    burst_tasks: int = setting(
+        500, flag=True, ge=1, le=MAX_TASKS_PER_STEP, allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}"
+    )
     """Tasks of each burst of a "burst" step, all due at once (a Celery beat fan-out)."""
     burst_period_s: float = setting(10.0, flag=True, gt=0, allow_inf_nan=False, allowed="a number of seconds above 0")
     """Seconds between the bursts of a "burst" step, which sends step_seconds / burst_period_s of them (at least one)."""
-    saturation_tasks: int = setting(2000, flag=True, ge=1, le=MAX_TASKS_PER_STEP,
-                                    allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}")
+    saturation_tasks: int = setting(
+        2000, flag=True, ge=1, le=MAX_TASKS_PER_STEP, allowed=f"a whole number from 1 to {MAX_TASKS_PER_STEP:,}"
+    )
     """Tasks enqueued at once by a "max" step; the step measures how fast they drain."""
-    step_seconds: float = setting(10.0, flag=True, gt=0, allow_inf_nan=False,
-                                  allowed="a number of seconds above 0")
+    step_seconds: float = setting(10.0, flag=True, gt=0, allow_inf_nan=False, allowed="a number of seconds above 0")
     """Measured part of each step, s."""
-    warmup_seconds: float = setting(2.0, flag=True, ge=0, allow_inf_nan=False,
-                                    allowed="a number of seconds, 0 or more")
+    warmup_seconds: float = setting(2.0, flag=True, ge=0, allow_inf_nan=False, allowed="a number of seconds, 0 or more")
     """Least warm-up before each rate step, s: the step's schedule, until every worker process has
     finished a task and the warm-up's backlog is gone (bench/warmup.py); its tasks are not measured."""
-    warmup_max_seconds: float = setting(30.0, flag=True, ge=0, allow_inf_nan=False,
-                                        allowed="a number of seconds of at least warmup_seconds")
+    warmup_max_seconds: float = setting(
+        30.0, flag=True, ge=0, allow_inf_nan=False, allowed="a number of seconds of at least warmup_seconds"
+    )
     """Most warm-up before each rate step, s; a step measured after a warm-up that reached it may start
     on a backlog (then `unsteady`)."""
-    drain_timeout_seconds: float = setting(30.0, gt=0, allow_inf_nan=False,
-                                           allowed="a number of seconds above 0")
+    drain_timeout_seconds: float = setting(30.0, gt=0, allow_inf_nan=False, allowed="a number of seconds above 0")
     """How long a step waits, after its last arrival and then after each task that finishes, for the
     outstanding tasks before counting them lost, s."""
-    arrival: Literal["uniform", "poisson"] = setting("uniform", flag=True,
-                                                     allowed="uniform or poisson")
+    arrival: Literal["uniform", "poisson"] = setting("uniform", flag=True, allowed="uniform or poisson")
     """Arrival process: uniform spacing or poisson (exponential gaps)."""
     random_seed: int = setting(1, allowed="a whole number")
     """Seed of the arrival schedule and of the workload's random rows."""
     repeat: int = setting(1, flag=True, ge=1, allowed="a whole number of at least 1")
     """Runs of each step, back to back; steps.csv then holds each run and their mean and 95 % CI."""
-    saturation_repeat: int | None = setting(None, flag=True, ge=1,
-                                            allowed="a whole number of at least 1")
+    saturation_repeat: int | None = setting(None, flag=True, ge=1, allowed="a whole number of at least 1")
     """Runs of each "max" step (default: `repeat`); reported by their median and min–max, since single
     saturation runs vary by 10-20 % on a small shared machine."""
     probe: bool = setting(False, flag=True, allowed="true or false (on or off)")
@@ -138,8 +146,7 @@ class WorkerSettings(BaseModel):
     """Worker processes of every architecture (prefork concurrency; gevent and taskiq worker processes)."""
     tasks_per_process: int = setting(10, flag=True, ge=1, allowed="a whole number of at least 1")
     """Tasks one process runs at once where it can run several (gevent greenlets, taskiq async tasks)."""
-    task_time_limit_seconds: float = setting(5.0, gt=0, allow_inf_nan=False,
-                                             allowed="a number of seconds above 0")
+    task_time_limit_seconds: float = setting(5.0, gt=0, allow_inf_nan=False, allowed="a number of seconds above 0")
     """Per-task time limit of every architecture: a hung task becomes a counted timeout."""
     pool_size: int = setting(10, ge=1, allowed="a whole number of at least 1")
     """Connections a pooled engine keeps per process. Below tasks_per_process, overflow connections
@@ -165,8 +172,7 @@ class ServerSettings(BaseModel):
 
     max_connections: int = setting(100, flag=True, ge=1, allowed="a whole number of at least 1")
     """max_connections of the managed PostgreSQL."""
-    auth: Literal["scram-sha-256", "trust"] = setting("scram-sha-256", flag=True,
-                                                      allowed="scram-sha-256 or trust")
+    auth: Literal["scram-sha-256", "trust"] = setting("scram-sha-256", flag=True, allowed="scram-sha-256 or trust")
     """Authentication of the managed PostgreSQL."""
     ssl: bool = setting(False, flag=True, allowed="true or false (on or off)")
     """TLS to the managed PostgreSQL (a self-signed certificate made for the run)."""
@@ -181,8 +187,9 @@ class ServerSettings(BaseModel):
     """An existing broker to use instead of a managed one: redis:// or amqp://."""
     control_url: str | None = setting(None, allowed="a redis:// URL")
     """A Redis of the user's for the control channel (reachable by every agent), instead of bench's own."""
-    listen: str | None = setting(None, flag=True, allowed="an IP address of this host, not loopback",
-                                flag_form="ADDRESS")
+    listen: str | None = setting(
+        None, flag=True, allowed="an IP address of this host, not loopback", flag_form="ADDRESS"
+    )
     """An address (of this host) the managed PostgreSQL and Redis servers also listen on, for workers
     on other hosts; their URLs then name it, and Redis requires a random password. None: loopback only."""
     calibrate_tls: bool = setting(True, allowed="true or false")
@@ -195,14 +202,20 @@ class TopologySettings(BaseModel):
 
     model_config = CONFIG
 
-    cpus: dict[Role, str] = setting(flag=True, factory=dict,
-                                    flag_form='ROLE=CPUS;...: e.g. "db=0;workers=1;broker=1"',
-                                    allowed=f"a table of role = \"CPU list\" (roles: {', '.join(ROLES)})")
+    cpus: dict[Role, str] = setting(
+        flag=True,
+        factory=dict,
+        flag_form='ROLE=CPUS;...: e.g. "db=0;workers=1;broker=1"',
+        allowed=f'a table of role = "CPU list" (roles: {", ".join(ROLES)})',
+    )
     """CPU set of each role, as taskset lists them: e.g. {db = "0", workers = "1", broker = "1",
     loadgen = "1"}; roles left out run anywhere. Steps then name the role that ran out (`bound_role`)."""
     rtt_ms: Distance | Annotated[list[Distance], Field(min_length=1)] | None = setting(
-        None, flag=True, allowed="a number of ms from 0 to 10000, or a list of at least one",
-        flag_form="MS,...: comma-separated to step through several, e.g. 0,1,5")
+        None,
+        flag=True,
+        allowed="a number of ms from 0 to 10000, or a list of at least one",
+        flag_form="MS,...: comma-separated to step through several, e.g. 0,1,5",
+    )
     """Round-trip time between the workers and the database, ms, made by a delay proxy bench starts
     between them (0: the proxy without delay, to see its own cost); a list steps the whole run through
     each distance in turn. None: no proxy, the workers connect to the server directly."""
@@ -219,17 +232,18 @@ class AnalysisSettings(BaseModel):
     pgbench_check: bool = setting(False, flag=True, allowed="true or false (on or off)")
     """At the end of the run, time `pgbench -C` (a new connection per transaction) on the managed server at
     the lowest rate: an independent count of the database CPU a connection per task costs."""
-    plan_rate_per_s: float = setting(1000.0, gt=0, allow_inf_nan=False,
-                                     allowed="a number of tasks/s above 0")
+    plan_rate_per_s: float = setting(1000.0, gt=0, allow_inf_nan=False, allowed="a number of tasks/s above 0")
     """The rate the advice and the report plan for (what it would need of each role); `bench plan` takes any."""
-    target_rate: float | None = setting(None, flag=True, gt=0, allow_inf_nan=False,
-                                        allowed="a number of tasks/s above 0", flag_form="RATE")
+    target_rate: float | None = setting(
+        None, flag=True, gt=0, allow_inf_nan=False, allowed="a number of tasks/s above 0", flag_form="RATE"
+    )
     """Your peak rate, tasks/s. With it the run measures the recipe at it and at target_rate x headroom,
     and each way out at least at target_rate x headroom; the advice opens with the recipe's headroom and
     the least-effort way out that holds target_rate x headroom, and a run whose recipe does not hold
     that ends with exit code 4 (bench/analysis/verdict.py)."""
-    headroom: float = setting(1.5, flag=True, ge=1, allow_inf_nan=False, allowed="a factor of 1 or more",
-                              flag_form="FACTOR")
+    headroom: float = setting(
+        1.5, flag=True, ge=1, allow_inf_nan=False, allowed="a factor of 1 or more", flag_form="FACTOR"
+    )
     """Room to grow the recipe and a way out must hold above target_rate: they must sustain
     target_rate x headroom."""
     slo_p99_ms: float = setting(500.0, gt=0, allow_inf_nan=False, allowed="a number of ms above 0")
@@ -250,17 +264,23 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
     def check_together(self) -> "Profile":
         """What no single value shows: the values that must fit together, and against this machine."""
         if "burst" in self.rates:
-            _check(self.burst_tasks * self.bursts_per_step() <= MAX_TASKS_PER_STEP,
-                   f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
-                   f"{MAX_TASKS_PER_STEP:,} tasks a step may hold")
+            _check(
+                self.burst_tasks * self.bursts_per_step() <= MAX_TASKS_PER_STEP,
+                f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
+                f"{MAX_TASKS_PER_STEP:,} tasks a step may hold",
+            )
         targets = [] if self.target_rate is None else [self.target_rate, self.needed_rate()]
         for rate in [*self.rates, *targets]:
             if rate not in STEP_KINDS:
-                _check(rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
-                       f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold")
-        _check(self.warmup_max_seconds >= self.warmup_seconds,
-               f"warmup_max_seconds = {self.warmup_max_seconds:g}: must be a number of seconds of at least "
-               f"warmup_seconds ({self.warmup_seconds:g})")
+                _check(
+                    rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
+                    f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold",
+                )
+        _check(
+            self.warmup_max_seconds >= self.warmup_seconds,
+            f"warmup_max_seconds = {self.warmup_max_seconds:g}: must be a number of seconds of at least "
+            f"warmup_seconds ({self.warmup_seconds:g})",
+        )
         for role, text in self.cpus.items():
             try:
                 parse_cpu_list(text)
@@ -269,8 +289,10 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         self._check_listen()
         self._check_arms()
-        _check(not self.probe or self.distances() == [None] or len(self.distances()) == 1,
-               "probe = true fits the run at one distance: give rtt_ms one value, or set probe = false")
+        _check(
+            not self.probe or self.distances() == [None] or len(self.distances()) == 1,
+            "probe = true fits the run at one distance: give rtt_ms one value, or set probe = false",
+        )
         return self
 
     def _check_listen(self) -> None:
@@ -283,17 +305,23 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
         except ValueError:
             raise BenchError(f"listen must be an IP address of this host, got {self.listen!r}") from None
         _check(not address.is_loopback, f"listen = {self.listen!r} is loopback, where the servers listen anyway")
-        _check("rabbitmq" not in self.brokers(), "listen covers PostgreSQL and Redis; the RabbitMQ node stays on loopback")
-        _check(self.auth != "trust", "auth = \"trust\" with listen would let anyone who reaches the address in")
+        _check(
+            "rabbitmq" not in self.brokers(), "listen covers PostgreSQL and Redis; the RabbitMQ node stays on loopback"
+        )
+        _check(self.auth != "trust", 'auth = "trust" with listen would let anyone who reaches the address in')
 
     def _check_arms(self) -> None:
         seen = set()
         for arm in self.arms():
-            _check(not arm.variant or arm.variant in self.variants,
-                   f"{arm.label}: no variant {arm.variant!r} in the profile's variants ({', '.join(self.variants) or 'none'})")
-            _check(arm.broker in BROKERS, f"{arm.label}: the broker after \"@\" must be one of {', '.join(BROKERS)}")
-            _check((arm.architecture, arm.broker, arm.variant) not in seen,
-                   f"architectures names {arm.architecture} on {arm.broker} twice")
+            _check(
+                not arm.variant or arm.variant in self.variants,
+                f"{arm.label}: no variant {arm.variant!r} in the profile's variants ({', '.join(self.variants) or 'none'})",
+            )
+            _check(arm.broker in BROKERS, f'{arm.label}: the broker after "@" must be one of {", ".join(BROKERS)}')
+            _check(
+                (arm.architecture, arm.broker, arm.variant) not in seen,
+                f"architectures names {arm.architecture} on {arm.broker} twice",
+            )
             seen.add((arm.architecture, arm.broker, arm.variant))
 
     def needed_rate(self) -> float | None:
@@ -346,16 +374,25 @@ BROKERS: tuple[str, ...] = Profile.model_fields["broker"].annotation.__args__
 PROFILE_KEYS = set(Profile.model_fields) - {"name"}
 
 
-SECTIONS = {"load": LoadSettings, "workers": WorkerSettings, "servers": ServerSettings, "topology": TopologySettings,
-            "analysis": AnalysisSettings}
+SECTIONS = {
+    "load": LoadSettings,
+    "workers": WorkerSettings,
+    "servers": ServerSettings,
+    "topology": TopologySettings,
+    "analysis": AnalysisSettings,
+}
 
 
 def field_info(key: str) -> dict[str, Any]:
     """A profile key's section, allowed values, flag and help text."""
     field = Profile.model_fields[key]
     section = next((name for name, cls in SECTIONS.items() if key in cls.model_fields), "")
-    return {**(field.json_schema_extra or {}), "section": section, "help": field.description or "",
-            "default": field.get_default(call_default_factory=True)}
+    return {
+        **(field.json_schema_extra or {}),
+        "section": section,
+        "help": field.description or "",
+        "default": field.get_default(call_default_factory=True),
+    }
 
 
 def default_of(key: str) -> Any:
@@ -391,8 +428,9 @@ def default_profile_name(config: dict[str, Any]) -> str:
     return config.get("default_profile", "quick")
 
 
-def resolve_profile(config: dict[str, Any], name: str | None, overrides: dict[str, Any],
-                    environ: dict[str, str] | None = None) -> Profile:
+def resolve_profile(
+    config: dict[str, Any], name: str | None, overrides: dict[str, Any], environ: dict[str, str] | None = None
+) -> Profile:
     """The profile `name` with its bases, the [services] table, the environment and `overrides` (the
     command line's flags) applied."""
     name = name or default_profile_name(config)
@@ -407,8 +445,10 @@ def resolve_profile(config: dict[str, Any], name: str | None, overrides: dict[st
     for profile_name, table in _profile_chain(config, name):
         apply(table, lambda _key, profile_name=profile_name: f"in profile {profile_name!r}")
     environ = os.environ if environ is None else environ
-    apply({key: environ[var] for var, key in ENV_OVERRIDES.items() if environ.get(var)},
-          lambda key: "from " + next(var for var, k in ENV_OVERRIDES.items() if k == key))
+    apply(
+        {key: environ[var] for var, key in ENV_OVERRIDES.items() if environ.get(var)},
+        lambda key: "from " + next(var for var, k in ENV_OVERRIDES.items() if k == key),
+    )
     apply({k: v for k, v in overrides.items() if v is not None}, lambda key: f"from {flag_name(key)}")
     try:
         profile = Profile(name=name, **values)
@@ -458,7 +498,10 @@ def _profile_chain(config: dict[str, Any], name: str) -> list[tuple[str, dict[st
     for profile_name in reversed(chain):
         table = {k: v for k, v in profiles[profile_name].items() if k != "base"}
         unknown = set(table) - PROFILE_KEYS
-        _check(not unknown, f"unknown key(s) in profile {profile_name!r}: {', '.join(sorted(unknown))} "
-                            f"(`bench run --help` lists the keys)")
+        _check(
+            not unknown,
+            f"unknown key(s) in profile {profile_name!r}: {', '.join(sorted(unknown))} "
+            f"(`bench run --help` lists the keys)",
+        )
         tables.append((profile_name, table))
     return tables

@@ -11,8 +11,12 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None,
-                        help="profiles file (default: ./bench.toml, else the one beside the bench package)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="profiles file (default: ./bench.toml, else the one beside the bench package)",
+    )
 
 
 def load_config(path: Path | None) -> dict:

@@ -19,23 +19,38 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH
 stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 SUMMARY_COLUMNS = [
-    ("architecture", "architecture", None), ("broker", "broker", None), ("step", "step", None),
-    ("offered/s", "offered_rate_per_s", "{:g}"), ("run", "repetition", None), ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
+    ("architecture", "architecture", None),
+    ("broker", "broker", None),
+    ("step", "step", None),
+    ("offered/s", "offered_rate_per_s", "{:g}"),
+    ("run", "repetition", None),
+    ("achieved/s", "achieved_rate_per_s", "{:.1f}"),
     ("tput/s (min–max)", "throughput_spread", None),
-    ("ok", "completed", None), ("failed", "failed", None), ("lost", "lost", None),
-    ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
-    ("conn p50 ms", "connect_p50_ms", "{:.2f}"), ("conn share", "connect_share", "{:.0%}"),
-    ("sess/task", "sessions_per_task", "{:.2f}"), ("peak conns", "connections_peak", None),
-    ("late p99 ms", "send_late_p99_ms", "{:.1f}"), ("worker cpu %", "cpu_percent", "{:.0f}"),
+    ("ok", "completed", None),
+    ("failed", "failed", None),
+    ("lost", "lost", None),
+    ("p50 ms", "latency_p50_ms", "{:.1f}"),
+    ("p99 ms", "latency_p99_ms", "{:.1f}"),
+    ("conn p50 ms", "connect_p50_ms", "{:.2f}"),
+    ("conn share", "connect_share", "{:.0%}"),
+    ("sess/task", "sessions_per_task", "{:.2f}"),
+    ("peak conns", "connections_peak", None),
+    ("late p99 ms", "send_late_p99_ms", "{:.1f}"),
+    ("worker cpu %", "cpu_percent", "{:.0f}"),
     ("broker ms/task", "broker_cpu_ms_per_task", "{:.2f}"),
     ("machine cpu %", "machine_cpu_percent", "{:.0f}"),
     ("errors", "errors", None),
 ]
 """Every column, for `--wide` and the report."""
 NARROW_COLUMNS = [
-    ("architecture", "architecture", None), ("rate/s", "offered_rate_per_s", "{:g}"),
-    ("done/s", "done_rate", None), ("p50 ms", "latency_p50_ms", "{:.1f}"), ("p99 ms", "latency_p99_ms", "{:.1f}"),
-    ("conn %", "connect_share", "{:.0%}"), ("sess/task", "sessions_per_task", "{:.2f}"), ("failed", "failed", None),
+    ("architecture", "architecture", None),
+    ("rate/s", "offered_rate_per_s", "{:g}"),
+    ("done/s", "done_rate", None),
+    ("p50 ms", "latency_p50_ms", "{:.1f}"),
+    ("p99 ms", "latency_p99_ms", "{:.1f}"),
+    ("conn %", "connect_share", "{:.0%}"),
+    ("sess/task", "sessions_per_task", "{:.2f}"),
+    ("failed", "failed", None),
 ]
 """The columns that answer the question, in 100 terminal columns: the rate offered, the rate done
 (achieved; for a saturation step the drain, median and range of its runs), latency, the share of
@@ -61,8 +76,15 @@ class TerminalObserver(RunObserver):
 
     @contextlib.contextmanager
     def progress(self, label: str) -> Iterator[Callable[[int, int], None]]:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=stderr, transient=True, refresh_per_second=2) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            refresh_per_second=2,
+        ) as bar:
             task = bar.add_task(label, total=None)
 
             def update(done: int, total: int) -> None:
@@ -78,8 +100,13 @@ def summary_table(rows: list[dict], title: str, wide: bool = False) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left")
     for header, _, _ in columns:
         text = header in ("architecture", "broker", "errors")
-        table.add_column(header, justify="left" if text else "right", no_wrap=not text,
-                         overflow="fold" if text else "ellipsis", min_width=12 if header == "architecture" else len(header))
+        table.add_column(
+            header,
+            justify="left" if text else "right",
+            no_wrap=not text,
+            overflow="fold" if text else "ellipsis",
+            min_width=12 if header == "architecture" else len(header),
+        )
     for row in rows:
         table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in columns))
     return table

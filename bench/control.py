@@ -62,10 +62,18 @@ class ControlRecordSink:
                 self._client = redis.Redis.from_url(self._url)
                 self._offset = _Offset(self._client)
             offset = self._offset.current()
-            self._client.rpush(self._key, json.dumps({**record, "clock_offset_ns": offset.offset_ns,
-                                                      "clock_uncertainty_ns": offset.uncertainty_ns,
-                                                      "host": self._host},
-                                                     separators=(",", ":")))
+            self._client.rpush(
+                self._key,
+                json.dumps(
+                    {
+                        **record,
+                        "clock_offset_ns": offset.offset_ns,
+                        "clock_uncertainty_ns": offset.uncertainty_ns,
+                        "host": self._host,
+                    },
+                    separators=(",", ":"),
+                ),
+            )
 
 
 class ControlRecordReader:
@@ -98,4 +106,3 @@ class ControlRecordReader:
 
     def close(self) -> None:
         self._client.close()
-

@@ -32,8 +32,9 @@ def driver_url(url: str, driver: str) -> URL:
     return parsed
 
 
-def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True,
-                          behind_pgbouncer: bool = False, driver: str = "asyncpg") -> AsyncEngine:
+def async_nullpool_engine(
+    url: str, architecture: str, instrumented: bool = True, behind_pgbouncer: bool = False, driver: str = "asyncpg"
+) -> AsyncEngine:
     """The recipe's Celery engine: asyncpg, NullPool, so each session opens and closes its own connection.
 
     `behind_pgbouncer`: the two settings SQLAlchemy's asyncpg dialect documents for PgBouncer's
@@ -51,27 +52,32 @@ def async_nullpool_engine(url: str, architecture: str, instrumented: bool = True
     else:
         connect_args = {"server_settings": {"application_name": application_name(architecture)}}
     if behind_pgbouncer:
-        connect_args.update(statement_cache_size=0,
-                            prepared_statement_name_func=lambda: f"__asyncpg_{uuid.uuid4()}__")
+        connect_args.update(statement_cache_size=0, prepared_statement_name_func=lambda: f"__asyncpg_{uuid.uuid4()}__")
     engine = create_async_engine(driver_url(url, driver), poolclass=NullPool, connect_args=connect_args)
     return _instrumented(engine, instrumented)
 
 
-def async_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int,
-                        instrumented: bool = True) -> AsyncEngine:
+def async_pooled_engine(
+    url: str, architecture: str, pool_size: int, max_overflow: int, instrumented: bool = True
+) -> AsyncEngine:
     """asyncpg with SQLAlchemy's default async pool (AsyncAdaptedQueuePool)."""
     engine = create_async_engine(
-        driver_url(url, "asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
+        driver_url(url, "asyncpg"),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         connect_args={"server_settings": {"application_name": application_name(architecture)}},
     )
     return _instrumented(engine, instrumented)
 
 
-def sync_pooled_engine(url: str, architecture: str, pool_size: int, max_overflow: int,
-                       instrumented: bool = True) -> Engine:
+def sync_pooled_engine(
+    url: str, architecture: str, pool_size: int, max_overflow: int, instrumented: bool = True
+) -> Engine:
     """psycopg 3 with a QueuePool."""
     engine = create_engine(
-        driver_url(url, "psycopg"), pool_size=pool_size, max_overflow=max_overflow,
+        driver_url(url, "psycopg"),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         connect_args={"application_name": application_name(architecture)},
     )
     return _instrumented(engine, instrumented)
@@ -85,5 +91,6 @@ def _instrumented(engine, instrumented: bool):
 
 def admin_engine(url: str) -> Engine:
     """A sync engine for bench's own setup work (schema, seed), outside every measurement."""
-    return create_engine(driver_url(url, "psycopg"), poolclass=NullPool,
-                         connect_args={"application_name": "bench-setup"})
+    return create_engine(
+        driver_url(url, "psycopg"), poolclass=NullPool, connect_args={"application_name": "bench-setup"}
+    )

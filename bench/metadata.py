@@ -10,8 +10,20 @@ from pathlib import Path
 
 import psutil
 
-PACKAGES = ["celery", "kombu", "sqlalchemy", "asyncpg", "psycopg", "asgiref", "gevent", "locust",
-            "redis", "taskiq", "taskiq-redis", "matplotlib"]
+PACKAGES = [
+    "celery",
+    "kombu",
+    "sqlalchemy",
+    "asyncpg",
+    "psycopg",
+    "asgiref",
+    "gevent",
+    "locust",
+    "redis",
+    "taskiq",
+    "taskiq-redis",
+    "matplotlib",
+]
 
 
 def package_versions() -> dict[str, str | None]:
@@ -33,17 +45,22 @@ def git_commit(repo_dir: Path) -> dict[str, str | bool | None]:
 
 def _git(repo_dir: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True,
-                              check=False, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", str(repo_dir), *args], capture_output=True, text=True, check=False, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
 
 
 def host_facts() -> dict:
-    return {"hostname": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "cpu_model": _cpu_model()}
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu_model": _cpu_model(),
+    }
 
 
 def _cpu_model() -> str | None:

@@ -21,9 +21,19 @@ import psutil
 class ChildProcess:
     """A started child process and its log file; `stop()` ends it and everything in its group."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 user: str | None = None, stdin: int | None = None, stdout: int | IO | None = None,
-                 cwd: str | None = None, cpus: str | None = None, stop_signal: int = signal.SIGTERM) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        stdin: int | None = None,
+        stdout: int | IO | None = None,
+        cwd: str | None = None,
+        cpus: str | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
         self.name = name
         self.stop_signal = stop_signal
         """What `stop()` asks the child to stop with first."""
@@ -34,9 +44,14 @@ class ChildProcess:
             # later (pool processes, backends) inherits it.
             argv = [TASKSET, "-c", cpus, *argv]
         self.popen = subprocess.Popen(
-            list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=stdout if stdout is not None else self._log, stderr=self._log,
-            env=env, user=user, cwd=cwd, start_new_session=True,
+            list(argv),
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else self._log,
+            stderr=self._log,
+            env=env,
+            user=user,
+            cwd=cwd,
+            start_new_session=True,
         )
         self.pid = self.popen.pid
 
@@ -97,6 +112,7 @@ class ChildProcess:
 def interrupt_on_signals() -> None:
     """Turn the first SIGINT or SIGTERM into KeyboardInterrupt, so the command unwinds and stops the
     children it started; later ones are ignored so that clean-up can finish."""
+
     def interrupt(signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -132,7 +148,9 @@ def parse_cpu_list(text: str) -> set[int]:
         cpus.update(range(first, last + 1))
     missing = cpus - os.sched_getaffinity(0)
     if missing:
-        raise ValueError(f"CPU {min(missing)} is not one this machine lets bench use ({sorted(os.sched_getaffinity(0))})")
+        raise ValueError(
+            f"CPU {min(missing)} is not one this machine lets bench use ({sorted(os.sched_getaffinity(0))})"
+        )
     return cpus
 
 

@@ -62,8 +62,11 @@ def _kind(key: str):
 
 def profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The profile values given as flags, as the profile takes them."""
-    return {key: from_flag(key, text) for key in Profile.model_fields
-            if field_info(key).get("flag") and (text := getattr(args, key, None)) is not None}
+    return {
+        key: from_flag(key, text)
+        for key in Profile.model_fields
+        if field_info(key).get("flag") and (text := getattr(args, key, None)) is not None
+    }
 
 
 def from_flag(key: str, text: str) -> Any:

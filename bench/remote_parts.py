@@ -26,31 +26,40 @@ def loadgen_master(profile: Profile, observer: RunObserver) -> MasterAddress | N
     checked free now so that a taken port fails the run at once, in one line."""
     if not profile.external_loadgens:
         return None
-    master = MasterAddress(profile.listen or "127.0.0.1", profile.loadgen_port, profile.external_loadgens,
-                           EXTERNAL_READY_TIMEOUT_S)
+    master = MasterAddress(
+        profile.listen or "127.0.0.1", profile.loadgen_port, profile.external_loadgens, EXTERNAL_READY_TIMEOUT_S
+    )
     probe = socket.socket()
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((master.host, master.port))
     except OSError as exc:
-        raise BenchError(f"the load generators' master cannot listen on {master}: {exc.strerror}; "
-                         f"set loadgen_port (--loadgen-port)") from None
+        raise BenchError(
+            f"the load generators' master cannot listen on {master}: {exc.strerror}; set loadgen_port (--loadgen-port)"
+        ) from None
     finally:
         probe.close()
-    observer.notice(f"{profile.external_loadgens} load generator(s) at every step: on each host run "
-                    f"`bench loadgen --master {master}`", "waiting for")
+    observer.notice(
+        f"{profile.external_loadgens} load generator(s) at every step: on each host run "
+        f"`bench loadgen --master {master}`",
+        "waiting for",
+    )
     log.info(f"load generators on other hosts connect to {master}")
     return master
 
 
-def agent_directory(profile: Profile, control_url: str, run_id: str, work_dir: Path,
-                    observer: RunObserver) -> AgentDirectory | None:
+def agent_directory(
+    profile: Profile, control_url: str, run_id: str, work_dir: Path, observer: RunObserver
+) -> AgentDirectory | None:
     """With workers on other hosts: the agents' directory, once the user is told how to start them."""
     if profile.workers != "external":
         return None
     agents = AgentDirectory(control_url, run_id)
-    observer.notice(f"{profile.external_workers} bench worker(s): on each worker host run "
-                    f"`bench worker --control {_control_url_for_agents(control_url, work_dir)}`", "waiting for")
+    observer.notice(
+        f"{profile.external_workers} bench worker(s): on each worker host run "
+        f"`bench worker --control {_control_url_for_agents(control_url, work_dir)}`",
+        "waiting for",
+    )
     log.info(f"control channel for bench worker: {redact_url(control_url)}")
     return agents
 

@@ -37,15 +37,21 @@ def write_report(run: RunData, out_dir: Path, advice: dict | None = None) -> Pat
         f"<h1>bench run {html.escape(run.run_id)}</h1>",
         f"<p class='muted'>{html.escape(_subtitle(run))}</p>",
         *answer_sections(run, advice, _embedded_png(out_dir / f"{ANSWER_CHART}.png", ANSWER_CHART, "answer")),
-        "<h2>When to leave the NullPool recipe</h2>", _advice(advice),
-        "<h2>Summary</h2>", _summary_table(run),
-        "<h2>Charts</h2>", *(_embedded_png(out_dir / f"{name}.png", name) for name in chart_names(run)
-                             if name != ANSWER_CHART),
-        "<h2>What could distort these figures</h2>", _caveats(run),
-        "<h2>Environment</h2>", _environment(run),
+        "<h2>When to leave the NullPool recipe</h2>",
+        _advice(advice),
+        "<h2>Summary</h2>",
+        _summary_table(run),
+        "<h2>Charts</h2>",
+        *(_embedded_png(out_dir / f"{name}.png", name) for name in chart_names(run) if name != ANSWER_CHART),
+        "<h2>What could distort these figures</h2>",
+        _caveats(run),
+        "<h2>Environment</h2>",
+        _environment(run),
     ]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>bench {html.escape(run.run_id)}</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>bench {html.escape(run.run_id)}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n"
+    )
     path = out_dir / "report.html"
     path.write_text(page)
     return path
@@ -56,35 +62,49 @@ def _advice(advice: dict) -> str:
     return items + _plan_table(advice["plan"])
 
 
-PLAN_COLUMNS = [("architecture", "architecture", "{}"), ("processes", "worker_processes", "{}"),
-                ("worker cores", "worker_cores", "{:.2f}"), ("db cores", "db_cores", "{:.2f}"),
-                ("broker cores", "broker_cores", "{:.2f}"), ("connections held", "connections_held", "{:.0f}"),
-                ("opened/s", "connections_opened_per_s", "{:.0f}")]
+PLAN_COLUMNS = [
+    ("architecture", "architecture", "{}"),
+    ("processes", "worker_processes", "{}"),
+    ("worker cores", "worker_cores", "{:.2f}"),
+    ("db cores", "db_cores", "{:.2f}"),
+    ("broker cores", "broker_cores", "{:.2f}"),
+    ("connections held", "connections_held", "{:.0f}"),
+    ("opened/s", "connections_opened_per_s", "{:.0f}"),
+]
 
 
 def _plan_table(plan: dict) -> str:
     if not plan.get("needs"):
         return ""
     head = "".join(f"<th class='{_align(h)}'>{html.escape(h)}</th>" for h, _, _ in PLAN_COLUMNS)
-    rows = "".join("<tr>" + "".join(f"<td class='{_align(h)}'>{html.escape(fmt.format(need[key]))}</td>"
-                                    for h, key, fmt in PLAN_COLUMNS) + "</tr>" for need in plan["needs"])
-    return (f"<p>What {plan['rate_per_s']:g} tasks/s would need, from the per-task costs measured here "
-            f"(<code>bench plan RUN --rate R</code> for another rate or a budget):</p><table><tr>{head}</tr>{rows}</table>")
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td class='{_align(h)}'>{html.escape(fmt.format(need[key]))}</td>" for h, key, fmt in PLAN_COLUMNS)
+        + "</tr>"
+        for need in plan["needs"]
+    )
+    return (
+        f"<p>What {plan['rate_per_s']:g} tasks/s would need, from the per-task costs measured here "
+        f"(<code>bench plan RUN --rate R</code> for another rate or a budget):</p><table><tr>{head}</tr>{rows}</table>"
+    )
 
 
 def _subtitle(run: RunData) -> str:
     p, host = run.meta.get("profile", {}), run.meta.get("host", {})
     failure = f" ({run.meta['failure']})" if run.meta.get("failure") else ""
-    return (f"profile {p.get('name')} · workload {p.get('workload')} · status {run.meta.get('status')}{failure} · "
-            f"started {run.meta.get('started_at')} · {host.get('cpu_count')} cores, {host.get('memory_gib')} GiB")
+    return (
+        f"profile {p.get('name')} · workload {p.get('workload')} · status {run.meta.get('status')}{failure} · "
+        f"started {run.meta.get('started_at')} · {host.get('cpu_count')} cores, {host.get('memory_gib')} GiB"
+    )
 
 
 def _summary_table(run: RunData) -> str:
     head = "".join(f"<th class='{_align(h)}'>{html.escape(h)}</th>" for h, _, _ in SUMMARY_COLUMNS)
     body = []
     for row in run.steps:
-        cells = "".join(f"<td class='{_align(h)}'>{html.escape(cell_text(row, key, fmt))}</td>"
-                        for h, key, fmt in SUMMARY_COLUMNS)
+        cells = "".join(
+            f"<td class='{_align(h)}'>{html.escape(cell_text(row, key, fmt))}</td>" for h, key, fmt in SUMMARY_COLUMNS
+        )
         body.append(f"<tr>{cells}</tr>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
 
@@ -107,9 +127,14 @@ def _environment(run: RunData) -> str:
     rows = []
     for section in ("versions", "host", "server", "git"):
         for key, value in (run.meta.get(section) or {}).items():
-            rows.append(f"<tr><td class='text'>{section}</td><td class='text'>{html.escape(str(key))}</td>"
-                        f"<td class='text'>{html.escape(str(value))}</td></tr>")
+            rows.append(
+                f"<tr><td class='text'>{section}</td><td class='text'>{html.escape(str(key))}</td>"
+                f"<td class='text'>{html.escape(str(value))}</td></tr>"
+            )
     profile = run.meta.get("profile", {})
-    rows += [f"<tr><td class='text'>profile</td><td class='text'>{html.escape(k)}</td>"
-             f"<td class='text'>{html.escape(str(v))}</td></tr>" for k, v in profile.items()]
+    rows += [
+        f"<tr><td class='text'>profile</td><td class='text'>{html.escape(k)}</td>"
+        f"<td class='text'>{html.escape(str(v))}</td></tr>"
+        for k, v in profile.items()
+    ]
     return f"<table>{''.join(rows)}</table>"

@@ -41,31 +41,60 @@ def ways_cells(row: dict) -> list[str]:
 
 def answer_sections(run: RunData, advice: dict, chart_html: str) -> list[str]:
     verdict = advice.get("verdict")
-    verdict_html = (f"<p class='answer verdict-{verdict['status']}'><b>Verdict:</b> {html.escape(verdict['line'])}</p>"
-                    if verdict else "")
+    verdict_html = (
+        f"<p class='answer verdict-{verdict['status']}'><b>Verdict:</b> {html.escape(verdict['line'])}</p>"
+        if verdict
+        else ""
+    )
     head = "".join(f"<th class='text'>{html.escape(c)}</th>" for c in WAYS_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td class='text'>{html.escape(c)}</td>" for c in ways_cells(r)) + "</tr>"
-                   for r in ways_out_rows(run, advice))
-    return [f"<p class='answer'>{html.escape(headline(advice))}</p>", verdict_html, chart_html,
-            f"<table class='ways'><tr>{head}</tr>{body}</table>"]
+    body = "".join(
+        "<tr>" + "".join(f"<td class='text'>{html.escape(c)}</td>" for c in ways_cells(r)) + "</tr>"
+        for r in ways_out_rows(run, advice)
+    )
+    return [
+        f"<p class='answer'>{html.escape(headline(advice))}</p>",
+        verdict_html,
+        chart_html,
+        f"<table class='ways'><tr>{head}</tr>{body}</table>",
+    ]
 
 
 def markdown(run: RunData, advice: dict) -> str:
     """The answer, the ways out, the rest of the advice and the summary table, as Markdown."""
-    lines = [f"# bench run `{run.run_id}`", "", f"Profile {run.setting('name') if run.meta.get('profile') else ''} "
-             f"· workload `{run.setting('workload')}` · status {run.meta.get('status')}", ""]
+    lines = [
+        f"# bench run `{run.run_id}`",
+        "",
+        f"Profile {run.setting('name') if run.meta.get('profile') else ''} "
+        f"· workload `{run.setting('workload')}` · status {run.meta.get('status')}",
+        "",
+    ]
     if advice.get("verdict"):
         lines += [f"**Verdict:** {advice['verdict']['line']}", ""]
-    lines += [headline(advice), "", "## Ways out", "", *_table(WAYS_COLUMNS, [ways_cells(r) for r in ways_out_rows(run, advice)]),
-              "", "## Advice", "", *(f"- {_escape(line)}" for line in advice["text"]), "", "## Summary", "",
-              *_table([h for h, _, _ in NARROW_COLUMNS],
-                      [[cell_text(row, key, fmt) for _, key, fmt in NARROW_COLUMNS] for row in run.steps])]
+    lines += [
+        headline(advice),
+        "",
+        "## Ways out",
+        "",
+        *_table(WAYS_COLUMNS, [ways_cells(r) for r in ways_out_rows(run, advice)]),
+        "",
+        "## Advice",
+        "",
+        *(f"- {_escape(line)}" for line in advice["text"]),
+        "",
+        "## Summary",
+        "",
+        *_table(
+            [h for h, _, _ in NARROW_COLUMNS],
+            [[cell_text(row, key, fmt) for _, key, fmt in NARROW_COLUMNS] for row in run.steps],
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return (["| " + " | ".join(_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows])
+    return ["| " + " | ".join(_escape(h) for h in header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(_escape(c) for c in row) + " |" for row in rows
+    ]
 
 
 def _escape(text: str) -> str:

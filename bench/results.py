@@ -21,10 +21,30 @@ from bench.schedule import BURSTS
 from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS, STEP_KEY, TEXT, TEXT_COLUMNS
 from bench.stats import Spread
 
-TASK_COLUMNS = ["architecture", "step", "repetition", "task_id", "warmup", "status", "scheduled_s", "enqueued_s",
-                "started_s", "finished_s", "send_late_ms", "send_ms", "queue_wait_ms", "exec_ms", "latency_ms",
-                "connects", "connect_ms", "error", "worker_pid", "loadgen",
-                "clock_offset_ms", "worker_host"]
+TASK_COLUMNS = [
+    "architecture",
+    "step",
+    "repetition",
+    "task_id",
+    "warmup",
+    "status",
+    "scheduled_s",
+    "enqueued_s",
+    "started_s",
+    "finished_s",
+    "send_late_ms",
+    "send_ms",
+    "queue_wait_ms",
+    "exec_ms",
+    "latency_ms",
+    "connects",
+    "connect_ms",
+    "error",
+    "worker_pid",
+    "loadgen",
+    "clock_offset_ms",
+    "worker_host",
+]
 
 
 class RunFolder:
@@ -155,8 +175,9 @@ class RunData:
         keys = {(r["architecture"], r["step"]) for r in steps}
         samples = [s for s in self.samples if (s.get("architecture"), s.get("step")) in keys]
         sides = {table: [r for r in rows if r.get("rtt_ms") == rtt_ms] for table, rows in self.sides.items()}
-        return RunData(self.path, self.meta, steps, samples, sides,
-                       [r for r in self.burst_steps if r.get("rtt_ms") == rtt_ms])
+        return RunData(
+            self.path, self.meta, steps, samples, sides, [r for r in self.burst_steps if r.get("rtt_ms") == rtt_ms]
+        )
 
     def task_latencies(self, step_row: dict) -> list[float]:
         """Latencies (ms) of the completed, measured tasks of one steps.csv row, from tasks.csv.gz
@@ -179,8 +200,13 @@ class RunData:
 
     def saturation(self, architecture: str, column: str = "throughput_per_s") -> Spread | None:
         """Median and range of `column` over the architecture's "max" steps (and their repetitions)."""
-        return Spread.of([r[column] for r in self.steps if r["architecture"] == architecture
-                          and r.get("saturation") and r.get(column) is not None])
+        return Spread.of(
+            [
+                r[column]
+                for r in self.steps
+                if r["architecture"] == architecture and r.get("saturation") and r.get(column) is not None
+            ]
+        )
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -210,7 +236,10 @@ def _read_side(run_dir: Path, table: str, steps: list[dict]) -> list[dict]:
 
 
 SIDE_TEXT = {table: {name for name, c in columns.items() if c.kind == TEXT} for table, columns in SIDE_TABLES.items()}
-_PACKED = {"errors": ("errors", ":", "error", "count"), "cpu_sets": ("cpu_set_busy_percent", "=", "cpus", "busy_percent")}
+_PACKED = {
+    "errors": ("errors", ":", "error", "count"),
+    "cpu_sets": ("cpu_set_busy_percent", "=", "cpus", "busy_percent"),
+}
 
 
 def _side_of_schema_1(table: str, steps: list[dict]) -> list[dict]:

@@ -32,9 +32,11 @@ CAVEATS = [
     "generator, not the workers, fell behind.",
 ]
 LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."
-DISTANCE_CAVEAT = ("The database's distance (rtt_ms) is made by bench's delay proxy: a fixed delay per message, "
-                   "without the jitter, loss and bandwidth limits of a real network; the proxy's CPU "
-                   "(proxy_cpu_percent) is spent on this machine.")
+DISTANCE_CAVEAT = (
+    "The database's distance (rtt_ms) is made by bench's delay proxy: a fixed delay per message, "
+    "without the jitter, loss and bandwidth limits of a real network; the proxy's CPU "
+    "(proxy_cpu_percent) is spent on this machine."
+)
 
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -60,13 +62,19 @@ def environment(profile: Profile, services: Services, server_stats, sample_inter
     host = metadata.host_facts()
     caveats = [c.format(cores=host["cpu_count"], interval_ms=sample_interval_s * 1000) for c in CAVEATS]
     caveats.append(LOOPBACK_CAVEAT if profile.distances() == [None] else DISTANCE_CAVEAT)
-    return {"versions": versions, "host": host, "caveats": caveats,
-            "server": {"max_connections": server_stats.max_connections,
-                       "managed": services.postgres is not None,
-                       "auth": services.postgres.auth if services.postgres else None,
-                       "ssl": server_stats.ssl_in_use,
-                       "session_counts": server_stats.has_session_counts},
-            "calibration": _calibrate(profile, services)}
+    return {
+        "versions": versions,
+        "host": host,
+        "caveats": caveats,
+        "server": {
+            "max_connections": server_stats.max_connections,
+            "managed": services.postgres is not None,
+            "auth": services.postgres.auth if services.postgres else None,
+            "ssl": server_stats.ssl_in_use,
+            "session_counts": server_stats.has_session_counts,
+        },
+        "calibration": _calibrate(profile, services),
+    }
 
 
 def _calibrate(profile: Profile, services: Services) -> dict[str, float]:
@@ -86,8 +94,9 @@ def pgbench_check(profile: Profile, services: Services, workload, observer: RunO
     if not (services.postgres and rates and script):
         log.info("pgbench check skipped: it needs the managed server, a rate step and a workload script")
         return None
-    observer.notice(f"pgbench -C at {', '.join(f'{r:g}/s' for r in rates)} for {profile.step_seconds:g} s "
-                    f"each (cross-check)")
+    observer.notice(
+        f"pgbench -C at {', '.join(f'{r:g}/s' for r in rates)} for {profile.step_seconds:g} s each (cross-check)"
+    )
     cost = pgbench_connect_cost(services.database_url, database_meter(services), script, rates, profile.step_seconds)
     log.info(f"pgbench check: {cost}")
     return {"pgbench": asdict(cost)}

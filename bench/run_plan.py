@@ -71,8 +71,15 @@ def target_rates(profile) -> list[float]:
     return sorted({profile.target_rate, math.ceil(profile.needed_rate() * 10) / 10})
 
 
-def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, object]], runner: StepRunner,
-                processes: int, observer: RunObserver, on_probe: Callable[[dict], None]) -> list[ArmPlan]:
+def probed_plan(
+    parts: RunParts,
+    services: Services,
+    arms: list[tuple[Arm, object]],
+    runner: StepRunner,
+    processes: int,
+    observer: RunObserver,
+    on_probe: Callable[[dict], None],
+) -> list[ArmPlan]:
     """Probe the first arm, the recipe, at a low rate (its step 0), and in the same session of its
     workers measure it at rates around the drain the probe estimates (steps 1, ...: rising, until one
     falls behind); return the plan of the rest: one way out per adoption class, at rates past the
@@ -81,8 +88,10 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
     (recipe, recipe_architecture), others = arms[0], arms[1:]
     profile = parts.profile
     probe_rate = PROBE_RATE_PER_PROCESS * processes
-    with (services.pgbouncer_for(recipe_architecture) as served,
-          arm_session(parts, served, recipe, recipe_architecture, 0, runner) as session):
+    with (
+        services.pgbouncer_for(recipe_architecture) as served,
+        arm_session(parts, served, recipe, recipe_architecture, 0, runner) as session,
+    ):
         session.run([probe_rate])
         shape = _probed_shape(runner.rows[-1], recipe.label, probe_rate, parts, processes)
         chosen = choose_ways_out(shape, [(arm.label, type(architecture)) for arm, architecture in others])
@@ -91,15 +100,21 @@ def probed_plan(parts: RunParts, services: Services, arms: list[tuple[Arm, objec
         session.run(recipe_rates, first_step=1, search=_recipe_search(shape, recipe_rates, profile))
         # The recipe's ceiling: how fast its warm workers drain a full queue, with the sender idle.
         ceiling_step = 1 + len(recipe_rates)
-        session.run(["max"], first_step=ceiling_step,
-                    saturation_tasks=ceiling_tasks(shape.drain_per_s, profile.saturation_tasks))
+        session.run(
+            ["max"],
+            first_step=ceiling_step,
+            saturation_tasks=ceiling_tasks(shape.drain_per_s, profile.saturation_tasks),
+        )
         if profile.target_rate is not None and profile.target_rate not in recipe_rates:
             _recipe_at_target(session, runner, recipe.label, ceiling_step, profile)
     falling = Search(stop_when_held=profile_limits(profile))
     # A way out's ceiling is past the recipe's; sized for the higher of its rates and far past the recipe.
     tasks = ceiling_tasks(max(*way_out_rates, *rates_for(shape, WAY_OUT_RATES)), profile.saturation_tasks)
-    return [ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling, ceiling_tasks=tasks)
-            for arm, architecture in others if arm.label in chosen]
+    return [
+        ArmPlan(arm, architecture, sorted(way_out_rates, reverse=True), search=falling, ceiling_tasks=tasks)
+        for arm, architecture in others
+        if arm.label in chosen
+    ]
 
 
 def _recipe_rates(shape: TaskShape, probe_rate: float, profile) -> list[float]:
@@ -116,8 +131,17 @@ def _recipe_at_target(session, runner: StepRunner, label: str, ceiling_step: int
     """A target past the recipe's estimated drain: where even the fastest of its drains fell short of
     it, the recipe cannot hold it (measured, without a rate step that breaks); otherwise it is run at
     the target and target x headroom after all, so the verdict rests on a measurement."""
-    fastest = max((r["throughput_per_s"] for r in runner.rows if r["architecture"] == label
-                   and r["step"] == ceiling_step and r.get("saturation") and r.get("throughput_per_s")), default=None)
+    fastest = max(
+        (
+            r["throughput_per_s"]
+            for r in runner.rows
+            if r["architecture"] == label
+            and r["step"] == ceiling_step
+            and r.get("saturation")
+            and r.get("throughput_per_s")
+        ),
+        default=None,
+    )
     if fastest is not None and fastest < profile.target_rate:
         log.info(f"{label}: its fastest drain, {fastest:.0f}/s, is short of the target {profile.target_rate:g}/s")
         return
@@ -151,8 +175,10 @@ def _way_out_rates(shape: TaskShape, profile) -> list[float]:
 
 def _probed_shape(row: dict, label: str, probe_rate: float, parts: RunParts, processes: int) -> TaskShape:
     if not row.get("completed") or any(_missing(row.get(k)) for k in ("exec_p50_ms", "task_cpu_p50_ms")):
-        raise BenchError(f"the probe of {label} at {probe_rate:g}/s completed no task to measure; "
-                         f"see {parts.folder.path / 'errors.csv'}, or set probe = false")
+        raise BenchError(
+            f"the probe of {label} at {probe_rate:g}/s completed no task to measure; "
+            f"see {parts.folder.path / 'errors.csv'}, or set probe = false"
+        )
     return TaskShape.from_row(row, processes)
 
 
@@ -162,16 +188,31 @@ def _falling(rates: list) -> str:
     return f"{high:g}/s" + "".join(f", then {r:g}/s if that was not held" for r in lower)
 
 
-def _announce(shape: TaskShape, label: str, probe_rate: float, chosen: dict, others: list, recipe_rates: list,
-              way_out_rates: list, observer: RunObserver) -> dict:
+def _announce(
+    shape: TaskShape,
+    label: str,
+    probe_rate: float,
+    chosen: dict,
+    others: list,
+    recipe_rates: list,
+    way_out_rates: list,
+    observer: RunObserver,
+) -> dict:
     """Log and show what the probe found and chose; return what run.json records of it."""
     kind = "mostly waits" if shape.waits else "mostly computes"
-    summary = (f"probe: {label} takes {shape.task_ms:.1f} ms a task ({shape.connect_ms:.1f} connecting; "
-               f"{shape.wait_share:.0%} of the rest off the workers' CPU: it {kind}), so drains about "
-               f"{shape.drain_per_s:.0f}/s; measuring it at {', '.join(f'{r:g}' for r in recipe_rates)}/s, and "
-               f"{', '.join(chosen)} at {_falling(way_out_rates)}")
+    summary = (
+        f"probe: {label} takes {shape.task_ms:.1f} ms a task ({shape.connect_ms:.1f} connecting; "
+        f"{shape.wait_share:.0%} of the rest off the workers' CPU: it {kind}), so drains about "
+        f"{shape.drain_per_s:.0f}/s; measuring it at {', '.join(f'{r:g}' for r in recipe_rates)}/s, and "
+        f"{', '.join(chosen)} at {_falling(way_out_rates)}"
+    )
     log.info(summary)
     observer.notice(summary.removeprefix("probe: "), "probe")
-    return {"rate_per_s": probe_rate, "shape": shape.as_dict(), "chosen": chosen,
-            "left_out": [arm.label for arm, _ in others if arm.label not in chosen],
-            "recipe_rates": recipe_rates, "way_out_rates": way_out_rates}
+    return {
+        "rate_per_s": probe_rate,
+        "shape": shape.as_dict(),
+        "chosen": chosen,
+        "left_out": [arm.label for arm, _ in others if arm.label not in chosen],
+        "recipe_rates": recipe_rates,
+        "way_out_rates": way_out_rates,
+    }

@@ -28,8 +28,13 @@ log = logging.getLogger(__name__)
 
 
 class Run:
-    def __init__(self, profile: Profile, results_root: Path, observer: RunObserver | None = None,
-                 skipped: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        results_root: Path,
+        observer: RunObserver | None = None,
+        skipped: dict[str, str] | None = None,
+    ) -> None:
         self.profile = profile
         self.skipped = skipped or {}
         """Arms left out because the workload lacks their task body, by label: why (bench/arm_bodies.py)."""
@@ -61,7 +66,9 @@ class Run:
             master = remote_parts.loadgen_master(self.profile, self.observer)
             p = self.profile
             workload = make_workload(p.workload, p.table_rows, p.workload_params)
-            with services_for(p, self.folder.logs, run_plan.needs_pgbouncer(p), workload.outside_service_ms()) as services:
+            with services_for(
+                p, self.folder.logs, run_plan.needs_pgbouncer(p), workload.outside_service_ms()
+            ) as services:
                 self._measure_watching(services, workload, work_dir, master)
             self.status = "complete"
         except KeyboardInterrupt:
@@ -96,21 +103,39 @@ class Run:
         arms = run_plan.arms_to_run(p, self.skipped)
         workload.prepare(services.database_url)
         log.info(f"workload {workload.name} set up with {p.table_rows} rows")
-        parts = self._parts = RunParts.create(profile=p, folder=self.folder, services=services,
-                                             work_dir=work_dir, run_start_ns=time.monotonic_ns(), loadgen_master=master)
+        parts = self._parts = RunParts.create(
+            profile=p,
+            folder=self.folder,
+            services=services,
+            work_dir=work_dir,
+            run_start_ns=time.monotonic_ns(),
+            loadgen_master=master,
+        )
         try:
             self._facts.update(run_facts.environment(p, services, parts.server_stats, parts.sampler.interval_s))
             self._write_run_json()
             parts.begin()
-            parts.agents = remote_parts.agent_directory(p, services.control_url, self.folder.run_id, work_dir, self.observer)
+            parts.agents = remote_parts.agent_directory(
+                p, services.control_url, self.folder.run_id, work_dir, self.observer
+            )
             processes = p.worker_processes * (p.external_workers if parts.agents else 1)
             self._steps = StepRunner(p, self.folder, parts.run_start_ns, processes, self.observer)
             for distance_index, rtt_ms in enumerate(p.distances()):
                 with services.at_distance(rtt_ms) as near:
                     for entry in self._plan(parts, near, arms, processes):
                         with near.pgbouncer_for(entry.architecture) as served:
-                            run_arm(parts, served, entry.arm, entry.architecture, distance_index, self._steps,
-                                    entry.rates, entry.first_step, entry.search, entry.ceiling_tasks)
+                            run_arm(
+                                parts,
+                                served,
+                                entry.arm,
+                                entry.architecture,
+                                distance_index,
+                                self._steps,
+                                entry.rates,
+                                entry.first_step,
+                                entry.search,
+                                entry.ceiling_tasks,
+                            )
             if p.pgbench_check:
                 self._facts["crosscheck"] = run_facts.pgbench_check(p, services, workload, self.observer)
         finally:
@@ -130,12 +155,18 @@ class Run:
 
     def _write_run_json(self) -> None:
         parts, steps = self._parts, self._steps
-        self.folder.write_run_json({
-            "run_id": self.folder.run_id, "status": self.status, "started_at": self._started.isoformat(),
-            "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
-            "profile": self.profile.redacted(),
-            "steps_finished": len(self.rows), "failure": self.failure, **self._facts,
-            "skipped": [{"arm": label, "reason": why} for label, why in self.skipped.items()],
-            "outages": [o.as_dict(parts.run_start_ns) for o in parts.outages.outages] if parts else [],
-            "clock_offsets": steps.clock_offsets if steps else [],
-        })
+        self.folder.write_run_json(
+            {
+                "run_id": self.folder.run_id,
+                "status": self.status,
+                "started_at": self._started.isoformat(),
+                "ended_at": None if self.status == "running" else dt.datetime.now().astimezone().isoformat(),
+                "profile": self.profile.redacted(),
+                "steps_finished": len(self.rows),
+                "failure": self.failure,
+                **self._facts,
+                "skipped": [{"arm": label, "reason": why} for label, why in self.skipped.items()],
+                "outages": [o.as_dict(parts.run_start_ns) for o in parts.outages.outages] if parts else [],
+                "clock_offsets": steps.clock_offsets if steps else [],
+            }
+        )

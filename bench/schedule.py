@@ -38,12 +38,22 @@ class StepPlan:
     burst_period_s: float = 0.0
 
     @classmethod
-    def burst_step(cls, index: int, burst_tasks: int, period_s: float, bursts: int, seed: int,
-                   repetition: int = 0) -> "StepPlan":
+    def burst_step(
+        cls, index: int, burst_tasks: int, period_s: float, bursts: int, seed: int, repetition: int = 0
+    ) -> "StepPlan":
         """`bursts` bursts of `burst_tasks` tasks, one every `period_s`, on running workers; its rate is
         their mean. No warm-up of its own: a modest one runs before it (bench/step_runner.py)."""
-        return cls(index, burst_tasks / period_s, 0.0, bursts * period_s, BURSTS, seed, repetition=repetition,
-                   burst_tasks=burst_tasks, burst_period_s=period_s)
+        return cls(
+            index,
+            burst_tasks / period_s,
+            0.0,
+            bursts * period_s,
+            BURSTS,
+            seed,
+            repetition=repetition,
+            burst_tasks=burst_tasks,
+            burst_period_s=period_s,
+        )
 
     @property
     def bursts(self) -> int:

@@ -35,18 +35,30 @@ def _columns(kind: str, unit: str, names: str, meaning: str) -> list[Column]:
     return [Column(name, unit, kind, meaning) for name in names.split()]
 
 
-ROLE_MEANING = {"cpu_percent": "the worker processes' tree", "loadgen_cpu_percent": "the load generator's processes",
-                "db_cpu_percent": "the managed PostgreSQL (exited backends included)",
-                "broker_cpu_percent": "the managed broker (Redis, or RabbitMQ's node)",
-                "bench_cpu_percent": "bench's own process", "pgbouncer_cpu_percent": "the managed PgBouncer",
-                "proxy_cpu_percent": "the delay proxy", "control_cpu_percent": "the control channel's Redis",
-                "service_cpu_percent": "the outside service the tasks call (send_email)",
-                "machine_cpu_percent": "the whole machine (near cores x 100: the machine was the limit)"}
-COST_MEANING = {"worker_cpu_ms_per_task": "workers", "db_cpu_ms_per_task": "database", "broker_cpu_ms_per_task": "broker",
-                "loadgen_cpu_ms_per_task": "load generator (over the tasks it sent in the window)",
-                "pgbouncer_cpu_ms_per_task": "PgBouncer", "proxy_cpu_ms_per_task": "delay proxy",
-                "control_cpu_ms_per_task": "control channel", "service_cpu_ms_per_task": "outside service",
-                "machine_cpu_ms_per_task": "whole machine"}
+ROLE_MEANING = {
+    "cpu_percent": "the worker processes' tree",
+    "loadgen_cpu_percent": "the load generator's processes",
+    "db_cpu_percent": "the managed PostgreSQL (exited backends included)",
+    "broker_cpu_percent": "the managed broker (Redis, or RabbitMQ's node)",
+    "bench_cpu_percent": "bench's own process",
+    "pgbouncer_cpu_percent": "the managed PgBouncer",
+    "proxy_cpu_percent": "the delay proxy",
+    "control_cpu_percent": "the control channel's Redis",
+    "service_cpu_percent": "the outside service the tasks call (send_email)",
+    "machine_cpu_percent": "the whole machine (near cores x 100: the machine was the limit)",
+}
+COST_MEANING = {
+    "worker_cpu_ms_per_task": "workers",
+    "db_cpu_ms_per_task": "database",
+    "broker_cpu_ms_per_task": "broker",
+    "loadgen_cpu_ms_per_task": "load generator (over the tasks it sent in the window)",
+    "pgbouncer_cpu_ms_per_task": "PgBouncer",
+    "proxy_cpu_ms_per_task": "delay proxy",
+    "control_cpu_ms_per_task": "control channel",
+    "service_cpu_ms_per_task": "outside service",
+    "machine_cpu_ms_per_task": "whole machine",
+}
+
 
 def _cpu_column(name: str) -> Column:
     return Column(name, "% of a core", NUMBER, f"CPU of {ROLE_MEANING[name]} over the measured window")
@@ -58,51 +70,133 @@ STEPS: list[Column] = [
     Column("workload", "", TEXT, "what each task does"),
     Column("step", "", NUMBER, "the step's number within its arm, from 1"),
     Column("repetition", "", NUMBER, "which run of the step (with `repeat` or `saturation_repeat`), from 1"),
-    Column("saturation", "", FLAG, "a `\"max\"` step: the queue filled with the workers paused, then drained"),
+    Column("saturation", "", FLAG, 'a `"max"` step: the queue filled with the workers paused, then drained'),
     Column("arrival", "", TEXT, "the arrival process: uniform or poisson"),
     Column("warmup_s", "s", NUMBER, "the warm-up before the step, its first arrival to its last task's end"),
     Column("warmup_end", "", TEXT, "how the warm-up ended: settled, past capacity, or limit (`warmup_max_seconds`)"),
-    Column("unsteady", "", FLAG, "latency fell across the measured part (a backlog drained in it): neither held nor broken"),
-    Column("offered_rate_per_s", "tasks/s", NUMBER, "the step's scheduled rate (empty for a `\"max\"` step)"),
-    Column("sent_rate_per_s", "tasks/s", NUMBER, "rate the load generator sent the measured arrivals at, first to last send"),
+    Column(
+        "unsteady", "", FLAG, "latency fell across the measured part (a backlog drained in it): neither held nor broken"
+    ),
+    Column("offered_rate_per_s", "tasks/s", NUMBER, 'the step\'s scheduled rate (empty for a `"max"` step)'),
+    Column(
+        "sent_rate_per_s",
+        "tasks/s",
+        NUMBER,
+        "rate the load generator sent the measured arrivals at, first to last send",
+    ),
     Column("achieved_rate_per_s", "tasks/s", NUMBER, "rate the measured tasks were processed at, first to last finish"),
-    Column("throughput_per_s", "tasks/s", NUMBER, "successful tasks finished inside the measured window, per second (a `\"max\"` step: tasks / drain time)"),
-    Column("duration_s", "s", NUMBER, "the measured window (the drain time for a `\"max\"` step)"),
-    *_columns(NUMBER, "tasks", "scheduled enqueued enqueue_failed completed failed",
-              "measured tasks scheduled, enqueued, refused by the broker, completed, failed"),
-    Column("lost", "tasks", NUMBER, "enqueued but never reported by a worker, once none of the step's tasks finished for `drain_timeout_seconds`"),
-    *_columns(NUMBER, "ms", "latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms",
-              "scheduled arrival to task end, successful tasks (percentiles: nearest rank)"),
+    Column(
+        "throughput_per_s",
+        "tasks/s",
+        NUMBER,
+        'successful tasks finished inside the measured window, per second (a `"max"` step: tasks / drain time)',
+    ),
+    Column("duration_s", "s", NUMBER, 'the measured window (the drain time for a `"max"` step)'),
+    *_columns(
+        NUMBER,
+        "tasks",
+        "scheduled enqueued enqueue_failed completed failed",
+        "measured tasks scheduled, enqueued, refused by the broker, completed, failed",
+    ),
+    Column(
+        "lost",
+        "tasks",
+        NUMBER,
+        "enqueued but never reported by a worker, once none of the step's tasks finished for `drain_timeout_seconds`",
+    ),
+    *_columns(
+        NUMBER,
+        "ms",
+        "latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms",
+        "scheduled arrival to task end, successful tasks (percentiles: nearest rank)",
+    ),
     *_columns(NUMBER, "ms", "queue_wait_p50_ms queue_wait_p99_ms", "enqueue to task start"),
     *_columns(NUMBER, "ms", "exec_p50_ms exec_p99_ms", "task start to task end"),
-    *_columns(NUMBER, "ms", "connect_p50_ms connect_p99_ms",
-              "each new DBAPI connection: TCP, authentication and backend start (SQLAlchemy `do_connect`)"),
+    *_columns(
+        NUMBER,
+        "ms",
+        "connect_p50_ms connect_p99_ms",
+        "each new DBAPI connection: TCP, authentication and backend start (SQLAlchemy `do_connect`)",
+    ),
     Column("connect_share", "fraction", NUMBER, "total connect time over total task execution time"),
-    Column("task_cpu_p50_ms", "ms of one core", NUMBER, "median CPU of the worker process while it ran a task: the "
-           "task's own where a process runs one at a time (prefork); with several at once, theirs too"),
+    Column(
+        "task_cpu_p50_ms",
+        "ms of one core",
+        NUMBER,
+        "median CPU of the worker process while it ran a task: the "
+        "task's own where a process runs one at a time (prefork); with several at once, theirs too",
+    ),
     Column("connects_per_task", "", NUMBER, "client-side connect events per task (warm-up included)"),
-    Column("connections_mean", "connections", NUMBER, "the benchmark's backends in `pg_stat_activity`, sampled at 20 Hz: mean"),
-    Column("connections_peak", "connections", NUMBER, "the same: peak (a lower bound for connections that live a few ms)"),
-    Column("connections_left", "connections", NUMBER, "the arm's backends still connected after the step drained (idle pool connections, or leaks)"),
-    *_columns(NUMBER, "messages", "queue_depth_mean queue_depth_peak",
-              "messages waiting in the broker for the arm's queue at 10 Hz over the measured window (what workers prefetched is not counted)"),
+    Column(
+        "connections_mean",
+        "connections",
+        NUMBER,
+        "the benchmark's backends in `pg_stat_activity`, sampled at 20 Hz: mean",
+    ),
+    Column(
+        "connections_peak", "connections", NUMBER, "the same: peak (a lower bound for connections that live a few ms)"
+    ),
+    Column(
+        "connections_left",
+        "connections",
+        NUMBER,
+        "the arm's backends still connected after the step drained (idle pool connections, or leaks)",
+    ),
+    *_columns(
+        NUMBER,
+        "messages",
+        "queue_depth_mean queue_depth_peak",
+        "messages waiting in the broker for the arm's queue at 10 Hz over the measured window (what workers prefetched is not counted)",
+    ),
     Column("sessions_opened", "sessions", NUMBER, "server-side count from `pg_stat_database.sessions` around the step"),
     Column("sessions_per_task", "", NUMBER, "sessions_opened per task"),
-    *_columns(NUMBER, "ms", "send_late_p50_ms send_late_p99_ms send_late_max_ms",
-              "send started minus scheduled time: how late the load generator was (schedule lag)"),
+    *_columns(
+        NUMBER,
+        "ms",
+        "send_late_p50_ms send_late_p99_ms send_late_max_ms",
+        "send started minus scheduled time: how late the load generator was (schedule lag)",
+    ),
     *_columns(NUMBER, "ms", "send_p50_ms send_p99_ms", "broker accepted minus send started: the send itself"),
     _cpu_column("cpu_percent"),
     Column("rss_mb", "MB", NUMBER, "peak resident memory of the worker processes' tree"),
     *[_cpu_column(name) for name in ROLE_MEANING if name != "cpu_percent"],
-    *[Column(name, "ms of one core", NUMBER, f"CPU per task of the {who}: its CPU in the measured window over the tasks "
-             "finished in it (bench/analysis/costs.py gives the marginal cost)") for name, who in COST_MEANING.items()],
+    *[
+        Column(
+            name,
+            "ms of one core",
+            NUMBER,
+            f"CPU per task of the {who}: its CPU in the measured window over the tasks "
+            "finished in it (bench/analysis/costs.py gives the marginal cost)",
+        )
+        for name, who in COST_MEANING.items()
+    ],
     Column("connections_opened_per_s", "sessions/s", NUMBER, "server-side sessions opened per second"),
-    Column("clock_offset_ms", "ms", NUMBER, "with records over the control channel: how far the workers' clocks ran ahead of bench's (mean over the step's records)"),
+    Column(
+        "clock_offset_ms",
+        "ms",
+        NUMBER,
+        "with records over the control channel: how far the workers' clocks ran ahead of bench's (mean over the step's records)",
+    ),
     Column("clock_uncertainty_ms", "ms", NUMBER, "the largest uncertainty of that estimate"),
     Column("loadgen_processes", "processes", NUMBER, "load generator processes that sent, under a Locust master"),
-    Column("send_late_p99_by_loadgen_ms", "ms", TEXT, "under a Locust master: each process's schedule lag p99 (`0=1.1;1=1.2`)"),
-    Column("loadgen_cpu_percent_by_process", "% of a core", TEXT, "under a Locust master: each process's CPU (`0=1.1;master=0.4`)"),
-    Column("loadgen_clock_offset_ms_by_process", "ms", TEXT, "under a Locust master: each process's clock offset to bench's, ± its uncertainty"),
+    Column(
+        "send_late_p99_by_loadgen_ms",
+        "ms",
+        TEXT,
+        "under a Locust master: each process's schedule lag p99 (`0=1.1;1=1.2`)",
+    ),
+    Column(
+        "loadgen_cpu_percent_by_process",
+        "% of a core",
+        TEXT,
+        "under a Locust master: each process's CPU (`0=1.1;master=0.4`)",
+    ),
+    Column(
+        "loadgen_clock_offset_ms_by_process",
+        "ms",
+        TEXT,
+        "under a Locust master: each process's clock offset to bench's, ± its uncertainty",
+    ),
     Column("bursts", "", NUMBER, "a burst step (rate `burst`): its bursts (bursts.csv has each)"),
     Column("burst_drain_median_s", "s", NUMBER, "median over its bursts of first send to last task's end"),
     Column("burst_drain_max_s", "s", NUMBER, "the longest of those drains"),
@@ -111,56 +205,107 @@ STEPS: list[Column] = [
     Column("bound_role", "", TEXT, "with roles pinned (`cpus`): the role whose CPU set was at least 90 % busy"),
     Column("cpu_set_busy_percent", "%", TEXT, "with roles pinned: how busy each CPU set was (`0=45;1=98`)"),
     Column("rtt_ms", "ms", NUMBER, "the delay proxy's round trip during the step (empty: no proxy)"),
-    *_columns(NUMBER, "statements", "server_statements_mean server_statements_max",
-              "PgBouncer arms: prepared statements held by each of PgBouncer's server connections after the step"),
+    *_columns(
+        NUMBER,
+        "statements",
+        "server_statements_mean server_statements_max",
+        "PgBouncer arms: prepared statements held by each of PgBouncer's server connections after the step",
+    ),
     Column("server_backend_uss_mb", "MB", NUMBER, "PgBouncer arms: those backends' private memory, mean"),
     Column("first_failure_s", "s", NUMBER, "from the step's start to the first failed task (warm-up included)"),
     Column("errors", "", TEXT, "`Type:count;...` of failed, lost and unenqueued tasks, most frequent first"),
-    Column("interrupted_by", "", TEXT, "why the step ended early (a server bench started died); empty when it ran to its end"),
+    Column(
+        "interrupted_by",
+        "",
+        TEXT,
+        "why the step ended early (a server bench started died); empty when it ran to its end",
+    ),
     Column("outage_s", "s", NUMBER, "seconds of the step during which a server given by URL did not answer"),
-    Column("agents_vanished", "", TEXT, "with external workers: the `bench worker` agents whose heartbeat stopped in the step"),
+    Column(
+        "agents_vanished",
+        "",
+        TEXT,
+        "with external workers: the `bench worker` agents whose heartbeat stopped in the step",
+    ),
     Column("repeats", "", NUMBER, "runs of this step"),
     Column("throughput_mean_per_s", "tasks/s", NUMBER, "over the step's runs: throughput's mean"),
     Column("throughput_ci95_per_s", "tasks/s", NUMBER, "half-width of its 95 % confidence interval (Student's t)"),
     Column("latency_p99_mean_ms", "ms", NUMBER, "over the step's runs: p99 latency's mean"),
     Column("latency_p99_ci95_ms", "ms", NUMBER, "half-width of its 95 % confidence interval"),
-    *_columns(NUMBER, "tasks/s", "throughput_median_per_s throughput_min_per_s throughput_max_per_s",
-              "over the step's runs: throughput's median, least and most (what a `\"max\"` step is reported by)"),
+    *_columns(
+        NUMBER,
+        "tasks/s",
+        "throughput_median_per_s throughput_min_per_s throughput_max_per_s",
+        "over the step's runs: throughput's median, least and most (what a `\"max\"` step is reported by)",
+    ),
 ]
 
 STEP_COLUMNS = [column.name for column in STEPS]
-RETIRED_COLUMNS = {"schedule_lag_p50_ms": "send_late_p50_ms", "schedule_lag_p99_ms": "send_late_p99_ms",
-                   "schedule_lag_max_ms": "send_late_max_ms"}
+RETIRED_COLUMNS = {
+    "schedule_lag_p50_ms": "send_late_p50_ms",
+    "schedule_lag_p99_ms": "send_late_p99_ms",
+    "schedule_lag_max_ms": "send_late_max_ms",
+}
 """Columns of runs recorded by earlier versions, no longer written, and what replaced them."""
 STEP_KEY = ("architecture", "step", "repetition", "rtt_ms")
 """The steps.csv columns that tie a side table's row to its step."""
 SIDE_TABLES: dict[str, dict[str, Column]] = {
-    "errors": {c.name: c for c in [
-        Column("error", "", TEXT, "the exception's type (Lost: enqueued, never reported; an enqueue failure: its type)"),
-        Column("count", "tasks", NUMBER, "measured tasks that ended so")]},
-    "cpu_sets": {c.name: c for c in [
-        Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), as taskset lists it"),
-        Column("busy_percent", "%", NUMBER, "how busy the set was over the measured window")]},
-    "bursts": {c.name: c for c in [
-        Column("burst", "", NUMBER, "the burst's number within its step, from 0"),
-        Column("tasks", "tasks", NUMBER, "its tasks, all due at the same instant"),
-        Column("drain_s", "s", NUMBER, "its first send to its last task's end: how long until the queue was empty again"),
-        Column("last_latency_ms", "ms", NUMBER, "its last task's end minus the burst's scheduled time"),
-        Column("connections_peak", "connections", NUMBER, "the most backends open while it drained (sampled)"),
-        Column("failed", "tasks", NUMBER, "its tasks that failed")]},
-    "loadgen_processes": {c.name: c for c in [
-        Column("process", "", TEXT, "a load generator process under a Locust master: its index, or `master`"),
-        Column("send_late_p99_ms", "ms", NUMBER, "p99 of how late it sent its measured tasks"),
-        Column("cpu_percent", "% of a core", NUMBER, "its CPU (this host's: over the measured window; "
-                                                      "another host's: as it reported, over its whole schedule)"),
-        Column("clock_offset_ms", "ms", NUMBER, "its clock's offset to bench's, where estimated"),
-        Column("clock_uncertainty_ms", "ms", NUMBER, "the uncertainty of that offset")]},
+    "errors": {
+        c.name: c
+        for c in [
+            Column(
+                "error", "", TEXT, "the exception's type (Lost: enqueued, never reported; an enqueue failure: its type)"
+            ),
+            Column("count", "tasks", NUMBER, "measured tasks that ended so"),
+        ]
+    },
+    "cpu_sets": {
+        c.name: c
+        for c in [
+            Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), as taskset lists it"),
+            Column("busy_percent", "%", NUMBER, "how busy the set was over the measured window"),
+        ]
+    },
+    "bursts": {
+        c.name: c
+        for c in [
+            Column("burst", "", NUMBER, "the burst's number within its step, from 0"),
+            Column("tasks", "tasks", NUMBER, "its tasks, all due at the same instant"),
+            Column(
+                "drain_s",
+                "s",
+                NUMBER,
+                "its first send to its last task's end: how long until the queue was empty again",
+            ),
+            Column("last_latency_ms", "ms", NUMBER, "its last task's end minus the burst's scheduled time"),
+            Column("connections_peak", "connections", NUMBER, "the most backends open while it drained (sampled)"),
+            Column("failed", "tasks", NUMBER, "its tasks that failed"),
+        ]
+    },
+    "loadgen_processes": {
+        c.name: c
+        for c in [
+            Column("process", "", TEXT, "a load generator process under a Locust master: its index, or `master`"),
+            Column("send_late_p99_ms", "ms", NUMBER, "p99 of how late it sent its measured tasks"),
+            Column(
+                "cpu_percent",
+                "% of a core",
+                NUMBER,
+                "its CPU (this host's: over the measured window; "
+                "another host's: as it reported, over its whole schedule)",
+            ),
+            Column("clock_offset_ms", "ms", NUMBER, "its clock's offset to bench's, where estimated"),
+            Column("clock_uncertainty_ms", "ms", NUMBER, "the uncertainty of that offset"),
+        ]
+    },
 }
 """Tidy tables beside steps.csv, one fact a row, keyed by STEP_KEY: what the packed cells `errors`,
 `cpu_set_busy_percent` and `*_by_process`/`*_by_loadgen_ms` say (those stay a release, for reading by eye;
 nothing in bench parses them)."""
-SIDE_TABLES = {table: {**{k: next(c for c in STEPS if c.name == k) for k in STEP_KEY}, **columns}
-               for table, columns in SIDE_TABLES.items()}
+SIDE_TABLES = {
+    table: {**{k: next(c for c in STEPS if c.name == k) for k in STEP_KEY}, **columns}
+    for table, columns in SIDE_TABLES.items()
+}
 TEXT_COLUMNS = {column.name for column in STEPS if column.kind == TEXT}
 
 OTHER_FILES = """\
@@ -175,12 +320,16 @@ caveats, each step's clock offsets under `clock_offsets`, `schema_version`), `ad
 
 
 def results_markdown() -> str:
-    sides = "".join(f"\n`{table}.csv`, keyed by {', '.join(f'`{k}`' for k in STEP_KEY)}:\n\n{_table(columns.values())}\n"
-                    for table, columns in SIDE_TABLES.items())
-    return (f"# Results files\n\n<!-- Made by `python -m bench.schema` from bench/schema.py: edit there. -->\n\n"
-            f"`results/<run-id>/steps.csv`, one row per (architecture, step, repetition); schema version "
-            f"{SCHEMA_VERSION}. Percentiles are nearest-rank (numpy's `{PERCENTILE_METHOD}`) everywhere.\n\n"
-            f"{_table(STEPS)}\n{sides}\n{OTHER_FILES}\n")
+    sides = "".join(
+        f"\n`{table}.csv`, keyed by {', '.join(f'`{k}`' for k in STEP_KEY)}:\n\n{_table(columns.values())}\n"
+        for table, columns in SIDE_TABLES.items()
+    )
+    return (
+        f"# Results files\n\n<!-- Made by `python -m bench.schema` from bench/schema.py: edit there. -->\n\n"
+        f"`results/<run-id>/steps.csv`, one row per (architecture, step, repetition); schema version "
+        f"{SCHEMA_VERSION}. Percentiles are nearest-rank (numpy's `{PERCENTILE_METHOD}`) everywhere.\n\n"
+        f"{_table(STEPS)}\n{sides}\n{OTHER_FILES}\n"
+    )
 
 
 def _table(columns) -> str:

@@ -91,14 +91,16 @@ def add_spread(rows: list[dict]) -> None:
 
 
 CPU_COLUMNS = [c for c in STEP_COLUMNS if c.endswith("cpu_percent")]
-ROLE_COLUMNS = {"workers": ("cpu_percent", "worker_cpu_ms_per_task"),
-                "db": ("db_cpu_percent", "db_cpu_ms_per_task"),
-                "broker": ("broker_cpu_percent", "broker_cpu_ms_per_task"),
-                "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
-                "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task"),
-                "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task"),
-                "control": ("control_cpu_percent", "control_cpu_ms_per_task"),
-                "service": ("service_cpu_percent", "service_cpu_ms_per_task")}
+ROLE_COLUMNS = {
+    "workers": ("cpu_percent", "worker_cpu_ms_per_task"),
+    "db": ("db_cpu_percent", "db_cpu_ms_per_task"),
+    "broker": ("broker_cpu_percent", "broker_cpu_ms_per_task"),
+    "loadgen": ("loadgen_cpu_percent", "loadgen_cpu_ms_per_task"),
+    "pgbouncer": ("pgbouncer_cpu_percent", "pgbouncer_cpu_ms_per_task"),
+    "proxy": ("proxy_cpu_percent", "proxy_cpu_ms_per_task"),
+    "control": ("control_cpu_percent", "control_cpu_ms_per_task"),
+    "service": ("service_cpu_percent", "service_cpu_ms_per_task"),
+}
 """Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
 COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
 """What each task cost each role (and the machine): column -> the CPU column it is drawn from."""
@@ -200,14 +202,24 @@ def summarize(m: StepMeasurements) -> dict:
     processed_rate = _ratio(sum(1 for r in done if begin <= r.finished_ns <= end), duration_s)
     errors, cpu_sets = _error_counts(measured, sent, done), _cpu_sets(m.cpu_percent)
     row = {
-        "architecture": m.architecture, "workload": m.workload, "step": m.plan.index,
-        "repetition": m.plan.repetition, "saturation": m.plan.saturation, "arrival": m.plan.arrival, "offered_rate_per_s": m.plan.rate_per_s,
+        "architecture": m.architecture,
+        "workload": m.workload,
+        "step": m.plan.index,
+        "repetition": m.plan.repetition,
+        "saturation": m.plan.saturation,
+        "arrival": m.plan.arrival,
+        "offered_rate_per_s": m.plan.rate_per_s,
         "sent_rate_per_s": _sent_rate(measured, m.plan.saturation),
         "achieved_rate_per_s": len(done) / duration_s if m.plan.saturation and duration_s else _achieved_rate(done),
         "throughput_per_s": _ratio(sum(1 for r in ok if begin <= r.finished_ns <= end), duration_s),
         "unsteady": not m.plan.saturation and not m.plan.bursts and unsteady(ok),
-        "duration_s": duration_s, "scheduled": len(measured), "enqueued": len(sent), "enqueue_failed": len(measured) - len(sent),
-        "completed": len(ok), "failed": len(done) - len(ok), "lost": len(sent) - len(done),
+        "duration_s": duration_s,
+        "scheduled": len(measured),
+        "enqueued": len(sent),
+        "enqueue_failed": len(measured) - len(sent),
+        "completed": len(ok),
+        "failed": len(done) - len(ok),
+        "lost": len(sent) - len(done),
         **_percentiles("latency", [ms(r.finished_ns - r.scheduled_ns) for r in ok], (50, 90, 99, 100)),
         **_percentiles("queue_wait", [ms(r.started_ns - enqueued_at[r.id]) for r in done], (50, 99)),
         **_percentiles("exec", [ms(r.finished_ns - r.started_ns) for r in done], (50, 99)),
@@ -218,7 +230,8 @@ def summarize(m: StepMeasurements) -> dict:
         "connections_mean": _mean([s.connections for s in m.samples]),
         "connections_peak": max((s.connections for s in m.samples), default=0),
         "connections_left": m.connections_left,
-        "queue_depth_mean": _mean(m.queue_depths), "queue_depth_peak": max(m.queue_depths, default=None),
+        "queue_depth_mean": _mean(m.queue_depths),
+        "queue_depth_peak": max(m.queue_depths, default=None),
         "sessions_opened": m.sessions_opened,
         "sessions_per_task": _ratio(m.sessions_opened, len(processed_all)),
         **_percentiles("send_late", [ms(e.send_started_ns - e.scheduled_ns) for e in measured], (50, 99, 100)),
@@ -227,7 +240,8 @@ def summarize(m: StepMeasurements) -> dict:
         **_costs_per_task(m.cpu_percent, processed_rate),
         "loadgen_cpu_ms_per_task": _loadgen_cost(m, duration_s),
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
-        if m.sessions_opened is not None else math.nan,
+        if m.sessions_opened is not None
+        else math.nan,
         "bound_role": bound_role(m.cpu_percent, m.role_cpus),
         "cpu_set_busy_percent": ";".join(f"{cpus}={busy:.0f}" for cpus, busy in cpu_sets.items()),
         "rss_mb": m.rss_bytes / 2**20,
@@ -258,15 +272,22 @@ def _loadgen_cost(m: StepMeasurements, duration_s: float) -> float:
 
 def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:
     """How busy each CPU set the roles were pinned to was, by its CPU list."""
-    return {key.removeprefix("cpuset "): value for key, value in cpu_percent.items()
-            if key.startswith("cpuset ") and not math.isnan(value)}
+    return {
+        key.removeprefix("cpuset "): value
+        for key, value in cpu_percent.items()
+        if key.startswith("cpuset ") and not math.isnan(value)
+    }
 
 
-def _side_facts(errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict],
-                bursts: list[dict]) -> dict[str, list[dict]]:
-    return {"errors": [{"error": name, "count": count} for name, count in errors.most_common()],
-            "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()],
-            "loadgen_processes": loadgen_facts, "bursts": bursts}
+def _side_facts(
+    errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict], bursts: list[dict]
+) -> dict[str, list[dict]]:
+    return {
+        "errors": [{"error": name, "count": count} for name, count in errors.most_common()],
+        "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()],
+        "loadgen_processes": loadgen_facts,
+        "bursts": bursts,
+    }
 
 
 def take_side_rows(row: dict) -> dict[str, list[dict]]:
@@ -297,8 +318,10 @@ def _clock_columns(done: list[TaskRecord]) -> dict:
     measured = [r for r in done if r.clock_offset_ns is not None]
     if not measured:
         return {"clock_offset_ms": None, "clock_uncertainty_ms": None}
-    return {"clock_offset_ms": ms(sum(r.clock_offset_ns for r in measured) / len(measured)),
-            "clock_uncertainty_ms": ms(max(r.clock_uncertainty_ns for r in measured))}
+    return {
+        "clock_offset_ms": ms(sum(r.clock_offset_ns for r in measured) / len(measured)),
+        "clock_uncertainty_ms": ms(max(r.clock_uncertainty_ns for r in measured)),
+    }
 
 
 LOADGEN_PROCESS_KEY = "loadgen process "
@@ -310,8 +333,11 @@ def _loadgen_process_facts(m: StepMeasurements, measured: list[Enqueue]) -> list
     lag p99, CPU and clock offset to bench's; none with one process (the step's own columns say it all).
     CPU is metered here for this host's processes over the measured window; a process on another host
     reports its own, over its whole schedule."""
-    cpu = {key.removeprefix(LOADGEN_PROCESS_KEY): value for key, value in m.cpu_percent.items()
-           if key.startswith(LOADGEN_PROCESS_KEY)}
+    cpu = {
+        key.removeprefix(LOADGEN_PROCESS_KEY): value
+        for key, value in m.cpu_percent.items()
+        if key.startswith(LOADGEN_PROCESS_KEY)
+    }
     for index, sender in m.loadgen_senders.items():
         if sender.get("remote"):
             cpu[str(index)] = _ratio(100 * sender.get("cpu_s", math.nan), sender.get("wall_s", math.nan))
@@ -322,25 +348,37 @@ def _loadgen_process_facts(m: StepMeasurements, measured: list[Enqueue]) -> list
         late[str(e.loadgen)].append(ms(e.send_started_ns - e.scheduled_ns))
     senders = {str(index): s for index, s in m.loadgen_senders.items()}
     names = sorted(set(cpu) | set(late), key=lambda name: (name == "master", int(name) if name.isdigit() else 0))
-    return [{"process": name,
-             "send_late_p99_ms": round(percentile(late[name], 99), 4) if late.get(name) else None,
-             "cpu_percent": None if math.isnan(cpu.get(name, math.nan)) else round(cpu[name], 4),
-             "clock_offset_ms": ms(senders[name]["clock_offset_ns"]) if "clock_offset_ns" in senders.get(name, {}) else None,
-             "clock_uncertainty_ms": ms(senders[name]["clock_uncertainty_ns"])
-             if "clock_uncertainty_ns" in senders.get(name, {}) else None}
-            for name in names]
+    return [
+        {
+            "process": name,
+            "send_late_p99_ms": round(percentile(late[name], 99), 4) if late.get(name) else None,
+            "cpu_percent": None if math.isnan(cpu.get(name, math.nan)) else round(cpu[name], 4),
+            "clock_offset_ms": ms(senders[name]["clock_offset_ns"])
+            if "clock_offset_ns" in senders.get(name, {})
+            else None,
+            "clock_uncertainty_ms": ms(senders[name]["clock_uncertainty_ns"])
+            if "clock_uncertainty_ns" in senders.get(name, {})
+            else None,
+        }
+        for name in names
+    ]
 
 
 def _packed_loadgen_columns(facts: list[dict]) -> dict:
     """The per-process facts packed "index=value;..." into steps.csv cells, kept one release for reading
     by eye; loadgen_processes.csv is what to read by program."""
+
     def pack(fmt, *keys):
-        return ";".join(f"{f['process']}={fmt.format(*(f[k] for k in keys))}" for f in facts
-                        if all(f[k] is not None for k in keys))
-    return {"loadgen_processes": max(1, len([f for f in facts if f["process"] != "master"])),
-            "send_late_p99_by_loadgen_ms": pack("{:.2f}", "send_late_p99_ms"),
-            "loadgen_cpu_percent_by_process": pack("{:.1f}", "cpu_percent"),
-            "loadgen_clock_offset_ms_by_process": pack("{:.4f}±{:.4f}", "clock_offset_ms", "clock_uncertainty_ms")}
+        return ";".join(
+            f"{f['process']}={fmt.format(*(f[k] for k in keys))}" for f in facts if all(f[k] is not None for k in keys)
+        )
+
+    return {
+        "loadgen_processes": max(1, len([f for f in facts if f["process"] != "master"])),
+        "send_late_p99_by_loadgen_ms": pack("{:.2f}", "send_late_p99_ms"),
+        "loadgen_cpu_percent_by_process": pack("{:.1f}", "cpu_percent"),
+        "loadgen_clock_offset_ms_by_process": pack("{:.4f}±{:.4f}", "clock_offset_ms", "clock_uncertainty_ms"),
+    }
 
 
 BOUND_UTILIZATION = 0.9
@@ -436,21 +474,30 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
     for e in m.enqueues:
         r = m.records.get(e.task_id)
         status = "enqueue_failed" if e.error else "lost" if r is None else "failed" if r.error else "completed"
-        rows.append({
-            "architecture": m.architecture, "step": m.plan.index, "repetition": m.plan.repetition,
-            "task_id": e.task_id,
-            "warmup": e.scheduled_ns < begin, "status": status,
-            "scheduled_s": since_start(e.scheduled_ns), "enqueued_s": since_start(e.enqueued_ns),
-            "started_s": since_start(r and r.started_ns), "finished_s": since_start(r and r.finished_ns),
-            "send_late_ms": duration(e.scheduled_ns, e.send_started_ns),
-            "send_ms": duration(e.send_started_ns, e.enqueued_ns),
-            "queue_wait_ms": duration(e.enqueued_ns, r and r.started_ns),
-            "exec_ms": duration(r and r.started_ns, r and r.finished_ns),
-            "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),
-            "connects": len(r.connect_ns) if r else "", "connect_ms": f"{ms(sum(r.connect_ns)):.3f}" if r else "",
-            "error": e.error or (r.error if r and r.error else ""), "worker_pid": r.pid if r else "",
-            "loadgen": e.loadgen,
-            "clock_offset_ms": "" if r is None or r.clock_offset_ns is None else f"{ms(r.clock_offset_ns):.4f}",
-            "worker_host": r.host if r else "",
-        })
+        rows.append(
+            {
+                "architecture": m.architecture,
+                "step": m.plan.index,
+                "repetition": m.plan.repetition,
+                "task_id": e.task_id,
+                "warmup": e.scheduled_ns < begin,
+                "status": status,
+                "scheduled_s": since_start(e.scheduled_ns),
+                "enqueued_s": since_start(e.enqueued_ns),
+                "started_s": since_start(r and r.started_ns),
+                "finished_s": since_start(r and r.finished_ns),
+                "send_late_ms": duration(e.scheduled_ns, e.send_started_ns),
+                "send_ms": duration(e.send_started_ns, e.enqueued_ns),
+                "queue_wait_ms": duration(e.enqueued_ns, r and r.started_ns),
+                "exec_ms": duration(r and r.started_ns, r and r.finished_ns),
+                "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),
+                "connects": len(r.connect_ns) if r else "",
+                "connect_ms": f"{ms(sum(r.connect_ns)):.3f}" if r else "",
+                "error": e.error or (r.error if r and r.error else ""),
+                "worker_pid": r.pid if r else "",
+                "loadgen": e.loadgen,
+                "clock_offset_ms": "" if r is None or r.clock_offset_ns is None else f"{ms(r.clock_offset_ns):.4f}",
+                "worker_host": r.host if r else "",
+            }
+        )
     return rows

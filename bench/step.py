@@ -112,19 +112,36 @@ class CpuWindow:
 
 def start_loadgen(ctx: StepContext, plan: StepPlan) -> LoadGenerator:
     """A load generator for `plan` (a step or its warm-up), as the context says it runs."""
-    return LoadGenerator(ctx.worker_spec.arm_label, ctx.worker_spec, plan, ctx.loadgen_users, ctx.work_dir,
-                         ctx.log_dir, ctx.role_cpus.get("loadgen"), ctx.loadgen_processes, ctx.loadgen_master)
+    return LoadGenerator(
+        ctx.worker_spec.arm_label,
+        ctx.worker_spec,
+        plan,
+        ctx.loadgen_users,
+        ctx.work_dir,
+        ctx.log_dir,
+        ctx.role_cpus.get("loadgen"),
+        ctx.loadgen_processes,
+        ctx.loadgen_master,
+    )
 
 
-def run_step(ctx: StepContext, workload: str, plan: StepPlan, progress: Callable[[int, int], None],
-             loadgen: LoadGenerator | None = None, on_drained: Callable[[], None] | None = None) -> StepMeasurements:
+def run_step(
+    ctx: StepContext,
+    workload: str,
+    plan: StepPlan,
+    progress: Callable[[int, int], None],
+    loadgen: LoadGenerator | None = None,
+    on_drained: Callable[[], None] | None = None,
+) -> StepMeasurements:
     """The step, with `loadgen` if one was started for it already (stopped at the end all the same);
     `on_drained` is called when its tasks are done, before it settles."""
     architecture = ctx.worker_spec.arm_label
     loadgen = loadgen or start_loadgen(ctx, plan)
     fill_first = plan.saturation and bool(ctx.pausable)
-    log.info(f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
-            + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else ""))
+    log.info(
+        f"started loadgen pid={loadgen.process.pid} for {architecture} step {plan.index}"
+        + (f" (workers pids={[p.pid for p in loadgen.senders]})" if loadgen.senders != [loadgen.process] else "")
+    )
     try:
         loadgen.wait_ready()
         sessions_before = ctx.server_stats.sessions_total()
@@ -166,8 +183,7 @@ def run_step(ctx: StepContext, workload: str, plan: StepPlan, progress: Callable
         loadgen.stop()
 
 
-def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
-           progress: Callable[[int, int], None]) -> None:
+def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements, progress: Callable[[int, int], None]) -> None:
     """Poll until every enqueued task has a record, or the drain timeout has passed."""
     begin = m.start_ns + m.plan.warmup_ns
     end = m.start_ns + round(m.plan.duration_s * 1e9)
@@ -176,8 +192,10 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements,
     filling = m.plan.saturation and bool(ctx.pausable)
     """The workers are paused until the load generator has filled the queue; the drain begins then."""
     never = 2**63 - 1
-    windows = {key: CpuWindow(meter, never if filling else begin, None if m.plan.saturation else end)
-               for key, meter in meters.items()}
+    windows = {
+        key: CpuWindow(meter, never if filling else begin, None if m.plan.saturation else end)
+        for key, meter in meters.items()
+    }
     # Tasks count as lost only once the workers have finished none for drain_timeout_s after the
     # schedule's end: a long backlog that still drains (a saturation step of a slow architecture) is not lost.
     timeout_ns = round(ctx.drain_timeout_s * 1e9)
@@ -233,9 +251,13 @@ def _meters(ctx: StepContext, loadgen: LoadGenerator) -> dict:
     set's own busy time. Workers on other hosts (bench worker) are not this host's to meter: their
     columns stay empty."""
     local_workers = {"cpu_percent": ctx.workers} if ctx.workers else {}
-    return {**local_workers, "loadgen_cpu_percent": ProcessMeter(loadgen.pids), **_loadgen_process_meters(loadgen),
-            **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
-            **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)}}
+    return {
+        **local_workers,
+        "loadgen_cpu_percent": ProcessMeter(loadgen.pids),
+        **_loadgen_process_meters(loadgen),
+        **{f"{role}_cpu_percent": meter for role, meter in ctx.other_meters.items()},
+        **{cpu_set_key(cpus): CpuSetMeter(cpus) for cpus in roles_by_cpu_set(ctx.role_cpus)},
+    }
 
 
 def _drain(ctx: StepContext, m: StepMeasurements, windows) -> None:
@@ -246,15 +268,19 @@ def _drain(ctx: StepContext, m: StepMeasurements, windows) -> None:
     m.drain_begin_ns = time.monotonic_ns()
     for window in windows:
         window.begin_ns = m.drain_begin_ns
-    log.info(f"{m.architecture} step {m.plan.key}: queue filled with {len(m.enqueues)} tasks in "
-            f"{(m.drain_begin_ns - m.start_ns) / 1e9:.2f} s; workers resumed")
+    log.info(
+        f"{m.architecture} step {m.plan.key}: queue filled with {len(m.enqueues)} tasks in "
+        f"{(m.drain_begin_ns - m.start_ns) / 1e9:.2f} s; workers resumed"
+    )
 
 
 def _log_senders(ctx: StepContext, m: StepMeasurements) -> None:
     for index, s in sorted(m.loadgen_senders.items()):
-        log.info(f"{m.architecture} step {m.plan.key}: load generator {index} on {s['host']} ({s['address']}, pid {s['pid']}"
-                f"{', another host' if s['remote'] else ''}) clock offset {s['clock_offset_ns'] / 1e6:.4f} "
-                f"± {s['clock_uncertainty_ns'] / 1e6:.4f} ms")
+        log.info(
+            f"{m.architecture} step {m.plan.key}: load generator {index} on {s['host']} ({s['address']}, pid {s['pid']}"
+            f"{', another host' if s['remote'] else ''}) clock offset {s['clock_offset_ns'] / 1e6:.4f} "
+            f"± {s['clock_uncertainty_ns'] / 1e6:.4f} ms"
+        )
 
 
 def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:

@@ -31,8 +31,9 @@ class StepRunner:
     """Runs steps and keeps what they measured: the rows (`rows`) and the clock offsets
     (`clock_offsets`), as run.json lists them."""
 
-    def __init__(self, profile: Profile, folder: RunFolder, run_start_ns: int, processes: int,
-                 observer: RunObserver) -> None:
+    def __init__(
+        self, profile: Profile, folder: RunFolder, run_start_ns: int, processes: int, observer: RunObserver
+    ) -> None:
         self.profile, self.folder, self.observer = profile, folder, observer
         self.run_start_ns = run_start_ns
         self.processes = processes
@@ -77,14 +78,23 @@ class StepRunner:
         """A rate step right after its arm's saturation drain, which left every worker process warm and
         the queue empty (it ends once every task is done): a warm-up would add nothing but its time."""
         last = self.rows[-1] if self.rows else None
-        return (not plan.saturation and not plan.bursts and last is not None and bool(last.get("saturation"))
-                and last["architecture"] == ctx.worker_spec.arm_label and not last.get("lost")
-                and len(ctx.warm_processes) >= self.processes)
+        return (
+            not plan.saturation
+            and not plan.bursts
+            and last is not None
+            and bool(last.get("saturation"))
+            and last["architecture"] == ctx.worker_spec.arm_label
+            and not last.get("lost")
+            and len(ctx.warm_processes) >= self.processes
+        )
 
     def drain_median(self, label: str, step: int) -> float | None:
         """The median drain rate of an arm's "max" step (its repetitions), tasks/s."""
-        rates = sorted(r["throughput_per_s"] for r in self.rows if r["architecture"] == label and r["step"] == step
-                       and r.get("saturation") and r.get("throughput_per_s"))
+        rates = sorted(
+            r["throughput_per_s"]
+            for r in self.rows
+            if r["architecture"] == label and r["step"] == step and r.get("saturation") and r.get("throughput_per_s")
+        )
         return statistics.median(rates) if rates else None
 
     def _repetitions(self, rate) -> int:
@@ -96,9 +106,12 @@ class StepRunner:
         if rate == "max":
             return StepPlan.saturation_step(index, saturation_tasks or p.saturation_tasks, p.random_seed, repetition)
         if rate == "burst":
-            return StepPlan.burst_step(index, p.burst_tasks, p.burst_period_s, p.bursts_per_step(), p.random_seed, repetition)
-        return StepPlan(index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed,
-                        repetition=repetition)
+            return StepPlan.burst_step(
+                index, p.burst_tasks, p.burst_period_s, p.bursts_per_step(), p.random_seed, repetition
+            )
+        return StepPlan(
+            index, float(rate), p.warmup_seconds, p.step_seconds, p.arrival, p.random_seed, repetition=repetition
+        )
 
     def _label(self, ctx: StepContext, plan: StepPlan) -> str:
         rate = f"max ({plan.task_count} tasks)" if plan.saturation else f"{plan.rate_per_s:g}/s"
@@ -110,8 +123,13 @@ class StepRunner:
         repeat = f" (run {plan.repetition + 1}/{runs})" if runs > 1 else ""
         return f"{ctx.worker_spec.arm_label} step {plan.index}: {rate}{repeat}"
 
-    def _run_one_step(self, ctx: StepContext, plan: StepPlan, loadgen: LoadGenerator | None = None,
-                      on_drained: Callable[[], None] | None = None) -> dict:
+    def _run_one_step(
+        self,
+        ctx: StepContext,
+        plan: StepPlan,
+        loadgen: LoadGenerator | None = None,
+        on_drained: Callable[[], None] | None = None,
+    ) -> dict:
         """One step (with `loadgen` if one was started for it); `on_drained` is called once its tasks are
         done, before it settles."""
         label = self._label(ctx, plan)
@@ -129,14 +147,23 @@ class StepRunner:
                 if loadgen:
                     loadgen.stop()
                 raise
-        elif (plan.saturation or plan.bursts) and self.profile.warmup_seconds > 0 and len(ctx.warm_processes) < self.processes:
+        elif (
+            (plan.saturation or plan.bursts)
+            and self.profile.warmup_seconds > 0
+            and len(ctx.warm_processes) < self.processes
+        ):
             # A drain as the arm's first step would time cold workers (7 % slower for threads-pool here):
             # they are warmed at a modest rate first, as a rate step would have.
             rate = SATURATION_WARM_RATE_PER_PROCESS * self.processes
             loadgen = loadgen or self._loadgen_ahead(ctx, plan)
             try:
-                warm = self._warm_up(ctx, dataclasses.replace(plan, rate_per_s=rate, arrival="uniform", task_count=0,
-                                                              burst_tasks=0, measure_s=0.0), label)
+                warm = self._warm_up(
+                    ctx,
+                    dataclasses.replace(
+                        plan, rate_per_s=rate, arrival="uniform", task_count=0, burst_tasks=0, measure_s=0.0
+                    ),
+                    label,
+                )
             except BaseException:
                 if loadgen:
                     loadgen.stop()
@@ -148,8 +175,10 @@ class StepRunner:
             row.update(warmup_s=round(warm.seconds, 3), warmup_end=warm.reason)
         if row.get("unsteady"):
             log.info(f"{label}: unsteady: its latency fell across the measured part (a backlog drained in it)")
-            self.observer.notice(f"{label}: its latency fell across the measured part; "
-                                 f"it counts neither as held nor as broken", "unsteady")
+            self.observer.notice(
+                f"{label}: its latency fell across the measured part; it counts neither as held nor as broken",
+                "unsteady",
+            )
         if (offsets := clock_offsets(row, measurements.loadgen_senders)) is not None:
             self.clock_offsets.append(offsets)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
@@ -162,11 +191,13 @@ class StepRunner:
 
     def _report(self, label: str, row: dict) -> None:
         log.info(f"finished {label}: completed={row['completed']} failed={row['failed']} lost={row['lost']}")
-        self.observer.notice(f"{label}: {row['completed']} completed, {row['failed']} failed, "
-                             f"p99 {row['latency_p99_ms']} ms", "done")
+        self.observer.notice(
+            f"{label}: {row['completed']} completed, {row['failed']} failed, p99 {row['latency_p99_ms']} ms", "done"
+        )
         if row.get("agents_vanished"):
-            self.observer.notice(f"during {label}: {row['agents_vanished']}; {row['lost']} task(s) lost",
-                                 "bench worker(s) vanished")
+            self.observer.notice(
+                f"during {label}: {row['agents_vanished']}; {row['lost']} task(s) lost", "bench worker(s) vanished"
+            )
 
     @staticmethod
     def _loadgen_ahead(ctx: StepContext, plan: StepPlan) -> LoadGenerator | None:
@@ -182,14 +213,17 @@ class StepRunner:
         p = self.profile
         with self.observer.status(f"{label}: warming up"):
             warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes)
-        log.info(f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
-                 f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {self.processes} warm)")
+        log.info(
+            f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
+            f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {self.processes} warm)"
+        )
         return warm
 
     def _statements_held(self, ctx: StepContext) -> dict:
         """Prepared statements on PgBouncer's server connections after the step (empty if none are open)."""
-        held = held_statements(ctx.worker_spec.pgbouncer_url, ctx.database_url,
-                               application_name(ctx.worker_spec.architecture))
+        held = held_statements(
+            ctx.worker_spec.pgbouncer_url, ctx.database_url, application_name(ctx.worker_spec.architecture)
+        )
         if held is None:
             return {}
         log.info(f"{ctx.worker_spec.architecture}: {held}")
@@ -203,6 +237,8 @@ def clock_offsets(row: dict, senders: dict[int, dict]) -> dict | None:
     if row.get("clock_offset_ms") is not None:
         entry["workers"] = {"offset_ms": row["clock_offset_ms"], "uncertainty_ms": row["clock_uncertainty_ms"]}
     if senders:
-        entry["loadgens"] = {str(index): {"offset_ms": s["clock_offset_ns"] / 1e6, "uncertainty_ms": s["clock_uncertainty_ns"] / 1e6}
-                             for index, s in sorted(senders.items())}
+        entry["loadgens"] = {
+            str(index): {"offset_ms": s["clock_offset_ns"] / 1e6, "uncertainty_ms": s["clock_uncertainty_ns"] / 1e6}
+            for index, s in sorted(senders.items())
+        }
     return entry if "workers" in entry or "loadgens" in entry else None

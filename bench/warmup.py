@@ -83,8 +83,9 @@ def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, war
     return WarmUp((end_ns - start_ns) / 1e9, len({(r.host, r.pid) for r in records.values()}), reason, len(records))
 
 
-def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float, max_s: float,
-                processes: int, warm: dict) -> str:
+def _until_warm(
+    ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float, max_s: float, processes: int, warm: dict
+) -> str:
     while True:
         time.sleep(POLL_S)
         now = time.monotonic_ns()
@@ -101,7 +102,10 @@ def _until_warm(ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float,
             return "settled"
         window_s = max(1.0, CAPACITY_TASKS / plan.rate_per_s)
         # Only once a whole window lies after the first arrivals have had time to finish.
-        if elapsed_s >= window_s + 1.0 and _finishing_rate(records.values(), window_s) < OVER_CAPACITY * plan.rate_per_s:
+        if (
+            elapsed_s >= window_s + 1.0
+            and _finishing_rate(records.values(), window_s) < OVER_CAPACITY * plan.rate_per_s
+        ):
             return "past capacity"
 
 
@@ -113,8 +117,10 @@ def settled(records: list[TaskRecord], rate_per_s: float) -> bool:
     latencies = [r.finished_ns - r.scheduled_ns for r in sorted(records, key=lambda r: r.finished_ns)]
     if len(latencies) < 2 * size:
         return False
-    medians = [statistics.median(latencies[i:i + size]) for i in range(0, len(latencies) - size + 1, max(1, size // 2))]
-    last, before = statistics.median(latencies[-size:]), statistics.median(latencies[-2 * size:-size])
+    medians = [
+        statistics.median(latencies[i : i + size]) for i in range(0, len(latencies) - size + 1, max(1, size // 2))
+    ]
+    last, before = statistics.median(latencies[-size:]), statistics.median(latencies[-2 * size : -size])
     return max(last, before) <= SETTLED_FACTOR * min(medians)
 
 

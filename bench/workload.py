@@ -64,8 +64,9 @@ class Workload:
         """The task bodies it gives: ASYNC, SYNC, both (a `statements` workload), or none."""
         if cls.statements is not Workload.statements:
             return {ASYNC, SYNC}
-        return ({ASYNC} if cls.run_async is not Workload.run_async else set()) | \
-               ({SYNC} if cls.run_sync is not Workload.run_sync else set())
+        return ({ASYNC} if cls.run_async is not Workload.run_async else set()) | (
+            {SYNC} if cls.run_sync is not Workload.run_sync else set()
+        )
 
     def setup(self, connection: Connection) -> None:
         """Nothing by default: the tables the body uses exist already."""

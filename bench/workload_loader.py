@@ -29,8 +29,12 @@ def shipped_workloads() -> dict[str, type[Workload]]:
     for module_info in pkgutil.iter_modules(workloads.__path__):
         module = importlib.import_module(f"workloads.{module_info.name}")
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Workload) and value is not Workload \
-                    and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, Workload)
+                and value is not Workload
+                and value.__module__ == module.__name__
+            ):
                 found[value.name] = value
     return found
 
@@ -49,8 +53,10 @@ def workload_class(ref: str) -> type[Workload]:
     if not colon:
         shipped = shipped_workloads()
         if ref not in shipped:
-            raise BenchError(f"unknown workload {ref!r} (shipped: {', '.join(sorted(shipped))}; or your own as "
-                             f"module:Class or path/to/file.py:Class)")
+            raise BenchError(
+                f"unknown workload {ref!r} (shipped: {', '.join(sorted(shipped))}; or your own as "
+                f"module:Class or path/to/file.py:Class)"
+            )
         return shipped[ref]
     if not target or not class_name:
         raise BenchError(f"workload {ref!r}: write it as module:Class or path/to/file.py:Class")
@@ -61,13 +67,15 @@ def workload_class(ref: str) -> type[Workload]:
     if not (isinstance(found, type) and issubclass(found, Workload)):
         raise BenchError(f"workload {ref!r}: {class_name} is not a Workload (subclass bench.workload.Workload)")
     if not found.bodies():
-        raise BenchError(f"workload {ref!r}: {class_name} has no task body: give it statements(), "
-                         f"run_async() or run_sync()")
+        raise BenchError(
+            f"workload {ref!r}: {class_name} has no task body: give it statements(), run_async() or run_sync()"
+        )
     return found
 
 
-def make_workload(ref: str, table_rows: int, params: dict[str, Any] | None = None,
-                  service_url: str | None = None) -> Workload:
+def make_workload(
+    ref: str, table_rows: int, params: dict[str, Any] | None = None, service_url: str | None = None
+) -> Workload:
     return workload_class(ref)(table_rows, params, service_url)
 
 

@@ -42,8 +42,9 @@ STATEMENT = "SELECT bench_items.payload%"
 
 
 def statement_calls(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s",
-                       (STATEMENT,)).fetchone()
+    row = conn.execute(
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s", (STATEMENT,)
+    ).fetchone()
     return int(row[0])
 
 
@@ -72,16 +73,27 @@ def enqueue_all(architecture: str, spec: WorkerSpec, count: int) -> None:
             send(f"0.{i}", time.monotonic_ns())
 
 
-def bare_drain(architecture: str, services: Services, profile, count: int, run_index: int, work: Path,
-               instrumented: bool = False) -> float:
+def bare_drain(
+    architecture: str, services: Services, profile, count: int, run_index: int, work: Path, instrumented: bool = False
+) -> float:
     records = work / f"bare-{architecture}-{run_index}-{instrumented}"
     records.mkdir()
-    spec = WorkerSpec(architecture=architecture, database_url=services.database_url, broker_url=services.broker_url,
-                      queue=f"bare-{architecture}-{run_index}", workload=profile.workload, table_rows=profile.table_rows,
-                      records_dir=str(records), worker_processes=profile.worker_processes, pool_size=profile.pool_size,
-                      max_overflow=profile.max_overflow, tasks_per_process=profile.tasks_per_process,
-                      task_time_limit_s=profile.task_time_limit_seconds,
-                      prefetch_multiplier=profile.prefetch_multiplier, instrumented=instrumented)
+    spec = WorkerSpec(
+        architecture=architecture,
+        database_url=services.database_url,
+        broker_url=services.broker_url,
+        queue=f"bare-{architecture}-{run_index}",
+        workload=profile.workload,
+        table_rows=profile.table_rows,
+        records_dir=str(records),
+        worker_processes=profile.worker_processes,
+        pool_size=profile.pool_size,
+        max_overflow=profile.max_overflow,
+        tasks_per_process=profile.tasks_per_process,
+        task_time_limit_s=profile.task_time_limit_seconds,
+        prefetch_multiplier=profile.prefetch_multiplier,
+        instrumented=instrumented,
+    )
     # As bench's "max" step does: the queue filled first, then the workers let loose on it (here started:
     # their first tasks are cold, as they are under bench when "max" is an arm's first step).
     enqueue_all(architecture, spec, count)
@@ -112,9 +124,28 @@ def _when(conn: psycopg.Connection, condition, timeout_s: float = 300) -> tuple[
 def under_bench(architecture: str, services: Services, profile_name: str, count: int, work: Path) -> float:
     results = Path(tempfile.mkdtemp(dir=work))
     env = {**os.environ, "BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
-    subprocess.run([sys.executable, "-m", "bench", "run", "--profile", profile_name, "--architectures", architecture,
-                    "--rates", "max", "--saturation-tasks", str(count), "--results-dir", str(results)],
-                   env=env, cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--profile",
+            profile_name,
+            "--architectures",
+            architecture,
+            "--rates",
+            "max",
+            "--saturation-tasks",
+            str(count),
+            "--results-dir",
+            str(results),
+        ],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     (steps,) = results.glob("*/steps.csv")
     with open(steps, newline="") as f:
         return float(next(csv.DictReader(f))["throughput_per_s"])
@@ -126,15 +157,17 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--profile", default="quick", help="profile whose worker and pool settings both sides use")
-    parser.add_argument("--split", action="store_true",
-                        help="also drain bare with the workers' instrumentation on, to part the workers' share "
-                             "of the overhead from the load generator's and bench's own")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also drain bare with the workers' instrumentation on, to part the workers' share "
+        "of the overhead from the load generator's and bench's own",
+    )
     args = parser.parse_args()
     profile = resolve_profile(read_config_file(REPO / "bench.toml"), args.profile, {}, environ={})
     work = Path(tempfile.mkdtemp(prefix="bench-bare-"))
     settings = {"shared_preload_libraries": "pg_stat_statements"}
-    with running_services(work, max_connections=profile.max_connections,
-                          postgres_settings=settings) as services:
+    with running_services(work, max_connections=profile.max_connections, postgres_settings=settings) as services:
         engine = admin_engine(services.database_url)
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))

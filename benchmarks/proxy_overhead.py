@@ -35,13 +35,33 @@ CONNECTS = 200
 
 def pgbench_latency_ms(url: str, port: int, rate: float, seconds: float) -> float:
     u = make_url(url)
-    env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": u.username, "PGPASSWORD": u.password,
-           "PGDATABASE": u.database, "PGSSLMODE": "disable"}
+    env = {
+        **os.environ,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(port),
+        "PGUSER": u.username,
+        "PGPASSWORD": u.password,
+        "PGDATABASE": u.database,
+        "PGSSLMODE": "disable",
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
         script.write("SELECT 1;\n")
         script.flush()
-        out = subprocess.run([os.path.join(postgres_bindir(), "pgbench"), "-n", "-R", f"{rate:g}", "-T",
-                              str(round(seconds)), "-f", script.name], env=env, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                os.path.join(postgres_bindir(), "pgbench"),
+                "-n",
+                "-R",
+                f"{rate:g}",
+                "-T",
+                str(round(seconds)),
+                "-f",
+                script.name,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     found = re.search(r"latency average = ([\d.]+) ms", out.stdout)
     if not found:
         raise SystemExit(f"pgbench failed: {out.stderr.strip()}")
@@ -55,8 +75,9 @@ def connect_p50_ms(url: str, port: int) -> float:
         samples = []
         for _ in range(CONNECTS):
             started = time.perf_counter()
-            connection = await asyncpg.connect(host="127.0.0.1", port=port, user=u.username, password=u.password,
-                                               database=u.database, ssl="disable")
+            connection = await asyncpg.connect(
+                host="127.0.0.1", port=port, user=u.username, password=u.password, database=u.database, ssl="disable"
+            )
             samples.append(1000 * (time.perf_counter() - started))
             await connection.close()
         return statistics.median(samples)
@@ -72,20 +93,27 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-overhead-"))
     trips = CONNECT_ROUND_TRIPS["scram-sha-256"]
-    with ManagedPostgres(work) as pg, \
-            ManagedDelayProxy(work, "127.0.0.1", pg.port, 0) as proxy:
-        print(f"{'run':>3} {'pgbench direct':>15} {'via proxy':>10} {'added/rt':>9} "
-              f"{'connect direct':>15} {'via proxy':>10} {'added/rt':>9}   (ms)")
+    with ManagedPostgres(work) as pg, ManagedDelayProxy(work, "127.0.0.1", pg.port, 0) as proxy:
+        print(
+            f"{'run':>3} {'pgbench direct':>15} {'via proxy':>10} {'added/rt':>9} "
+            f"{'connect direct':>15} {'via proxy':>10} {'added/rt':>9}   (ms)"
+        )
         added_pgbench, added_connect = [], []
         for run in range(1, args.repeat + 1):
-            direct, proxied = (pgbench_latency_ms(pg.url, port, args.rate, args.seconds) for port in (pg.port, proxy.port))
+            direct, proxied = (
+                pgbench_latency_ms(pg.url, port, args.rate, args.seconds) for port in (pg.port, proxy.port)
+            )
             c_direct, c_proxied = (connect_p50_ms(pg.url, port) for port in (pg.port, proxy.port))
             added_pgbench.append(proxied - direct)
             added_connect.append((c_proxied - c_direct) / trips)
-            print(f"{run:>3} {direct:>15.3f} {proxied:>10.3f} {proxied - direct:>9.3f} "
-                  f"{c_direct:>15.3f} {c_proxied:>10.3f} {(c_proxied - c_direct) / trips:>9.3f}")
-        print(f"median added per round trip: pgbench at {args.rate:g}/s {statistics.median(added_pgbench):.3f} ms, "
-              f"connect {statistics.median(added_connect):.3f} ms (goal: at most 0.100)")
+            print(
+                f"{run:>3} {direct:>15.3f} {proxied:>10.3f} {proxied - direct:>9.3f} "
+                f"{c_direct:>15.3f} {c_proxied:>10.3f} {(c_proxied - c_direct) / trips:>9.3f}"
+            )
+        print(
+            f"median added per round trip: pgbench at {args.rate:g}/s {statistics.median(added_pgbench):.3f} ms, "
+            f"connect {statistics.median(added_connect):.3f} ms (goal: at most 0.100)"
+        )
 
 
 if __name__ == "__main__":

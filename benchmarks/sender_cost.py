@@ -63,18 +63,45 @@ def declare_queue(url: str, queue: str) -> None:
 def bare(url: str, which: str, rate: float, count: int) -> float:
     queue = f"sender-cost-{which}-{time.monotonic_ns()}"
     declare_queue(url, queue)
-    done = subprocess.run([sys.executable, "-c", LOOP, url, queue, which, str(rate), str(count)], cwd=REPO,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", LOOP, url, queue, which, str(rate), str(count)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(done.stdout.split()[-1])
 
 
 def under_bench(broker: str, rate: float, count: int, work: Path) -> float:
     results = Path(tempfile.mkdtemp(dir=work))
     arm = "prefork-nullpool" + ("@rabbitmq" if broker == "rabbitmq" else "")
-    subprocess.run([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--architectures", arm,
-                    "--rates", f"{rate:g}", "--step-seconds", f"{count / rate:g}", "--warmup-seconds", "1",
-                    "--results-dir", str(results), "--plots-dir", str(work / "plots")],
-                   cwd=REPO, check=True, capture_output=True, env={**os.environ})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--profile",
+            "smoke",
+            "--architectures",
+            arm,
+            "--rates",
+            f"{rate:g}",
+            "--step-seconds",
+            f"{count / rate:g}",
+            "--warmup-seconds",
+            "1",
+            "--results-dir",
+            str(results),
+            "--plots-dir",
+            str(work / "plots"),
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        env={**os.environ},
+    )
     (steps,) = results.glob("*/steps.csv")
     with open(steps, newline="") as f:
         return float(next(csv.DictReader(f))["loadgen_cpu_ms_per_task"])

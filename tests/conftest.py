@@ -32,8 +32,15 @@ from bench.services import running_services
 REPO = Path(__file__).resolve().parent.parent
 
 E2E_FIXTURES = {"bench_run", "smoke_run", "distance_run", "all_architectures"}
-INTEGRATION_FIXTURES = {"services", "rabbitmq", "control", "hosts", "machines_own_rabbitmq", "bench_cli",
-                        "child_processes"}
+INTEGRATION_FIXTURES = {
+    "services",
+    "rabbitmq",
+    "control",
+    "hosts",
+    "machines_own_rabbitmq",
+    "bench_cli",
+    "child_processes",
+}
 TIERS = ("unit", "integration", "e2e")
 
 CLOCK_ACCURACY_MS = 1.0
@@ -62,9 +69,13 @@ def tier_of(fixturenames) -> str:
 
 
 def pytest_configure(config) -> None:
-    for tier, meaning in zip(TIERS, ("no server, no process", "servers or processes, no whole run", "a whole bench run")):
+    for tier, meaning in zip(
+        TIERS, ("no server, no process", "servers or processes, no whole run", "a whole bench run")
+    ):
         config.addinivalue_line("markers", f"{tier}: {meaning} (given from the fixtures a test asks for)")
-    config.addinivalue_line("markers", "measurement: an absolute timing check, with its tolerance from tests/conftest.py")
+    config.addinivalue_line(
+        "markers", "measurement: an absolute timing check, with its tolerance from tests/conftest.py"
+    )
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -75,7 +86,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         patched = ", ".join(sorted(monkey.saved))
         session.config.get_terminal_writer().line(
             f"FAILED: the pytest process was monkey-patched by gevent ({patched}); import the patching "
-            f"module only in a subprocess", red=True)
+            f"module only in a subprocess",
+            red=True,
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -96,8 +109,11 @@ def pytest_runtest_setup(item) -> None:
 
 def _refuse(what: str):
     def refuse(*_args, **_kwargs):
-        raise AssertionError(f"a unit test {what}: ask for the fixture that provides it "
-                             f"(services, bench_cli, child_processes...), which makes it an integration test")
+        raise AssertionError(
+            f"a unit test {what}: ask for the fixture that provides it "
+            f"(services, bench_cli, child_processes...), which makes it an integration test"
+        )
+
     return refuse
 
 
@@ -143,10 +159,18 @@ def _bench_env(env: dict | None) -> dict:
     return full_env
 
 
-def run_bench(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_bench(
+    *args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """`bench ARGS` as a user runs it: a separate process, its exit code, stdout and stderr."""
-    done = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          env=_bench_env(env), cwd=cwd, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        env=_bench_env(env),
+        cwd=cwd,
+        timeout=timeout,
+    )
     if args[:1] == ("run",) and "--help" not in args and done.returncode == 0 and _current_tier[0] != "e2e":
         raise AssertionError("a whole `bench run` in a test that is not e2e: ask for the bench_run fixture")
     return done
@@ -157,9 +181,24 @@ def bench_run_in_background(results: Path, *args: str, env: dict | None = None) 
     """`bench run ARGS` writing into `results` (plots in results/plots), left running for the test to act
     on; killed on the way out if it is still running (an e2e test's)."""
     assert _current_tier[0] == "e2e", "a `bench run` in a test that is not e2e: ask for the bench_run fixture"
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--results-dir", str(results), "--plots-dir",
-                             str(results / "plots"), *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_bench_env(env))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--results-dir",
+            str(results),
+            "--plots-dir",
+            str(results / "plots"),
+            *args,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_bench_env(env),
+    )
     try:
         yield proc
     finally:

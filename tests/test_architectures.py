@@ -11,8 +11,16 @@ import pytest
 from bench.architectures import WorkerSpec, architecture_classes
 from tests.conftest import run_bench
 
-ALL = ["prefork-nullpool", "prefork-asyncio-run", "gevent-pool", "async-queue", "prefork-loop-pool",
-       "prefork-sync-pool", "threads-pool", "prefork-nullpool-psycopg"]
+ALL = [
+    "prefork-nullpool",
+    "prefork-asyncio-run",
+    "gevent-pool",
+    "async-queue",
+    "prefork-loop-pool",
+    "prefork-sync-pool",
+    "threads-pool",
+    "prefork-nullpool-psycopg",
+]
 NULLPOOL = {"prefork-nullpool", "prefork-nullpool-psycopg"}
 POOLED = {name for name, cls in architecture_classes().items() if cls.pooled}
 
@@ -32,9 +40,22 @@ def all_architectures(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     # A saturation step only: the rate steps' path (the load generator's schedule) is the same for every
     # architecture and tested on the recipe by the smoke run.
-    done = run_bench("run", "--profile", "smoke", "--architectures", ",".join(ALL), "--rates", "max",
-                     "--saturation-tasks", "600",
-                     "--results-dir", str(results), "--plots-dir", str(results / "plots"), timeout=600)
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        ",".join(ALL),
+        "--rates",
+        "max",
+        "--saturation-tasks",
+        "600",
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(results / "plots"),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _run_dir(results)
     return _rows(run_dir), json.loads((run_dir / "run.json").read_text())
@@ -65,9 +86,19 @@ def test_pooled_architectures_reuse_connections_within_pool_capacity(all_archite
     rows, meta = all_architectures
     p = meta["profile"]
     for name in POOLED:
-        sizes = WorkerSpec(architecture=name, database_url="", broker_url="", queue="", workload="", table_rows=0,
-                           records_dir="", worker_processes=p["worker_processes"], pool_size=p["pool_size"],
-                           max_overflow=p["max_overflow"], tasks_per_process=p["tasks_per_process"])
+        sizes = WorkerSpec(
+            architecture=name,
+            database_url="",
+            broker_url="",
+            queue="",
+            workload="",
+            table_rows=0,
+            records_dir="",
+            worker_processes=p["worker_processes"],
+            pool_size=p["pool_size"],
+            max_overflow=p["max_overflow"],
+            tasks_per_process=p["tasks_per_process"],
+        )
         capacity = architecture_classes()[name]().pool_capacity(sizes)
         mine = [r for r in rows if r["architecture"] == name]
         burst = next(r for r in mine if r["saturation"] == "True")
@@ -127,10 +158,23 @@ def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path
 
 def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_the_naive_one_fails_by_name(tmp_path, bench_run):
     # PgBouncer beside the workers, the database 1 ms away behind the delay proxy.
-    done = run_bench("run", "--profile", "smoke", "--architectures",
-                     "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",
-                     "--rates", "max", "--saturation-tasks", "400", "--rtt-ms", "1", "--results-dir", str(tmp_path),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",
+        "--rates",
+        "max",
+        "--saturation-tasks",
+        "400",
+        "--rtt-ms",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
     with open(run_dir / "steps.csv", newline="") as f:

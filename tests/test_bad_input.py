@@ -12,16 +12,19 @@ from bench.cli import main
 
 GOOD = {"architectures": '["prefork-nullpool"]', "rates": "[10]"}
 BAD_IN_PROFILE = [
-    ('step_seconds = "10"', 'step_seconds = "10" (in profile \'bad\'): must be a number of seconds above 0'),
+    ('step_seconds = "10"', "step_seconds = \"10\" (in profile 'bad'): must be a number of seconds above 0"),
     ("worker_processes = true", "worker_processes = true (in profile 'bad'): must be a whole number of at least 1"),
     ("rates = [true]", "rates = [true] (in profile 'bad'): must be a list of at least one rate"),
-    ("drain_timeout_seconds = -5", "drain_timeout_seconds = -5 (in profile 'bad'): must be a number of seconds above 0"),
+    (
+        "drain_timeout_seconds = -5",
+        "drain_timeout_seconds = -5 (in profile 'bad'): must be a number of seconds above 0",
+    ),
     ("rates = []", "rates = [] (in profile 'bad'): must be a list of at least one rate"),
     ("ratez = [10]", "unknown key(s) in profile 'bad': ratez"),
     ("saturation_repeat = 1.5", "saturation_repeat = 1.5 (in profile 'bad'): must be a whole number of at least 1"),
-    ('cpus = { db = 0 }', 'cpus = {"db": 0} (in profile \'bad\'): must be a table of role = "CPU list"'),
+    ("cpus = { db = 0 }", 'cpus = {"db": 0} (in profile \'bad\'): must be a table of role = "CPU list"'),
     ("headroom = 0.5", "headroom = 0.5 (in profile 'bad'): must be a factor of 1 or more"),
-    ('target_rate = "fast"', 'target_rate = "fast" (in profile \'bad\'): must be a number of tasks/s above 0'),
+    ('target_rate = "fast"', "target_rate = \"fast\" (in profile 'bad'): must be a number of tasks/s above 0"),
     ("target_rate = 2000000", "rate 2e+06/s over 10 s is more than the 1,000,000 tasks a step may hold"),
 ]
 BAD_FLAGS = [
@@ -54,8 +57,16 @@ def config(tmp_path, monkeypatch):
         path = tmp_path / "bench.toml"
         good = "".join(f"{key} = {value}\n" for key, value in GOOD.items() if not line.startswith(f"{key} "))
         path.write_text(f"[profiles.bad]\n{good}{line}\n")
-        return ["--config", str(path), "--profile", "bad", "--results-dir", str(tmp_path / "results"),
-                "--plots-dir", str(tmp_path / "plots")]
+        return [
+            "--config",
+            str(path),
+            "--profile",
+            "bad",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+        ]
 
     return write
 

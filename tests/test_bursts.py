@@ -31,10 +31,14 @@ def test_each_burst_is_measured_from_its_first_send_to_its_last_task():
         for n, finish in enumerate(finishes):
             task = f"{burst}.{n}"
             enqueues.append(Enqueue(task, due, due + (sent_after + n) * MS, due + (sent_after + n + 1) * MS, ""))
-            records[task] = TaskRecord(task, due, due + 10 * MS, due + finish * MS,
-                                       error="ValueError" if (burst, n) == (1, 2) else None)
-    samples = [Sample(start + 30 * MS, "a", 0, 3, 1, 0, 0), Sample(start + 90 * MS, "a", 0, 9, 0, 0, 0),
-               Sample(start + round(period * NS_PER_S) + 20 * MS, "a", 0, 2, 0, 0, 0)]
+            records[task] = TaskRecord(
+                task, due, due + 10 * MS, due + finish * MS, error="ValueError" if (burst, n) == (1, 2) else None
+            )
+    samples = [
+        Sample(start + 30 * MS, "a", 0, 3, 1, 0, 0),
+        Sample(start + 90 * MS, "a", 0, 9, 0, 0, 0),
+        Sample(start + round(period * NS_PER_S) + 20 * MS, "a", 0, 2, 0, 0, 0),
+    ]
     facts = burst_facts(start, period, enqueues, records, samples)
     assert [f["burst"] for f in facts] == [0, 1] and [f["tasks"] for f in facts] == [3, 3]
     assert facts[0]["drain_s"] == pytest.approx((50 - 1) / 1000) and facts[0]["last_latency_ms"] == pytest.approx(50)
@@ -53,11 +57,30 @@ BURST_TASKS = 300
 def test_a_burst_run_drains_each_burst_in_about_the_time_its_drain_rate_says(tmp_path, bench_run):
     # Saturation drains and single bursts interleaved: each burst is set beside the drains just before
     # and after it, seconds apart, so a minute in which the machine slows moves both.
-    done = bench_run("run", "--profile", "bursts", "--architectures", "prefork-nullpool",
-                     "--rates", "max,burst,max,burst,max,burst,max", "--saturation-repeat", "1",
-                     "--saturation-tasks", str(BURST_TASKS), "--burst-tasks", str(BURST_TASKS), "--burst-period-s", "4",
-                     "--step-seconds", "4", "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
-                     timeout=600)
+    done = bench_run(
+        "run",
+        "--profile",
+        "bursts",
+        "--architectures",
+        "prefork-nullpool",
+        "--rates",
+        "max,burst,max,burst,max,burst,max",
+        "--saturation-repeat",
+        "1",
+        "--saturation-tasks",
+        str(BURST_TASKS),
+        "--burst-tasks",
+        str(BURST_TASKS),
+        "--burst-period-s",
+        "4",
+        "--step-seconds",
+        "4",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--plots-dir",
+        str(tmp_path / "p"),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     advice = json.loads((run_dir / "advice.json").read_text())

@@ -20,8 +20,18 @@ carries them; and times (the args, compared apart)."""
 def _spec(url: str, queue: str):
     from bench.architectures import WorkerSpec
 
-    return WorkerSpec(architecture="prefork-nullpool", database_url="", broker_url=url, queue=queue, workload="point_select",
-                      table_rows=10, records_dir="", worker_processes=1, pool_size=1, max_overflow=0)
+    return WorkerSpec(
+        architecture="prefork-nullpool",
+        database_url="",
+        broker_url=url,
+        queue=queue,
+        workload="point_select",
+        table_rows=10,
+        records_dir="",
+        worker_processes=1,
+        pool_size=1,
+        max_overflow=0,
+    )
 
 
 def _redis_message(url: str, queue: str) -> dict:
@@ -36,16 +46,26 @@ def _amqp_message(url: str, queue: str) -> dict:
     import amqp
 
     parts = urlsplit(url)
-    connection = amqp.Connection(host=f"{parts.hostname}:{parts.port}", userid=unquote(parts.username),
-                                 password=unquote(parts.password), virtual_host="/")
+    connection = amqp.Connection(
+        host=f"{parts.hostname}:{parts.port}",
+        userid=unquote(parts.username),
+        password=unquote(parts.password),
+        virtual_host="/",
+    )
     connection.connect()
     try:
         message = connection.channel().basic_get(queue, no_ack=True)
         properties = dict(message.properties)
         headers = properties.pop("application_headers")
-        return {"body": json.loads(message.body), "headers": headers, "properties": properties,
-                "envelope": {"exchange": message.delivery_info["exchange"],
-                             "routing_key": message.delivery_info["routing_key"]}}
+        return {
+            "body": json.loads(message.body),
+            "headers": headers,
+            "properties": properties,
+            "envelope": {
+                "exchange": message.delivery_info["exchange"],
+                "routing_key": message.delivery_info["routing_key"],
+            },
+        }
     finally:
         connection.close()
 
@@ -53,9 +73,14 @@ def _amqp_message(url: str, queue: str) -> dict:
 def _without_ids(message: dict) -> dict:
     strip = lambda d: {k: v for k, v in d.items() if k not in IDS}  # noqa: E731
     args, kwargs, embed = message["body"]
-    return {"args": [type(a).__name__ for a in args], "kwargs": kwargs, "embed": embed,
-            "headers": strip(message["headers"]), "properties": strip(message["properties"]),
-            "envelope": message["envelope"]}
+    return {
+        "args": [type(a).__name__ for a in args],
+        "kwargs": kwargs,
+        "embed": embed,
+        "headers": strip(message["headers"]),
+        "properties": strip(message["properties"]),
+        "envelope": message["envelope"],
+    }
 
 
 def _both_messages(url: str, read) -> tuple[dict, dict, int]:

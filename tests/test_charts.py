@@ -89,7 +89,9 @@ def test_plot_command_writes_into_plots_run_id(tmp_path, bench_cli):
     shutil.copytree(ALL, results / ALL.name)
     done = run_bench("plot", ALL.name, "--results-dir", str(results), "--plots-dir", str(tmp_path / "plots"))
     assert done.returncode == 0, done.stderr
-    assert {f"{n}.{s}" for n in CHART_NAMES for s in ("png", "svg")} <= {p.name for p in (tmp_path / "plots" / ALL.name).iterdir()}
+    assert {f"{n}.{s}" for n in CHART_NAMES for s in ("png", "svg")} <= {
+        p.name for p in (tmp_path / "plots" / ALL.name).iterdir()
+    }
 
 
 def test_plot_of_a_missing_run_is_one_line(tmp_path, bench_cli):
@@ -121,4 +123,4 @@ def test_drain_labels_a_few_percent_apart_do_not_print_over_each_other(tmp_path)
     fig.canvas.draw()
     boxes = [Text.get_window_extent(t) for t in ax.texts]  # the text alone, not its leader line
     assert len(boxes) >= 2
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])

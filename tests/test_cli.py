@@ -29,18 +29,30 @@ def test_impossible_rate(rates, tmp_path, bench_cli):
 
 
 def test_unreachable_database(tmp_path, bench_cli):
-    done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path),
-                     env={"BENCH_DATABASE_URL": "postgresql://bench:hunter2@127.0.0.1:1/bench"})
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--results-dir",
+        str(tmp_path),
+        env={"BENCH_DATABASE_URL": "postgresql://bench:hunter2@127.0.0.1:1/bench"},
+    )
     _one_line_error(done, "cannot reach the database at postgresql://bench:***@127.0.0.1:1/bench")
     assert "hunter2" not in done.stderr
 
 
 def test_unknown_architecture(tmp_path, bench_cli):
-    _one_line_error(run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture")
-    _one_line_error(run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir",
-                              str(tmp_path)), "async-queue runs on redis only")
-    _one_line_error(run_bench("run", "--architectures", "async-queue@rabbitmq", "--results-dir", str(tmp_path)),
-                    "async-queue runs on redis only")
+    _one_line_error(
+        run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture"
+    )
+    _one_line_error(
+        run_bench("run", "--broker", "rabbitmq", "--architectures", "async-queue", "--results-dir", str(tmp_path)),
+        "async-queue runs on redis only",
+    )
+    _one_line_error(
+        run_bench("run", "--architectures", "async-queue@rabbitmq", "--results-dir", str(tmp_path)),
+        "async-queue runs on redis only",
+    )
 
 
 def test_every_command_has_help(bench_cli):
@@ -65,17 +77,26 @@ def test_missing_server_binary_names_the_package_and_leaves_nothing(tmp_path, be
 
 def test_bad_worker_and_listen_input_is_one_line(tmp_path, bench_cli):
     _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0"), "Connection refused")
-    _one_line_error(run_bench("worker", "--control", "redis://127.0.0.1:1/0", "--processes", "0"),
-                    "--processes must be at least 1")
+    _one_line_error(
+        run_bench("worker", "--control", "redis://127.0.0.1:1/0", "--processes", "0"), "--processes must be at least 1"
+    )
     _one_line_error(run_bench("run", "--listen", "127.0.0.1", "--results-dir", str(tmp_path)), "is loopback")
-    _one_line_error(run_bench("run", "--listen", "no-such-address", "--results-dir", str(tmp_path)),
-                    "listen must be an IP address")
+    _one_line_error(
+        run_bench("run", "--listen", "no-such-address", "--results-dir", str(tmp_path)), "listen must be an IP address"
+    )
 
 
-@pytest.mark.parametrize("flag, folder, message", [
-    ("--results-dir", "/proc/bench-cannot-make-this", "cannot make the results folder /proc/bench-cannot-make-this"),
-    ("--plots-dir", "/etc/hostname/plots", "cannot make the plots folder /etc/hostname/plots: Not a directory"),
-])
+@pytest.mark.parametrize(
+    "flag, folder, message",
+    [
+        (
+            "--results-dir",
+            "/proc/bench-cannot-make-this",
+            "cannot make the results folder /proc/bench-cannot-make-this",
+        ),
+        ("--plots-dir", "/etc/hostname/plots", "cannot make the plots folder /etc/hostname/plots: Not a directory"),
+    ],
+)
 def test_a_folder_the_run_cannot_make_is_one_line_before_anything_starts(flag, folder, message, tmp_path, bench_cli):
     other = "--plots-dir" if flag == "--results-dir" else "--results-dir"
     done = run_bench("run", "--profile", "smoke", flag, folder, other, str(tmp_path / "other"))

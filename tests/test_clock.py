@@ -47,9 +47,26 @@ def test_offset_to_a_redis_clock_on_this_host_is_its_wall_clock_less_the_monoton
 def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_tls(tmp_path, bench_run):
     """Celery's and taskiq's workers with their clock skewed, records over the control channel; with
     redis_tls the broker and the channel take TLS only, so every producer, worker and record goes over it."""
-    done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool,async-queue", "--rates", "40",
-                     "--step-seconds", "3", "--records", "control", "--redis-tls", "on", "--results-dir", str(tmp_path),
-                     "--plots-dir", str(tmp_path / "plots"), env={WORKER_SKEW_ENV: str(SKEW_MS)})
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        "prefork-sync-pool,async-queue",
+        "--rates",
+        "40",
+        "--step-seconds",
+        "3",
+        "--records",
+        "control",
+        "--redis-tls",
+        "on",
+        "--results-dir",
+        str(tmp_path),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+        env={WORKER_SKEW_ENV: str(SKEW_MS)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path)
     rows = _steps(run_dir)
@@ -66,17 +83,33 @@ def test_records_over_the_control_channel_find_a_skewed_worker_clock_also_over_t
     assert "started redis" in log and "started control" in log and log.count("tls=True") == 2
 
 
-def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control, bench_run):
+def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(tmp_path, control, bench_run):  # noqa: F811
     """Two bench worker agents share the queue, one with its workers' clock 250 ms ahead. Both
     halves of the tasks ran at the same time on the same machine, so the machine's drift between
     runs (20-40 % on this shared VM) cannot tell them apart: only a wrong correction could."""
     plain = _agent(control, tmp_path / "plain", "--processes", "1")
     skewed = _agent(control, tmp_path / "skewed", "--processes", "1", env={WORKER_SKEW_ENV: str(SKEW_MS)})
     try:
-        done = run_bench("run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--rates", "40",
-                         "--step-seconds", "8", "--workers", "external", "--external-workers", "2",
-                         "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
-                         env={"BENCH_CONTROL_URL": control})
+        done = run_bench(
+            "run",
+            "--profile",
+            "smoke",
+            "--architectures",
+            "prefork-sync-pool",
+            "--rates",
+            "40",
+            "--step-seconds",
+            "8",
+            "--workers",
+            "external",
+            "--external-workers",
+            "2",
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--plots-dir",
+            str(tmp_path / "p"),
+            env={"BENCH_CONTROL_URL": control},
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert plain.wait(timeout=20) == 0 and skewed.wait(timeout=20) == 0
     finally:
@@ -95,6 +128,8 @@ def test_tasks_of_a_skewed_worker_host_take_what_the_others_take_once_corrected(
     assert all(abs(float(r["clock_offset_ms"])) <= uncertainty + 0.05 for r in level)
     # Corrected, the median latency of the skewed host's tasks is the other's within 1 ms, where
     # uncorrected it would be 250 ms more.
-    p50 = {name: statistics.median(float(r["latency_ms"]) for r in group) for name, group in
-           (("ahead", ahead), ("level", level))}
+    p50 = {
+        name: statistics.median(float(r["latency_ms"]) for r in group)
+        for name, group in (("ahead", ahead), ("level", level))
+    }
     assert p50["ahead"] == pytest.approx(p50["level"], abs=1.0), p50

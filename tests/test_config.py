@@ -30,27 +30,30 @@ def test_environment_wins_over_the_services_table():
     assert p.broker_url == "redis://127.0.0.1:2/0"
 
 
-@pytest.mark.parametrize("name, overrides, message", [
-    ("nosuch", {}, "unknown profile 'nosuch'"),
-    ("loop_a", {}, "names itself as a base"),
-    ("quick", {"rates": [0.0]}, "above 0"),
-    ("quick", {"rates": [float("inf")]}, "above 0"),
-    ("quick", {"step_seconds": 0.0}, "step_seconds"),
-    ("quick", {"arrival": "bursty"}, "arrival"),
-    ("quick", {"rates": [2e6]}, "1,000,000"),
-    ("quick", {"cpus": {"database": "0"}}, 'cpus = {"database": "0"} .*roles: db, workers'),
-    ("quick", {"cpus": {"db": "0-x"}}, "cpus.db = '0-x' is not a usable CPU list"),
-    ("quick", {"cpus": {"db": "4096"}}, "CPU 4096 is not one this machine lets bench use"),
-    ("quick", {"saturation_repeat": 0}, "saturation_repeat"),
-    ("quick", {"rtt_ms": -1}, "rtt_ms = -1 .*must be a number of ms from 0"),
-    ("quick", {"rtt_ms": [0, "far"]}, 'rtt_ms = \\[0, "far"\\] .*must be a number of ms from 0'),
-    ("quick", {"rtt_ms": [1, 1]}, "lists a distance twice"),
-    ("quick", {"rtt_ms": []}, "rtt_ms = \\[\\] .*a list of at least one"),
-    ("quick", {"pgbouncer_beside": "broker"}, "pgbouncer_beside"),
-    ("quick", {"broker": "kafka"}, 'broker = "kafka" .*must be redis or rabbitmq'),
-    ("quick", {"architectures": ["prefork-nullpool@kafka"]}, "the broker after \"@\" must be one of"),
-    ("quick", {"architectures": ["prefork-nullpool", "prefork-nullpool@redis"]}, "prefork-nullpool on redis twice"),
-])
+@pytest.mark.parametrize(
+    "name, overrides, message",
+    [
+        ("nosuch", {}, "unknown profile 'nosuch'"),
+        ("loop_a", {}, "names itself as a base"),
+        ("quick", {"rates": [0.0]}, "above 0"),
+        ("quick", {"rates": [float("inf")]}, "above 0"),
+        ("quick", {"step_seconds": 0.0}, "step_seconds"),
+        ("quick", {"arrival": "bursty"}, "arrival"),
+        ("quick", {"rates": [2e6]}, "1,000,000"),
+        ("quick", {"cpus": {"database": "0"}}, 'cpus = {"database": "0"} .*roles: db, workers'),
+        ("quick", {"cpus": {"db": "0-x"}}, "cpus.db = '0-x' is not a usable CPU list"),
+        ("quick", {"cpus": {"db": "4096"}}, "CPU 4096 is not one this machine lets bench use"),
+        ("quick", {"saturation_repeat": 0}, "saturation_repeat"),
+        ("quick", {"rtt_ms": -1}, "rtt_ms = -1 .*must be a number of ms from 0"),
+        ("quick", {"rtt_ms": [0, "far"]}, 'rtt_ms = \\[0, "far"\\] .*must be a number of ms from 0'),
+        ("quick", {"rtt_ms": [1, 1]}, "lists a distance twice"),
+        ("quick", {"rtt_ms": []}, "rtt_ms = \\[\\] .*a list of at least one"),
+        ("quick", {"pgbouncer_beside": "broker"}, "pgbouncer_beside"),
+        ("quick", {"broker": "kafka"}, 'broker = "kafka" .*must be redis or rabbitmq'),
+        ("quick", {"architectures": ["prefork-nullpool@kafka"]}, 'the broker after "@" must be one of'),
+        ("quick", {"architectures": ["prefork-nullpool", "prefork-nullpool@redis"]}, "prefork-nullpool on redis twice"),
+    ],
+)
 def test_bad_values_are_refused_with_a_message(name, overrides, message):
     with pytest.raises(BenchError, match=message):
         resolve_profile(CONFIG, name, overrides, environ={})
@@ -81,11 +84,13 @@ def test_rtt_ms_is_a_distance_or_a_list_of_them():
 
 
 def test_an_architecture_can_run_once_more_on_another_broker():
-    p = resolve_profile(CONFIG, "quick", {"architectures": ["prefork-sync-pool", "prefork-sync-pool@rabbitmq"]},
-                        environ={})
+    p = resolve_profile(
+        CONFIG, "quick", {"architectures": ["prefork-sync-pool", "prefork-sync-pool@rabbitmq"]}, environ={}
+    )
     assert [(a.label, a.architecture, a.broker) for a in p.arms()] == [
         ("prefork-sync-pool", "prefork-sync-pool", "redis"),  # the broker of broker_url in [services]
-        ("prefork-sync-pool@rabbitmq", "prefork-sync-pool", "rabbitmq")]
+        ("prefork-sync-pool@rabbitmq", "prefork-sync-pool", "rabbitmq"),
+    ]
     assert p.brokers() == ["redis", "rabbitmq"]
     on_rabbitmq = resolve_profile({"profiles": {"q": {"broker": "rabbitmq"}}}, "q", {}, environ={})
     assert on_rabbitmq.brokers() == ["rabbitmq"]
@@ -94,14 +99,30 @@ def test_an_architecture_can_run_once_more_on_another_broker():
 def test_an_arm_can_run_a_variant_of_the_workload_settings():
     from bench.arms import Arm, architecture_of, parse_arms
 
-    arms = parse_arms(["gevent-pool", "gevent-pool#spans", "prefork-nullpool#spans@rabbitmq", "async-queue@redis#slow"], "redis")
-    assert arms == [Arm("gevent-pool", "gevent-pool", "redis"), Arm("gevent-pool#spans", "gevent-pool", "redis", "spans"),
-                    Arm("prefork-nullpool#spans@rabbitmq", "prefork-nullpool", "rabbitmq", "spans"),
-                    Arm("async-queue@redis#slow", "async-queue", "redis", "slow")]
-    assert architecture_of("prefork-nullpool#spans@rabbitmq") == "prefork-nullpool" == architecture_of("prefork-nullpool@redis#x")
-    config = {"profiles": {"v": {"architectures": ["gevent-pool", "gevent-pool#spans"], "workload": "send_email",
-                                 "workload_params": {"service_ms": 50},
-                                 "variants": {"spans": {"session_spans_call": True}}}}}
+    arms = parse_arms(
+        ["gevent-pool", "gevent-pool#spans", "prefork-nullpool#spans@rabbitmq", "async-queue@redis#slow"], "redis"
+    )
+    assert arms == [
+        Arm("gevent-pool", "gevent-pool", "redis"),
+        Arm("gevent-pool#spans", "gevent-pool", "redis", "spans"),
+        Arm("prefork-nullpool#spans@rabbitmq", "prefork-nullpool", "rabbitmq", "spans"),
+        Arm("async-queue@redis#slow", "async-queue", "redis", "slow"),
+    ]
+    assert (
+        architecture_of("prefork-nullpool#spans@rabbitmq")
+        == "prefork-nullpool"
+        == architecture_of("prefork-nullpool@redis#x")
+    )
+    config = {
+        "profiles": {
+            "v": {
+                "architectures": ["gevent-pool", "gevent-pool#spans"],
+                "workload": "send_email",
+                "workload_params": {"service_ms": 50},
+                "variants": {"spans": {"session_spans_call": True}},
+            }
+        }
+    }
     profile = resolve_profile(config, "v", {}, environ={})
     spans = profile.arms()[1]
     assert profile.workload_params_of(spans) == {"service_ms": 50, "session_spans_call": True}

@@ -43,14 +43,21 @@ def _median_exchanges_ms(params: dict, far_params: dict, times: int = 7) -> tupl
     for _ in range(times):
         runs["direct"].append(asyncio.run(_connect_and_query_ms(params)))
         runs["far"].append(asyncio.run(_connect_and_query_ms(far_params)))
-    return tuple((statistics.median(connect for connect, _ in side), statistics.median(queries[0] for _, queries in side),
-                  statistics.median(q for _, queries in side for q in queries[1:])) for side in runs.values())
+    return tuple(
+        (
+            statistics.median(connect for connect, _ in side),
+            statistics.median(queries[0] for _, queries in side),
+            statistics.median(q for _, queries in side for q in queries[1:]),
+        )
+        for side in runs.values()
+    )
 
 
 def test_the_proxy_adds_its_round_trip_to_every_exchange_and_the_handshake(services, tmp_path):
     with ManagedDelayProxy(tmp_path, "127.0.0.1", services.postgres.port, RTT_MS) as proxy:
         (direct_connect, direct_first, direct_later), (far_connect, far_first, far_later) = _median_exchanges_ms(
-            _params(services.database_url, services.postgres.port), _params(services.database_url, proxy.port))
+            _params(services.database_url, services.postgres.port), _params(services.database_url, proxy.port)
+        )
         pid = proxy.pid
     # SCRAM login: TCP handshake + startup + two SASL exchanges = 4 round trips (the model's count).
     trips = CONNECT_ROUND_TRIPS["scram-sha-256"]

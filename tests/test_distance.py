@@ -23,8 +23,23 @@ RATE = 10
 @pytest.fixture(scope="module")
 def distance_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    done = run_bench("run", "--profile", "smoke", "--rates", str(RATE), "--step-seconds", "4", "--warmup-seconds", "1",
-                     "--rtt-ms", f"0,{RTT_MS:g}", "--results-dir", str(results), "--plots-dir", str(results / "plots"))
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--rates",
+        str(RATE),
+        "--step-seconds",
+        "4",
+        "--warmup-seconds",
+        "1",
+        "--rtt-ms",
+        f"0,{RTT_MS:g}",
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(results / "plots"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in results.iterdir() if p.is_dir() and p.name != "plots"]
     with open(run_dir / "steps.csv", newline="") as f:

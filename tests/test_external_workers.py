@@ -30,10 +30,14 @@ def control(tmp_path):
 
 def _agent(control_url: str, log_dir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     log_dir.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "bench", "worker", "--control", control_url, "--log-dir", str(log_dir),
-                             *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=open(log_dir.parent / f"{log_dir.name}.err", "w"), start_new_session=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", "worker", "--control", control_url, "--log-dir", str(log_dir), *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log_dir.parent / f"{log_dir.name}.err", "w"),
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _agent_id(log_dir: Path) -> str:
@@ -49,9 +53,20 @@ def _agent_id(log_dir: Path) -> str:
 def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control, bench_run):
     t0 = time.time()
     agent = _agent(control, tmp_path / "agent")
-    done = run_bench("run", "--profile", "smoke", "--rates", "20,40", "--workers", "external",
-                     "--results-dir", str(tmp_path / "results"), "--plots-dir", str(tmp_path / "plots"),
-                     env={"BENCH_CONTROL_URL": control})
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--rates",
+        "20,40",
+        "--workers",
+        "external",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+        env={"BENCH_CONTROL_URL": control},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert agent.wait(timeout=20) == 0  # told to stop at the end of the run
     for row in _steps(_only_run(tmp_path / "results")):
@@ -65,8 +80,10 @@ def test_a_bench_worker_runs_the_steps_and_ends_with_the_run(tmp_path, control, 
 def _holds_a_connection_to(root: psutil.Process, port: int) -> bool:
     for proc in [root, *root.children(recursive=True)]:
         try:
-            if any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-                   for c in proc.net_connections(kind="tcp")):
+            if any(
+                c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                for c in proc.net_connections(kind="tcp")
+            ):
                 return True
         except psutil.NoSuchProcess:
             pass
@@ -82,15 +99,32 @@ def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_pat
     # at a rate the surviving agent's two processes alone keep up with (3.3/s), so no backlog outlasts
     # the schedule.
     config = tmp_path / "bench.toml"
-    config.write_text('[profiles.vanish]\narchitectures = ["prefork-nullpool"]\nworkload = "io_wait"\n'
-                      'workload_params = { sleep_ms = 600 }\nrates = [2.5]\nstep_seconds = 6\nwarmup_seconds = 1\n'
-                      'drain_timeout_seconds = 10\ntable_rows = 1000\ncalibrate_tls = false\n'
-                      'workers = "external"\nexternal_workers = 2\n')
-    args = ("run", "--config", str(config), "--profile", "vanish", "--results-dir", str(tmp_path / "results"),
-            "--plots-dir", str(tmp_path / "plots"))
-    run = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env={**os.environ, "BENCH_CONTROL_URL": control},
-                           start_new_session=True)
+    config.write_text(
+        '[profiles.vanish]\narchitectures = ["prefork-nullpool"]\nworkload = "io_wait"\n'
+        "workload_params = { sleep_ms = 600 }\nrates = [2.5]\nstep_seconds = 6\nwarmup_seconds = 1\n"
+        "drain_timeout_seconds = 10\ntable_rows = 1000\ncalibrate_tls = false\n"
+        'workers = "external"\nexternal_workers = 2\n'
+    )
+    args = (
+        "run",
+        "--config",
+        str(config),
+        "--profile",
+        "vanish",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "BENCH_CONTROL_URL": control},
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 120
         log = None
@@ -120,7 +154,9 @@ def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_pat
     (row,) = _steps(_only_run(tmp_path / "results"))
     assert row["agents_vanished"] == doomed
     assert "bench worker(s) vanished during" in stderr and doomed in stderr
-    assert int(row["lost"]) >= 1 and int(row["completed"]) + int(row["failed"]) + int(row["lost"]) == int(row["enqueued"])
+    assert int(row["lost"]) >= 1 and int(row["completed"]) + int(row["failed"]) + int(row["lost"]) == int(
+        row["enqueued"]
+    )
     # The step waited for the lost tasks no longer than its drain timeout (10 s) after the schedule,
     # which had at most 6 s to go at the kill (bench.log's clock is this host's wall clock).
     (finished,) = [line for line in log.read_text().splitlines() if " finished prefork-nullpool step 0" in line]

@@ -13,12 +13,22 @@ from tests.conftest import SCHEDULE_SPAN_SLACK_S, SENT_BY_HALT_SHARE
 
 
 def _run_generator(services, tmp_path, queue: str, plan: StepPlan, processes: int):
-    spec = WorkerSpec(architecture="prefork-nullpool", database_url=services.database_url, broker_url=services.broker_url,
-                      queue=queue, workload="point_select", table_rows=10, records_dir=str(tmp_path), worker_processes=1,
-                      pool_size=1, max_overflow=0)
+    spec = WorkerSpec(
+        architecture="prefork-nullpool",
+        database_url=services.database_url,
+        broker_url=services.broker_url,
+        queue=queue,
+        workload="point_select",
+        table_rows=10,
+        records_dir=str(tmp_path),
+        worker_processes=1,
+        pool_size=1,
+        max_overflow=0,
+    )
     redis.Redis.from_url(services.broker_url).delete(queue)
-    gen = LoadGenerator("prefork-nullpool", spec, plan, users=8, out_dir=tmp_path, log_dir=tmp_path,
-                        processes=processes)
+    gen = LoadGenerator(
+        "prefork-nullpool", spec, plan, users=8, out_dir=tmp_path, log_dir=tmp_path, processes=processes
+    )
     try:
         gen.wait_ready()
         start = time.monotonic_ns() + 300_000_000
@@ -72,9 +82,18 @@ def test_three_locust_workers_send_the_schedule_between_them_once(services, tmp_
 @pytest.mark.measurement
 def test_halting_three_locust_workers_keeps_what_each_sent(services, tmp_path):
     # A server died mid-step: bench halts the generator; the master gathers what its workers sent.
-    spec = WorkerSpec(architecture="prefork-nullpool", database_url=services.database_url, broker_url=services.broker_url,
-                      queue="loadgen-halt-test", workload="point_select", table_rows=10, records_dir=str(tmp_path),
-                      worker_processes=1, pool_size=1, max_overflow=0)
+    spec = WorkerSpec(
+        architecture="prefork-nullpool",
+        database_url=services.database_url,
+        broker_url=services.broker_url,
+        queue="loadgen-halt-test",
+        workload="point_select",
+        table_rows=10,
+        records_dir=str(tmp_path),
+        worker_processes=1,
+        pool_size=1,
+        max_overflow=0,
+    )
     plan = StepPlan(index=1, rate_per_s=200, warmup_s=0, measure_s=10.0, arrival="uniform", seed=1)
     gen = LoadGenerator("prefork-nullpool", spec, plan, users=4, out_dir=tmp_path, log_dir=tmp_path, processes=3)
     try:

@@ -48,12 +48,15 @@ def _namespace(name: str, root_address: str, host_address: str, reach: str | Non
     if made.returncode != 0:
         pytest.skip(f"cannot create a network namespace here: {made.stderr.strip()}")
     try:
-        steps = [("link", "add", root_end, "type", "veth", "peer", "name", host_end),
-                 ("link", "set", host_end, "netns", name),
-                 ("addr", "add", f"{root_address}/30", "dev", root_end), ("link", "set", root_end, "up"),
-                 ("netns", "exec", name, "ip", "addr", "add", f"{host_address}/30", "dev", host_end),
-                 ("netns", "exec", name, "ip", "link", "set", host_end, "up"),
-                 ("netns", "exec", name, "ip", "link", "set", "lo", "up")]
+        steps = [
+            ("link", "add", root_end, "type", "veth", "peer", "name", host_end),
+            ("link", "set", host_end, "netns", name),
+            ("addr", "add", f"{root_address}/30", "dev", root_end),
+            ("link", "set", root_end, "up"),
+            ("netns", "exec", name, "ip", "addr", "add", f"{host_address}/30", "dev", host_end),
+            ("netns", "exec", name, "ip", "link", "set", host_end, "up"),
+            ("netns", "exec", name, "ip", "link", "set", "lo", "up"),
+        ]
         if reach:
             steps.append(("netns", "exec", name, "ip", "route", "add", f"{reach}/32", "via", root_address))
         for args in steps:
@@ -75,21 +78,45 @@ def hosts():
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     suffix = os.getpid() % 100000
-    with _namespace(f"bw{suffix}", ROOT_ADDRESS, WORKER_ADDRESS) as worker_host, \
-            _namespace(f"bl{suffix}", LOADGEN_ROOT_END, LOADGEN_ADDRESS, reach=ROOT_ADDRESS) as loadgen_host:
+    with (
+        _namespace(f"bw{suffix}", ROOT_ADDRESS, WORKER_ADDRESS) as worker_host,
+        _namespace(f"bl{suffix}", LOADGEN_ROOT_END, LOADGEN_ADDRESS, reach=ROOT_ADDRESS) as loadgen_host,
+    ):
         yield worker_host, loadgen_host
 
 
 def _agent(control_url: str, log_dir, namespace: str | None = None) -> subprocess.Popen:
     """A bench worker with one worker process: on this host, or inside `namespace` under a host name
     of its own (a UTS namespace), so that its tasks' records say where they ran."""
-    command = [sys.executable, "-m", "bench", "worker", "--control", control_url, "--log-dir", str(log_dir),
-               "--processes", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "worker",
+        "--control",
+        control_url,
+        "--log-dir",
+        str(log_dir),
+        "--processes",
+        "1",
+    ]
     if namespace:
-        command = ["ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
-                   f"hostname {NAMESPACE_HOST} && exec \"$@\"", "sh", *command]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=open(f"{log_dir}.err", "w"), start_new_session=True)
+        command = [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "unshare",
+            "--uts",
+            "sh",
+            "-c",
+            f'hostname {NAMESPACE_HOST} && exec "$@"',
+            "sh",
+            *command,
+        ]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(f"{log_dir}.err", "w"), start_new_session=True
+    )
 
 
 @pytest.mark.measurement
@@ -100,18 +127,56 @@ def test_workers_and_a_load_generator_in_other_namespaces_match_this_hosts(tmp_p
     worker_host, loadgen_host = hosts
     t0 = time.time()
     with ManagedRedis(tmp_path, name="control", listen=ROOT_ADDRESS) as control:
-        agents = [_agent(control.url, tmp_path / "agent-here"), _agent(control.url, tmp_path / "agent-there", worker_host)]
+        agents = [
+            _agent(control.url, tmp_path / "agent-here"),
+            _agent(control.url, tmp_path / "agent-there", worker_host),
+        ]
         port = free_loopback_port()
-        loadgen = subprocess.Popen(["ip", "netns", "exec", loadgen_host, sys.executable, "-m", "bench", "loadgen",
-                                    "--master", f"{ROOT_ADDRESS}:{port}", "--log-dir", str(tmp_path / "loadgen")],
-                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "loadgen.err", "w"),
-                                   start_new_session=True)
+        loadgen = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                loadgen_host,
+                sys.executable,
+                "-m",
+                "bench",
+                "loadgen",
+                "--master",
+                f"{ROOT_ADDRESS}:{port}",
+                "--log-dir",
+                str(tmp_path / "loadgen"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "loadgen.err", "w"),
+            start_new_session=True,
+        )
         try:
-            done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "8",
-                             "--listen", ROOT_ADDRESS, "--workers", "external", "--external-workers", "2",
-                             "--external-loadgens", "1", "--loadgen-port", str(port),
-                             "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
-                             env={"BENCH_CONTROL_URL": control.url})
+            done = run_bench(
+                "run",
+                "--profile",
+                "smoke",
+                "--rates",
+                "20",
+                "--step-seconds",
+                "8",
+                "--listen",
+                ROOT_ADDRESS,
+                "--workers",
+                "external",
+                "--external-workers",
+                "2",
+                "--external-loadgens",
+                "1",
+                "--loadgen-port",
+                str(port),
+                "--results-dir",
+                str(tmp_path / "r"),
+                "--plots-dir",
+                str(tmp_path / "p"),
+                env={"BENCH_CONTROL_URL": control.url},
+            )
             assert done.returncode == 0, done.stderr[-3000:] + (tmp_path / "agent-there.err").read_text()[-2000:]
             assert all(agent.wait(timeout=20) == 0 for agent in agents)
             assert loadgen.wait(timeout=30) == 0, (tmp_path / "loadgen.err").read_text()[-2000:]
@@ -131,8 +196,10 @@ def test_workers_and_a_load_generator_in_other_namespaces_match_this_hosts(tmp_p
     assert int(row["loadgen_processes"]) == 2 and _loadgen_processes(run_dir, row)["1"]["send_late_p99_ms"]
     with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
         tasks = [t for t in csv.DictReader(f) if t["status"] == "completed" and t["warmup"] == "False"]
-    by_host = {host: [float(t["latency_ms"]) for t in tasks if t["worker_host"] == host]
-               for host in {t["worker_host"] for t in tasks}}
+    by_host = {
+        host: [float(t["latency_ms"]) for t in tasks if t["worker_host"] == host]
+        for host in {t["worker_host"] for t in tasks}
+    }
     here = socket.gethostname()
     assert set(by_host) == {here, NAMESPACE_HOST}, set(by_host)
     assert min(len(latencies) for latencies in by_host.values()) >= 40, {h: len(v) for h, v in by_host.items()}

@@ -9,9 +9,22 @@ from tests.test_run import _only_run, _steps
 
 
 def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_process(tmp_path, bench_run):
-    done = bench_run("run", "--profile", "smoke", "--probe", "on", "--workload", "io_wait",
-                     "--architectures", "prefork-nullpool,prefork-sync-pool,gevent-pool",
-                     "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"), timeout=600)
+    done = bench_run(
+        "run",
+        "--profile",
+        "smoke",
+        "--probe",
+        "on",
+        "--workload",
+        "io_wait",
+        "--architectures",
+        "prefork-nullpool,prefork-sync-pool,gevent-pool",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--plots-dir",
+        str(tmp_path / "p"),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     probe = json.loads((run_dir / "run.json").read_text())["probe"]
@@ -22,7 +35,7 @@ def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_proc
     recipe = [r for r in rows if r["architecture"] == "prefork-nullpool"]
     assert float(recipe[0]["offered_rate_per_s"]) == probe["rate_per_s"] == 4.0  # the probe is the recipe's step 0
     rated = [r for r in recipe[1:] if r["saturation"] not in ("True", "1", "true")]
-    assert [float(r["offered_rate_per_s"]) for r in rated] == probe["recipe_rates"][:len(rated)]
+    assert [float(r["offered_rate_per_s"]) for r in rated] == probe["recipe_rates"][: len(rated)]
     # Its ceiling last, in the same session of its workers as the probe and its rates.
     assert recipe[-1]["saturation"] in ("True", "1", "true")
     assert (run_dir / "bench.log").read_text().count("started prefork-nullpool workers") == 1
@@ -34,8 +47,10 @@ def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_proc
     ceiling = run.saturation("gevent-pool").median
     gevent = [r["offered_rate_per_s"] for r in gevent_rows[1:]]
     planned = [r for r in sorted(probe["way_out_rates"], reverse=True) if r <= 0.8 * ceiling]
-    assert gevent == (planned or [rounded_rate(0.8 * ceiling)])[:len(gevent)], (gevent, ceiling)
+    assert gevent == (planned or [rounded_rate(0.8 * ceiling)])[: len(gevent)], (gevent, ceiling)
     assert len(gevent) == (1 if held(gevent_rows[1], limits_for(run)) or len(planned) < 2 else 2), gevent_rows
     advice = json.loads((run_dir / "advice.json").read_text())
     assert advice["recommended"] == "gevent-pool"
-    assert any(line.startswith("Fitted to the task:") and "left out prefork-sync-pool" in line for line in advice["text"])
+    assert any(
+        line.startswith("Fitted to the task:") and "left out prefork-sync-pool" in line for line in advice["text"]
+    )

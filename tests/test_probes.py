@@ -49,8 +49,9 @@ def test_queue_depth_probe_follows_the_messages_waiting_in_redis(services, tmp_p
 
     client = redis.Redis.from_url(services.broker_url)
     client.delete("depth-test")
-    probe = QueueDepthProbe(services.broker_url, "depth-test", "x", tmp_path / "queue_depth.csv",
-                            time.monotonic_ns(), interval_s=0.02)
+    probe = QueueDepthProbe(
+        services.broker_url, "depth-test", "x", tmp_path / "queue_depth.csv", time.monotonic_ns(), interval_s=0.02
+    )
     probe.step = 0
     probe.start()
     try:

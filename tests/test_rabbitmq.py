@@ -76,15 +76,29 @@ def _pids_in_log(run_dir: Path, name: str) -> list[int]:
 
 
 def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_path, machines_own_rabbitmq, bench_run):
-    done = run_bench("run", "--profile", "smoke", "--architectures", ARCHITECTURES,
-                     "--rates", "max", "--saturation-tasks", str(SATURATION_TASKS), "--results-dir", str(tmp_path),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        ARCHITECTURES,
+        "--rates",
+        "max",
+        "--saturation-tasks",
+        str(SATURATION_TASKS),
+        "--results-dir",
+        str(tmp_path),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
     with open(run_dir / "steps.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert {(r["architecture"], r["broker"]) for r in rows} == {("prefork-sync-pool", "redis"),
-                                                                  ("prefork-sync-pool@rabbitmq", "rabbitmq")}
+    assert {(r["architecture"], r["broker"]) for r in rows} == {
+        ("prefork-sync-pool", "redis"),
+        ("prefork-sync-pool@rabbitmq", "rabbitmq"),
+    }
     for row in rows:
         assert int(row["lost"]) == 0 and int(row["enqueued"]) == int(row["completed"]) + int(row["failed"]), row
         assert int(row["failed"]) == 0, row
@@ -106,8 +120,10 @@ def test_a_run_on_both_brokers_counts_every_task_and_measures_each_broker(tmp_pa
     for label, pid in (("prefork-sync-pool", redis_pid), ("prefork-sync-pool@rabbitmq", rabbitmq_pid)):
         assert f"{label}: broker CPU is that of pid={pid} and its children" in log, (label, pid)
     advice = json.loads((run_dir / "advice.json").read_text())
-    assert any(line.startswith("Broker CPU per task of prefork-sync-pool at saturation: redis ")
-               and "rabbitmq" in line for line in advice["text"]), advice["text"]
+    assert any(
+        line.startswith("Broker CPU per task of prefork-sync-pool at saturation: redis ") and "rabbitmq" in line
+        for line in advice["text"]
+    ), advice["text"]
     # Its random password is in no file of the run (Celery's own logs mask it as **).
     leaking = [p for p in run_dir.rglob("*") if p.is_file() and re.search(rb"amqp://bench:(?!\*\*)", p.read_bytes())]
     assert not leaking

@@ -20,7 +20,9 @@ def test_report_is_self_contained_with_charts_table_and_environment(tmp_path):
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data in images)
     assert not re.search(r"(src|href)=['\"](?!data:)", page)  # nothing fetched from disk or network
     for arch in run.architectures:  # a summary row per step (then its broker), whatever other tables name it
-        assert page.count(f">{arch}</td><td class='text'>redis<") == sum(1 for r in run.steps if r["architecture"] == arch)
+        assert page.count(f">{arch}</td><td class='text'>redis<") == sum(
+            1 for r in run.steps if r["architecture"] == arch
+        )
     assert "What could distort these figures" in page and run.meta["caveats"][0][:40] in page
     assert run.meta["versions"]["sqlalchemy"] in page and run.run_id in page
 
@@ -48,8 +50,16 @@ def test_the_markdown_report_parses_with_the_summary_as_a_table(tmp_path, bench_
     from tests.conftest import run_bench
 
     shutil.copytree(QUICK, tmp_path / "results" / "quick")
-    done = run_bench("report", "quick", "--format", "markdown", "--results-dir", str(tmp_path / "results"),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "report",
+        "quick",
+        "--format",
+        "markdown",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert done.returncode == 0, done.stderr
     tokens = MarkdownIt("commonmark").enable("table").parse(done.stdout)
     tables, rows, cells = [], None, None

@@ -35,8 +35,11 @@ def _steps(run_dir: Path) -> list[dict]:
 def _loadgen_processes(run_dir: Path, row: dict) -> dict[str, dict]:
     """loadgen_processes.csv's rows of one step, by process ("0", "1", ..., "master")."""
     with open(run_dir / "loadgen_processes.csv", newline="") as f:
-        return {r["process"]: r for r in csv.DictReader(f)
-                if (r["architecture"], r["step"], r["repetition"]) == (row["architecture"], row["step"], row["repetition"])}
+        return {
+            r["process"]: r
+            for r in csv.DictReader(f)
+            if (r["architecture"], r["step"], r["repetition"]) == (row["architecture"], row["step"], row["repetition"])
+        }
 
 
 def _started_pids(run_dir: Path) -> list[int]:
@@ -57,8 +60,11 @@ def _bench_children_started_after(t0: float) -> list[str]:
         # An Erlang helper of the machine's own RabbitMQ (`-sname epmd-starter-N`) may come and go
         # meanwhile; bench's node and helpers name bench's folder in their command line or environment.
         erlang_of_bench = "bench-rabbitmq-" in cmd + " ".join((proc.info["environ"] or {}).values())
-        if erlang_of_bench or re.search(r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
-                                        r"delay_proxy|pgbouncer|-m bench worker|-m bench loadgen|bench\.services\.outside_service", cmd):
+        if erlang_of_bench or re.search(
+            r"bench\.loadgen|bench\.architectures|bench-pg-|redis-server|"
+            r"delay_proxy|pgbouncer|-m bench worker|-m bench loadgen|bench\.services\.outside_service",
+            cmd,
+        ):
             leftovers.append(f"{proc.info['pid']} {cmd}")
     return leftovers
 
@@ -163,8 +169,22 @@ def test_smoke_run_leaves_no_process_behind(smoke_run):
 
 def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path, bench_run):
     env = {"BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
-    done = run_bench("run", "--profile", "smoke", "--rates", "20", "--step-seconds", "1", "--warmup-seconds",
-                     "0.5", "--results-dir", str(tmp_path), "--plots-dir", str(tmp_path / "plots"), env=env)
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--rates",
+        "20",
+        "--step-seconds",
+        "1",
+        "--warmup-seconds",
+        "0.5",
+        "--results-dir",
+        str(tmp_path),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.broker_server.pid)
     password = services.postgres.password
@@ -181,8 +201,9 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, benc
     t0 = time.time()
     # With the delay proxy (rtt 0), a RabbitMQ node (and its epmd) as the broker and send_email's
     # outside service, so they are among what a Ctrl-C must stop.
-    with bench_run_in_background(tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq",
-                                 "--workload", "send_email") as proc:
+    with bench_run_in_background(
+        tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq", "--workload", "send_email"
+    ) as proc:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             steps = list(tmp_path.glob("*/steps.csv"))
@@ -203,9 +224,23 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, benc
 
 def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_and_cpu(tmp_path, bench_run):
     t0 = time.time()
-    done = run_bench("run", "--profile", "smoke", "--architectures", "async-queue", "--rates", "200",
-                     "--step-seconds", "2", "--loadgen-processes", "3", "--results-dir", str(tmp_path),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        "async-queue",
+        "--rates",
+        "200",
+        "--step-seconds",
+        "2",
+        "--loadgen-processes",
+        "3",
+        "--results-dir",
+        str(tmp_path),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (row,) = _steps(_only_run(tmp_path))
     assert int(row["scheduled"]) == int(row["enqueued"]) == int(row["completed"]) == 400 and int(row["lost"]) == 0
@@ -224,20 +259,24 @@ def test_three_load_generator_processes_share_a_step_and_each_reports_its_lag_an
     assert not _bench_children_started_after(t0)
 
 
-
 def test_two_single_smoke_runs_get_no_verdict_on_latency_throughput_or_rates(smoke_run, tmp_path):
     # Two runs of the same settings, back to back: whatever they drifted by, `bench compare` must not
     # call it better or worse (single runs: the drift between runs is unknown).
     _, first, _, _ = smoke_run
-    done = run_bench("run", "--profile", "smoke", "--results-dir", str(tmp_path / "results"),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "run", "--profile", "smoke", "--results-dir", str(tmp_path / "results"), "--plots-dir", str(tmp_path / "plots")
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     second = _only_run(tmp_path / "results")
     compared = run_bench("compare", str(first), str(second), "--format", "csv", "--plots-dir", str(tmp_path / "plots"))
     assert compared.returncode == 0, compared.stderr
     rows = list(csv.DictReader(compared.stdout.splitlines()))
-    drifting = [r for r in rows if r["metric"] in ("latency_p50_ms", "latency_p99_ms", "connect_p50_ms",
-                                                   "throughput_per_s", "achieved_rate_per_s")]
+    drifting = [
+        r
+        for r in rows
+        if r["metric"]
+        in ("latency_p50_ms", "latency_p99_ms", "connect_p50_ms", "throughput_per_s", "achieved_rate_per_s")
+    ]
     assert len(drifting) == 3 * 5, rows
     verdicts = {(r["step"], r["metric"]): (r["verdict"], r["baseline"], r["contender"]) for r in drifting}
     assert not [k for k, (verdict, *_) in verdicts.items() if verdict in ("better", "worse")], verdicts

@@ -46,8 +46,9 @@ def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, ser
     assert proc.returncode == 3, stderr[-2000:]
     assert "Traceback" not in stderr
     error_lines = [line for line in stderr.splitlines() if line.startswith("bench: error:")]
-    assert error_lines == [f"bench: error: {server} exited (signal 9) during the run; kept 2 step(s) "
-                           f"in {_only_run(tmp_path)}"], stderr[-2000:]
+    assert error_lines == [
+        f"bench: error: {server} exited (signal 9) during the run; kept 2 step(s) in {_only_run(tmp_path)}"
+    ], stderr[-2000:]
     run_dir = _only_run(tmp_path)
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "failed" and meta["failure"] == f"{server} exited (signal 9)"
@@ -56,7 +57,9 @@ def test_a_managed_server_killed_mid_step_ends_the_run_with_exit_3(tmp_path, ser
     assert interrupted["interrupted_by"] == f"{server} exited (signal 9)"
     # What was sent before the death is counted: completed, failed by type, or lost.
     assert int(interrupted["enqueued"]) > 0
-    assert int(interrupted["completed"]) + int(interrupted["failed"]) + int(interrupted["lost"]) == int(interrupted["enqueued"])
+    assert int(interrupted["completed"]) + int(interrupted["failed"]) + int(interrupted["lost"]) == int(
+        interrupted["enqueued"]
+    )
     assert (tmp_path / "plots" / run_dir.name / "report.html").exists()
     assert not [p for p in _started_pids(run_dir) if psutil.pid_exists(p)]
     assert not _bench_children_started_after(t0)
@@ -98,8 +101,9 @@ def test_stalled_workers_do_not_slow_the_load_and_their_latency_shows_it(tmp_pat
     # stall began 1.5 s in, give or take this test's polling). Not the whole step's p50: how long the
     # backlog takes to drain depends on how fast this shared VM runs the recipe that day.
     with gzip.open(_only_run(tmp_path) / "tasks.csv.gz", "rt", newline="") as f:
-        measured = sorted((float(t["scheduled_s"]), float(t["latency_ms"])) for t in csv.DictReader(f)
-                          if t["warmup"] == "False")
+        measured = sorted(
+            (float(t["scheduled_s"]), float(t["latency_ms"])) for t in csv.DictReader(f) if t["warmup"] == "False"
+        )
     before_stall = [latency for scheduled, latency in measured if scheduled < measured[0][0] + 0.99]
     assert len(before_stall) == 40 and statistics.median(before_stall) < 100, before_stall
 
@@ -111,8 +115,9 @@ def test_a_users_database_restarting_mid_run_is_an_outage_not_the_end(tmp_path, 
 
     with ManagedPostgres(tmp_path) as users_postgres:
         results = tmp_path / "results"
-        with bench_run_in_background(results, "--profile", "smoke",
-                                     env={"BENCH_DATABASE_URL": users_postgres.url}) as proc:
+        with bench_run_in_background(
+            results, "--profile", "smoke", env={"BENCH_DATABASE_URL": users_postgres.url}
+        ) as proc:
             _wait_for_log(results, r"prefork-nullpool step 1\.0 starts")
             time.sleep(1.5)
             users_postgres.restart(down_s=1.0)

@@ -36,9 +36,15 @@ def _step(rate=10.0, warmup_s=1.0, measure_s=4.0, service_ms=5, lose=(), fail=()
         enqueues.append(Enqueue(task_id, scheduled, scheduled + MS // 10, scheduled + MS // 2, ""))
         if seq in lose:
             continue
-        records[task_id] = TaskRecord(task_id, scheduled, scheduled + MS + MS // 2,
-                                      scheduled + MS + MS // 2 + service_ms * MS, [2 * MS],
-                                      "InterfaceError" if seq in fail else None, 42)
+        records[task_id] = TaskRecord(
+            task_id,
+            scheduled,
+            scheduled + MS + MS // 2,
+            scheduled + MS + MS // 2 + service_ms * MS,
+            [2 * MS],
+            "InterfaceError" if seq in fail else None,
+            42,
+        )
     return StepMeasurements("arch", "point_select", plan, start, enqueues, records, sessions_opened=50)
 
 
@@ -91,7 +97,7 @@ def test_mean_ci95_uses_students_t():
 
     mean, half = mean_ci95([10.0, 12.0, 14.0])
     assert mean == pytest.approx(12.0)
-    assert half == pytest.approx(4.303 * 2.0 / 3 ** 0.5, rel=1e-3)  # t(2) * sd / sqrt(n)
+    assert half == pytest.approx(4.303 * 2.0 / 3**0.5, rel=1e-3)  # t(2) * sd / sqrt(n)
     assert math.isnan(mean_ci95([5.0])[1])
     assert t95(100) == pytest.approx(1.984, rel=1e-3) and t95(1) == pytest.approx(12.706, rel=1e-4)
 
@@ -154,7 +160,10 @@ def test_a_step_whose_latency_falls_across_it_is_unsteady_and_one_whose_latency_
     from bench.stats import unsteady
 
     def tasks(latencies_ms):
-        return [TaskRecord(f"0.0.{i}", i * 10**7, i * 10**7, i * 10**7 + round(ms * 1e6)) for i, ms in enumerate(latencies_ms)]
+        return [
+            TaskRecord(f"0.0.{i}", i * 10**7, i * 10**7, i * 10**7 + round(ms * 1e6))
+            for i, ms in enumerate(latencies_ms)
+        ]
 
     draining = [500 - 5 * i for i in range(100)]  # a backlog draining in the measured part: 500 down to 5 ms
     assert unsteady(tasks(draining))

@@ -112,9 +112,21 @@ def test_a_send_email_run_meters_the_service_and_leaves_no_process_behind(tmp_pa
     from tests.test_run import _bench_children_started_after, _only_run, _started_pids, _steps
 
     t0 = time.time()
-    done = bench_run("run", "--profile", "smoke", "--workload", "send_email", "--rates", "10",
-                     "--architectures", "prefork-nullpool,gevent-pool", "--results-dir", str(tmp_path / "r"),
-                     "--plots-dir", str(tmp_path / "p"))
+    done = bench_run(
+        "run",
+        "--profile",
+        "smoke",
+        "--workload",
+        "send_email",
+        "--rates",
+        "10",
+        "--architectures",
+        "prefork-nullpool,gevent-pool",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--plots-dir",
+        str(tmp_path / "p"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     for row in _steps(run_dir):
@@ -136,9 +148,26 @@ def test_a_session_that_spans_the_call_holds_a_connection_per_waiting_task(tmp_p
     held across it, they rise to the tasks waiting, past what the server takes (30), and tasks fail for it."""
     from tests.test_run import _only_run, _steps
 
-    done = bench_run("run", "--profile", "held_connections", "--tasks-per-process", "20", "--max-connections", "30",
-                     "--rates", "100", "--step-seconds", "4", "--warmup-seconds", "1",
-                     "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"), timeout=600)
+    done = bench_run(
+        "run",
+        "--profile",
+        "held_connections",
+        "--tasks-per-process",
+        "20",
+        "--max-connections",
+        "30",
+        "--rates",
+        "100",
+        "--step-seconds",
+        "4",
+        "--warmup-seconds",
+        "1",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--plots-dir",
+        str(tmp_path / "p"),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = _only_run(tmp_path / "r")
     rows = {r["architecture"]: r for r in _steps(run_dir)}

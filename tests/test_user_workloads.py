@@ -103,8 +103,19 @@ def test_a_bad_workload_reference_is_one_line_and_exit_2(ref, expected, orders_f
     raises = tmp_path / "raises.py"
     raises.write_text("1 / 0\n")
     ref = ref.format(dir=tmp_path, file=orders_file, raises=raises)
-    code = main(["run", "--profile", "smoke", "--workload", ref, "--results-dir", str(tmp_path / "r"),
-                 "--plots-dir", str(tmp_path / "p")])
+    code = main(
+        [
+            "run",
+            "--profile",
+            "smoke",
+            "--workload",
+            ref,
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--plots-dir",
+            str(tmp_path / "p"),
+        ]
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("bench: error: "), lines
     assert expected in lines[0], lines[0]
@@ -112,21 +123,46 @@ def test_a_bad_workload_reference_is_one_line_and_exit_2(ref, expected, orders_f
 
 
 def test_a_run_with_no_arm_for_the_workload_is_refused(orders_file, tmp_path, capsys):
-    code = main(["run", "--profile", "smoke", "--architectures", "prefork-sync-pool", "--workload",
-                 f"{orders_file}:Orders", "--results-dir", str(tmp_path / "r")])
+    code = main(
+        [
+            "run",
+            "--profile",
+            "smoke",
+            "--architectures",
+            "prefork-sync-pool",
+            "--workload",
+            f"{orders_file}:Orders",
+            "--results-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no architecture of the run can run" in err[0], err
 
 
 def test_an_async_only_workload_from_elsewhere_runs_in_every_async_arm_and_the_sync_arms_are_skipped(
-        orders_file, tmp_path, bench_run):
+    orders_file, tmp_path, bench_run
+):
     names = architecture_classes()
     async_arms = sorted(n for n, cls in names.items() if cls.body == ASYNC)
     sync_arms = sorted(n for n, cls in names.items() if cls.body == SYNC)
     assert len(async_arms) >= 5 and len(sync_arms) >= 3
-    done = bench_run("run", "--profile", "smoke", "--architectures", ",".join(async_arms + sync_arms),
-                     "--rates", "20", "--workload", f"{orders_file}:Orders", "--results-dir", str(tmp_path / "r"),
-                     "--plots-dir", str(tmp_path / "p"), timeout=600)
+    done = bench_run(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        ",".join(async_arms + sync_arms),
+        "--rates",
+        "20",
+        "--workload",
+        f"{orders_file}:Orders",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--plots-dir",
+        str(tmp_path / "p"),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     skipped_lines = [line for line in done.stderr.splitlines() if ": skipped: " in line]
     assert sorted(skipped_lines) == sorted(f"{arm}: skipped: Orders has no run_sync" for arm in sync_arms)
@@ -141,5 +177,6 @@ def test_an_async_only_workload_from_elsewhere_runs_in_every_async_arm_and_the_s
     skipped = json.loads((run_dir / "run.json").read_text())["skipped"]
     assert sorted(s["arm"] for s in skipped) == sync_arms
     advice = json.loads((run_dir / "advice.json").read_text())["text"]
-    assert [line for line in advice if line.startswith("Not run: ")] == \
-        [f"Not run: {', '.join(sorted(sync_arms))} (Orders has no run_sync)."]
+    assert [line for line in advice if line.startswith("Not run: ")] == [
+        f"Not run: {', '.join(sorted(sync_arms))} (Orders has no run_sync)."
+    ]

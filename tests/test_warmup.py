@@ -36,6 +36,10 @@ def test_a_settled_warm_up_is_stricter_than_the_unsteady_mark():
     # Settled at 1.9x the best, a step could still be marked unsteady when its latency halved in it.
     assert SETTLED_FACTOR < UNSTEADY_FACTOR
     # Runs of 10 at 20/s: the last two runs at 1.8x the best run do not settle it.
-    slow_then_fast = [TaskRecord(f"w0.0.{i}", i * 50_000_000, i * 50_000_000,
-                                 i * 50_000_000 + (10 if 10 <= i < 20 else 18) * 1_000_000) for i in range(40)]
+    slow_then_fast = [
+        TaskRecord(
+            f"w0.0.{i}", i * 50_000_000, i * 50_000_000, i * 50_000_000 + (10 if 10 <= i < 20 else 18) * 1_000_000
+        )
+        for i in range(40)
+    ]
     assert not settled(slow_then_fast, 20)

@@ -76,8 +76,9 @@ def test_write_txn_inserts_and_counts_in_one_transaction(services):
         run_sync(sessionmaker(sync_engine), workload, random.Random())
     sync_engine.dispose()
     with engine.connect() as conn:
-        events, total = conn.execute(text(
-            "SELECT (SELECT count(*) FROM bench_events), (SELECT sum(value) FROM bench_counters)")).one()
+        events, total = conn.execute(
+            text("SELECT (SELECT count(*) FROM bench_events), (SELECT sum(value) FROM bench_counters)")
+        ).one()
     engine.dispose()
     assert events == total == 20
 

@@ -44,11 +44,15 @@ class ArticlesPending(Workload):
         Base.metadata.create_all(connection)
         # Every 1/pending_share-th article is pending, the rest published: the same rows every run.
         every = max(1, round(1 / self.params["pending_share"])) if self.params["pending_share"] > 0 else 0
-        connection.execute(text(
-            "INSERT INTO bench_articles (id, title, body, status) "
-            "SELECT g, 'Article ' || g, repeat(md5(g::text), 8), "
-            "CASE WHEN :every > 0 AND g % :every = 0 THEN 'pending' ELSE 'published' END "
-            "FROM generate_series(1, :rows) AS g"), {"rows": self.table_rows, "every": every})
+        connection.execute(
+            text(
+                "INSERT INTO bench_articles (id, title, body, status) "
+                "SELECT g, 'Article ' || g, repeat(md5(g::text), 8), "
+                "CASE WHEN :every > 0 AND g % :every = 0 THEN 'pending' ELSE 'published' END "
+                "FROM generate_series(1, :rows) AS g"
+            ),
+            {"rows": self.table_rows, "every": every},
+        )
         connection.execute(text("ANALYZE bench_articles"))
 
     def _query(self):
@@ -63,6 +67,8 @@ class ArticlesPending(Workload):
         return len(articles)
 
     def pgbench_script(self) -> str:
-        return ("BEGIN;\n"
-                f"SELECT id, title, body, status, created_at FROM bench_articles WHERE status = 'pending' "
-                f"LIMIT {int(self.params['limit'])};\nCOMMIT;\n")
+        return (
+            "BEGIN;\n"
+            f"SELECT id, title, body, status, created_at FROM bench_articles WHERE status = 'pending' "
+            f"LIMIT {int(self.params['limit'])};\nCOMMIT;\n"
+        )

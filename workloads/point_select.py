@@ -16,7 +16,8 @@ from bench.workload import Workload
 
 metadata = MetaData()
 items = Table(
-    "bench_items", metadata,
+    "bench_items",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("payload", Text, nullable=False),
 )
@@ -28,14 +29,16 @@ class PointSelect(Workload):
     def setup(self, connection: Connection) -> None:
         metadata.drop_all(connection)
         metadata.create_all(connection)
-        connection.execute(text("INSERT INTO bench_items (id, payload) "
-                                "SELECT g, md5(g::text) FROM generate_series(1, :rows) AS g"),
-                           {"rows": self.table_rows})
+        connection.execute(
+            text("INSERT INTO bench_items (id, payload) SELECT g, md5(g::text) FROM generate_series(1, :rows) AS g"),
+            {"rows": self.table_rows},
+        )
         connection.execute(text("ANALYZE bench_items"))
 
     def statements(self, rng: random.Random) -> Iterator[Executable]:
         yield select(items.c.payload).where(items.c.id == rng.randint(1, self.table_rows))
 
     def pgbench_script(self) -> str:
-        return (f"\\set id random(1, {self.table_rows})\n"
-                "BEGIN;\nSELECT payload FROM bench_items WHERE id = :id;\nCOMMIT;\n")
+        return (
+            f"\\set id random(1, {self.table_rows})\nBEGIN;\nSELECT payload FROM bench_items WHERE id = :id;\nCOMMIT;\n"
+        )

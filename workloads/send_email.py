@@ -68,8 +68,10 @@ def sync_client() -> httpx.Client:
     made after the fork, never shared across one."""
     global _sync_client
     if _sync_client is None or _sync_client[0] != os.getpid():
-        _sync_client = (os.getpid(), httpx.Client(verify=_no_tls(), timeout=CALL_TIMEOUT_S,
-                                                   limits=httpx.Limits(max_connections=None)))
+        _sync_client = (
+            os.getpid(),
+            httpx.Client(verify=_no_tls(), timeout=CALL_TIMEOUT_S, limits=httpx.Limits(max_connections=None)),
+        )
     return _sync_client[1]
 
 
@@ -83,9 +85,13 @@ class SendEmail(Workload):
     def setup(self, connection: Connection) -> None:
         Base.metadata.drop_all(connection)
         Base.metadata.create_all(connection)
-        connection.execute(text("INSERT INTO bench_recipients (id, email) "
-                                "SELECT g, 'user' || g || '@example.com' FROM generate_series(1, :rows) AS g"),
-                           {"rows": self.table_rows})
+        connection.execute(
+            text(
+                "INSERT INTO bench_recipients (id, email) "
+                "SELECT g, 'user' || g || '@example.com' FROM generate_series(1, :rows) AS g"
+            ),
+            {"rows": self.table_rows},
+        )
         connection.execute(text("ANALYZE bench_recipients"))
 
     def _message(self, recipient: Recipient) -> dict:

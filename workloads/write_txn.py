@@ -16,12 +16,14 @@ from bench.workload import Workload
 
 metadata = MetaData()
 counters = Table(
-    "bench_counters", metadata,
+    "bench_counters",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("value", BigInteger, nullable=False, server_default="0"),
 )
 events = Table(
-    "bench_events", metadata,
+    "bench_events",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("counter_id", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -34,8 +36,10 @@ class WriteTxn(Workload):
     def setup(self, connection: Connection) -> None:
         metadata.drop_all(connection)
         metadata.create_all(connection)
-        connection.execute(text("INSERT INTO bench_counters (id, value) SELECT g, 0 FROM generate_series(1, :rows) AS g"),
-                           {"rows": self.table_rows})
+        connection.execute(
+            text("INSERT INTO bench_counters (id, value) SELECT g, 0 FROM generate_series(1, :rows) AS g"),
+            {"rows": self.table_rows},
+        )
         connection.execute(text("ANALYZE bench_counters"))
 
     def statements(self, rng: random.Random) -> Iterator[Executable]:

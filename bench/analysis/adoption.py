@@ -31,25 +31,46 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
         measured = [s for s in ways_out if get_architecture(s.architecture).adoption == kind]
         if not measured:
             continue
-        entry = best[kind] = {"architecture": None, "rate_per_s": None, "every_rate": False, "connections_held": None,
-                              "measured": [s.architecture for s in measured]}
-        top = max((s for s in measured if s.rate_per_s is not None), default=None,
-                  key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0))
+        entry = best[kind] = {
+            "architecture": None,
+            "rate_per_s": None,
+            "every_rate": False,
+            "connections_held": None,
+            "measured": [s.architecture for s in measured],
+        }
+        top = max(
+            (s for s in measured if s.rate_per_s is not None),
+            default=None,
+            key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0),
+        )
         if top:
-            entry.update(architecture=top.architecture, rate_per_s=top.rate_per_s, every_rate=not top.bound_by,
-                         connections_held=_connections_held(run, top.architecture, top.rate_per_s))
+            entry.update(
+                architecture=top.architecture,
+                rate_per_s=top.rate_per_s,
+                every_rate=not top.bound_by,
+                connections_held=_connections_held(run, top.architecture, top.rate_per_s),
+            )
         elif all(s.failed_at_per_s is None for s in measured):
             # No rate steps (a profile of saturation and burst steps): the best drain rate instead.
-            drained = max((s for s in measured if s.saturation_throughput_per_s), default=None,
-                          key=lambda s: s.saturation_throughput_per_s)
+            drained = max(
+                (s for s in measured if s.saturation_throughput_per_s),
+                default=None,
+                key=lambda s: s.saturation_throughput_per_s,
+            )
             if drained:
                 entry.update(architecture=drained.architecture, drain_per_s=drained.saturation_throughput_per_s)
     return best
 
 
 def _connections_held(run: RunData, label: str, rate: float) -> int | None:
-    peaks = [r["connections_peak"] for r in run.steps if r["architecture"] == label and not r.get("saturation")
-             and r["offered_rate_per_s"] == rate and r.get("connections_peak") is not None]
+    peaks = [
+        r["connections_peak"]
+        for r in run.steps
+        if r["architecture"] == label
+        and not r.get("saturation")
+        and r["offered_rate_per_s"] == rate
+        and r.get("connections_peak") is not None
+    ]
     return int(max(peaks)) if peaks else None
 
 
@@ -65,11 +86,16 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
         note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
         named = f"{b['architecture']}{f' ({note})' if note else ''}"
         if b.get("drain_per_s") is not None:
-            lines.append(f"{_capital(kind)}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps).")
+            lines.append(
+                f"{_capital(kind)}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps)."
+            )
             continue
         at_least = "at least " if b["every_rate"] else ""
-        held = (f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
-                if b["connections_held"] is not None else "")
+        held = (
+            f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
+            if b["connections_held"] is not None
+            else ""
+        )
         lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held}.")
     return lines
 
@@ -85,11 +111,15 @@ def probe_lines(run: RunData) -> list[str]:
         return []
     shape = probe["shape"]
     kind = "mostly waits" if shape["waits"] else "mostly computes"
-    line = (f"Fitted to the task: a probe at {probe['rate_per_s']:g}/s found a task takes {shape['task_ms']:.1f} ms in "
-            f"{RECIPE} ({shape['connect_ms']:.1f} connecting; {100 * shape['wait_share']:.0f} % of the rest off the "
-            f"workers' CPU: it {kind}), so measured one way out per kind ({', '.join(probe['chosen'])})")
+    line = (
+        f"Fitted to the task: a probe at {probe['rate_per_s']:g}/s found a task takes {shape['task_ms']:.1f} ms in "
+        f"{RECIPE} ({shape['connect_ms']:.1f} connecting; {100 * shape['wait_share']:.0f} % of the rest off the "
+        f"workers' CPU: it {kind}), so measured one way out per kind ({', '.join(probe['chosen'])})"
+    )
     if probe["left_out"]:
-        line += f" and left out {', '.join(probe['left_out'])} (its kind is measured by an arm better suited to this task)"
+        line += (
+            f" and left out {', '.join(probe['left_out'])} (its kind is measured by an arm better suited to this task)"
+        )
     return [line + "."]
 
 
@@ -101,10 +131,12 @@ def skipped_lines(run: RunData) -> list[str]:
     return [f"Not run: {', '.join(arms)} ({reason})." for reason, arms in by_reason.items()]
 
 
-ASKS = {"keeps the async code": "no change to the task code",
-        "keeps the async code, adds a per-process loop": "one event loop per worker process, made at its start",
-        "needs a sync body": "the task body written again as sync code",
-        "another task queue": "the tasks moved to another queue (taskiq) and its workers"}
+ASKS = {
+    "keeps the async code": "no change to the task code",
+    "keeps the async code, adds a per-process loop": "one event loop per worker process, made at its start",
+    "needs a sync body": "the task body written again as sync code",
+    "another task queue": "the tasks moved to another queue (taskiq) and its workers",
+}
 """What each adoption class asks of a team's code, in a few words (the ways-out table)."""
 
 
@@ -124,13 +156,25 @@ def ways_out_rows(run: RunData, advice: dict) -> list[dict]:
         cls = get_architecture(label)
         recipe = architecture_of(label) == RECIPE
         rate = s["rate_per_s"]
-        rows.append({
-            "architecture": label, "recipe": recipe, "adoption": "the recipe" if recipe else cls.adoption,
-            "asks": "" if recipe else ASKS.get(cls.adoption, "") + (f"; {cls.adoption_note}" if cls.adoption_note else ""),
-            "rate_per_s": rate, "every_rate": not s["bound_by"],
-            "ceiling_per_s": s["saturation_throughput_per_s"], "ceiling_low_per_s": s["saturation_min_per_s"],
-            "ceiling_high_per_s": s["saturation_max_per_s"], "ceiling_runs": s["saturation_runs"],
-            "connections_held": _connections_held(run, label, rate) if rate is not None else None,
-            "holds_need": None if need is None else rate is not None and rate >= need})
+        rows.append(
+            {
+                "architecture": label,
+                "recipe": recipe,
+                "adoption": "the recipe" if recipe else cls.adoption,
+                "asks": ""
+                if recipe
+                else ASKS.get(cls.adoption, "") + (f"; {cls.adoption_note}" if cls.adoption_note else ""),
+                "rate_per_s": rate,
+                "every_rate": not s["bound_by"],
+                "ceiling_per_s": s["saturation_throughput_per_s"],
+                "ceiling_low_per_s": s["saturation_min_per_s"],
+                "ceiling_high_per_s": s["saturation_max_per_s"],
+                "ceiling_runs": s["saturation_runs"],
+                "connections_held": _connections_held(run, label, rate) if rate is not None else None,
+                "holds_need": None if need is None else rate is not None and rate >= need,
+            }
+        )
     order = {kind: i for i, kind in enumerate(ADOPTION_CLASSES)}
-    return sorted(rows, key=lambda r: (not r["recipe"], order.get(r["adoption"], len(order)), -(r["ceiling_per_s"] or 0)))
+    return sorted(
+        rows, key=lambda r: (not r["recipe"], order.get(r["adoption"], len(order)), -(r["ceiling_per_s"] or 0))
+    )

@@ -17,10 +17,17 @@ from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
 from bench.analysis.verdict import target_section
-from bench.analysis.ways_out import (CLEAR, NO_CEILING, ONLY, SPREAD_UNKNOWN, Leaders, ceiling_words, held_leaders,
-                                     leaders_words)
-from bench.analysis.rules import (ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, kept_up,
-                                  traps)
+from bench.analysis.ways_out import (
+    CLEAR,
+    NO_CEILING,
+    ONLY,
+    SPREAD_UNKNOWN,
+    Leaders,
+    ceiling_words,
+    held_leaders,
+    leaders_words,
+)
+from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, kept_up, traps
 from bench.arms import architecture_of
 from bench.results import RunData
 from bench.stats import Spread
@@ -62,20 +69,31 @@ class Sustainable:
     def drain(self) -> Spread | None:
         if self.saturation_throughput_per_s is None:
             return None
-        return Spread(self.saturation_throughput_per_s, self.saturation_min_per_s, self.saturation_max_per_s,
-                      self.saturation_runs)
+        return Spread(
+            self.saturation_throughput_per_s, self.saturation_min_per_s, self.saturation_max_per_s, self.saturation_runs
+        )
 
 
-def limits_for(run: RunData, slo_p99_ms: float | None = None, connection_budget: int | None = None,
-               target_rate: float | None = None, headroom: float | None = None) -> Limits:
+def limits_for(
+    run: RunData,
+    slo_p99_ms: float | None = None,
+    connection_budget: int | None = None,
+    target_rate: float | None = None,
+    headroom: float | None = None,
+) -> Limits:
     """Limits from the arguments, else the run's profile, else the defaults (budget: the server's
     max_connections less what is reserved)."""
     slo = slo_p99_ms or run.setting("slo_p99_ms")
     budget = connection_budget or run.setting("connection_budget")
     if not budget:
-        budget = int(run.meta.get("server", {}).get("max_connections") or run.setting("max_connections")) - RESERVED_CONNECTIONS
+        budget = (
+            int(run.meta.get("server", {}).get("max_connections") or run.setting("max_connections"))
+            - RESERVED_CONNECTIONS
+        )
     target = target_rate or run.setting("target_rate")
-    return Limits(float(slo), int(budget), float(target) if target else None, float(headroom or run.setting("headroom")))
+    return Limits(
+        float(slo), int(budget), float(target) if target else None, float(headroom or run.setting("headroom"))
+    )
 
 
 def broken_limits(row: dict, limits: Limits) -> list[str]:
@@ -100,8 +118,12 @@ def held(row: dict, limits: Limits) -> bool:
 def profile_limits(profile) -> Limits:
     """The limits a run's profile sets, as far as they are known before it has run (the budget's
     default from the profile's max_connections, not the server's)."""
-    return Limits(profile.slo_p99_ms, profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS,
-                  profile.target_rate, profile.headroom)
+    return Limits(
+        profile.slo_p99_ms,
+        profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS,
+        profile.target_rate,
+        profile.headroom,
+    )
 
 
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
@@ -115,11 +137,20 @@ def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustain
     if drain:
         result.saturation_throughput_per_s, result.saturation_min_per_s = drain.median, drain.low
         result.saturation_max_per_s, result.saturation_runs = drain.high, drain.count
-        roles = Counter(r["bound_role"] for r in run.steps if r["architecture"] == architecture
-                        and r.get("saturation") and r.get("bound_role"))
+        roles = Counter(
+            r["bound_role"]
+            for r in run.steps
+            if r["architecture"] == architecture and r.get("saturation") and r.get("bound_role")
+        )
         result.saturation_bound_role = roles.most_common(1)[0][0] if roles else ""
-        result.saturation_cpu_sets = next((sets for r in run.steps if r["architecture"] == architecture
-                                           and r.get("saturation") and (sets := run.side("cpu_sets", r))), [])
+        result.saturation_cpu_sets = next(
+            (
+                sets
+                for r in run.steps
+                if r["architecture"] == architecture and r.get("saturation") and (sets := run.side("cpu_sets", r))
+            ),
+            [],
+        )
     for rate in sorted(by_rate):
         # Every repetition of a step must hold the limits.
         broken = sorted({b for row in by_rate[rate] for b in broken_limits(row, limits)}, key=_ORDER.index)
@@ -139,22 +170,35 @@ def advise(run: RunData, limits: Limits) -> dict:
     beside the capacity model's prediction for it."""
     whole, run = run, run.at_distance(run.distances[0])
     results = {arch: sustainable_rate(run, arch, limits) for arch in run.architectures}
-    advice = {"run_id": run.run_id, "limits": asdict(limits), "throughput_tolerance": THROUGHPUT_TOLERANCE,
-              "architectures": {a: asdict(s) for a, s in results.items()}}
+    advice = {
+        "run_id": run.run_id,
+        "limits": asdict(limits),
+        "throughput_tolerance": THROUGHPUT_TOLERANCE,
+        "architectures": {a: asdict(s) for a, s in results.items()},
+    }
     recipe = results.get(RECIPE)
     # The recipe on another broker (prefork-nullpool@rabbitmq) is still the recipe, not a way out of it.
     # Listed by ceiling, then rate, for reading; which is best is `leaders`' to say, from the ranges.
-    alternatives = sorted((s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps())),
-                          key=lambda s: (s.saturation_throughput_per_s or 0, s.rate_per_s or 0), reverse=True)
+    alternatives = sorted(
+        (s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps())),
+        key=lambda s: (s.saturation_throughput_per_s or 0, s.rate_per_s or 0),
+        reverse=True,
+    )
     found = held_leaders(alternatives)
     advice["crossover_rate_per_s"] = recipe.rate_per_s if recipe else None
     advice["recommended"] = found.one.architecture if found.one else None
     advice["about_equal"] = [s.architecture for s in found.top] if len(found.top) > 1 else []
     advice["by_adoption"] = best_by_class(run, results)
     advice["bursts"] = burst_summary(run)
-    advice["text"] = (_text(run, results, alternatives, found, limits, advice["by_adoption"]) + _statement_lines(run)
-                      + burst_lines(run) + _broker_lines(run) + _unsteady_lines(run) + skipped_lines(whole)
-                      + probe_lines(whole))
+    advice["text"] = (
+        _text(run, results, alternatives, found, limits, advice["by_adoption"])
+        + _statement_lines(run)
+        + burst_lines(run)
+        + _broker_lines(run)
+        + _unsteady_lines(run)
+        + skipped_lines(whole)
+        + probe_lines(whole)
+    )
     if limits.target_rate:
         ways = {a: s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps()) or a == RECIPE}
         section = target_section(ways, RECIPE, limits.target_rate, limits.headroom, _adoption_class)
@@ -170,7 +214,8 @@ def advise(run: RunData, limits: Limits) -> dict:
         measured = m["measured_saturation_per_s"]
         advice["text"].append(
             f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
-            f"(bound by {m['bound_by']})" + (f"; measured {measured:.0f} tasks/s." if measured else "."))
+            f"(bound by {m['bound_by']})" + (f"; measured {measured:.0f} tasks/s." if measured else ".")
+        )
     if len(whole.distances) > 1:
         first = whole.distances[0]
         advice["text"].insert(0, f"At rtt {first:g} ms (the run's first distance):")
@@ -188,22 +233,35 @@ def _distance_lines(run: RunData, table: list[dict]) -> list[str]:
             value, trips = row[f"{what}_p50_ms"], row[f"{what}_round_trips_measured"]
             if value is not None:
                 counted = row["connect_round_trips" if what == "connect" else "task_round_trips"]
-                parts.append(f"{words} {value:.1f} ms (model {row[f'predicted_{what}_p50_ms']:.1f}: "
-                             f"{trips:.1f} round trips measured, {counted} counted)")
+                parts.append(
+                    f"{words} {value:.1f} ms (model {row[f'predicted_{what}_p50_ms']:.1f}: "
+                    f"{trips:.1f} round trips measured, {counted} counted)"
+                )
         if row["measured_saturation_per_s"]:
-            parts.append(f"drains {row['measured_saturation_per_s']:.0f} tasks/s (model "
-                         f"{row['predicted_saturation_per_s']:.0f}, {100 * row['saturation_error']:+.0f} %)")
+            parts.append(
+                f"drains {row['measured_saturation_per_s']:.0f} tasks/s (model "
+                f"{row['predicted_saturation_per_s']:.0f}, {100 * row['saturation_error']:+.0f} %)"
+            )
         lines.append(f"At rtt {row['rtt_ms']:g} ms {RECIPE} " + ", ".join(parts) + ".")
     for arch in run.architectures:
-        drains = [f"{spread}/s at {rtt:g} ms" for rtt in run.distances
-                  if rtt is not None and (spread := run.at_distance(rtt).saturation(arch))]
+        drains = [
+            f"{spread}/s at {rtt:g} ms"
+            for rtt in run.distances
+            if rtt is not None and (spread := run.at_distance(rtt).saturation(arch))
+        ]
         if drains:
             lines.append(f"{arch} drains {', '.join(drains)} (median, min–max).")
     return lines
 
 
-def _text(run: RunData, results: dict[str, Sustainable], alternatives: list[Sustainable], found: Leaders,
-          limits: Limits, by_adoption: dict[str, dict]) -> list[str]:
+def _text(
+    run: RunData,
+    results: dict[str, Sustainable],
+    alternatives: list[Sustainable],
+    found: Leaders,
+    limits: Limits,
+    by_adoption: dict[str, dict],
+) -> list[str]:
     recipe = results.get(RECIPE)
     if recipe is None:
         return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
@@ -242,17 +300,25 @@ def _leaders_line(found: Leaders) -> str:
         return "Beyond that, no way out held a rate tested."
     first = found.top[0]
     if found.how == CLEAR:
-        return (f"Beyond that, the fastest way out here is {first.architecture} ({adoption_of(first.architecture)}): "
-                f"its {ceiling_words(first)} lies clear of every other's range.")
+        return (
+            f"Beyond that, the fastest way out here is {first.architecture} ({adoption_of(first.architecture)}): "
+            f"its {ceiling_words(first)} lies clear of every other's range."
+        )
     if found.how == SPREAD_UNKNOWN:
-        return (f"Beyond that, the highest ceiling here is {first.architecture}'s ({adoption_of(first.architecture)}), "
-                f"from single drains: their spread is unknown, so it is not shown to be the fastest.")
+        return (
+            f"Beyond that, the highest ceiling here is {first.architecture}'s ({adoption_of(first.architecture)}), "
+            f"from single drains: their spread is unknown, so it is not shown to be the fastest."
+        )
     if found.how in (NO_CEILING, ONLY):
         rate = f"at least {first.rate_per_s:g}/s" if not first.bound_by else f"{first.rate_per_s:g}/s"
-        return (f"Beyond that, move to {first.architecture} ({adoption_of(first.architecture)}), the only way out "
-                f"measured that sustains {rate}{f', {ceiling_words(first)}' if first.drain else ''}.")
-    return (f"Beyond that, about equal at the top: {leaders_words(found)}; "
-            f"each {_and([adoption_of(s.architecture) for s in found.top])}.")
+        return (
+            f"Beyond that, move to {first.architecture} ({adoption_of(first.architecture)}), the only way out "
+            f"measured that sustains {rate}{f', {ceiling_words(first)}' if first.drain else ''}."
+        )
+    return (
+        f"Beyond that, about equal at the top: {leaders_words(found)}; "
+        f"each {_and([adoption_of(s.architecture) for s in found.top])}."
+    )
 
 
 def _unsteady_lines(run: RunData) -> list[str]:
@@ -260,8 +326,10 @@ def _unsteady_lines(run: RunData) -> list[str]:
     steps = [f"{r['architecture']} at {r['offered_rate_per_s']:g}/s" for r in run.steps if r.get("unsteady")]
     if not steps:
         return []
-    return [f"Unsteady, so neither held nor broken here: {', '.join(steps)} (a backlog drained while measured; "
-            f"raise warmup_max_seconds)."]
+    return [
+        f"Unsteady, so neither held nor broken here: {', '.join(steps)} (a backlog drained while measured; "
+        f"raise warmup_max_seconds)."
+    ]
 
 
 def _broker_lines(run: RunData) -> list[str]:
@@ -275,8 +343,11 @@ def _broker_lines(run: RunData) -> list[str]:
         if len(labels) < 2:
             continue
         for words, pick in (("at the lowest rate", _lowest_rate_row), ("at saturation", _first_saturation_row)):
-            parts = [f"{broker} {row['broker_cpu_ms_per_task']:.2f} ms" for broker, label in labels.items()
-                     if (row := pick(run, label)) and row.get("broker_cpu_ms_per_task") is not None]
+            parts = [
+                f"{broker} {row['broker_cpu_ms_per_task']:.2f} ms"
+                for broker, label in labels.items()
+                if (row := pick(run, label)) and row.get("broker_cpu_ms_per_task") is not None
+            ]
             if len(parts) > 1:
                 lines.append(f"Broker CPU per task of {architecture} {words}: {', '.join(parts)} (one run each).")
     brokers = {run.broker_of(a) for a in run.architectures}
@@ -303,19 +374,35 @@ def _statement_lines(run: RunData) -> list[str]:
             last[row["architecture"]] = row
     lines = []
     for arch, row in last.items():
-        memory = (f", backends of {row['server_backend_uss_mb']:.1f} MB private memory each"
-                  if row.get("server_backend_uss_mb") is not None else "")
-        stay = ("; they stay until PgBouncer closes the connection (server_lifetime, an hour by default)"
-                if row["server_statements_max"] else "")
-        lines.append(f"{arch}: after its last step PgBouncer's server connections held {row['server_statements_mean']:.0f} "
-                     f"prepared statements each (at most {row['server_statements_max']:.0f}){memory}{stay}.")
+        memory = (
+            f", backends of {row['server_backend_uss_mb']:.1f} MB private memory each"
+            if row.get("server_backend_uss_mb") is not None
+            else ""
+        )
+        stay = (
+            "; they stay until PgBouncer closes the connection (server_lifetime, an hour by default)"
+            if row["server_statements_max"]
+            else ""
+        )
+        lines.append(
+            f"{arch}: after its last step PgBouncer's server connections held {row['server_statements_mean']:.0f} "
+            f"prepared statements each (at most {row['server_statements_max']:.0f}){memory}{stay}."
+        )
     kept, dropped = last.get(PGBOUNCER), last.get(PGBOUNCER_DISCARD)
     if kept and dropped:
-        costs = [f"{words} {dropped[column] - kept[column]:+.2f} ms" for column, words in
-                 (("db_cpu_ms_per_task", "database CPU"), ("pgbouncer_cpu_ms_per_task", "PgBouncer CPU"),
-                  ("exec_p50_ms", "task time p50")) if dropped.get(column) is not None and kept.get(column) is not None]
-        lines.append(f"DISCARD ALL after every transaction ({PGBOUNCER_DISCARD}) drops them; per task it cost "
-                     f"{', '.join(costs)} (its last step against {PGBOUNCER}'s, one run each).")
+        costs = [
+            f"{words} {dropped[column] - kept[column]:+.2f} ms"
+            for column, words in (
+                ("db_cpu_ms_per_task", "database CPU"),
+                ("pgbouncer_cpu_ms_per_task", "PgBouncer CPU"),
+                ("exec_p50_ms", "task time p50"),
+            )
+            if dropped.get(column) is not None and kept.get(column) is not None
+        ]
+        lines.append(
+            f"DISCARD ALL after every transaction ({PGBOUNCER_DISCARD}) drops them; per task it cost "
+            f"{', '.join(costs)} (its last step against {PGBOUNCER}'s, one run each)."
+        )
     return lines
 
 
@@ -324,25 +411,41 @@ def _recipe_line(recipe: Sustainable, limits: Limits) -> str:
     if recipe.rate_per_s is None and recipe.failed_at_per_s is None:
         return f"{RECIPE}: {_rate_phrase(recipe)}."
     if recipe.rate_per_s is None:
-        return (f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
-                f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}.")
+        return (
+            f"{RECIPE} did not hold the limits ({limits_text}) even at the lowest rate tested "
+            f"({recipe.failed_at_per_s:g}/s): {_limit_words(recipe.bound_by)}."
+        )
     if not recipe.bound_by:
-        ceiling = (f"; it cannot go past {recipe.drain} tasks/s, what its workers drain "
-                   f"at saturation{_bound_words(recipe)}" if recipe.drain else "")
-        return (f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
-                f"the highest rate tested{ceiling}.")
-    return (f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
-            f"{recipe.failed_at_per_s:g}/s it broke: {_limit_words(recipe.bound_by)}.")
+        ceiling = (
+            f"; it cannot go past {recipe.drain} tasks/s, what its workers drain at saturation{_bound_words(recipe)}"
+            if recipe.drain
+            else ""
+        )
+        return (
+            f"{RECIPE} is fine up to at least {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}), "
+            f"the highest rate tested{ceiling}."
+        )
+    return (
+        f"{RECIPE} is fine up to {recipe.rate_per_s:g} tasks/s on this setup ({limits_text}); at "
+        f"{recipe.failed_at_per_s:g}/s it broke: {_limit_words(recipe.bound_by)}."
+    )
 
 
 def _cost_line(run: RunData, recipe: Sustainable) -> list[str]:
-    rows = [r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation")
-            and r["offered_rate_per_s"] == (recipe.rate_per_s or recipe.failed_at_per_s)]
+    rows = [
+        r
+        for r in run.steps
+        if r["architecture"] == RECIPE
+        and not r.get("saturation")
+        and r["offered_rate_per_s"] == (recipe.rate_per_s or recipe.failed_at_per_s)
+    ]
     if not rows or rows[0]["connect_p50_ms"] is None or rows[0]["exec_p50_ms"] is None:
         return []
     row = rows[0]
-    line = (f"What limits it: each task spends {row['connect_p50_ms']:.1f} ms of its {row['exec_p50_ms']:.1f} ms "
-            f"opening a connection ({100 * (row['connect_share'] or 0):.0f} % of task time)")
+    line = (
+        f"What limits it: each task spends {row['connect_p50_ms']:.1f} ms of its {row['exec_p50_ms']:.1f} ms "
+        f"opening a connection ({100 * (row['connect_share'] or 0):.0f} % of task time)"
+    )
     if recipe.drain:
         line += f", and its workers drain at most {recipe.drain} tasks/s"
     machine = row.get("machine_cpu_percent")
@@ -374,9 +477,11 @@ def _crosscheck_line(run: RunData) -> list[str]:
         return []
     rates = [r["rate_per_s"] for r in pgbench["runs"]] if "runs" in pgbench else [pgbench["rate_per_s"]]
     pgbench_ms, method = pgbench["db_cpu_ms_per_transaction"], pgbench.get("method", "ratio at one rate")
-    return [f"Database CPU per task of {RECIPE}: {db.ms_per_task:.2f} ms ({db.how()}); pgbench -C (libpq, a "
-            f"connection per transaction) at {_and([f'{r:g}/s' for r in rates])}: {pgbench_ms:.2f} ms "
-            f"({'slope' if method == 'slope' else 'ratio'}) ({100 * (db.ms_per_task / pgbench_ms - 1):+.0f} %)."]
+    return [
+        f"Database CPU per task of {RECIPE}: {db.ms_per_task:.2f} ms ({db.how()}); pgbench -C (libpq, a "
+        f"connection per transaction) at {_and([f'{r:g}/s' for r in rates])}: {pgbench_ms:.2f} ms "
+        f"({'slope' if method == 'slope' else 'ratio'}) ({100 * (db.ms_per_task / pgbench_ms - 1):+.0f} %)."
+    ]
 
 
 def _and(items: list[str]) -> str:
@@ -427,6 +532,10 @@ def _trap_phrase(run: RunData, architecture: str) -> str:
 
 
 def _limit_words(bound_by: list[str]) -> str:
-    words = {"throughput": "throughput fell more than 2 % below the offered rate", "latency": "p99 over the SLO",
-             "errors": "tasks failed", "connections": "peak connections over the budget"}
+    words = {
+        "throughput": "throughput fell more than 2 % below the offered rate",
+        "latency": "p99 over the SLO",
+        "errors": "tasks failed",
+        "connections": "peak connections over the budget",
+    }
     return "; ".join(words[b] for b in bound_by)

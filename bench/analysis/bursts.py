@@ -19,8 +19,10 @@ def burst_summary(run: RunData) -> dict[str, dict]:
         facts = run.side("bursts", row)
         if not facts:
             continue
-        entry = out.setdefault(row["architecture"], {"drains_s": [], "connections_peak": 0, "failed": 0,
-                                                     "tasks": facts[0]["tasks"], "predictions_s": []})
+        entry = out.setdefault(
+            row["architecture"],
+            {"drains_s": [], "connections_peak": 0, "failed": 0, "tasks": facts[0]["tasks"], "predictions_s": []},
+        )
         drains = [f["drain_s"] for f in facts if f["drain_s"] is not None]
         entry["drains_s"] += drains
         rate = _nearest_drain_rate(run, row)
@@ -38,8 +40,11 @@ def burst_summary(run: RunData) -> dict[str, dict]:
 
 def _nearest_drain_rate(run: RunData, burst_row: dict) -> float | None:
     """The median drain rate of the arm's saturation steps just before and just after a burst step."""
-    drains = [r for r in run.steps if r["architecture"] == burst_row["architecture"] and r.get("saturation")
-              and r.get("throughput_per_s")]
+    drains = [
+        r
+        for r in run.steps
+        if r["architecture"] == burst_row["architecture"] and r.get("saturation") and r.get("throughput_per_s")
+    ]
     before = [r for r in drains if r["step"] < burst_row["step"]]
     after = [r for r in drains if r["step"] > burst_row["step"]]
     nearest = [r for side in (before[-1:] if before else [], after[:1]) for r in side]
@@ -59,10 +64,13 @@ def burst_lines(run: RunData) -> list[str]:
         if s["median_drain_s"] is None:
             lines.append(f"Bursts of {s['tasks']:g} every {period:g} s: {arch} finished no task of them.")
             continue
-        predicted = (f" (its saturation drain rate predicts {s['predicted_drain_s']:.1f} s)"
-                     if s["predicted_drain_s"] else "")
+        predicted = (
+            f" (its saturation drain rate predicts {s['predicted_drain_s']:.1f} s)" if s["predicted_drain_s"] else ""
+        )
         failed = f", {s['failed']:g} tasks failed" if s["failed"] else ""
-        lines.append(f"Bursts of {s['tasks']:g} every {period:g} s: {arch} emptied its queue in {s['median_drain_s']:.1f} s "
-                     f"(median of {len(s['drains_s'])}, longest {s['max_drain_s']:.1f} s){predicted}, with "
-                     f"{s['connections_peak']:g} connections open at most{failed}.")
+        lines.append(
+            f"Bursts of {s['tasks']:g} every {period:g} s: {arch} emptied its queue in {s['median_drain_s']:.1f} s "
+            f"(median of {len(s['drains_s'])}, longest {s['max_drain_s']:.1f} s){predicted}, with "
+            f"{s['connections_peak']:g} connections open at most{failed}."
+        )
     return lines

@@ -74,9 +74,12 @@ HEADLINE = [
     Metric("achieved_rate_per_s", True, 0.02, drift_factor=DRIFT_FACTOR),
     Metric("latency_p50_ms", False, 0.10, task_quantile=50, drift_factor=DRIFT_FACTOR),
     Metric("latency_p99_ms", False, 0.10, task_quantile=99, drift_factor=TAIL_DRIFT_FACTOR),
-    Metric("connect_p50_ms", False, 0.10, drift_factor=DRIFT_FACTOR), Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
-    Metric("connections_peak", False, 0.0, min_effect_abs=1), Metric("failed", False, 0.0),
-    Metric("cpu_percent", False, 0.10), Metric("broker_cpu_ms_per_task", False, 0.10),
+    Metric("connect_p50_ms", False, 0.10, drift_factor=DRIFT_FACTOR),
+    Metric("sessions_per_task", False, 0.02, min_effect_abs=0.05),
+    Metric("connections_peak", False, 0.0, min_effect_abs=1),
+    Metric("failed", False, 0.0),
+    Metric("cpu_percent", False, 0.10),
+    Metric("broker_cpu_ms_per_task", False, 0.10),
 ]
 
 
@@ -118,14 +121,28 @@ def compare_runs(baseline: RunData, contender: RunData, drift_factor: float | No
             if metric.task_quantile is not None and len(xs) == 1 and len(ys) == 1:
                 samples = (baseline.task_latencies(a[key][0]), contender.task_latencies(b[key][0]))
             outcome, evidence = judge(metric, xs, ys, samples, drift_factor)
-            differences.append(Difference(architecture, step, metric.column, metric.higher_is_better,
-                                          statistics.fmean(xs), statistics.fmean(ys), outcome, evidence))
+            differences.append(
+                Difference(
+                    architecture,
+                    step,
+                    metric.column,
+                    metric.higher_is_better,
+                    statistics.fmean(xs),
+                    statistics.fmean(ys),
+                    outcome,
+                    evidence,
+                )
+            )
     return differences
 
 
-def judge(metric: Metric, xs: list[float], ys: list[float],
-          samples: tuple[list[float], list[float]] | None = None,
-          drift_factor: float | None = None) -> tuple[str, str]:
+def judge(
+    metric: Metric,
+    xs: list[float],
+    ys: list[float],
+    samples: tuple[list[float], list[float]] | None = None,
+    drift_factor: float | None = None,
+) -> tuple[str, str]:
     """(verdict, evidence) for one metric: `xs`, `ys` are its values over each side's repetitions;
     `samples` the per-task latencies of single runs, when the metric is a latency percentile."""
     base, new = statistics.fmean(xs), statistics.fmean(ys)
@@ -142,14 +159,17 @@ def judge(metric: Metric, xs: list[float], ys: list[float],
     return _judge_single(metric, base, new, samples, factor)
 
 
-def _judge_single(metric: Metric, base: float, new: float, samples: tuple[list[float], list[float]] | None,
-                  drift_factor: float) -> tuple[str, str]:
+def _judge_single(
+    metric: Metric, base: float, new: float, samples: tuple[list[float], list[float]] | None, drift_factor: float
+) -> tuple[str, str]:
     """A latency, throughput or rate of single runs: a verdict only past the drift factor, and for a
     percentile, past its tasks' own spread too."""
     factor = _factor(base, new)
     if factor < drift_factor:
-        return "drift unknown", (f"single runs: drift between runs unknown ({factor:.2f}x, a verdict needs "
-                                 f"{drift_factor:g}x or runs with --repeat)")
+        return "drift unknown", (
+            f"single runs: drift between runs unknown ({factor:.2f}x, a verdict needs "
+            f"{drift_factor:g}x or runs with --repeat)"
+        )
     beyond = f"{factor:.2f}x, beyond the drift factor {drift_factor:g}x for single runs"
     if metric.task_quantile is None:
         return _direction(metric, base, new), beyond
@@ -157,11 +177,15 @@ def _judge_single(metric: Metric, base: float, new: float, samples: tuple[list[f
         return "no repeats", "one value a side: no spread to test"
     counts = f"{len(samples[0])} and {len(samples[1])} tasks"
     if min(len(samples[0]), len(samples[1])) < metric.min_tasks():
-        return "drift unknown", (f"{beyond}; but {counts} are too few for a p{metric.task_quantile:g}: it needs "
-                                 f"{metric.min_tasks()} a side, or runs with --repeat")
+        return "drift unknown", (
+            f"{beyond}; but {counts} are too few for a p{metric.task_quantile:g}: it needs "
+            f"{metric.min_tasks()} a side, or runs with --repeat"
+        )
     low, high = percentile_difference_interval(*samples, metric.task_quantile)
-    evidence = (f"{beyond}; bootstrap 95% interval of the p{metric.task_quantile:g} difference over {counts}: "
-                f"{low:+.3g} to {high:+.3g}")
+    evidence = (
+        f"{beyond}; bootstrap 95% interval of the p{metric.task_quantile:g} difference over {counts}: "
+        f"{low:+.3g} to {high:+.3g}"
+    )
     return (_direction(metric, base, new) if not low <= 0 <= high else "not significant"), evidence
 
 
@@ -193,12 +217,21 @@ def percentile_difference_interval(xs: list[float], ys: list[float], q: float) -
     import scipy.stats
 
     def difference(x, y, axis):
-        return (np.percentile(y, q, axis=axis, method=PERCENTILE_METHOD)
-                - np.percentile(x, q, axis=axis, method=PERCENTILE_METHOD))
+        return np.percentile(y, q, axis=axis, method=PERCENTILE_METHOD) - np.percentile(
+            x, q, axis=axis, method=PERCENTILE_METHOD
+        )
 
-    result = scipy.stats.bootstrap((np.asarray(xs), np.asarray(ys)), difference, vectorized=True, paired=False,
-                                   n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
-                                   method="percentile", batch=100, rng=np.random.default_rng(0))
+    result = scipy.stats.bootstrap(
+        (np.asarray(xs), np.asarray(ys)),
+        difference,
+        vectorized=True,
+        paired=False,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        batch=100,
+        rng=np.random.default_rng(0),
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

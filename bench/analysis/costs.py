@@ -19,13 +19,27 @@ from dataclasses import dataclass
 from bench.analysis.rules import kept_up
 from bench.stats import COST_OF, fit_line
 
-ROLE_OF = {"worker_cpu_ms_per_task": "workers", "machine_cpu_ms_per_task": "machine",
-           **{cost: cost.removesuffix("_cpu_ms_per_task") for cost in COST_OF
-              if cost not in ("worker_cpu_ms_per_task", "machine_cpu_ms_per_task")}}
+ROLE_OF = {
+    "worker_cpu_ms_per_task": "workers",
+    "machine_cpu_ms_per_task": "machine",
+    **{
+        cost: cost.removesuffix("_cpu_ms_per_task")
+        for cost in COST_OF
+        if cost not in ("worker_cpu_ms_per_task", "machine_cpu_ms_per_task")
+    },
+}
 """Role name of each per-task column: workers, db, broker, loadgen, pgbouncer, proxy, control, machine."""
 SLOPE, RATIO = "slope", "ratio at one rate"
-COLUMNS = ["architecture", "role", "cpu_ms_per_task", "cpu_ms_per_task_stderr", "idle_cpu_percent", "method",
-           "rates_per_s", "steps"]
+COLUMNS = [
+    "architecture",
+    "role",
+    "cpu_ms_per_task",
+    "cpu_ms_per_task_stderr",
+    "idle_cpu_percent",
+    "method",
+    "rates_per_s",
+    "steps",
+]
 """costs.csv: one row per (arm, role)."""
 
 
@@ -53,31 +67,49 @@ class RoleCost:
         return f"slope over {words}" if self.method == SLOPE else f"ratio at {words}"
 
     def row(self, architecture: str) -> dict:
-        return {"architecture": architecture, "role": self.role, "cpu_ms_per_task": _round(self.ms_per_task),
-                "cpu_ms_per_task_stderr": _round(self.stderr_ms), "idle_cpu_percent": _round(self.idle_percent),
-                "method": self.method, "rates_per_s": ";".join(f"{r:g}" for r in sorted(set(self.rates))),
-                "steps": len(self.rates)}
+        return {
+            "architecture": architecture,
+            "role": self.role,
+            "cpu_ms_per_task": _round(self.ms_per_task),
+            "cpu_ms_per_task_stderr": _round(self.stderr_ms),
+            "idle_cpu_percent": _round(self.idle_percent),
+            "method": self.method,
+            "rates_per_s": ";".join(f"{r:g}" for r in sorted(set(self.rates))),
+            "steps": len(self.rates),
+        }
 
 
 def fit_rows(rows: list[dict], architecture: str) -> list[dict]:
     """The steps a cost is fitted on: the architecture's rate steps that kept up and were steady."""
-    return [r for r in rows if r["architecture"] == architecture and not r.get("saturation") and kept_up(r)
-            and not r.get("unsteady")]
+    return [
+        r
+        for r in rows
+        if r["architecture"] == architecture and not r.get("saturation") and kept_up(r) and not r.get("unsteady")
+    ]
 
 
 def role_cost(rows: list[dict], cost_column: str) -> RoleCost | None:
     """One role's marginal cost over `rows` (see fit_rows), or None when no row measured it."""
     cpu_column = COST_OF[cost_column]
-    points = [(_rate(r, cost_column), 10 * r[cpu_column]) for r in rows
-              if r.get(cpu_column) is not None and _rate(r, cost_column)]
+    points = [
+        (_rate(r, cost_column), 10 * r[cpu_column])
+        for r in rows
+        if r.get(cpu_column) is not None and _rate(r, cost_column)
+    ]
     if not points:
         return None
     xs, ys = [x for x, _ in points], [y for _, y in points]
     if len(set(xs)) < 2 or max(xs) - min(xs) < 0.1 * max(xs):
         # One rate (or rates too close to part fixed from marginal): the ratio, as each step reports it.
         ratios = [r[cost_column] for r in rows if r.get(cost_column) is not None]
-        return RoleCost(ROLE_OF[cost_column], statistics.median(ratios) if ratios else math.nan, math.nan, math.nan,
-                        RATIO, tuple(xs))
+        return RoleCost(
+            ROLE_OF[cost_column],
+            statistics.median(ratios) if ratios else math.nan,
+            math.nan,
+            math.nan,
+            RATIO,
+            tuple(xs),
+        )
     slope, stderr, intercept = fit_line(xs, ys)
     return RoleCost(ROLE_OF[cost_column], slope, stderr, intercept / 10, SLOPE, tuple(xs))
 

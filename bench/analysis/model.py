@@ -109,9 +109,18 @@ class Prediction:
 def components(run: RunData) -> Components | None:
     """The measured parts, or None when no rate step of the recipe kept up. E and C come from the lowest
     rate (unloaded), K from the highest that kept up (the same step when there is one)."""
-    rows = sorted((r for r in run.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)
-                   and not r.get("unsteady") and r.get("machine_cpu_percent") is not None),
-                  key=lambda r: r["offered_rate_per_s"])
+    rows = sorted(
+        (
+            r
+            for r in run.steps
+            if r["architecture"] == RECIPE
+            and not r.get("saturation")
+            and kept_up(r)
+            and not r.get("unsteady")
+            and r.get("machine_cpu_percent") is not None
+        ),
+        key=lambda r: r["offered_rate_per_s"],
+    )
     if not rows or rows[0]["exec_p50_ms"] is None:
         return None
     costs = marginal_costs(run.steps, RECIPE)
@@ -123,22 +132,35 @@ def components(run: RunData) -> Components | None:
     server = run.meta.get("server", {})
     lowest = rows[0]
     return Components(
-        processes=int(run.setting("worker_processes")), cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
-        exec_ms=lowest["exec_p50_ms"], connect_ms=lowest["connect_p50_ms"] or 0.0, bridge_ms=bridge,
+        processes=int(run.setting("worker_processes")),
+        cores=int(run.meta.get("host", {}).get("cpu_count", 1)),
+        exec_ms=lowest["exec_p50_ms"],
+        connect_ms=lowest["connect_p50_ms"] or 0.0,
+        bridge_ms=bridge,
         rest_ms=lowest["exec_p50_ms"] - (lowest["connect_p50_ms"] or 0.0) - bridge,
         cpu_ms_per_task=machine.ms_per_task - (loadgen.ms_per_task if loadgen else 0.0),
         idle_ms_per_s=max(0.0, machine.idle_ms_per_s - (loadgen.idle_ms_per_s if loadgen else 0.0)),
         role_idle_ms_per_s={role: max(0.0, cost.idle_ms_per_s) for role, cost in roles.items()},
-        cost_method=machine.method, auth=server.get("auth") or run.setting("auth"),
-        ssl=bool(server.get("ssl")), scram_client_ms=calibration.get("scram_client_ms", 0.0),
-        tls_connect_ms=calibration.get("tls_connect_ms", 0.0), tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
+        cost_method=machine.method,
+        auth=server.get("auth") or run.setting("auth"),
+        ssl=bool(server.get("ssl")),
+        scram_client_ms=calibration.get("scram_client_ms", 0.0),
+        tls_connect_ms=calibration.get("tls_connect_ms", 0.0),
+        tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
         role_cpus=dict(run.setting("cpus")),
         role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
-        tls_client_share=_client_share(calibration), rtt_ms=lowest.get("rtt_ms") or 0.0)
+        tls_client_share=_client_share(calibration),
+        rtt_ms=lowest.get("rtt_ms") or 0.0,
+    )
 
 
-ROLE_WORDS = {"workers": "the workers' CPU", "db": "the database's CPU", "broker": "the broker's CPU",
-              "loadgen": "the load generator's CPU", "pgbouncer": "PgBouncer's CPU"}
+ROLE_WORDS = {
+    "workers": "the workers' CPU",
+    "db": "the database's CPU",
+    "broker": "the broker's CPU",
+    "loadgen": "the load generator's CPU",
+    "pgbouncer": "PgBouncer's CPU",
+}
 
 
 def _client_share(calibration: dict) -> float:
@@ -163,8 +185,13 @@ def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
     return best, words
 
 
-def predict(c: Components, processes: int | None = None, rtt_ms: float | None = None, auth: str | None = None,
-            ssl: bool | None = None) -> Prediction:
+def predict(
+    c: Components,
+    processes: int | None = None,
+    rtt_ms: float | None = None,
+    auth: str | None = None,
+    ssl: bool | None = None,
+) -> Prediction:
     processes = processes or c.processes
     rtt_ms = c.rtt_ms if rtt_ms is None else rtt_ms
     auth, ssl = auth or c.auth, c.ssl if ssl is None else ssl
@@ -183,8 +210,14 @@ def predict(c: Components, processes: int | None = None, rtt_ms: float | None = 
     process_bound = 1000 * processes / exec_ms
     cpu_allows, cpu_words = cpu_bound(c, extra_ms)
     setting = f"{processes} processes, rtt {rtt_ms:g} ms, {auth}, ssl {'on' if ssl else 'off'}"
-    return Prediction(setting, min(process_bound, cpu_allows), process_bound, cpu_allows, exec_ms,
-                      "processes" if process_bound <= cpu_allows else cpu_words)
+    return Prediction(
+        setting,
+        min(process_bound, cpu_allows),
+        process_bound,
+        cpu_allows,
+        exec_ms,
+        "processes" if process_bound <= cpu_allows else cpu_words,
+    )
 
 
 def measured_saturation(run: RunData) -> float | None:
@@ -195,9 +228,18 @@ def measured_saturation(run: RunData) -> float | None:
 
 def what_ifs(c: Components) -> list[Prediction]:
     other_auth = "trust" if c.auth == "scram-sha-256" else "scram-sha-256"
-    settings = [dict(), dict(processes=1), dict(processes=2 * c.processes), dict(processes=4 * c.processes),
-                dict(rtt_ms=0.5), dict(rtt_ms=2.0), dict(rtt_ms=10.0), dict(auth=other_auth), dict(ssl=not c.ssl),
-                dict(processes=4 * c.processes, rtt_ms=2.0)]
+    settings = [
+        dict(),
+        dict(processes=1),
+        dict(processes=2 * c.processes),
+        dict(processes=4 * c.processes),
+        dict(rtt_ms=0.5),
+        dict(rtt_ms=2.0),
+        dict(rtt_ms=10.0),
+        dict(auth=other_auth),
+        dict(ssl=not c.ssl),
+        dict(processes=4 * c.processes, rtt_ms=2.0),
+    ]
     return [predict(c, **s) for s in settings]
 
 
@@ -211,17 +253,26 @@ def distance_table(run: RunData, c: Components) -> list[dict]:
         if rtt is None:
             continue
         at = run.at_distance(rtt)
-        steps = sorted((r for r in at.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)),
-                       key=lambda r: r["offered_rate_per_s"])
+        steps = sorted(
+            (r for r in at.steps if r["architecture"] == RECIPE and not r.get("saturation") and kept_up(r)),
+            key=lambda r: r["offered_rate_per_s"],
+        )
         lowest = steps[0] if steps else {}
         extra = rtt - c.rtt_ms
         predicted = predict(c, rtt_ms=rtt)
         measured = measured_saturation(at)
-        row = {"rtt_ms": rtt, "connect_round_trips": connect_trips, "task_round_trips": task_trips,
-               "connect_p50_ms": lowest.get("connect_p50_ms"), "predicted_connect_p50_ms": c.connect_ms + extra * connect_trips,
-               "exec_p50_ms": lowest.get("exec_p50_ms"), "predicted_exec_p50_ms": predicted.exec_ms,
-               "measured_saturation_per_s": measured, "predicted_saturation_per_s": predicted.throughput_per_s,
-               "bound_by": predicted.bound_by}
+        row = {
+            "rtt_ms": rtt,
+            "connect_round_trips": connect_trips,
+            "task_round_trips": task_trips,
+            "connect_p50_ms": lowest.get("connect_p50_ms"),
+            "predicted_connect_p50_ms": c.connect_ms + extra * connect_trips,
+            "exec_p50_ms": lowest.get("exec_p50_ms"),
+            "predicted_exec_p50_ms": predicted.exec_ms,
+            "measured_saturation_per_s": measured,
+            "predicted_saturation_per_s": predicted.throughput_per_s,
+            "bound_by": predicted.bound_by,
+        }
         for what in ("connect", "exec"):
             value = row[f"{what}_p50_ms"]
             base = c.connect_ms if what == "connect" else c.exec_ms
@@ -239,7 +290,11 @@ def model_report(run: RunData) -> dict | None:
     if c is None:
         return None
     base = predict(c)
-    return {"components": asdict(c), "predicted_saturation_per_s": base.throughput_per_s,
-            "measured_saturation_per_s": measured_saturation(base_run), "bound_by": base.bound_by,
-            "what_ifs": [asdict(p) for p in what_ifs(c)],
-            "distances": distance_table(run, c) if len(run.distances) > 1 else []}
+    return {
+        "components": asdict(c),
+        "predicted_saturation_per_s": base.throughput_per_s,
+        "measured_saturation_per_s": measured_saturation(base_run),
+        "bound_by": base.bound_by,
+        "what_ifs": [asdict(p) for p in what_ifs(c)],
+        "distances": distance_table(run, c) if len(run.distances) > 1 else [],
+    }

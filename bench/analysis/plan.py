@@ -82,19 +82,31 @@ def costs(run: RunData, architecture: str) -> Costs | None:
     def cost(role: str, column: str) -> float:
         return marginal[role].ms_per_task if role in marginal else row.get(column) or 0.0
 
-    return Costs(cost("workers", "worker_cpu_ms_per_task"), cost("db", "db_cpu_ms_per_task"),
-                 cost("broker", "broker_cpu_ms_per_task"), row["exec_p50_ms"], sessions, label, row.get("rtt_ms") or 0.0)
+    return Costs(
+        cost("workers", "worker_cpu_ms_per_task"),
+        cost("db", "db_cpu_ms_per_task"),
+        cost("broker", "broker_cpu_ms_per_task"),
+        row["exec_p50_ms"],
+        sessions,
+        label,
+        row.get("rtt_ms") or 0.0,
+    )
 
 
 def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None = None) -> list[Need]:
     """Needs of every architecture but the traps, from the run's first distance where it has several."""
     run = run.at_distance(run.distances[0])
-    return [need for arch in run.architectures if architecture_of(arch) not in traps()
-            if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None]
+    return [
+        need
+        for arch in run.architectures
+        if architecture_of(arch) not in traps()
+        if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None
+    ]
 
 
-def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
-             rtt_ms: float | None = None) -> Need | None:
+def plan_one(
+    run: RunData, architecture: str, rate_per_s: float, budget: Budget, rtt_ms: float | None = None
+) -> Need | None:
     """`rtt_ms`: the database's distance to plan for; None: the one the run measured."""
     c = costs(run, architecture)
     if c is None:
@@ -102,20 +114,39 @@ def plan_one(run: RunData, architecture: str, rate_per_s: float, budget: Budget,
     at_once = _tasks_at_once(architecture, run)
     exec_ms = c.exec_ms + (0.0 if rtt_ms is None else rtt_ms - c.rtt_ms) * _round_trips(run, architecture)
     processes = max(math.ceil(rate_per_s * exec_ms / 1000 / at_once), math.ceil(rate_per_s * c.worker_cpu_ms / 1000))
-    held = (rate_per_s * exec_ms / 1000 if c.sessions_per_task >= 0.5
-            else processes * min(int(run.setting("pool_size")), at_once))
-    per_task = {"worker cores": c.worker_cpu_ms / 1000, "db cores": c.db_cpu_ms / 1000,
-                "broker cores": c.broker_cpu_ms / 1000}
-    limits = {"worker cores": budget.worker_cores, "db cores": budget.db_cores, "broker cores": budget.broker_cores,
-              "connections": budget.connections}
+    held = (
+        rate_per_s * exec_ms / 1000
+        if c.sessions_per_task >= 0.5
+        else processes * min(int(run.setting("pool_size")), at_once)
+    )
+    per_task = {
+        "worker cores": c.worker_cpu_ms / 1000,
+        "db cores": c.db_cpu_ms / 1000,
+        "broker cores": c.broker_cpu_ms / 1000,
+    }
+    limits = {
+        "worker cores": budget.worker_cores,
+        "db cores": budget.db_cores,
+        "broker cores": budget.broker_cores,
+        "connections": budget.connections,
+    }
     per_task["connections"] = held / rate_per_s if rate_per_s else 0.0
     need = {role: rate_per_s * cost for role, cost in per_task.items()}
     max_rates = {role: limits[role] / cost for role, cost in per_task.items() if limits[role] is not None and cost > 0}
     limited_by = min(max_rates, key=max_rates.get) if max_rates else None
-    return Need(architecture, rate_per_s, processes, need["worker cores"], need["db cores"], need["broker cores"],
-                held, rate_per_s * c.sessions_per_task,
-                [role for role in need if limits[role] is not None and need[role] > limits[role]],
-                max_rates[limited_by] if limited_by else None, limited_by)
+    return Need(
+        architecture,
+        rate_per_s,
+        processes,
+        need["worker cores"],
+        need["db cores"],
+        need["broker cores"],
+        held,
+        rate_per_s * c.sessions_per_task,
+        [role for role in need if limits[role] is not None and need[role] > limits[role]],
+        max_rates[limited_by] if limited_by else None,
+        limited_by,
+    )
 
 
 def _tasks_at_once(architecture: str, run: RunData) -> int:
@@ -140,5 +171,4 @@ def crossover_sentence(needs: list[Need]) -> str | None:
     recipe = next((n for n in needs if n.architecture == RECIPE), None)
     if recipe is None or recipe.max_rate_per_s is None:
         return None
-    return (f"{RECIPE} first needs more than the budget at {recipe.max_rate_per_s:.0f} tasks/s, "
-            f"in {recipe.limited_by}.")
+    return f"{RECIPE} first needs more than the budget at {recipe.max_rate_per_s:.0f} tasks/s, in {recipe.limited_by}."

@@ -9,8 +9,7 @@ only as sure as the steps behind it: the text names the rates and ranges it rest
 from __future__ import annotations
 
 from bench.analysis.adoption import adoption_of as adoption_words
-from bench.analysis.ways_out import (Leaders, ceiling_words, held_leaders, leaders_words, least_effort,
-                                     recipe_at_target)
+from bench.analysis.ways_out import Leaders, ceiling_words, held_leaders, leaders_words, least_effort, recipe_at_target
 
 EXIT_SHORT_OF_TARGET = 4
 """`bench run` and `bench advise --check`: the recipe does not hold target_rate x headroom."""
@@ -23,19 +22,31 @@ def target_section(results: dict, recipe_label: str, target: float, headroom: fl
     need = target * headroom
     recipe = results.get(recipe_label)
     ways = [s for label, s in results.items() if label != recipe_label]
-    section = {"target_rate_per_s": target, "headroom": headroom, "needed_rate_per_s": round(need, 2),
-               "recipe": recipe_at_target(recipe, target, headroom) if recipe else None,
-               "way_out": None, "best_held": None}
+    section = {
+        "target_rate_per_s": target,
+        "headroom": headroom,
+        "needed_rate_per_s": round(need, 2),
+        "recipe": recipe_at_target(recipe, target, headroom) if recipe else None,
+        "way_out": None,
+        "best_held": None,
+    }
     found = least_effort(ways, need, adoption_of)
     if found:
         kind, top = found
-        section["way_out"] = {"adoption": kind, "architectures": [s.architecture for s in top.top], "how": top.how,
-                              "rate_per_s": min(s.rate_per_s for s in top.top)}
+        section["way_out"] = {
+            "adoption": kind,
+            "architectures": [s.architecture for s in top.top],
+            "how": top.how,
+            "rate_per_s": min(s.rate_per_s for s in top.top),
+        }
     else:
         best = held_leaders(ways)
         if best.top:
-            section["best_held"] = {"architectures": [s.architecture for s in best.top], "how": best.how,
-                                    "rate_per_s": best.top[0].rate_per_s}
+            section["best_held"] = {
+                "architectures": [s.architecture for s in best.top],
+                "how": best.how,
+                "rate_per_s": best.top[0].rate_per_s,
+            }
     section["verdict"] = _verdict(section)
     section["lines"] = _lines(section, results, recipe_label, adoption_of)
     return section
@@ -50,8 +61,13 @@ def _verdict(section: dict) -> dict:
         status, line = HOLDS, f"the recipe holds {asked}"
     elif recipe["at_needed"] == "short":
         held = recipe["sustainable_rate_per_s"]
-        status, line = SHORT, (f"the recipe does not hold {asked}: "
-                               f"{'it held ' + format(held, 'g') + '/s at most' if held else 'it held no rate tested'}")
+        status, line = (
+            SHORT,
+            (
+                f"the recipe does not hold {asked}: "
+                f"{'it held ' + format(held, 'g') + '/s at most' if held else 'it held no rate tested'}"
+            ),
+        )
     else:
         status, line = UNKNOWN, f"the run did not measure the recipe at {asked}: run it with --target-rate {target:g}"
     return {"status": status, "line": line, "exit_code": EXIT_SHORT_OF_TARGET if status == SHORT else 0}
@@ -72,14 +88,20 @@ def _lines(section: dict, results: dict, recipe_label: str, adoption_of) -> list
         if len(chosen) == 1:
             lines.append(f"{asked}: {chosen[0].architecture} ({kind}); it {held[0]}.")
         else:
-            lines.append(f"{asked}: {leaders_words(Leaders(chosen, way_out['how']))} ({kind}); "
-                         + "; ".join(f"{s.architecture} {h}" for s, h in zip(chosen, held)) + ".")
+            lines.append(
+                f"{asked}: {leaders_words(Leaders(chosen, way_out['how']))} ({kind}); "
+                + "; ".join(f"{s.architecture} {h}" for s, h in zip(chosen, held))
+                + "."
+            )
     elif best:
         chosen = [results[a] for a in best["architectures"]]
         named = leaders_words(Leaders(chosen, best["how"]))
-        lines.append(f"No way out tested holds {need:g}/s ({target:g} x {section['headroom']:g}); the best held "
-                     f"{best['rate_per_s']:g}/s: {named} ({adoption_words(chosen[0].architecture)}), "
-                     + "; ".join(ceiling_words(s) for s in chosen) + ".")
+        lines.append(
+            f"No way out tested holds {need:g}/s ({target:g} x {section['headroom']:g}); the best held "
+            f"{best['rate_per_s']:g}/s: {named} ({adoption_words(chosen[0].architecture)}), "
+            + "; ".join(ceiling_words(s) for s in chosen)
+            + "."
+        )
     else:
         lines.append(f"No way out tested holds {need:g}/s ({target:g} x {section['headroom']:g}), nor any rate tested.")
     return lines
@@ -90,20 +112,30 @@ def _at_least(s) -> str:
 
 
 def _recipe_line(label: str, recipe: dict, measured, target: float, need: float) -> str:
-    ceiling = (f"; its {ceiling_words(measured)} is {recipe['ceiling_headroom']:.1f}x the target"
-               if recipe["ceiling_per_s"] else "")
+    ceiling = (
+        f"; its {ceiling_words(measured)} is {recipe['ceiling_headroom']:.1f}x the target"
+        if recipe["ceiling_per_s"]
+        else ""
+    )
     held = recipe["sustainable_rate_per_s"]
-    broke = (f"at {measured.failed_at_per_s:g}/s it broke: {measured.bound_by[0]}"
-             if measured.failed_at_per_s is not None else "")
+    broke = (
+        f"at {measured.failed_at_per_s:g}/s it broke: {measured.bound_by[0]}"
+        if measured.failed_at_per_s is not None
+        else ""
+    )
     opening = f"At your target of {target:g} tasks/s: {label}"
     if recipe["at_needed"] == "holds":
         top = "" if measured.bound_by else ", the highest rate tested"
-        return (f"{opening} holds it with {recipe['headroom']:.1f}x headroom (sustains {held:g}/s{top}, at least "
-                f"the {need:g}/s asked for){ceiling}.")
+        return (
+            f"{opening} holds it with {recipe['headroom']:.1f}x headroom (sustains {held:g}/s{top}, at least "
+            f"the {need:g}/s asked for){ceiling}."
+        )
     if recipe["at_target"] == "holds":
         short = broke or ("its ceiling lies below it" if recipe["at_needed"] == "short" else "not run higher")
-        return (f"{opening} holds it, but not {need:g}/s: headroom {recipe['headroom']:.1f}x (sustains {held:g}/s; "
-                f"{short}){ceiling}.")
+        return (
+            f"{opening} holds it, but not {need:g}/s: headroom {recipe['headroom']:.1f}x (sustains {held:g}/s; "
+            f"{short}){ceiling}."
+        )
     if recipe["at_target"] == "short":
         return f"{opening} does not hold it ({broke or 'its ceiling lies below it'}){ceiling}."
     below = f"it sustains {held:g}/s, the highest rate tested" if held else "no rate it held"

@@ -59,7 +59,7 @@ def held_leaders(ways: list, need: float | None = None) -> Leaders:
 
 
 def ceiling_words(s) -> str:
-    """"ceiling 232 (226–234)/s" (median of its drains, min–max), or "no ceiling measured"."""
+    """ "ceiling 232 (226–234)/s" (median of its drains, min–max), or "no ceiling measured"."""
     if not s.drain:
         return "no ceiling measured"
     runs = "" if s.drain.count > 1 else " (one drain: its spread is unknown)"
@@ -67,7 +67,7 @@ def ceiling_words(s) -> str:
 
 
 def leaders_words(found: Leaders) -> str:
-    """"X" or "X and Y, about equal (ceilings 610 (513–665)/s and 614 (590–700)/s overlap)"."""
+    """ "X" or "X and Y, about equal (ceilings 610 (513–665)/s and 614 (590–700)/s overlap)"."""
     names = " and ".join(s.architecture for s in found.top)
     if found.how == ABOUT_EQUAL and found.top[0].drain:
         return f"{names}, about equal ({' and '.join(ceiling_words(s) for s in found.top)}: their ranges overlap)"
@@ -93,11 +93,14 @@ def recipe_at_target(recipe, target: float, headroom: float) -> dict:
     target) and its ceiling's (median drain / target)."""
     rate = recipe.rate_per_s
     ceiling = recipe.drain
-    return {"sustainable_rate_per_s": rate, "at_target": _state(recipe, target),
-            "at_needed": _state(recipe, target * headroom),
-            "headroom": round(rate / target, 2) if rate else None,
-            "ceiling_per_s": ceiling.median if ceiling else None,
-            "ceiling_headroom": round(ceiling.median / target, 2) if ceiling else None}
+    return {
+        "sustainable_rate_per_s": rate,
+        "at_target": _state(recipe, target),
+        "at_needed": _state(recipe, target * headroom),
+        "headroom": round(rate / target, 2) if rate else None,
+        "ceiling_per_s": ceiling.median if ceiling else None,
+        "ceiling_headroom": round(ceiling.median / target, 2) if ceiling else None,
+    }
 
 
 def _state(s, rate: float) -> str:

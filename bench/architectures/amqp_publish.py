@@ -68,9 +68,11 @@ class Publisher:
 
         parts = urlsplit(broker_url)
         self._connection = amqp.Connection(
-            host=f"{parts.hostname}:{parts.port or 5672}", userid=unquote(parts.username or "guest"),
+            host=f"{parts.hostname}:{parts.port or 5672}",
+            userid=unquote(parts.username or "guest"),
             password=unquote(parts.password or "guest"),
-            virtual_host=unquote(parts.path[1:]) if len(parts.path) > 1 else "/")
+            virtual_host=unquote(parts.path[1:]) if len(parts.path) > 1 else "/",
+        )
         self._connection.connect()
         channel = self._connection.channel()
         # The workers declared the queue; to the default exchange, a message for no queue would vanish.
@@ -78,8 +80,11 @@ class Publisher:
         self._channel = channel.channel_id
         self._body_max = self._connection.frame_max - FRAME_OVERHEAD
         self._headers = headers
-        self._method = frame(METHOD_FRAME, self._channel, pack(">HHH", BASIC_CLASS, BASIC_PUBLISH, 0)
-                             + shortstr("") + shortstr(queue) + b"\x00")  # exchange, routing key, no mandatory/immediate
+        self._method = frame(
+            METHOD_FRAME,
+            self._channel,
+            pack(">HHH", BASIC_CLASS, BASIC_PUBLISH, 0) + shortstr("") + shortstr(queue) + b"\x00",
+        )  # exchange, routing key, no mandatory/immediate
         self._properties = _properties_parts(properties)
         self._socket = RawSocket(self._connection.transport.sock)
 

@@ -39,11 +39,22 @@ class AsyncQueue(Architecture):
     brokers = ("redis",)  # taskiq-redis's ListQueueBroker
 
     def start_workers(self, spec: WorkerSpec, log_dir: Path) -> list[ChildProcess]:
-        argv = [sys.executable, "-m", "taskiq", "worker", f"{__name__}:broker",
-                "--workers", str(spec.worker_processes), "--max-async-tasks", str(spec.tasks_per_process),
-                "--log-level", "WARNING"]
-        worker = ChildProcess(f"taskiq {self.name}", argv, log_path=log_dir / f"worker-{self.name}.log",
-                              env=spec.to_env(), cpus=spec.cpus)
+        argv = [
+            sys.executable,
+            "-m",
+            "taskiq",
+            "worker",
+            f"{__name__}:broker",
+            "--workers",
+            str(spec.worker_processes),
+            "--max-async-tasks",
+            str(spec.tasks_per_process),
+            "--log-level",
+            "WARNING",
+        ]
+        worker = ChildProcess(
+            f"taskiq {self.name}", argv, log_path=log_dir / f"worker-{self.name}.log", env=spec.to_env(), cpus=spec.cpus
+        )
         wait_until_ready([worker], spec, spec.worker_processes, self.name)
         return [worker]
 
@@ -64,7 +75,9 @@ class TaskiqSender(ListPushProducer):
         self._broker, self._task = make_broker(spec)
 
     def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
-        message = self._broker.formatter.dumps(self._task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns))
+        message = self._broker.formatter.dumps(
+            self._task.kicker().with_task_id(task_id)._prepare_message(task_id, scheduled_ns)
+        )
         return self.pack_command(message.labels.get("queue_name") or self._broker.queue_name, message.message)
 
 
@@ -103,8 +116,9 @@ async def run_task(task_id: str, scheduled_ns: int) -> None:
 
 async def _worker_startup(state: TaskiqState) -> None:
     spec = WorkerSpec.from_env()
-    engine = engines.async_pooled_engine(spec.database_url, AsyncQueue.name, spec.pool_size, spec.max_overflow,
-                                         spec.instrumented)
+    engine = engines.async_pooled_engine(
+        spec.database_url, AsyncQueue.name, spec.pool_size, spec.max_overflow, spec.instrumented
+    )
     _process["session_maker"] = async_sessionmaker(engine, expire_on_commit=False)
     spec.mark_ready()
 

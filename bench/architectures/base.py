@@ -132,6 +132,7 @@ gevent worker takes 3-5 s (its hub notices the signal only at its next timer) an
 
 def wait_until_ready(workers: list[ChildProcess], spec: WorkerSpec, expected: int, name: str) -> None:
     """Return once `expected` worker processes have marked themselves ready; else stop them and fail."""
+
     def settled() -> bool:
         return spec.ready_count() >= expected or not all(w.alive() for w in workers)
 

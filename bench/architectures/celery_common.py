@@ -45,9 +45,11 @@ def make_celery_app(main: str) -> Celery:
         worker_hijack_root_logger=False,
     )
     if spec:
-        app.conf.update(worker_prefetch_multiplier=spec.prefetch_multiplier,
-                        task_soft_time_limit=spec.task_time_limit_s,
-                        task_time_limit=spec.task_time_limit_s + HARD_LIMIT_GRACE_S)
+        app.conf.update(
+            worker_prefetch_multiplier=spec.prefetch_multiplier,
+            task_soft_time_limit=spec.task_time_limit_s,
+            task_time_limit=spec.task_time_limit_s + HARD_LIMIT_GRACE_S,
+        )
     return app
 
 
@@ -95,15 +97,39 @@ class CeleryArchitecture(Architecture):
         workers = []
         try:
             for index in range(self.instances(spec)):
-                argv = [sys.executable, "-m", "celery", "-A", f"{type(self).__module__}:app", "worker",
-                        "--pool", self.pool, "--concurrency", str(self.concurrency(spec)), "--queues", spec.queue,
-                        "--hostname", f"{self.name}-{index}@%h", "--without-gossip", "--without-mingle",
-                        "--without-heartbeat", "--loglevel", "WARNING"]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    f"{type(self).__module__}:app",
+                    "worker",
+                    "--pool",
+                    self.pool,
+                    "--concurrency",
+                    str(self.concurrency(spec)),
+                    "--queues",
+                    spec.queue,
+                    "--hostname",
+                    f"{self.name}-{index}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel",
+                    "WARNING",
+                ]
                 # Workers are stopped once their steps have drained: Celery's cold shutdown (SIGQUIT) ends
                 # them at once, where a warm one (SIGTERM) took about 7 s for the gevent pool here.
-                workers.append(ChildProcess(f"celery {self.name} {index}", argv,
-                                            log_path=log_dir / f"worker-{self.name}-{index}.log", env=spec.to_env(),
-                                            cpus=spec.cpus, stop_signal=signal.SIGQUIT))
+                workers.append(
+                    ChildProcess(
+                        f"celery {self.name} {index}",
+                        argv,
+                        log_path=log_dir / f"worker-{self.name}-{index}.log",
+                        env=spec.to_env(),
+                        cpus=spec.cpus,
+                        stop_signal=signal.SIGQUIT,
+                    )
+                )
         except BaseException:
             for worker in workers:
                 worker.stop()

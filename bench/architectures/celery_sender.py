@@ -34,10 +34,27 @@ CONTENT_TYPE, CONTENT_ENCODING = "application/json", "utf-8"
 
 def task_headers(task_name: str, task_id: str, args: list, origin: str) -> dict:
     """Celery protocol 2's headers for a task with positional `args`, no eta, no limits of its own."""
-    return {"lang": "py", "task": task_name, "id": task_id, "shadow": None, "eta": None, "expires": None,
-            "group": None, "group_index": None, "retries": 0, "timelimit": [None, None], "root_id": task_id,
-            "parent_id": None, "argsrepr": repr(args), "kwargsrepr": "{}", "origin": origin,
-            "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {}}
+    return {
+        "lang": "py",
+        "task": task_name,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": repr(args),
+        "kwargsrepr": "{}",
+        "origin": origin,
+        "ignore_result": None,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
 
 
 class MessageTemplate:
@@ -49,12 +66,22 @@ class MessageTemplate:
 
     def __init__(self, task_name: str, queue: str, origin: str, reply_to: str) -> None:
         self.origin, self.reply_to, self.task_name, self.queue = origin, reply_to, task_name, queue
-        self._body = json.dumps([["@@ID@@", 0], {}, EMBED]).replace("%", "%%").replace('"@@ID@@", 0', '%(id)s, %(ns)d')
-        envelope = {"body": "@@BODY@@", "content-encoding": CONTENT_ENCODING, "content-type": CONTENT_TYPE,
-                    "headers": {**task_headers(task_name, "@@ID@@", [], origin), "argsrepr": "@@ARGSREPR@@"},
-                    "properties": {"correlation_id": "@@ID@@", "reply_to": reply_to, "delivery_mode": 2,
-                                   "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-                                   "body_encoding": "base64", "delivery_tag": "@@TAG@@"}}
+        self._body = json.dumps([["@@ID@@", 0], {}, EMBED]).replace("%", "%%").replace('"@@ID@@", 0', "%(id)s, %(ns)d")
+        envelope = {
+            "body": "@@BODY@@",
+            "content-encoding": CONTENT_ENCODING,
+            "content-type": CONTENT_TYPE,
+            "headers": {**task_headers(task_name, "@@ID@@", [], origin), "argsrepr": "@@ARGSREPR@@"},
+            "properties": {
+                "correlation_id": "@@ID@@",
+                "reply_to": reply_to,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": "@@TAG@@",
+            },
+        }
         self._envelope = _with_slots(json.dumps(envelope), self.STAND_INS)
         # Delivery tags (kombu's key for a message in flight): a UUID shape as kombu's uuid4(), unique by a
         # random prefix per producer and a serial number, without a getrandom() and a UUID object per task.
@@ -65,9 +92,15 @@ class MessageTemplate:
 
     def redis_envelope(self, task_id: str, scheduled_ns: int) -> bytes:
         """kombu's Redis message: the envelope, with the body base64 and a fresh delivery tag."""
-        return (self._envelope % {"id": _json_inside(task_id), "argsrepr": _json_inside(repr([task_id, scheduled_ns])),
-                                  "body": base64.b64encode(self.body(task_id, scheduled_ns)).decode(),
-                                  "tag": "%s%012x" % (self._tag_prefix, next(self._tag_serial))}).encode()
+        return (
+            self._envelope
+            % {
+                "id": _json_inside(task_id),
+                "argsrepr": _json_inside(repr([task_id, scheduled_ns])),
+                "body": base64.b64encode(self.body(task_id, scheduled_ns)).decode(),
+                "tag": "%s%012x" % (self._tag_prefix, next(self._tag_serial)),
+            }
+        ).encode()
 
 
 def _json_inside(text: str) -> str:
@@ -87,8 +120,9 @@ def _with_slots(text: str, stand_ins: dict[str, str]) -> str:
 
 def make_sender(broker_url: str, queue: str, task_name: str) -> Producer:
     """The producer for a Redis (redis://, rediss://) or RabbitMQ (amqp://) broker."""
-    template = MessageTemplate(task_name, queue, f"gen{os.getpid()}@{socket.gethostname()}",
-                               str(uuid.uuid4()))  # reply_to: Celery's app id, which nothing reads with results ignored
+    template = MessageTemplate(
+        task_name, queue, f"gen{os.getpid()}@{socket.gethostname()}", str(uuid.uuid4())
+    )  # reply_to: Celery's app id, which nothing reads with results ignored
     scheme = urlsplit(broker_url).scheme
     if scheme.startswith("redis"):
         return RedisSender(broker_url, template)
@@ -112,18 +146,32 @@ class AmqpSender(Producer):
     """basic.publish to the default exchange, the queue as routing key."""
 
     def __init__(self, broker_url: str, template: MessageTemplate) -> None:
-        headers = TableTemplate(task_headers(template.task_name, "", [], template.origin), {"id", "root_id", "argsrepr"})
+        headers = TableTemplate(
+            task_headers(template.task_name, "", [], template.origin), {"id", "root_id", "argsrepr"}
+        )
         self._template = template
-        self._publisher = Publisher(broker_url, template.queue,
-                                    {"content_type": CONTENT_TYPE, "content_encoding": CONTENT_ENCODING,
-                                     "delivery_mode": 2, "priority": 0, "reply_to": template.reply_to}, headers)
+        self._publisher = Publisher(
+            broker_url,
+            template.queue,
+            {
+                "content_type": CONTENT_TYPE,
+                "content_encoding": CONTENT_ENCODING,
+                "delivery_mode": 2,
+                "priority": 0,
+                "reply_to": template.reply_to,
+            },
+            headers,
+        )
         # One channel for every Locust user: a message's frames must not be cut by another greenlet's
         # (the lock is gevent's under the load generator's monkey-patching).
         self._lock = threading.Lock()
 
     def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
-        return self._publisher.frames(self._template.body(task_id, scheduled_ns), task_id,
-                                      {"id": task_id, "root_id": task_id, "argsrepr": repr([task_id, scheduled_ns])})
+        return self._publisher.frames(
+            self._template.body(task_id, scheduled_ns),
+            task_id,
+            {"id": task_id, "root_id": task_id, "argsrepr": repr([task_id, scheduled_ns])},
+        )
 
     def deliver(self, message: bytes, task_id: str) -> None:
         with self._lock:

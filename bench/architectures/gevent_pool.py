@@ -35,8 +35,9 @@ app = make_celery_app(__name__)
 @functools.cache
 def session_maker() -> sessionmaker:
     spec, _, _ = worker_parts()
-    engine = engines.sync_pooled_engine(spec.database_url, GeventPool.name, spec.pool_size, spec.max_overflow,
-                                        spec.instrumented)
+    engine = engines.sync_pooled_engine(
+        spec.database_url, GeventPool.name, spec.pool_size, spec.max_overflow, spec.instrumented
+    )
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -33,8 +33,9 @@ app = make_celery_app(__name__)
 @functools.cache
 def session_maker() -> async_sessionmaker:
     spec, _, _ = worker_parts()
-    engine = engines.async_pooled_engine(spec.database_url, PreforkAsyncioRun.name, spec.pool_size,
-                                         spec.max_overflow, spec.instrumented)
+    engine = engines.async_pooled_engine(
+        spec.database_url, PreforkAsyncioRun.name, spec.pool_size, spec.max_overflow, spec.instrumented
+    )
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

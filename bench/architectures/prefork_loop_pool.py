@@ -39,8 +39,9 @@ def _make_loop_and_engine(**_kwargs) -> None:
         return
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = engines.async_pooled_engine(spec.database_url, PreforkLoopPool.name, spec.pool_size,
-                                         spec.max_overflow, spec.instrumented)
+    engine = engines.async_pooled_engine(
+        spec.database_url, PreforkLoopPool.name, spec.pool_size, spec.max_overflow, spec.instrumented
+    )
     _process.update(loop=loop, session_maker=async_sessionmaker(engine, expire_on_commit=False))
 
 

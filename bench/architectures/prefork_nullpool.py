@@ -40,8 +40,9 @@ def celery_session_maker() -> async_sessionmaker:
 
     arch = get_architecture(spec.architecture)
     url = spec.pgbouncer_url if arch.pgbouncer else spec.database_url
-    celery_engine = engines.async_nullpool_engine(url, arch.name, spec.instrumented,
-                                                  behind_pgbouncer=arch.settings_for_pgbouncer, driver=arch.driver)
+    celery_engine = engines.async_nullpool_engine(
+        url, arch.name, spec.instrumented, behind_pgbouncer=arch.settings_for_pgbouncer, driver=arch.driver
+    )
     return async_sessionmaker(celery_engine, expire_on_commit=False)
 
 

@@ -43,8 +43,9 @@ def _make_engine(**_kwargs) -> None:
     spec = WorkerSpec.from_env()
     if not spec or spec.architecture != PreforkSyncPool.name:
         return
-    engine = engines.sync_pooled_engine(spec.database_url, PreforkSyncPool.name, CONNECTIONS_PER_PROCESS, 0,
-                                        spec.instrumented)
+    engine = engines.sync_pooled_engine(
+        spec.database_url, PreforkSyncPool.name, CONNECTIONS_PER_PROCESS, 0, spec.instrumented
+    )
     _process["session_maker"] = sessionmaker(engine, expire_on_commit=False)
 
 

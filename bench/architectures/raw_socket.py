@@ -28,7 +28,7 @@ class RawSocket:
         view = memoryview(data)
         while view:
             try:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
             except BlockingIOError:  # the buffer is full (a broker that stopped reading)
                 if not select.select([], [self._fd], [], WAIT_TIMEOUT_S)[1]:
                     raise TimeoutError(f"the broker took nothing in {WAIT_TIMEOUT_S} s") from None

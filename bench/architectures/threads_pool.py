@@ -41,8 +41,9 @@ _engine_lock = threading.Lock()
 @functools.cache
 def _session_maker_once() -> sessionmaker:
     spec, _, _ = worker_parts()
-    engine = engines.sync_pooled_engine(spec.database_url, ThreadsPool.name, spec.tasks_per_process, 0,
-                                        spec.instrumented)
+    engine = engines.sync_pooled_engine(
+        spec.database_url, ThreadsPool.name, spec.tasks_per_process, 0, spec.instrumented
+    )
     return sessionmaker(engine, expire_on_commit=False)
 
 

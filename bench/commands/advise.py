@@ -24,17 +24,30 @@ HELP = "say up to what rate the NullPool recipe holds, what limits it and which 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "run")
     parser.add_argument("--slo-p99-ms", type=float, help="p99 latency target (default: the run's profile, else 500)")
-    parser.add_argument("--connection-budget", type=int,
-                        help="connections the database can give these workers (default: the run's profile, "
-                             "else the server's max_connections less 5)")
-    parser.add_argument("--target-rate", type=_positive, metavar="RATE",
-                        help="your peak rate, tasks/s (default: the run's profile): the recipe's headroom and the "
-                             "least-effort way out that holds it with room to grow")
-    parser.add_argument("--headroom", type=_factor, metavar="FACTOR",
-                        help="room to grow above the target that must be held (default: the run's profile, else 1.5)")
-    parser.add_argument("--check", action="store_true",
-                        help=f"exit {EXIT_SHORT_OF_TARGET} when the recipe does not hold target x headroom (needs a target)")
-
+    parser.add_argument(
+        "--connection-budget",
+        type=int,
+        help="connections the database can give these workers (default: the run's profile, "
+        "else the server's max_connections less 5)",
+    )
+    parser.add_argument(
+        "--target-rate",
+        type=_positive,
+        metavar="RATE",
+        help="your peak rate, tasks/s (default: the run's profile): the recipe's headroom and the "
+        "least-effort way out that holds it with room to grow",
+    )
+    parser.add_argument(
+        "--headroom",
+        type=_factor,
+        metavar="FACTOR",
+        help="room to grow above the target that must be held (default: the run's profile, else 1.5)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit {EXIT_SHORT_OF_TARGET} when the recipe does not hold target x headroom (needs a target)",
+    )
 
     what_if = parser.add_argument_group("a what-if of your own for the prefork-nullpool capacity model")
     what_if.add_argument("--processes", type=int, help="worker processes")
@@ -89,6 +102,12 @@ def model_table(model: dict, custom: Prediction) -> Table:
     for column in ("setting", "predicted/s", "processes allow/s", "machine CPU allows/s", "task ms", "bound by"):
         table.add_column(column, justify="left" if column in ("setting", "bound by") else "right")
     for p in [*(Prediction(**w) for w in model["what_ifs"]), custom]:
-        table.add_row(p.setting, f"{p.throughput_per_s:.0f}", f"{p.process_bound_per_s:.0f}",
-                      f"{p.cpu_bound_per_s:.0f}", f"{p.exec_ms:.2f}", p.bound_by)
+        table.add_row(
+            p.setting,
+            f"{p.throughput_per_s:.0f}",
+            f"{p.process_bound_per_s:.0f}",
+            f"{p.cpu_bound_per_s:.0f}",
+            f"{p.exec_ms:.2f}",
+            p.bound_by,
+        )
     return table

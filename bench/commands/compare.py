@@ -18,24 +18,49 @@ from bench.errors import BenchError
 from bench.results import find_run, load_run
 
 NAME = "compare"
-HELP = ("compare two runs metric by metric (difference, difference %%, and better, worse, same, not significant, "
-        "drift unknown or no repeats, with the evidence), with overlay charts")
-COLUMNS = ["architecture", "step", "metric", "baseline", "contender", "diff", "diff_percent", "higher_is_better",
-           "verdict", "evidence"]
-COLOURS = {"better": "green", "worse": "red", "not significant": "dim", "same": "dim", "no repeats": "dim",
-           "drift unknown": "dim"}
+HELP = (
+    "compare two runs metric by metric (difference, difference %%, and better, worse, same, not significant, "
+    "drift unknown or no repeats, with the evidence), with overlay charts"
+)
+COLUMNS = [
+    "architecture",
+    "step",
+    "metric",
+    "baseline",
+    "contender",
+    "diff",
+    "diff_percent",
+    "higher_is_better",
+    "verdict",
+    "evidence",
+]
+COLOURS = {
+    "better": "green",
+    "worse": "red",
+    "not significant": "dim",
+    "same": "dim",
+    "no repeats": "dim",
+    "drift unknown": "dim",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "baseline", "contender")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
-    parser.add_argument("--wide", action="store_true",
-                        help="the table with every column (default: those that fit 100 terminal columns; csv and "
-                             "markdown always have all)")
-    parser.add_argument("--drift-factor", type=_drift_factor, metavar="X",
-                        help=f"single runs: how many times larger a latency, throughput or rate must be for a "
-                             f"verdict (default {DRIFT_FACTOR:g}, {TAIL_DRIFT_FACTOR:g} for p99: two single runs of "
-                             f"one profile drift by up to 1.5x and more on a small shared VM, their p99 more)")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="the table with every column (default: those that fit 100 terminal columns; csv and "
+        "markdown always have all)",
+    )
+    parser.add_argument(
+        "--drift-factor",
+        type=_drift_factor,
+        metavar="X",
+        help=f"single runs: how many times larger a latency, throughput or rate must be for a "
+        f"verdict (default {DRIFT_FACTOR:g}, {TAIL_DRIFT_FACTOR:g} for p99: two single runs of "
+        f"one profile drift by up to 1.5x and more on a small shared VM, their p99 more)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,9 +91,18 @@ def _drift_factor(text: str) -> float:
 
 
 def _row(d: Difference) -> list[str]:
-    return [d.architecture, d.step, d.metric, _num(d.baseline), _num(d.contender), f"{d.diff:+.4g}",
-            "" if math.isnan(d.diff_percent) else f"{d.diff_percent:+.1f}%", str(d.higher_is_better), d.verdict,
-            d.evidence]
+    return [
+        d.architecture,
+        d.step,
+        d.metric,
+        _num(d.baseline),
+        _num(d.contender),
+        f"{d.diff:+.4g}",
+        "" if math.isnan(d.diff_percent) else f"{d.diff_percent:+.1f}%",
+        str(d.higher_is_better),
+        d.verdict,
+        d.evidence,
+    ]
 
 
 def _num(value: float) -> str:
@@ -84,8 +118,7 @@ def as_csv(differences: list[Difference]) -> str:
 
 
 def as_markdown(differences: list[Difference], a: str, b: str) -> str:
-    lines = [f"Baseline `{a}`, contender `{b}`.", "", "| " + " | ".join(COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]
+    lines = [f"Baseline `{a}`, contender `{b}`.", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for d in differences:
         cells = _row(d)
         if d.verdict in ("better", "worse"):
@@ -104,12 +137,22 @@ NARROW_WIDTHS = {"architecture": 16, "metric": 22}
 
 def as_table(differences: list[Difference], a: str, b: str, wide: bool = False) -> Table:
     shown = COLUMNS if wide else NARROW
-    table = Table(title=f"baseline {a} vs contender {b}", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left",
-                  width=None if wide else NARROW_TABLE_WIDTH)
+    table = Table(
+        title=f"baseline {a} vs contender {b}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        title_justify="left",
+        width=None if wide else NARROW_TABLE_WIDTH,
+    )
     for column in shown:
         text = column in TEXT_COLUMNS
-        table.add_column("diff %" if column == "diff_percent" else column, justify="left" if text else "right",
-                         no_wrap=not text, overflow="fold", max_width=None if wide else NARROW_WIDTHS.get(column))
+        table.add_column(
+            "diff %" if column == "diff_percent" else column,
+            justify="left" if text else "right",
+            no_wrap=not text,
+            overflow="fold",
+            max_width=None if wide else NARROW_WIDTHS.get(column),
+        )
     for d in differences:
         cells = dict(zip(COLUMNS, _row(d)))
         colour = COLOURS.get(d.verdict, "")

@@ -26,9 +26,15 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(column)
     for name in profile_names(config):
         p = resolve_profile(config, name, {}, environ={})
-        table.add_row(name + (" (default)" if name == default else ""),
-                      config["profiles"][name].get("base", ""), ", ".join(p.architectures), p.workload,
-                      ", ".join(r if isinstance(r, str) else f"{r:g}" for r in p.rates), f"{p.step_seconds:g}", f"{p.warmup_seconds:g}",
-                      p.arrival)
+        table.add_row(
+            name + (" (default)" if name == default else ""),
+            config["profiles"][name].get("base", ""),
+            ", ".join(p.architectures),
+            p.workload,
+            ", ".join(r if isinstance(r, str) else f"{r:g}" for r in p.rates),
+            f"{p.step_seconds:g}",
+            f"{p.warmup_seconds:g}",
+            p.arrival,
+        )
     stdout.print(table)
     return 0

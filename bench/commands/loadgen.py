@@ -20,10 +20,16 @@ HELP = "on a load generator host: send a share of each step's arrivals for a `be
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--master", required=True, metavar="HOST:PORT",
-                        help="where the run's Locust master listens, as `bench run` prints it")
+    parser.add_argument(
+        "--master",
+        required=True,
+        metavar="HOST:PORT",
+        help="where the run's Locust master listens, as `bench run` prints it",
+    )
     parser.add_argument("--broker", metavar="URL", help="the broker as this host reaches it (default: the run's)")
-    parser.add_argument("--log-dir", type=Path, help="where the load generator's log goes (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--log-dir", type=Path, help="where the load generator's log goes (default: a temporary folder, removed)"
+    )
 
 
 def _master_address(text: str) -> tuple[str, int]:
@@ -54,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
             # One Locust worker per step, since each step has a master of its own: the next one waits
             # (Locust retries for five minutes) for the next step's master at the same address.
             while True:
-                child = ChildProcess("loadgen worker", [sys.executable, "-m", "bench.loadgen"],
-                                     log_path=log_dir / "loadgen.log", env=env)
+                child = ChildProcess(
+                    "loadgen worker", [sys.executable, "-m", "bench.loadgen"], log_path=log_dir / "loadgen.log", env=env
+                )
                 code = child.popen.wait()
                 child.stop()
                 if code == RUN_OVER_EXIT:
@@ -63,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
                     stderr.print(f"bench loadgen: the run is over ({steps} step(s) sent)")
                     return 0
                 if code == NO_MASTER_EXIT:
-                    raise BenchError(f"bench loadgen: no master answered at {host}:{port} for 5 minutes "
-                                     f"({steps} step(s) sent){see_log}")
+                    raise BenchError(
+                        f"bench loadgen: no master answered at {host}:{port} for 5 minutes "
+                        f"({steps} step(s) sent){see_log}"
+                    )
                 if code != 0:
-                    raise BenchError(f"bench loadgen: the Locust worker ended with exit code {code} "
-                                     f"after {steps} step(s){see_log}")
+                    raise BenchError(
+                        f"bench loadgen: the Locust worker ended with exit code {code} after {steps} step(s){see_log}"
+                    )
                 steps += 1
                 log.info(f"step {steps} sent")
         except KeyboardInterrupt:

@@ -20,19 +20,28 @@ HELP = "what a task rate would need of worker, database and broker cores and con
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "run")
     parser.add_argument("--rate", type=float, required=True, help="tasks/s to plan for")
-    parser.add_argument("--rtt-ms", type=float, help="round-trip time to the database, ms (default: as the run measured)")
+    parser.add_argument(
+        "--rtt-ms", type=float, help="round-trip time to the database, ms (default: as the run measured)"
+    )
     parser.add_argument("--db-cores", type=float, help="cores the database may use")
     parser.add_argument("--worker-cores", type=float, help="cores the workers may use")
     parser.add_argument("--broker-cores", type=float, help="cores the broker may use")
-    parser.add_argument("--connections", type=int,
-                        help="connections the database can give the workers (default: the run's max_connections less 5)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        help="connections the database can give the workers (default: the run's max_connections less 5)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.rate <= 0 or (args.rtt_ms is not None and args.rtt_ms < 0):
         raise BenchError("--rate must be above 0 and --rtt-ms 0 or more")
     data = load_run(find_run(args.results_dir, args.run))
-    connections = args.connections or int(data.meta.get("server", {}).get("max_connections") or data.setting("max_connections")) - RESERVED_CONNECTIONS
+    connections = (
+        args.connections
+        or int(data.meta.get("server", {}).get("max_connections") or data.setting("max_connections"))
+        - RESERVED_CONNECTIONS
+    )
     budget = Budget(args.db_cores, args.worker_cores, args.broker_cores, connections)
     needs = plan(data, args.rate, budget, args.rtt_ms)
     if not needs:
@@ -46,14 +55,32 @@ def run(args: argparse.Namespace) -> int:
 def needs_table(needs: list[Need], rate: float, rtt_ms: float | None) -> Table:
     distance = "rtt as measured" if rtt_ms is None else f"rtt {rtt_ms:g} ms"
     table = Table(title=f"what {rate:g} tasks/s would need ({distance})")
-    columns = ["architecture", "processes", "worker cores", "db cores", "broker cores", "connections held",
-               "opened/s", "short of", "budget allows/s", "limited by"]
+    columns = [
+        "architecture",
+        "processes",
+        "worker cores",
+        "db cores",
+        "broker cores",
+        "connections held",
+        "opened/s",
+        "short of",
+        "budget allows/s",
+        "limited by",
+    ]
     for column in columns:
         table.add_column(column, justify="left" if column in ("architecture", "short of", "limited by") else "right")
     for n in needs:
         allows = "-" if n.max_rate_per_s is None else f"{n.max_rate_per_s:.0f}"
-        table.add_row(n.architecture, str(n.worker_processes), f"{n.worker_cores:.2f}", f"{n.db_cores:.2f}",
-                      f"{n.broker_cores:.2f}", f"{n.connections_held:.0f}", f"{n.connections_opened_per_s:.0f}",
-                      ", ".join(n.short_of) or "-", allows, n.limited_by or "-")
+        table.add_row(
+            n.architecture,
+            str(n.worker_processes),
+            f"{n.worker_cores:.2f}",
+            f"{n.db_cores:.2f}",
+            f"{n.broker_cores:.2f}",
+            f"{n.connections_held:.0f}",
+            f"{n.connections_opened_per_s:.0f}",
+            ", ".join(n.short_of) or "-",
+            allows,
+            n.limited_by or "-",
+        )
     return table
-

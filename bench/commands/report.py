@@ -11,15 +11,21 @@ from bench.report import write_report
 from bench.results import find_run, load_run
 
 NAME = "report"
-HELP = ("write plots/<run-id>/report.html, a self-contained page with the answer, summary, charts and "
-        "environment; or print the answer and the summary as Markdown")
+HELP = (
+    "write plots/<run-id>/report.html, a self-contained page with the answer, summary, charts and "
+    "environment; or print the answer and the summary as Markdown"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, "run")
-    parser.add_argument("--format", choices=["html", "markdown"], default="html",
-                        help="html: plots/<run-id>/report.html; markdown: the answer, the ways out, the advice and "
-                             "the summary table on stdout (for a CI job summary or a pull-request comment)")
+    parser.add_argument(
+        "--format",
+        choices=["html", "markdown"],
+        default="html",
+        help="html: plots/<run-id>/report.html; markdown: the answer, the ways out, the advice and "
+        "the summary table on stdout (for a CI job summary or a pull-request comment)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,8 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
     parser.add_argument("--plots-dir", type=Path, default=Path("plots"), help="where charts and the report go")
-    parser.add_argument("--wide", action="store_true",
-                        help="the end-of-run summary with every column (default: the ones that answer the question)")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="the end-of-run summary with every column (default: the ones that answer the question)",
+    )
     add_profile_flags(parser)
 
 
@@ -50,23 +53,39 @@ def run(args: argparse.Namespace) -> int:
     for arm in profile.arms():
         brokers = get_architecture(arm.architecture).brokers
         if arm.broker not in brokers:
-            raise BenchError(f"{arm.architecture} runs on {' or '.join(brokers)} only; "
-                             f"leave it out of a run on {arm.broker}")
+            raise BenchError(
+                f"{arm.architecture} runs on {' or '.join(brokers)} only; leave it out of a run on {arm.broker}"
+            )
     service_ms = make_workload(profile.workload, profile.table_rows, profile.workload_params).outside_service_ms()
     for arm in (a for a in profile.arms() if a.variant):  # each variant's settings, checked like the profile's
-        if make_workload(profile.workload, profile.table_rows, profile.workload_params_of(arm)).outside_service_ms() != service_ms:
-            raise BenchError(f"{arm.label}: a variant cannot change how long the outside service takes (one serves the run)")
+        if (
+            make_workload(profile.workload, profile.table_rows, profile.workload_params_of(arm)).outside_service_ms()
+            != service_ms
+        ):
+            raise BenchError(
+                f"{arm.label}: a variant cannot change how long the outside service takes (one serves the run)"
+            )
     skipped = skipped_arms(profile.arms(), workload_class(profile.workload))
     if len(skipped) == len(profile.arms()):
-        raise BenchError(f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}")
-    preflight(profile.database_url, profile.broker_url, needs_pgbouncer(profile),
-              distance=profile.distances() != [None], brokers=profile.brokers(), control_url=profile.control_url)
+        raise BenchError(
+            f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}"
+        )
+    preflight(
+        profile.database_url,
+        profile.broker_url,
+        needs_pgbouncer(profile),
+        distance=profile.distances() != [None],
+        brokers=profile.brokers(),
+        control_url=profile.control_url,
+    )
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
     interrupt_on_signals()
     run_ = Run(profile, args.results_dir, TerminalObserver(), skipped)
-    stderr.print(f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
-                 f"{', '.join(profile.architectures)} on {profile.workload}")
+    stderr.print(
+        f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
+        f"{', '.join(profile.architectures)} on {profile.workload}"
+    )
     for label, why in skipped.items():
         stderr.print(f"{label}: skipped: {why}", highlight=False)
     try:
@@ -80,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bench: error: {exc}\n")
         return 2
     except ServerExited as exc:
-        sys.stderr.write(f"bench: error: {exc.reason} during the run; kept {len(run_.rows)} step(s) "
-                         f"in {run_.folder.path}\n")
+        sys.stderr.write(
+            f"bench: error: {exc.reason} during the run; kept {len(run_.rows)} step(s) in {run_.folder.path}\n"
+        )
         _print_summary(run_, args.wide)
         _draw(run_, args.plots_dir)
         return EXIT_SERVER_EXITED
@@ -125,4 +145,6 @@ def _draw(run_: Run, plots_dir: Path) -> dict | None:
 
 def _print_summary(run_: Run, wide: bool) -> None:
     if run_.rows:
-        stdout.print(summary_table(run_.rows, f"{run_.folder.run_id} ({run_.profile.name}, {run_.profile.workload})", wide))
+        stdout.print(
+            summary_table(run_.rows, f"{run_.folder.run_id} ({run_.profile.name}, {run_.profile.workload})", wide)
+        )

@@ -28,8 +28,14 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError):
             continue
         profile = meta.get("profile", {})
-        table.add_row(meta.get("run_id", meta_path.parent.name), str(meta.get("started_at", ""))[:19],
-                      str(meta.get("status")), str(profile.get("name")), str(profile.get("workload")),
-                      ", ".join(profile.get("architectures", [])), str(meta.get("steps_finished", "")))
+        table.add_row(
+            meta.get("run_id", meta_path.parent.name),
+            str(meta.get("started_at", ""))[:19],
+            str(meta.get("status")),
+            str(profile.get("name")),
+            str(profile.get("workload")),
+            ", ".join(profile.get("architectures", [])),
+            str(meta.get("steps_finished", "")),
+        )
     stdout.print(table)
     return 0

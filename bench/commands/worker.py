@@ -17,12 +17,18 @@ HELP = "on a worker host: run the architecture a `bench run` assigns, until that
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--control", required=True, metavar="URL",
-                        help="the run's control channel (redis://...), as `bench run` prints it")
+    parser.add_argument(
+        "--control",
+        required=True,
+        metavar="URL",
+        help="the run's control channel (redis://...), as `bench run` prints it",
+    )
     parser.add_argument("--database", metavar="URL", help="the database as this host reaches it (default: the run's)")
     parser.add_argument("--broker", metavar="URL", help="the broker as this host reaches it (default: the run's)")
     parser.add_argument("--processes", type=int, help="worker processes on this host (default: the run's)")
-    parser.add_argument("--log-dir", type=Path, help="where the workers' logs go (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--log-dir", type=Path, help="where the workers' logs go (default: a temporary folder, removed)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -66,34 +66,74 @@ class LoadGenerator:
     workers that send: `processes` here (each its own child of bench, so each is metered and stopped
     like any other) and, with a `master` address, `bench loadgen` workers on other hosts."""
 
-    def __init__(self, architecture: str, worker_spec: WorkerSpec, plan: StepPlan, users: int,
-                 out_dir: Path, log_dir: Path, cpus: str | None = None, processes: int = 1,
-                 master: MasterAddress | None = None) -> None:
+    def __init__(
+        self,
+        architecture: str,
+        worker_spec: WorkerSpec,
+        plan: StepPlan,
+        users: int,
+        out_dir: Path,
+        log_dir: Path,
+        cpus: str | None = None,
+        processes: int = 1,
+        master: MasterAddress | None = None,
+    ) -> None:
         self.out_path = out_dir / f"enqueues-{worker_spec.arm_label}-{plan.key}.csv"
-        spec: LoadgenSpec = {"architecture": architecture, "worker_spec": dataclasses.asdict(worker_spec),
-                "plan": dataclasses.asdict(plan), "users": users, "out_path": str(self.out_path),
-                "role": "local", "processes": processes}
+        spec: LoadgenSpec = {
+            "architecture": architecture,
+            "worker_spec": dataclasses.asdict(worker_spec),
+            "plan": dataclasses.asdict(plan),
+            "users": users,
+            "out_path": str(self.out_path),
+            "role": "local",
+            "processes": processes,
+        }
         if processes > 1 and master is None:  # this host's processes only: any free loopback port
             master = MasterAddress("127.0.0.1", free_loopback_port(), 0, READY_TIMEOUT_S)
         if master:
-            spec.update(role="master", master_host=master.host, master_port=master.port, external=master.external,
-                        ready_timeout_s=master.ready_timeout_s)
+            spec.update(
+                role="master",
+                master_host=master.host,
+                master_port=master.port,
+                external=master.external,
+                ready_timeout_s=master.ready_timeout_s,
+            )
         # The master waits up to its ready timeout for its workers, then up to READY_TIMEOUT_S for their shares.
         self.ready_timeout_s = (master.ready_timeout_s if master else 0) + READY_TIMEOUT_S
         name = f"loadgen {architecture} step {plan.index}"
         self.process = self._start(name, spec, log_dir, cpus, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         """The process bench talks to: the only one, or the master."""
-        self.senders = [self.process] if spec["role"] == "local" else [
-            self._start(f"{name} worker {index}", {"role": "worker", "index": index, "master_host": spec["master_host"],
-                                                   "master_port": spec["master_port"]}, log_dir, cpus)
-            for index in range(processes)]
+        self.senders = (
+            [self.process]
+            if spec["role"] == "local"
+            else [
+                self._start(
+                    f"{name} worker {index}",
+                    {
+                        "role": "worker",
+                        "index": index,
+                        "master_host": spec["master_host"],
+                        "master_port": spec["master_port"],
+                    },
+                    log_dir,
+                    cpus,
+                )
+                for index in range(processes)
+            ]
+        )
         """The processes of this host that send, in the order of their index; for one process, itself."""
         self.summary: dict = {}
 
     @staticmethod
     def _start(name: str, spec: LoadgenSpec, log_dir: Path, cpus: str | None, **pipes) -> ChildProcess:
-        return ChildProcess(name, [sys.executable, "-m", "bench.loadgen"], log_path=log_dir / "loadgen.log",
-                            env={**os.environ, SPEC_ENV: json.dumps(spec)}, cpus=cpus, **pipes)
+        return ChildProcess(
+            name,
+            [sys.executable, "-m", "bench.loadgen"],
+            log_path=log_dir / "loadgen.log",
+            env={**os.environ, SPEC_ENV: json.dumps(spec)},
+            cpus=cpus,
+            **pipes,
+        )
 
     def processes(self) -> list[ChildProcess]:
         return list(dict.fromkeys([self.process, *self.senders]))
@@ -136,9 +176,17 @@ class LoadGenerator:
 
     def enqueues(self) -> list[Enqueue]:
         with open(self.out_path, newline="") as f:
-            return [Enqueue(r["task_id"], int(r["scheduled_ns"]), int(r["send_started_ns"]), int(r["enqueued_ns"]),
-                            r["error"], int(r["loadgen"]))
-                    for r in csv.DictReader(f)]
+            return [
+                Enqueue(
+                    r["task_id"],
+                    int(r["scheduled_ns"]),
+                    int(r["send_started_ns"]),
+                    int(r["enqueued_ns"]),
+                    r["error"],
+                    int(r["loadgen"]),
+                )
+                for r in csv.DictReader(f)
+            ]
 
     def halt(self) -> list[Enqueue]:
         """End the schedule early and return what was sent (nothing if the rows could not be written)."""
@@ -167,7 +215,12 @@ class LoadGenerator:
 def farewell(master: MasterAddress, log_dir: Path) -> None:
     """Tell the load generators on other hosts that the run is over, so they exit instead of waiting
     for a next step's master."""
-    spec: LoadgenSpec = {"role": "farewell", "master_host": master.host, "master_port": master.port, "external": master.external}
+    spec: LoadgenSpec = {
+        "role": "farewell",
+        "master_host": master.host,
+        "master_port": master.port,
+        "external": master.external,
+    }
     process = LoadGenerator._start("loadgen farewell", spec, log_dir, None)
     try:
         process.popen.wait(timeout=30)

@@ -279,8 +279,9 @@ class _Gathering:
         self.all_rows = Event()
         runner.register_message(protocol.HELLO, self._on_hello)
         runner.register_message(protocol.CLOCK, self._on_clock)
-        runner.register_message(protocol.SYNCED, lambda environment, msg, **_kw: self.synced.update(
-            {msg.data["index"]: msg.data}))
+        runner.register_message(
+            protocol.SYNCED, lambda environment, msg, **_kw: self.synced.update({msg.data["index"]: msg.data})
+        )
         runner.register_message(protocol.ROWS, self._on_rows)
 
     def _on_hello(self, environment, msg, **_kw) -> None:
@@ -288,8 +289,9 @@ class _Gathering:
 
     def _on_clock(self, environment, msg, **_kw) -> None:
         """One round trip of a worker's clock estimate: its probe back, with this clock's time."""
-        self.runner.send_message(protocol.CLOCK, {"probe": msg.data["probe"], "master_ns": time.monotonic_ns()},
-                                 msg.node_id)
+        self.runner.send_message(
+            protocol.CLOCK, {"probe": msg.data["probe"], "master_ns": time.monotonic_ns()}, msg.node_id
+        )
 
     def _on_rows(self, environment, msg, **_kw) -> None:
         self.rows[msg.data["index"]] = [tuple(row) for row in msg.data["rows"]]
@@ -315,7 +317,9 @@ class _Gathering:
     def number(self, local: int) -> None:
         """Local workers keep the index bench gave them; the others follow, in the order they came."""
         remote = [c for c, hello in self.hellos.items() if hello.get("local_index") is None]
-        self.index = {c: hello["local_index"] for c, hello in self.hellos.items() if hello.get("local_index") is not None}
+        self.index = {
+            c: hello["local_index"] for c, hello in self.hellos.items() if hello.get("local_index") is not None
+        }
         self.index.update({c: local + k for k, c in enumerate(remote)})
 
 
@@ -330,16 +334,21 @@ def run_master(spec: LoadgenSpec) -> int:
     count = spec["processes"] + spec.get("external", 0)
     runner, gathering = _master(spec, count)
     if not gathering.wait_hellos(spec.get("ready_timeout_s", READY_TIMEOUT_S)):
-        print(f"only {len(gathering.hellos)} of {count} load generator workers connected "
-              f"({spec.get('external', 0)} expected from other hosts at {spec['master_host']}:{spec['master_port']})",
-              file=sys.stderr)
+        print(
+            f"only {len(gathering.hellos)} of {count} load generator workers connected "
+            f"({spec.get('external', 0)} expected from other hosts at {spec['master_host']}:{spec['master_port']})",
+            file=sys.stderr,
+        )
         runner.quit()
         return 1
     gathering.number(spec["processes"])
     # What a producer needs and no more: the job may travel to another host, and Locust's
     # master/worker connection has no authentication; the broker is what the worker sends to.
-    job = {"architecture": spec["architecture"], "plan": spec["plan"],
-           "worker_spec": {**spec["worker_spec"], "database_url": "", "control_url": None, "pgbouncer_url": None}}
+    job = {
+        "architecture": spec["architecture"],
+        "plan": spec["plan"],
+        "worker_spec": {**spec["worker_spec"], "database_url": "", "control_url": None, "pgbouncer_url": None},
+    }
     for client_id, index in gathering.index.items():
         runner.send_message(protocol.SHARE, {"index": index, "count": count, "job": job}, client_id)
     if not gathering.wait(lambda: len(gathering.synced) == count, READY_TIMEOUT_S):
@@ -359,11 +368,21 @@ def run_master(spec: LoadgenSpec) -> int:
     gevent.signal_handler(signal.SIGTERM, halt)
     gathering.all_rows.wait()
     write_rows(spec["out_path"], [row for index in sorted(gathering.rows) for row in gathering.rows[index]])
-    senders = {index: {**gathering.synced[index], "host": hello["host"], "address": hello["address"], "pid": hello["pid"],
-                       "remote": hello.get("local_index") is None}
-               for client_id, hello in gathering.hellos.items() if (index := gathering.index[client_id]) in gathering.rows}
+    senders = {
+        index: {
+            **gathering.synced[index],
+            "host": hello["host"],
+            "address": hello["address"],
+            "pid": hello["pid"],
+            "remote": hello.get("local_index") is None,
+        }
+        for client_id, hello in gathering.hellos.items()
+        if (index := gathering.index[client_id]) in gathering.rows
+    }
     # "done" before the workers are told to quit, so bench never sees them gone before it.
-    print("done " + json.dumps({"processes": count, "reported": sorted(gathering.rows), "senders": senders}), flush=True)
+    print(
+        "done " + json.dumps({"processes": count, "reported": sorted(gathering.rows), "senders": senders}), flush=True
+    )
     runner.quit()
     return 0
 
@@ -403,30 +422,46 @@ def run_worker(spec: LoadgenSpec) -> int:
         work = msg.data["job"]
         producer = _producer(work["architecture"], work["worker_spec"], spec.get("broker_url"))
         offset = estimate_offset(read_master_clock)
-        arrivals = Arrivals(StepPlan(**work["plan"]), producer.prepare, msg.data["index"], msg.data["count"],
-                            offset.offset_ns)
+        arrivals = Arrivals(
+            StepPlan(**work["plan"]), producer.prepare, msg.data["index"], msg.data["count"], offset.offset_ns
+        )
         job.assign(arrivals, producer)
-        runner.send_message(protocol.SYNCED, {"index": arrivals.index, "clock_offset_ns": offset.offset_ns,
-                                             "clock_uncertainty_ns": offset.uncertainty_ns})
+        runner.send_message(
+            protocol.SYNCED,
+            {
+                "index": arrivals.index,
+                "clock_offset_ns": offset.offset_ns,
+                "clock_uncertainty_ns": offset.uncertainty_ns,
+            },
+        )
 
     def on_end(environment, msg, **_kw) -> None:
         ended.set()
 
     runner.register_message(protocol.SHARE, on_share, concurrent=True)
-    runner.register_message(protocol.CLOCK, lambda environment, msg, **_kw: replies[msg.data["probe"]].set(
-        msg.data["master_ns"]))
+    runner.register_message(
+        protocol.CLOCK, lambda environment, msg, **_kw: replies[msg.data["probe"]].set(msg.data["master_ns"])
+    )
     runner.register_message(protocol.GO, lambda environment, msg, **_kw: job.arrivals.go(msg.data["start_ns"]))
     runner.register_message(protocol.HALT, lambda environment, msg, **_kw: job.arrivals.halt())
     runner.register_message(protocol.END, on_end)
-    runner.send_message(protocol.HELLO, {"local_index": spec.get("index"), "host": socket.gethostname(),
-                                        "address": _address_towards(spec["master_host"], spec["master_port"]),
-                                        "pid": os.getpid()})
+    runner.send_message(
+        protocol.HELLO,
+        {
+            "local_index": spec.get("index"),
+            "host": socket.gethostname(),
+            "address": _address_towards(spec["master_host"], spec["master_port"]),
+            "pid": os.getpid(),
+        },
+    )
     gevent.wait([ended, gevent.spawn(_finished, job)], count=1)
     if ended.is_set():
         return RUN_OVER_EXIT
     arrivals = job.arrivals
-    runner.send_message(protocol.ROWS, {"index": arrivals.index, "rows": settled_rows(job),
-                                       "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s})
+    runner.send_message(
+        protocol.ROWS,
+        {"index": arrivals.index, "rows": settled_rows(job), "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s},
+    )
     runner.greenlet.join()  # until the master says quit
     return 0
 
@@ -447,8 +482,12 @@ def _summary(rows: list[tuple]) -> dict:
     from bench.stats import percentile
 
     sends = [(row[3] - row[2]) / 1e6 for row in rows if not row[4]]
-    return {"requests": len(rows), "failures": sum(1 for row in rows if row[4]),
-            "enqueue_p50_ms": percentile(sends, 50), "enqueue_p99_ms": percentile(sends, 99)}
+    return {
+        "requests": len(rows),
+        "failures": sum(1 for row in rows if row[4]),
+        "enqueue_p50_ms": percentile(sends, 50),
+        "enqueue_p99_ms": percentile(sends, 99),
+    }
 
 
 def write_rows(path: str, rows: list[tuple]) -> None:

@@ -17,7 +17,15 @@ ROW_COLUMNS = ["task_id", "scheduled_ns", "send_started_ns", "enqueued_ns", "err
 """One row per arrival, as the generator writes them; `loadgen` is the process that sent it."""
 
 HELLO, SHARE, CLOCK, SYNCED, GO, HALT, ROWS, END = (
-    "bench_hello", "bench_share", "bench_clock", "bench_synced", "bench_go", "bench_halt", "bench_rows", "bench_end")
+    "bench_hello",
+    "bench_share",
+    "bench_clock",
+    "bench_synced",
+    "bench_go",
+    "bench_halt",
+    "bench_rows",
+    "bench_end",
+)
 
 PREPARE_AHEAD_S = 0.5
 PREPARE_BATCH_MAX = 100

@@ -43,8 +43,9 @@ def calibrate() -> dict[str, float]:
     bridge = async_to_sync(_noop)
     return {
         "async_to_sync_ms": round(_median_ms(bridge, 200), 4),
-        "scram_client_ms": round(_median_ms(
-            lambda: hashlib.pbkdf2_hmac("sha256", b"password", b"0123456789abcdef", SCRAM_ITERATIONS), 30), 4),
+        "scram_client_ms": round(
+            _median_ms(lambda: hashlib.pbkdf2_hmac("sha256", b"password", b"0123456789abcdef", SCRAM_ITERATIONS), 30), 4
+        ),
     }
 
 
@@ -58,8 +59,14 @@ def tls_costs(database_url: str, server: ProcessMeter, connections: int = TLS_CO
     (`tls_connect_ms`) and CPU of the client, the server and both (`tls_cpu_ms`): plain and TLS connections
     alternate, client CPU from this process, server CPU from its process tree (exited backends included)."""
     url = make_url(database_url)
-    params = dict(host=url.host, port=url.port, user=url.username, password=url.password, database=url.database,
-                  server_settings={"application_name": "bench-calibration"})
+    params = dict(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        server_settings={"application_name": "bench-calibration"},
+    )
     totals = {mode: [0.0, 0.0, 0.0] for mode in ("disable", "require")}  # wall s, client CPU s, server CPU s
 
     async def connect(mode: str, count: int) -> None:
@@ -80,5 +87,9 @@ def tls_costs(database_url: str, server: ProcessMeter, connections: int = TLS_CO
             totals[mode][2] += server.cpu_seconds() - server_before
     count = 10 * (connections // 10)
     extra_ms = [round(1000 * (tls - plain) / count, 4) for plain, tls in zip(totals["disable"], totals["require"])]
-    return {"tls_connect_ms": extra_ms[0], "tls_client_cpu_ms": extra_ms[1], "tls_server_cpu_ms": extra_ms[2],
-            "tls_cpu_ms": round(extra_ms[1] + extra_ms[2], 4)}
+    return {
+        "tls_connect_ms": extra_ms[0],
+        "tls_client_cpu_ms": extra_ms[1],
+        "tls_server_cpu_ms": extra_ms[2],
+        "tls_cpu_ms": round(extra_ms[1] + extra_ms[2], 4),
+    }

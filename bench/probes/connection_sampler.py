@@ -18,8 +18,7 @@ import psycopg
 from bench.engines import APPLICATION_PREFIX
 from bench.probes.poller import CsvPoller
 
-SAMPLE_COLUMNS = ["elapsed_s", "architecture", "step", "connections", "active", "idle",
-                  "idle_in_transaction", "other"]
+SAMPLE_COLUMNS = ["elapsed_s", "architecture", "step", "connections", "active", "idle", "idle_in_transaction", "other"]
 
 _QUERY = """
 SELECT state, count(*) FROM pg_stat_activity
@@ -86,13 +85,20 @@ class ConnectionSampler(CsvPoller):
                 counts[state] += count
             else:
                 other += count
-        return Sample(t_ns, architecture, step, counts["active"], counts["idle"],
-                      counts["idle in transaction"], other)
+        return Sample(t_ns, architecture, step, counts["active"], counts["idle"], counts["idle in transaction"], other)
 
     def _row(self, s: Sample) -> list:
         elapsed = (s.t_ns - self._run_start_ns) / 1e9
-        return [f"{elapsed:.3f}", s.architecture, "" if s.step is None else s.step, s.connections,
-                s.active, s.idle, s.idle_in_transaction, s.other]
+        return [
+            f"{elapsed:.3f}",
+            s.architecture,
+            "" if s.step is None else s.step,
+            s.connections,
+            s.active,
+            s.idle,
+            s.idle_in_transaction,
+            s.other,
+        ]
 
     def between(self, start_ns: int, end_ns: int) -> list[Sample]:
         return [s for s in list(self.samples) if start_ns <= s.t_ns <= end_ns]

@@ -46,8 +46,9 @@ class PgbenchCost:
     """"slope" over the runs' rates, or "ratio at one rate"."""
 
 
-def pgbench_connect_cost(database_url: str, server: ProcessMeter, script: str, rates_per_s: list[float],
-                         seconds: float) -> PgbenchCost:
+def pgbench_connect_cost(
+    database_url: str, server: ProcessMeter, script: str, rates_per_s: list[float], seconds: float
+) -> PgbenchCost:
     """Run `pgbench -C -R rate -T seconds` with `script` at each rate; the server's marginal CPU per transaction."""
     runs = [_pgbench_run(database_url, server, script, rate, seconds) for rate in sorted(set(rates_per_s))]
     xs = [run.transactions / run.seconds for run in runs]
@@ -63,8 +64,13 @@ def _pgbench_run(database_url: str, server: ProcessMeter, script: str, rate_per_
         f.write(script)
     try:
         before, started = server.cpu_seconds(), time.monotonic()
-        done = subprocess.run(_argv(database_url, f.name, rate_per_s, seconds), capture_output=True, text=True,
-                              env={**os.environ, **_libpq_env(database_url)}, timeout=seconds + 60)
+        done = subprocess.run(
+            _argv(database_url, f.name, rate_per_s, seconds),
+            capture_output=True,
+            text=True,
+            env={**os.environ, **_libpq_env(database_url)},
+            timeout=seconds + 60,
+        )
         time.sleep(0.2)  # the last backend exits and is reaped, its CPU counted
         cpu_s, elapsed = server.cpu_seconds() - before, time.monotonic() - started
     finally:
@@ -87,7 +93,12 @@ def _libpq_env(url: str) -> dict[str, str]:
     """The URL as libpq's environment variables, so the password is on no command line."""
     parts = urlsplit(url)
     query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    return {"PGHOST": parts.hostname or "127.0.0.1", "PGPORT": str(parts.port or 5432),
-            "PGUSER": parts.username or "", "PGPASSWORD": parts.password or "",
-            "PGDATABASE": parts.path.lstrip("/"), "PGSSLMODE": query.get("sslmode", "prefer"),
-            "PGAPPNAME": "bench-pgbench"}
+    return {
+        "PGHOST": parts.hostname or "127.0.0.1",
+        "PGPORT": str(parts.port or 5432),
+        "PGUSER": parts.username or "",
+        "PGPASSWORD": parts.password or "",
+        "PGDATABASE": parts.path.lstrip("/"),
+        "PGSSLMODE": query.get("sslmode", "prefer"),
+        "PGAPPNAME": "bench-pgbench",
+    }

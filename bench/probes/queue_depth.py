@@ -35,8 +35,9 @@ class DepthSample:
 class QueueDepthProbe(CsvPoller):
     columns = QUEUE_DEPTH_COLUMNS
 
-    def __init__(self, broker_url: str, queue: str, architecture: str, csv_path: Path, run_start_ns: int,
-                 interval_s: float = 0.1) -> None:
+    def __init__(
+        self, broker_url: str, queue: str, architecture: str, csv_path: Path, run_start_ns: int, interval_s: float = 0.1
+    ) -> None:
         super().__init__("queue-depth", csv_path, interval_s)
         self.step: int | None = None
         """The step the next samples belong to; set by the step."""
@@ -90,4 +91,3 @@ class QueueDepthProbe(CsvPoller):
             except Exception:  # already broken: closing is best effort
                 pass
         self._redis = self._amqp = self._channel = None
-

@@ -35,25 +35,29 @@ class HeldStatements:
     """Mean private memory of those backends (None when their processes cannot be read)."""
 
     def columns(self) -> dict[str, float | int | None]:
-        return {"server_statements_mean": self.statements_mean, "server_statements_max": self.statements_max,
-                "server_backend_uss_mb": self.backend_uss_mb_mean}
+        return {
+            "server_statements_mean": self.statements_mean,
+            "server_statements_max": self.statements_max,
+            "server_backend_uss_mb": self.backend_uss_mb_mean,
+        }
 
 
 def held_statements(pgbouncer_url: str, database_url: str, application_name: str) -> HeldStatements | None:
     """Statements on each of PgBouncer's server connections (those last used by `application_name`);
     None when it holds none."""
-    with psycopg.connect(database_url, autocommit=True, prepare_threshold=None,
-                         application_name=PROBE_NAME) as direct:
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=None, application_name=PROBE_NAME) as direct:
         # A server connection shows the application_name of the last client PgBouncer linked to it.
-        count = direct.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name IN (%s, %s)",
-                               (application_name, PROBE_NAME)).fetchone()[0]
+        count = direct.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN (%s, %s)", (application_name, PROBE_NAME)
+        ).fetchone()[0]
     if not count:
         return None
     with contextlib.ExitStack() as stack:
         readings = []
         for _ in range(count):  # all open at once: each transaction holds a different server connection
-            conn = stack.enter_context(psycopg.connect(pgbouncer_url, prepare_threshold=None, connect_timeout=10,
-                                                       application_name=PROBE_NAME))
+            conn = stack.enter_context(
+                psycopg.connect(pgbouncer_url, prepare_threshold=None, connect_timeout=10, application_name=PROBE_NAME)
+            )
             readings.append(conn.execute("SELECT pg_backend_pid(), count(*) FROM pg_prepared_statements").fetchone())
     pids = {pid for pid, _ in readings}
     if len(pids) != len(readings):

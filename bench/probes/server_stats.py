@@ -17,8 +17,9 @@ class ServerStats:
         self.server_version_num = int(self._conn.execute("SHOW server_version_num").fetchone()[0])
         self.server_version = self._conn.execute("SHOW server_version").fetchone()[0]
         self.max_connections = int(self._conn.execute("SHOW max_connections").fetchone()[0])
-        self.ssl_in_use = bool(self._conn.execute(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0])
+        self.ssl_in_use = bool(
+            self._conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
+        )
         """Whether bench's own connection (like every other it makes) is encrypted."""
 
     def _connect(self) -> psycopg.Connection:
@@ -48,14 +49,20 @@ class ServerStats:
         if not self.has_session_counts:
             return None
         # Statistics are cached per transaction; start from a fresh snapshot every time.
-        row = self._read(("SELECT pg_stat_clear_snapshot()", ()),
-                         ("SELECT sessions FROM pg_stat_database WHERE datname = current_database()", ()))
+        row = self._read(
+            ("SELECT pg_stat_clear_snapshot()", ()),
+            ("SELECT sessions FROM pg_stat_database WHERE datname = current_database()", ()),
+        )
         return None if row is None else int(row[0])
 
     def connections(self, application_name: str) -> int | None:
         """Backends now connected to this database under `application_name`."""
-        row = self._read(("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND application_name = %s", (application_name,)))
+        row = self._read(
+            (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                (application_name,),
+            )
+        )
         return None if row is None else int(row[0])
 
     def close(self) -> None:

@@ -51,10 +51,18 @@ class TaskRecorder:
                 error = type(exc).__name__
                 raise
             finally:
-                self._write({"id": task_id, "scheduled_ns": scheduled_ns, "started_ns": started_ns,
-                             "finished_ns": clock.monotonic_ns(), "connect_ns": connects, "error": error,
-                             "cpu_ns": time.process_time_ns() - cpu_started_ns,
-                             "pid": os.getpid()})
+                self._write(
+                    {
+                        "id": task_id,
+                        "scheduled_ns": scheduled_ns,
+                        "started_ns": started_ns,
+                        "finished_ns": clock.monotonic_ns(),
+                        "connect_ns": connects,
+                        "error": error,
+                        "cpu_ns": time.process_time_ns() - cpu_started_ns,
+                        "pid": os.getpid(),
+                    }
+                )
 
     def _write(self, record: dict) -> None:
         if self._sink is not None:

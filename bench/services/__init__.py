@@ -95,8 +95,12 @@ class Services:
             return
         host, port = _host_port(self.database_url)
         with ManagedDelayProxy(self.work_dir, host, port, rtt_ms, cpus=self.cpus.get("proxy")) as proxy:
-            yield dataclasses.replace(self, proxies=(*self.proxies, proxy), rtt_ms=rtt_ms,
-                                      worker_database_url=with_address(self.database_url, "127.0.0.1", proxy.port))
+            yield dataclasses.replace(
+                self,
+                proxies=(*self.proxies, proxy),
+                rtt_ms=rtt_ms,
+                worker_database_url=with_address(self.database_url, "127.0.0.1", proxy.port),
+            )
 
     @contextlib.contextmanager
     def pgbouncer_for(self, architecture) -> Iterator["Services"]:
@@ -109,21 +113,35 @@ class Services:
         beside_workers = self.pgbouncer_beside == "workers"
         upstream = _host_port(self.worker_database_url if beside_workers else self.database_url)
         with contextlib.ExitStack() as stack:
-            pgbouncer = stack.enter_context(ManagedPgBouncer(
-                self.work_dir, self.postgres, upstream, reset_always=architecture.pgbouncer_reset_always,
-                cpus=self.cpus.get("pgbouncer")))
+            pgbouncer = stack.enter_context(
+                ManagedPgBouncer(
+                    self.work_dir,
+                    self.postgres,
+                    upstream,
+                    reset_always=architecture.pgbouncer_reset_always,
+                    cpus=self.cpus.get("pgbouncer"),
+                )
+            )
             proxies, url = self.proxies, pgbouncer.url
             if self.rtt_ms is not None and not beside_workers:  # the distance lies between the workers and PgBouncer
-                proxy = stack.enter_context(ManagedDelayProxy(self.work_dir, "127.0.0.1", pgbouncer.port,
-                                                              self.rtt_ms, cpus=self.cpus.get("proxy")))
+                proxy = stack.enter_context(
+                    ManagedDelayProxy(
+                        self.work_dir, "127.0.0.1", pgbouncer.port, self.rtt_ms, cpus=self.cpus.get("proxy")
+                    )
+                )
                 proxies, url = (*proxies, proxy), with_address(pgbouncer.url, "127.0.0.1", proxy.port)
             yield dataclasses.replace(self, pgbouncer=pgbouncer, pgbouncer_url=url, proxies=proxies)
 
     def managed_processes(self) -> dict[str, ChildProcess]:
         """The servers bench started itself, by name (none for servers given by URL)."""
-        servers = {"postgres": self.postgres, **{broker.name: broker for broker in self.managed_brokers.values()},
-                   "control": self.control, "pgbouncer": self.pgbouncer, "service": self.outside_service,
-                   **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)}}
+        servers = {
+            "postgres": self.postgres,
+            **{broker.name: broker for broker in self.managed_brokers.values()},
+            "control": self.control,
+            "pgbouncer": self.pgbouncer,
+            "service": self.outside_service,
+            **{f"proxy{index or ''}": proxy for index, proxy in enumerate(self.proxies)},
+        }
         return {name: server.process for name, server in servers.items() if server and server.process}
 
     def managed_pids(self) -> dict[str, int]:
@@ -154,17 +172,24 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 5432
 
 
-def preflight(database_url: str | None, broker_url: str | None, pgbouncer: bool = False,
-              distance: bool = False, brokers: tuple[str, ...] | list[str] = ("redis",),
-              control_url: str | None = None) -> None:
+def preflight(
+    database_url: str | None,
+    broker_url: str | None,
+    pgbouncer: bool = False,
+    distance: bool = False,
+    brokers: tuple[str, ...] | list[str] = ("redis",),
+    control_url: str | None = None,
+) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
     the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
     if distance:
         delay_proxy_binary()
     if pgbouncer:
         if database_url:
-            raise BenchError("PgBouncer is started in front of the managed PostgreSQL only; "
-                             "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures")
+            raise BenchError(
+                "PgBouncer is started in front of the managed PostgreSQL only; "
+                "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures"
+            )
         pgbouncer_binary()
     if database_url:
         check_database(database_url)
@@ -211,8 +236,17 @@ def running_services(
     with contextlib.ExitStack() as stack:
         postgres = None
         if not database_url:
-            postgres = stack.enter_context(ManagedPostgres(work_dir, max_connections, settings=postgres_settings,
-                                                            auth=auth, ssl=ssl, cpus=cpus.get("db"), listen=listen))
+            postgres = stack.enter_context(
+                ManagedPostgres(
+                    work_dir,
+                    max_connections,
+                    settings=postgres_settings,
+                    auth=auth,
+                    ssl=ssl,
+                    cpus=cpus.get("db"),
+                    listen=listen,
+                )
+            )
             database_url = postgres.url
         given = {broker_kind(broker_url): broker_url} if broker_url else {}
         urls, managed = {}, {}
@@ -223,28 +257,53 @@ def running_services(
             if kind == "rabbitmq":
                 managed[kind] = stack.enter_context(ManagedRabbitMQ(work_dir, cpus=cpus.get("broker")))
             else:
-                managed[kind] = stack.enter_context(ManagedRedis(work_dir, cpus=cpus.get("broker"), listen=listen,
-                                                                     tls=redis_tls))
+                managed[kind] = stack.enter_context(
+                    ManagedRedis(work_dir, cpus=cpus.get("broker"), listen=listen, tls=redis_tls)
+                )
             urls[kind] = managed[kind].url
         control_server = None
         if control and not control_url:
             control_server = stack.enter_context(ManagedRedis(work_dir, name="control", listen=listen, tls=redis_tls))
         outside = None
         if outside_service_ms is not None:
-            outside = stack.enter_context(ManagedOutsideService(work_dir, outside_service_ms, cpus=cpus.get("service"),
-                                                                listen=listen))
-        yield Services(database_url, urls, postgres, managed, work_dir, cpus, pgbouncer_beside,
-                       control=control_server, given_control_url=control_url, outside_service=outside)
+            outside = stack.enter_context(
+                ManagedOutsideService(work_dir, outside_service_ms, cpus=cpus.get("service"), listen=listen)
+            )
+        yield Services(
+            database_url,
+            urls,
+            postgres,
+            managed,
+            work_dir,
+            cpus,
+            pgbouncer_beside,
+            control=control_server,
+            given_control_url=control_url,
+            outside_service=outside,
+        )
 
 
-def services_for(profile, work_dir: Path, pgbouncer: bool,
-                 outside_service_ms: float | None = None) -> contextlib.AbstractContextManager[Services]:
+def services_for(
+    profile, work_dir: Path, pgbouncer: bool, outside_service_ms: float | None = None
+) -> contextlib.AbstractContextManager[Services]:
     """The servers a profile's server and topology sections ask for (`running_services`), once for a
     run; `pgbouncer` says whether an architecture of the run needs one, `outside_service_ms` whether
     its workload calls an outside service."""
     return running_services(
-        work_dir, profile.database_url, profile.broker_url, profile.max_connections, auth=profile.auth,
-        ssl=profile.ssl, redis_tls=profile.redis_tls, cpus=profile.cpus, pgbouncer=pgbouncer,
-        distance=profile.distances() != [None], brokers=profile.brokers(), control=profile.via_control(),
-        control_url=profile.control_url, listen=profile.listen, pgbouncer_beside=profile.pgbouncer_beside,
-        outside_service_ms=outside_service_ms)
+        work_dir,
+        profile.database_url,
+        profile.broker_url,
+        profile.max_connections,
+        auth=profile.auth,
+        ssl=profile.ssl,
+        redis_tls=profile.redis_tls,
+        cpus=profile.cpus,
+        pgbouncer=pgbouncer,
+        distance=profile.distances() != [None],
+        brokers=profile.brokers(),
+        control=profile.via_control(),
+        control_url=profile.control_url,
+        listen=profile.listen,
+        pgbouncer_beside=profile.pgbouncer_beside,
+        outside_service_ms=outside_service_ms,
+    )

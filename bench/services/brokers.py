@@ -15,7 +15,7 @@ KINDS = {"redis": "redis", "rediss": "redis", "amqp": "rabbitmq", "pyamqp": "rab
 
 
 def broker_kind(url: str) -> str:
-    """"redis" or "rabbitmq", from the URL's scheme."""
+    """ "redis" or "rabbitmq", from the URL's scheme."""
     scheme = urlsplit(url).scheme
     if scheme not in KINDS:
         raise BenchError(f"the broker URL {redact_url(url)} is neither redis:// nor amqp://")
@@ -25,9 +25,13 @@ def broker_kind(url: str) -> str:
 def amqp_connection(url: str, timeout_s: float) -> amqp.Connection:
     parts = urlsplit(url)
     vhost = parts.path[1:] if len(parts.path) > 1 else "/"
-    connection = amqp.Connection(host=f"{parts.hostname}:{parts.port or 5672}", userid=parts.username or "guest",
-                                 password=parts.password or "guest", virtual_host=vhost or "/",
-                                 connect_timeout=timeout_s)
+    connection = amqp.Connection(
+        host=f"{parts.hostname}:{parts.port or 5672}",
+        userid=parts.username or "guest",
+        password=parts.password or "guest",
+        virtual_host=vhost or "/",
+        connect_timeout=timeout_s,
+    )
     connection.connect()
     return connection
 

@@ -53,18 +53,35 @@ class ManagedDelayProxy(ManagedServer):
     title = "delay proxy"
     stop_grace_s = 5.0
 
-    def __init__(self, work_dir: Path, upstream_host: str, upstream_port: int, rtt_ms: float,
-                 port: int | None = None, cpus: str | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        upstream_host: str,
+        upstream_port: int,
+        rtt_ms: float,
+        port: int | None = None,
+        cpus: str | None = None,
+    ) -> None:
         super().__init__(work_dir, cpus)
         self.port = port or free_loopback_port()
         self.upstream = (upstream_host, upstream_port)
         self.rtt_ms = rtt_ms
 
     def _start(self) -> None:
-        argv = [delay_proxy_binary(), "127.0.0.1", str(self.port), self.upstream[0], str(self.upstream[1]),
-                str(round(self.rtt_ms * 1000))]
-        self._launch(argv, self._listening, timeout_s=10,
-                     details=f"port={self.port} upstream={self.upstream[0]}:{self.upstream[1]} rtt_ms={self.rtt_ms:g}")
+        argv = [
+            delay_proxy_binary(),
+            "127.0.0.1",
+            str(self.port),
+            self.upstream[0],
+            str(self.upstream[1]),
+            str(round(self.rtt_ms * 1000)),
+        ]
+        self._launch(
+            argv,
+            self._listening,
+            timeout_s=10,
+            details=f"port={self.port} upstream={self.upstream[0]}:{self.upstream[1]} rtt_ms={self.rtt_ms:g}",
+        )
 
     def _listening(self) -> bool:
         try:

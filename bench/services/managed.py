@@ -65,11 +65,20 @@ class ManagedServer:
         self._dir = tempfile.mkdtemp(prefix=prefix)
         return self._dir
 
-    def _launch(self, argv: Sequence[str], ready: Callable[[], bool], timeout_s: float, details: str = "",
-                user: str | None = None, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    def _launch(
+        self,
+        argv: Sequence[str],
+        ready: Callable[[], bool],
+        timeout_s: float,
+        details: str = "",
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         """Start the server process and wait until `ready()`; a process that exits meanwhile fails at once."""
-        self._process = ChildProcess(self.name, argv, log_path=self.log_path, user=user, cpus=self.cpus, env=env,
-                                     cwd=cwd)
+        self._process = ChildProcess(
+            self.name, argv, log_path=self.log_path, user=user, cpus=self.cpus, env=env, cwd=cwd
+        )
         log.info(f"started {self.name} pid={self._process.pid} {details}".rstrip())
 
         def settled() -> bool:

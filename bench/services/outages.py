@@ -40,8 +40,12 @@ class Outage:
 
     def as_dict(self, run_start_ns: int) -> dict:
         end = None if self.end_ns is None else round((self.end_ns - run_start_ns) / 1e9, 3)
-        return {"server": self.server, "start_s": round((self.start_ns - run_start_ns) / 1e9, 3), "end_s": end,
-                "error": self.error}
+        return {
+            "server": self.server,
+            "start_s": round((self.start_ns - run_start_ns) / 1e9, 3),
+            "end_s": end,
+            "error": self.error,
+        }
 
 
 class DatabaseProbe:
@@ -52,8 +56,9 @@ class DatabaseProbe:
     def __call__(self) -> None:
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=PROBE_TIMEOUT_S,
-                                             application_name="bench-probe")
+                self._conn = psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=PROBE_TIMEOUT_S, application_name="bench-probe"
+                )
             self._conn.execute("SELECT 1")
         except psycopg.Error:
             self.close()
@@ -71,8 +76,11 @@ class BrokerProbe:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._client = (redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
-                        if broker_kind(url) == "redis" else None)
+        self._client = (
+            redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
+            if broker_kind(url) == "redis"
+            else None
+        )
 
     def __call__(self) -> None:
         if self._client is not None:

@@ -17,8 +17,10 @@ from bench.services.managed import ManagedServer
 from bench.services.urls import free_loopback_port
 
 BODY = b'{"sent": true}'
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-            b"Connection: keep-alive\r\n\r\n%s" % (len(BODY), BODY))
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+    b"Connection: keep-alive\r\n\r\n%s" % (len(BODY), BODY)
+)
 BACKLOG = 4096
 
 
@@ -40,8 +42,14 @@ class ManagedOutsideService(ManagedServer):
         return f"http://{self.listen or '127.0.0.1'}:{self.port}/send"
 
     def _start(self) -> None:
-        argv = [sys.executable, "-m", "bench.services.outside_service", self.listen or "127.0.0.1",
-                str(self.port), f"{self.delay_ms:g}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.services.outside_service",
+            self.listen or "127.0.0.1",
+            str(self.port),
+            f"{self.delay_ms:g}",
+        ]
         self._launch(argv, self._accepts, timeout_s=15, details=f"port={self.port} delay_ms={self.delay_ms:g}")
 
     def _accepts(self) -> bool:
@@ -56,8 +64,14 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             if length:
                 await reader.readexactly(length)
             await asyncio.sleep(delay_s)
@@ -70,8 +84,9 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def _main(host: str, port: int, delay_ms: float) -> None:
-    server = await asyncio.start_server(lambda r, w: _serve_connection(r, w, delay_ms / 1000), host, port,
-                                        backlog=BACKLOG, reuse_address=True)
+    server = await asyncio.start_server(
+        lambda r, w: _serve_connection(r, w, delay_ms / 1000), host, port, backlog=BACKLOG, reuse_address=True
+    )
     async with server:
         await server.serve_forever()
 

@@ -40,8 +40,15 @@ class ManagedPgBouncer(ManagedServer):
     name = "pgbouncer"
     title = "PgBouncer"
 
-    def __init__(self, work_dir: Path, postgres: ManagedPostgres, upstream: tuple[str, int] | None = None,
-                 pool_size: int = 20, reset_always: bool = False, cpus: str | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        postgres: ManagedPostgres,
+        upstream: tuple[str, int] | None = None,
+        pool_size: int = 20,
+        reset_always: bool = False,
+        cpus: str | None = None,
+    ) -> None:
         super().__init__(work_dir, cpus)
         self.port = free_loopback_port()
         self.pool_size = pool_size
@@ -72,31 +79,38 @@ class ManagedPgBouncer(ManagedServer):
             entry = pwd.getpwnam(user)
             for path in (directory, config, userlist):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._launch([binary, config], self._answers, timeout_s=15, user=user,
-                     details=f"port={self.port} pool_size={self.pool_size}")
+        self._launch(
+            [binary, config],
+            self._answers,
+            timeout_s=15,
+            user=user,
+            details=f"port={self.port} pool_size={self.pool_size}",
+        )
 
     def _config(self, userlist: str) -> str:
-        return "\n".join([
-            "[databases]",
-            f"{DATABASE} = host={self.upstream[0]} port={self.upstream[1]} dbname={DATABASE}",
-            "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
-            f"listen_port = {self.port}",
-            "unix_socket_dir =",
-            "auth_type = scram-sha-256",
-            f"auth_file = {userlist}",
-            "pool_mode = transaction",
-            f"default_pool_size = {self.pool_size}",
-            "server_round_robin = 0",  # PgBouncer's default: the most recently used server connection first
-            "max_client_conn = 1000",
-            # Connection churn is what is measured: log nothing per connection.
-            "log_connections = 0",
-            "log_disconnections = 0",
-            "server_tls_sslmode = disable",
-            "server_reset_query = DISCARD ALL",
-            f"server_reset_query_always = {int(self.reset_always)}",
-            "",
-        ])
+        return "\n".join(
+            [
+                "[databases]",
+                f"{DATABASE} = host={self.upstream[0]} port={self.upstream[1]} dbname={DATABASE}",
+                "[pgbouncer]",
+                "listen_addr = 127.0.0.1",
+                f"listen_port = {self.port}",
+                "unix_socket_dir =",
+                "auth_type = scram-sha-256",
+                f"auth_file = {userlist}",
+                "pool_mode = transaction",
+                f"default_pool_size = {self.pool_size}",
+                "server_round_robin = 0",  # PgBouncer's default: the most recently used server connection first
+                "max_client_conn = 1000",
+                # Connection churn is what is measured: log nothing per connection.
+                "log_connections = 0",
+                "log_disconnections = 0",
+                "server_tls_sslmode = disable",
+                "server_reset_query = DISCARD ALL",
+                f"server_reset_query_always = {int(self.reset_always)}",
+                "",
+            ]
+        )
 
     def _scram_secret(self) -> str:
         with psycopg.connect(self._postgres.admin_url(DATABASE), prepare_threshold=None) as conn:

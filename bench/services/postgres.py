@@ -33,14 +33,23 @@ class ManagedPostgres(ManagedServer):
     stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: roll back, disconnect, stop
     stop_grace_s = 20.0
 
-    def __init__(self, work_dir: Path, max_connections: int = 100,
-                 settings: dict[str, str] | None = None, auth: str = "scram-sha-256", ssl: bool = False,
-                 cpus: str | None = None, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        max_connections: int = 100,
+        settings: dict[str, str] | None = None,
+        auth: str = "scram-sha-256",
+        ssl: bool = False,
+        cpus: str | None = None,
+        listen: str | None = None,
+    ) -> None:
         super().__init__(work_dir, cpus)
         self.listen = listen
         """An address to listen on besides loopback (for workers on other hosts); URLs then name it."""
         if listen and auth == "trust":
-            raise BenchError("auth = \"trust\" with listen would let anyone who reaches the address in; use scram-sha-256")
+            raise BenchError(
+                'auth = "trust" with listen would let anyone who reaches the address in; use scram-sha-256'
+            )
         self.max_connections = max_connections
         self.auth = auth
         self.ssl = ssl
@@ -82,9 +91,14 @@ class ManagedPostgres(ManagedServer):
         self._run_server()
 
     def _run_server(self) -> None:
-        self._launch(self._argv, self._accepts_connections, timeout_s=30, user=self._user,
-                     details=f"port={self.port} auth={self.auth} ssl={self.ssl} "
-                             f"max_connections={self.max_connections} data={self._argv[2]}")
+        self._launch(
+            self._argv,
+            self._accepts_connections,
+            timeout_s=30,
+            user=self._user,
+            details=f"port={self.port} auth={self.auth} ssl={self.ssl} "
+            f"max_connections={self.max_connections} data={self._argv[2]}",
+        )
 
     def restart(self, down_s: float = 1.0) -> None:
         """Stop the server (fast shutdown), stay down `down_s`, start it again on the same port and data:
@@ -94,8 +108,18 @@ class ManagedPostgres(ManagedServer):
         self._run_server()
 
     def _initdb(self, bindir: str, data_dir: str, pwfile: str, user: str | None) -> None:
-        argv = [os.path.join(bindir, "initdb"), "-D", data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
-                f"--auth={self.auth}", "--encoding=UTF8", "--locale=C", "--no-sync"]
+        argv = [
+            os.path.join(bindir, "initdb"),
+            "-D",
+            data_dir,
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            f"--auth={self.auth}",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, user=user, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -151,8 +175,10 @@ def server_user() -> str | None:
             return name
         except KeyError:
             continue
-    raise BenchError("running as root and no 'postgres' or 'nobody' user exists to run PostgreSQL as; "
-                     "create one (adduser --system postgres) or run bench as another user")
+    raise BenchError(
+        "running as root and no 'postgres' or 'nobody' user exists to run PostgreSQL as; "
+        "create one (adduser --system postgres) or run bench as another user"
+    )
 
 
 def check_database(url: str) -> None:

@@ -65,15 +65,19 @@ class ManagedRabbitMQ(ManagedServer):
         script, epmd = rabbitmq_binaries()
         directory = Path(self._make_dir("bench-rabbitmq-"))
         user = RUN_AS if os.geteuid() == 0 else None  # the node refuses nothing as root, but writes as root
-        (directory / "rabbitmq.conf").write_text("\n".join([
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}",
-            f"default_user = {USER}",
-            f"default_pass = {self.password}",
-            "disk_free_limit.absolute = 50MB",
-            "log.console = true",
-            "log.file = false",
-            "",
-        ]))
+        (directory / "rabbitmq.conf").write_text(
+            "\n".join(
+                [
+                    f"listeners.tcp.1 = 127.0.0.1:{self.port}",
+                    f"default_user = {USER}",
+                    f"default_pass = {self.password}",
+                    "disk_free_limit.absolute = 50MB",
+                    "log.console = true",
+                    "log.file = false",
+                    "",
+                ]
+            )
+        )
         (directory / "enabled_plugins").write_text("[].\n")
         (directory / "rabbitmq-env.conf").write_text("")  # not the package's /etc/rabbitmq/rabbitmq-env.conf
         cookie = directory / ".erlang.cookie"
@@ -83,28 +87,49 @@ class ManagedRabbitMQ(ManagedServer):
             for path in [directory, *directory.iterdir()]:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         cookie.chmod(0o400)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory), "LANG": "C.UTF-8",
-               "ERL_EPMD_PORT": str(self.epmd_port), "ERL_EPMD_ADDRESS": "127.0.0.1",
-               "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-               "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
-               "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
-               "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
-               "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
-               "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
-               "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"), "RABBITMQ_LOG_BASE": str(directory / "log"),
-               "RABBITMQ_PID_FILE": str(directory / "node.pid"),
-               "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-               # No scheduler busy-waiting: on a machine shared with workers and database, spinning
-               # schedulers would take CPU from them and count as the broker's work.
-               "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(directory),
+            "LANG": "C.UTF-8",
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+            "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_PID_FILE": str(directory / "node.pid"),
+            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            # No scheduler busy-waiting: on a machine shared with workers and database, spinning
+            # schedulers would take CPU from them and count as the broker's work.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none",
+        }
         # Its own epmd, in the foreground as bench's child: one the node started would daemonize and outlive it.
-        self._epmd = ChildProcess("epmd", [epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
-                                  log_path=self._work_dir / "epmd.log", env=env, user=user, cpus=self.cpus)
+        self._epmd = ChildProcess(
+            "epmd",
+            [epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+            log_path=self._work_dir / "epmd.log",
+            env=env,
+            user=user,
+            cpus=self.cpus,
+        )
         log.info(f"started epmd pid={self._epmd.pid} port={self.epmd_port}")
         if not wait_for(self._epmd_listens, timeout_s=10):
             raise BenchError(f"the managed RabbitMQ's epmd did not start; see {self._work_dir / 'epmd.log'}")
-        self._launch([script], self._answers, timeout_s=60, user=user, env=env, cwd=str(directory),
-                     details=f"port={self.port} node={self.node}")
+        self._launch(
+            [script],
+            self._answers,
+            timeout_s=60,
+            user=user,
+            env=env,
+            cwd=str(directory),
+            details=f"port={self.port} node={self.node}",
+        )
 
     def __exit__(self, *exc) -> None:
         try:
@@ -126,8 +151,9 @@ class ManagedRabbitMQ(ManagedServer):
 
     def _answers(self) -> bool:
         try:
-            connection = amqp.Connection(host=f"127.0.0.1:{self.port}", userid=USER, password=self.password,
-                                         connect_timeout=1)
+            connection = amqp.Connection(
+                host=f"127.0.0.1:{self.port}", userid=USER, password=self.password, connect_timeout=1
+            )
             connection.connect()
             connection.close()
             return True

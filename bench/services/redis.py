@@ -20,8 +20,14 @@ class ManagedRedis(ManagedServer):
     name = "redis"
     title = "Redis"
 
-    def __init__(self, work_dir: Path, cpus: str | None = None, name: str | None = None,
-                 listen: str | None = None, tls: bool = False) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        cpus: str | None = None,
+        name: str | None = None,
+        listen: str | None = None,
+        tls: bool = False,
+    ) -> None:
         super().__init__(work_dir, cpus)
         self.port = free_loopback_port()
         self.listen = listen
@@ -46,14 +52,36 @@ class ManagedRedis(ManagedServer):
         settings = [f"requirepass {self._password}"] if self._password else []
         if self.tls:
             cert, key = self_signed_certificate(directory, "redis_tls = true")
-            settings += ["port 0", f"tls-port {self.port}", f"tls-cert-file {cert}", f"tls-key-file {key}",
-                         "tls-auth-clients no"]
+            settings += [
+                "port 0",
+                f"tls-port {self.port}",
+                f"tls-cert-file {cert}",
+                f"tls-key-file {key}",
+                "tls-auth-clients no",
+            ]
         config.write_text("".join(f"{line}\n" for line in settings))
         config.chmod(0o600)
         ports = ["--port", "0", "--tls-port", str(self.port)] if self.tls else ["--port", str(self.port)]
-        argv = [binary, str(config), *ports, "--bind", "127.0.0.1", *([self.listen] if self.listen else []),
-                "--save", "", "--appendonly", "no",
-                "--dir", directory, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"]
+        argv = [
+            binary,
+            str(config),
+            *ports,
+            "--bind",
+            "127.0.0.1",
+            *([self.listen] if self.listen else []),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+        ]
         self._launch(argv, self._answers_ping, timeout_s=15, details=f"port={self.port} tls={self.tls}")
 
     def _answers_ping(self) -> bool:
@@ -61,4 +89,3 @@ class ManagedRedis(ManagedServer):
             return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
         except redis.RedisError:
             return False
-

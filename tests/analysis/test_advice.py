@@ -56,8 +56,11 @@ def test_advice_names_the_crossover_reason_and_the_best_alternative():
     # async-queue drained the most (1228/s against 636), but from single drains: their spread is
     # unknown, so no arm is named the fastest.
     assert advice["recommended"] is None
-    assert any(line.startswith("Beyond that, the highest ceiling here is async-queue's") and "not shown to be the fastest"
-               in line for line in advice["text"])
+    assert any(
+        line.startswith("Beyond that, the highest ceiling here is async-queue's")
+        and "not shown to be the fastest" in line
+        for line in advice["text"]
+    )
     assert set(advice["architectures"]) == set(run.architectures)
     text = " ".join(advice["text"])
     assert "prefork-nullpool is fine up to at least 60 tasks/s" in text
@@ -86,11 +89,15 @@ def _with_saturation_runs(run, drains: dict[str, list[float]]):
 def test_gain_over_the_recipe_is_stated_only_when_the_drain_ranges_do_not_overlap():
     run = load_run(DATA / "all-architectures")
     limits = Limits(slo_p99_ms=500, connection_budget=95)
-    apart = advise(_with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]}), limits)
+    apart = advise(
+        _with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]}), limits
+    )
     line = next(t for t in apart["text"] if t.startswith("gevent-pool") or "move to gevent-pool" in t)
     assert "drains 990 (943–1101) tasks/s at saturation, median of 3 runs" in line
     assert "5.2x the recipe's median drain rate" in line
-    overlapping = advise(_with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [180, 230, 200]}), limits)
+    overlapping = advise(
+        _with_saturation_runs(run, {"prefork-nullpool": [166, 206, 190], "gevent-pool": [180, 230, 200]}), limits
+    )
     line = next(t for t in overlapping["text"] if "gevent-pool" in t and "drains" in t)
     assert "no clear difference" in line and "x the recipe" not in line
     assert overlapping["architectures"]["prefork-nullpool"]["saturation_min_per_s"] == 166
@@ -101,26 +108,39 @@ def _on_rabbitmq_too(run, architectures: dict[str, dict[str, float]]):
     the given columns changed)."""
     steps = [{**r, "broker_cpu_ms_per_task": 0.15} if r.get("broker_cpu_ms_per_task") is None else r for r in run.steps]
     for arch, changes in architectures.items():
-        steps += [{**r, **changes, "architecture": f"{arch}@rabbitmq", "broker": "rabbitmq"}
-                  for r in run.steps if r["architecture"] == arch]
+        steps += [
+            {**r, **changes, "architecture": f"{arch}@rabbitmq", "broker": "rabbitmq"}
+            for r in run.steps
+            if r["architecture"] == arch
+        ]
     return type(run)(run.path, run.meta, steps, run.samples)
 
 
 def test_an_arm_on_another_broker_is_set_against_the_recipe_on_that_broker():
-    run = _with_saturation_runs(load_run(DATA / "all-architectures"),
-                                {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]})
-    run = _on_rabbitmq_too(run, {"prefork-nullpool": {"throughput_per_s": 150.0, "broker_cpu_ms_per_task": 0.4},
-                                 "gevent-pool": {"throughput_per_s": 600.0, "broker_cpu_ms_per_task": 0.3}})
+    run = _with_saturation_runs(
+        load_run(DATA / "all-architectures"), {"prefork-nullpool": [166, 206, 190], "gevent-pool": [943, 1101, 990]}
+    )
+    run = _on_rabbitmq_too(
+        run,
+        {
+            "prefork-nullpool": {"throughput_per_s": 150.0, "broker_cpu_ms_per_task": 0.4},
+            "gevent-pool": {"throughput_per_s": 600.0, "broker_cpu_ms_per_task": 0.3},
+        },
+    )
     advice = advise(run, Limits(slo_p99_ms=500, connection_budget=95))
     # The recipe on RabbitMQ is the recipe still: never where to go.
     assert advice["recommended"] != "prefork-nullpool@rabbitmq"
     recipe_there = next(t for t in advice["text"] if t.startswith("prefork-nullpool@rabbitmq (the recipe on rabbitmq)"))
     assert "drains 150 (150–150) tasks/s" in recipe_there
     assert "no clear difference" not in recipe_there  # 150 is below the recipe's 166–206 on Redis
-    line = next(t for t in advice["text"] if t.startswith("gevent-pool@rabbitmq") or "move to gevent-pool@rabbitmq" in t)
+    line = next(
+        t for t in advice["text"] if t.startswith("gevent-pool@rabbitmq") or "move to gevent-pool@rabbitmq" in t
+    )
     assert "4.0x the recipe's median drain rate on rabbitmq" in line  # 600 against 150, not against 190
     broker = [t for t in advice["text"] if t.startswith("Broker CPU per task of gevent-pool at saturation")]
-    on_redis = next(r["broker_cpu_ms_per_task"] for r in run.steps if r["architecture"] == "gevent-pool" and r["saturation"])
+    on_redis = next(
+        r["broker_cpu_ms_per_task"] for r in run.steps if r["architecture"] == "gevent-pool" and r["saturation"]
+    )
     assert broker and f"redis {on_redis:.2f} ms, rabbitmq 0.30 ms" in broker[0]
 
 
@@ -150,7 +170,11 @@ def test_ties_are_never_broken_by_name_or_order():
     for order in ([loop, sync], [sync, loop]):
         found = leaders(order)
         assert found.how == ABOUT_EQUAL and found.top[0] is loop  # by median (710 against 614), not by name
-        assert "about equal" in leaders_words(found) and "647–741" in leaders_words(found) and "513–665" in leaders_words(found)
+        assert (
+            "about equal" in leaders_words(found)
+            and "647–741" in leaders_words(found)
+            and "513–665" in leaders_words(found)
+        )
 
 
 def test_a_target_names_the_recipes_headroom_and_the_least_effort_way_out_that_holds_it():
@@ -161,8 +185,12 @@ def test_a_target_names_the_recipes_headroom_and_the_least_effort_way_out_that_h
     assert target["recipe"]["headroom"] == 1.6 and advice["verdict"]["exit_code"] == 0
     assert advice["text"][0].startswith("At your target of 50 tasks/s: prefork-nullpool holds it with 1.6x headroom")
     # PgBouncer in front asks the least of the code and holds 75/s (it sustained 135/s).
-    assert target["way_out"] == {"adoption": "keeps the async code", "architectures": ["prefork-nullpool-pgbouncer"],
-                                 "how": "only", "rate_per_s": 135}
+    assert target["way_out"] == {
+        "adoption": "keeps the async code",
+        "architectures": ["prefork-nullpool-pgbouncer"],
+        "how": "only",
+        "rate_per_s": 135,
+    }
     # 150/s: past PgBouncer's 135; the next class, one arm, holds it.
     advice = advise(run, limits_for(run, target_rate=100))
     assert advice["target"]["way_out"]["architectures"] == ["prefork-loop-pool"]

@@ -27,8 +27,7 @@ NO_VERDICT = {"same", "not significant", "no repeats", "drift unknown"}
 
 
 def _all_verdicts(a: str, b: str) -> dict[tuple[str, str, str], str]:
-    return {(d.architecture, d.step, d.metric): d.verdict
-            for d in compare_runs(load_run(DATA / a), load_run(DATA / b))}
+    return {(d.architecture, d.step, d.metric): d.verdict for d in compare_runs(load_run(DATA / a), load_run(DATA / b))}
 
 
 def test_two_runs_of_the_same_profile_differ_only_within_the_noise():
@@ -104,8 +103,17 @@ def test_compare_command_formats_and_overlay_charts(tmp_path, fmt, bench_cli):
     results = tmp_path / "results"
     for name in ("repeat-iowait", "repeat-tinypool"):
         shutil.copytree(DATA / name, results / name)
-    done = run_bench("compare", "repeat-iowait", "repeat-tinypool", "--format", fmt, "--results-dir", str(results),
-                     "--plots-dir", str(tmp_path / "plots"))
+    done = run_bench(
+        "compare",
+        "repeat-iowait",
+        "repeat-tinypool",
+        "--format",
+        fmt,
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert done.returncode == 0, done.stderr
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(done.stdout)))
@@ -118,7 +126,9 @@ def test_compare_command_formats_and_overlay_charts(tmp_path, fmt, bench_cli):
     else:
         assert "latency_p99_ms" in done.stdout
     charts = tmp_path / "plots" / "compare-repeat-iowait-repeat-tinypool"
-    assert {"throughput.png", "throughput.svg", "latency_p99.png", "latency_p99.svg"} <= {p.name for p in charts.iterdir()}
+    assert {"throughput.png", "throughput.svg", "latency_p99.png", "latency_p99.svg"} <= {
+        p.name for p in charts.iterdir()
+    }
     assert 'id="latency_p99_ms-' in (charts / "latency_p99.svg").read_text()
 
 
@@ -129,17 +139,40 @@ def test_an_exact_run_id_wins_over_a_prefix_and_the_table_fits_100_columns(tmp_p
         shutil.copytree(DATA / "quick-ceilings", results / name)
         meta = json.loads((results / name / "run.json").read_text())
         (results / name / "run.json").write_text(json.dumps({**meta, "run_id": name}))
-    done = run_bench("compare", "20261204-130901-smoke", "20261204-130901-smoke-2", "--results-dir", str(results),
-                     "--plots-dir", str(tmp_path / "plots"), env={"COLUMNS": "100"})
+    done = run_bench(
+        "compare",
+        "20261204-130901-smoke",
+        "20261204-130901-smoke-2",
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+        env={"COLUMNS": "100"},
+    )
     assert done.returncode == 0, done.stderr
     table = done.stdout.split("overlay charts:")[0].splitlines()
     assert "baseline 20261204-130901-smoke vs contender 20261204-130901-smoke-2" in table[0]
     assert max(len(line.rstrip()) for line in table) <= 100, max(table, key=len)
     assert "evidence" not in done.stdout and "prefork-loop-pool" in done.stdout
-    wide = run_bench("compare", "20261204-130901-smoke", "20261204-130901-smoke-2", "--wide", "--results-dir",
-                     str(results), "--plots-dir", str(tmp_path / "plots"))
+    wide = run_bench(
+        "compare",
+        "20261204-130901-smoke",
+        "20261204-130901-smoke-2",
+        "--wide",
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert "evidence" in wide.stdout
     # A prefix that names both is still refused, in one line.
-    both = run_bench("compare", "20261204-130901", "20261204-130901-smoke-2", "--results-dir", str(results),
-                     "--plots-dir", str(tmp_path / "plots"))
+    both = run_bench(
+        "compare",
+        "20261204-130901",
+        "20261204-130901-smoke-2",
+        "--results-dir",
+        str(results),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    )
     assert both.returncode == 2 and "names 2 runs" in both.stderr

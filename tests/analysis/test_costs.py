@@ -13,9 +13,17 @@ from bench.stats import fit_line
 
 
 def _step(rate: float, workers_percent: float, **extra) -> dict:
-    return {"architecture": "a", "saturation": False, "offered_rate_per_s": rate, "achieved_rate_per_s": rate,
-            "scheduled": None, "duration_s": None, "cpu_percent": workers_percent,
-            "worker_cpu_ms_per_task": 10 * workers_percent / rate, **extra}
+    return {
+        "architecture": "a",
+        "saturation": False,
+        "offered_rate_per_s": rate,
+        "achieved_rate_per_s": rate,
+        "scheduled": None,
+        "duration_s": None,
+        "cpu_percent": workers_percent,
+        "worker_cpu_ms_per_task": 10 * workers_percent / rate,
+        **extra,
+    }
 
 
 def test_fixed_burn_goes_to_the_intercept_and_the_slope_is_what_a_task_costs():
@@ -41,8 +49,13 @@ def test_one_rate_falls_back_to_the_ratio_and_says_so():
 
 
 def test_steps_that_broke_or_were_unsteady_are_not_fitted():
-    steps = [_step(10, 7.0), _step(25, 10.0), _step(50, 15.0), _step(100, 80.0, achieved_rate_per_s=60.0),
-             _step(75, 90.0, unsteady=True)]
+    steps = [
+        _step(10, 7.0),
+        _step(25, 10.0),
+        _step(50, 15.0),
+        _step(100, 80.0, achieved_rate_per_s=60.0),
+        _step(75, 90.0, unsteady=True),
+    ]
     workers = marginal_costs(steps, "a")["workers"]
     assert workers.rates == (10, 25, 50) and workers.ms_per_task == pytest.approx(2.0)
 

@@ -38,13 +38,17 @@ def test_what_ifs_move_the_right_way():
     assert predict(c, processes=8).bound_by == "machine CPU"  # cores, not processes, limit 8 processes here
     far = [predict(c, rtt_ms=r).throughput_per_s for r in (0.5, 2, 10)]
     assert far == sorted(far, reverse=True) and far[-1] < base.throughput_per_s
-    assert predict(c, rtt_ms=2).exec_ms == pytest.approx(c.exec_ms + 2 * (4 + 4 + 1))  # SCRAM connect, statements, close
+    assert predict(c, rtt_ms=2).exec_ms == pytest.approx(
+        c.exec_ms + 2 * (4 + 4 + 1)
+    )  # SCRAM connect, statements, close
     assert predict(c, auth="trust").exec_ms == pytest.approx(c.exec_ms - 1.5)
     assert predict(c, ssl=True, rtt_ms=1).exec_ms == pytest.approx(predict(c, rtt_ms=1).exec_ms + 2)
     tls = replace(c, tls_connect_ms=2.0, tls_cpu_ms=2.5)
     assert predict(tls, ssl=True).exec_ms == pytest.approx(c.exec_ms + 2.0)
     # What the machine burns with no tasks is not there for them: (1000 x cores - idle) / marginal cost.
-    assert predict(tls, ssl=True).cpu_bound_per_s == pytest.approx((1000 * c.cores - c.idle_ms_per_s) / (c.cpu_ms_per_task + 2.5))
+    assert predict(tls, ssl=True).cpu_bound_per_s == pytest.approx(
+        (1000 * c.cores - c.idle_ms_per_s) / (c.cpu_ms_per_task + 2.5)
+    )
 
 
 def test_calibration_measures_the_bridge_and_scram_costs():
@@ -69,9 +73,13 @@ def test_calibration_measures_what_tls_adds_to_a_connection(tmp_path, child_proc
 
 def test_with_roles_pinned_the_bound_is_the_cpu_set_that_runs_out_first():
     c = components(load_run(ALL))
-    pinned = replace(c, role_cpus={"db": "0", "workers": "1", "broker": "1", "loadgen": "1"},
-                     role_cpu_ms={"db": 6.0, "workers": 5.8, "broker": 0.2, "loadgen": 1.0},
-                     role_idle_ms_per_s={"db": 0.0, "workers": 20.0, "broker": 10.0, "loadgen": 50.0}, processes=16)
+    pinned = replace(
+        c,
+        role_cpus={"db": "0", "workers": "1", "broker": "1", "loadgen": "1"},
+        role_cpu_ms={"db": 6.0, "workers": 5.8, "broker": 0.2, "loadgen": 1.0},
+        role_idle_ms_per_s={"db": 0.0, "workers": 20.0, "broker": 10.0, "loadgen": 50.0},
+        processes=16,
+    )
     base = predict(pinned)
     # Core 1 carries workers and broker (the load generator does not run beside a drain): 6.0 ms a task
     # beyond the 30 ms a second they burn idle, 161.7/s; core 0 the database, 166.7/s.

@@ -33,8 +33,9 @@ def test_the_recipe_bound_by_database_cores(run):
     assert need.short_of == ["db cores"] and need.limited_by == "db cores"
     assert need.max_rate_per_s == pytest.approx(4 / (row["db_cpu_ms_per_task"] / 1000))
     assert need.worker_processes == max(math.ceil(row["exec_p50_ms"]), math.ceil(row["worker_cpu_ms_per_task"]))
-    assert crossover_sentence([need]) == (f"prefork-nullpool first needs more than the budget at "
-                                          f"{need.max_rate_per_s:.0f} tasks/s, in db cores.")
+    assert crossover_sentence([need]) == (
+        f"prefork-nullpool first needs more than the budget at {need.max_rate_per_s:.0f} tasks/s, in db cores."
+    )
 
 
 def test_the_recipe_bound_by_connections_and_a_database_further_away(run):
