@@ -2,7 +2,7 @@
 progress bar per step.
 
 The run only calls a `RunObserver`; what reaches a screen is the business of whoever started the run
-(`bench run` gives it `bench.console.TerminalObserver`). The base class tells nobody, which is what
+(`bench run` gives it `bench.output.console.TerminalObserver`). The base class tells nobody, which is what
 tests and scripts that drive a run want. bench.log is separate: it gets every line, whoever watches.
 """
 

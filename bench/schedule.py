@@ -32,7 +32,7 @@ class StepPlan:
     repetition: int = 0
     """Which run of this step, when steps are repeated (`--repeat`)."""
     phase: str = ""
-    """"w" for the warm-up of a step run on its own (bench.warmup); "" for the step itself."""
+    """"w" for the warm-up of a step run on its own (bench.run.warmup); "" for the step itself."""
     burst_tasks: int = 0
     """A burst step's tasks per burst (Celery beat's fan-out), all due at once every `burst_period_s`."""
     burst_period_s: float = 0.0
@@ -42,7 +42,7 @@ class StepPlan:
         cls, index: int, burst_tasks: int, period_s: float, bursts: int, seed: int, repetition: int = 0
     ) -> "StepPlan":
         """`bursts` bursts of `burst_tasks` tasks, one every `period_s`, on running workers; its rate is
-        their mean. No warm-up of its own: a modest one runs before it (bench/step_runner.py)."""
+        their mean. No warm-up of its own: a modest one runs before it (bench/run/step_runner.py)."""
         return cls(
             index,
             burst_tasks / period_s,

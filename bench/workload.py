@@ -11,7 +11,7 @@ bench/workload_loader.py). It gives
   - `async def run_async(self, session, rng)` and/or `def run_sync(self, session, rng)`: any code
     (ORM queries, relationships, Python work, awaits on other services). An architecture whose engine
     is async runs `run_async`, one whose engine is sync `run_sync`; one whose body the workload lacks
-    is skipped (bench/arm_bodies.py).
+    is skipped (bench/run/arm_bodies.py).
 The session's transaction begins with the body's first statement and is committed after the body; a
 body may commit earlier itself (to give its connection back before a long wait), and its next
 statement begins another. An exception a body raises fails the task, counted by its type.

@@ -31,7 +31,7 @@ from sqlalchemy import text
 
 from bench.architectures import WorkerSpec, get_architecture
 from bench.architectures.celery_common import send_task_producer
-from bench.config import read_config_file, resolve_profile
+from bench.settings.config import read_config_file, resolve_profile
 from bench.engines import admin_engine
 from bench.services import Services, running_services
 from bench.workload_loader import make_workload

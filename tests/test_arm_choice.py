@@ -3,7 +3,7 @@
 import pytest
 
 from bench.architectures import architecture_classes
-from bench.arm_choice import TaskShape, choose_ways_out, rates_for
+from bench.run.arm_choice import TaskShape, choose_ways_out, rates_for
 
 CANDIDATES = ["prefork-nullpool-pgbouncer", "prefork-loop-pool", "prefork-sync-pool", "gevent-pool", "async-queue"]
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.bursts import burst_columns, burst_facts
-from bench.collect import TaskRecord
-from bench.loadgen import Enqueue
-from bench.probes.connection_sampler import Sample
+from bench.record.bursts import burst_columns, burst_facts
+from bench.record.collect import TaskRecord
+from bench.measures import Enqueue
+from bench.measures import Sample
 from bench.schedule import BURSTS, NS_PER_S, StepPlan
 from tests.test_run import _only_run
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
-from bench.charts import CHART_NAMES, color, draw_all, throughput_chart
-from bench.results import load_run
+from bench.output.charts import CHART_NAMES, color, draw_all, throughput_chart
+from bench.record.results import load_run
 from tests.conftest import run_bench
 
 DATA = Path(__file__).parent / "data"

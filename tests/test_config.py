@@ -1,6 +1,6 @@
 import pytest
 
-from bench.config import read_config_file, resolve_profile
+from bench.settings.config import read_config_file, resolve_profile
 from bench.errors import BenchError
 
 CONFIG = {
@@ -97,7 +97,7 @@ def test_an_architecture_can_run_once_more_on_another_broker():
 
 
 def test_an_arm_can_run_a_variant_of_the_workload_settings():
-    from bench.arms import Arm, architecture_of, parse_arms
+    from bench.settings.arms import Arm, architecture_of, parse_arms
 
     arms = parse_arms(
         ["gevent-pool", "gevent-pool#spans", "prefork-nullpool#spans@rabbitmq", "async-queue@redis#slow"], "redis"

@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 from tests.conftest import CLOCK_ACCURACY_MS, ON_TIME_MS, REPO, run_bench
 from tests.test_run import _bench_children_started_after, _loadgen_processes, _only_run, _steps
 

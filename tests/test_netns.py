@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from bench.services.redis import ManagedRedis
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 from tests.conftest import CLOCK_ACCURACY_MS, REPO, run_bench
 from tests.test_run import _bench_children_started_after, _loadgen_processes, _only_run, _steps
 

@@ -2,9 +2,10 @@
 
 import json
 
-from bench.analysis.advice import held, limits_for
-from bench.arm_choice import rounded_rate
-from bench.results import load_run
+from bench.analysis.advice import limits_for
+from bench.record.limits import held
+from bench.run.arm_choice import rounded_rate
+from bench.record.results import load_run
 from tests.test_run import _only_run, _steps
 
 

@@ -6,8 +6,8 @@ import base64
 import re
 from pathlib import Path
 
-from bench.report import write_report
-from bench.results import load_run
+from bench.output.report import write_report
+from bench.record.results import load_run
 
 ALL = Path(__file__).parent / "data" / "all-architectures"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
+from bench.record.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
 
 from tests.conftest import bench_run_in_background, run_bench
 
@@ -147,7 +147,7 @@ def test_smoke_run_json_records_the_environment(smoke_run):
     _, run_dir, _, _ = smoke_run
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete" and meta["schema_version"] == SCHEMA_VERSION
-    # The files are the schema's (bench/schema.py): steps.csv's columns, and its side tables.
+    # The files are the schema's (bench/record/schema.py): steps.csv's columns, and its side tables.
     with open(run_dir / "steps.csv", newline="") as f:
         assert next(csv.reader(f)) == STEP_COLUMNS
     for table, columns in SIDE_TABLES.items():

@@ -8,7 +8,7 @@ import redis
 from bench.errors import BenchError
 from bench.services import running_services
 from bench.services.postgres import check_database
-from bench.services.urls import redact_url
+from bench.urls import redact_url
 
 
 def test_managed_servers_run_with_the_asked_settings_and_leave_nothing(tmp_path, child_processes):

@@ -3,10 +3,10 @@ from collections import Counter
 
 import pytest
 
-from bench.collect import TaskRecord
-from bench.loadgen import Enqueue
+from bench.record.collect import TaskRecord
+from bench.measures import Enqueue
 from bench.schedule import StepPlan
-from bench.stats import StepMeasurements, format_errors, percentile, summarize, task_rows
+from bench.record.stats import StepMeasurements, format_errors, percentile, summarize, task_rows
 
 MS = 1_000_000
 
@@ -93,7 +93,7 @@ def test_task_rows_mark_warmup_and_status():
 
 
 def test_mean_ci95_uses_students_t():
-    from bench.stats import mean_ci95, t95
+    from bench.record.stats import mean_ci95, t95
 
     mean, half = mean_ci95([10.0, 12.0, 14.0])
     assert mean == pytest.approx(12.0)
@@ -103,7 +103,7 @@ def test_mean_ci95_uses_students_t():
 
 
 def test_spread_gives_median_and_range():
-    from bench.stats import Spread
+    from bench.record.stats import Spread
 
     spread = Spread.of([166.0, 206.0, 190.0])
     assert (spread.median, spread.low, spread.high, spread.count) == (190.0, 166.0, 206.0, 3)
@@ -137,7 +137,7 @@ def test_load_generator_cpu_is_per_task_sent_even_when_the_workers_fall_behind()
 
 
 def test_bound_role_names_the_role_whose_cpu_set_ran_out():
-    from bench.stats import bound_role
+    from bench.record.stats import bound_role
 
     pinned = {"db": "0", "workers": "1", "broker": "1", "loadgen": "1"}
     # The database used 95 % of its one core; workers, broker and load generator 70 % of theirs together.
@@ -156,8 +156,8 @@ def test_bound_role_names_the_role_whose_cpu_set_ran_out():
 
 
 def test_a_step_whose_latency_falls_across_it_is_unsteady_and_one_whose_latency_rises_is_not():
-    from bench.collect import TaskRecord
-    from bench.stats import unsteady
+    from bench.record.collect import TaskRecord
+    from bench.record.stats import unsteady
 
     def tasks(latencies_ms):
         return [

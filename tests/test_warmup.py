@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.collect import TaskRecord
-from bench.stats import UNSTEADY_FACTOR
-from bench.warmup import SETTLED_FACTOR, settled
+from bench.record.collect import TaskRecord
+from bench.record.stats import UNSTEADY_FACTOR
+from bench.run.warmup import SETTLED_FACTOR, settled
 
 GAP_MS = 50  # 20 tasks/s
 

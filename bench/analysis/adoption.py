@@ -6,8 +6,8 @@ first, not only the fastest one."""
 from __future__ import annotations
 
 from bench.analysis.rules import RECIPE, traps
-from bench.arms import architecture_of
-from bench.results import RunData
+from bench.settings.arms import architecture_of
+from bench.record.results import RunData
 
 
 def adoption_of(label: str) -> str:

@@ -27,23 +27,11 @@ from bench.analysis.ways_out import (
     held_leaders,
     leaders_words,
 )
-from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, THROUGHPUT_TOLERANCE, kept_up, traps
-from bench.arms import architecture_of
-from bench.results import RunData
-from bench.stats import Spread
-
-RESERVED_CONNECTIONS = 5
-"""Of the server's max_connections: superuser_reserved_connections (3) and bench's own two (sampler, stats)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    slo_p99_ms: float
-    connection_budget: int
-    target_rate: float | None = None
-    """The team's peak rate, tasks/s (bench/analysis/verdict.py); None: no target."""
-    headroom: float = 1.5
-    """What the recipe and a way out must sustain above the target, as a factor."""
+from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, traps
+from bench.record.limits import RESERVED_CONNECTIONS, THROUGHPUT_TOLERANCE, Limits, broken_limits
+from bench.settings.arms import architecture_of
+from bench.record.results import RunData
+from bench.record.stats import Spread
 
 
 @dataclass
@@ -93,36 +81,6 @@ def limits_for(
     target = target_rate or run.setting("target_rate")
     return Limits(
         float(slo), int(budget), float(target) if target else None, float(headroom or run.setting("headroom"))
-    )
-
-
-def broken_limits(row: dict, limits: Limits) -> list[str]:
-    broken = []
-    if not kept_up(row):
-        broken.append("throughput")
-    if row["latency_p99_ms"] is None or row["latency_p99_ms"] > limits.slo_p99_ms:
-        broken.append("latency")
-    if (row["failed"] or 0) + (row["lost"] or 0) > 0:
-        broken.append("errors")
-    if (row["connections_peak"] or 0) > limits.connection_budget:
-        broken.append("connections")
-    return broken
-
-
-def held(row: dict, limits: Limits) -> bool:
-    """The step held its rate: steady (a step that drained a backlog while measured says nothing of
-    its rate) and within every limit."""
-    return not row.get("unsteady") and not broken_limits(row, limits)
-
-
-def profile_limits(profile) -> Limits:
-    """The limits a run's profile sets, as far as they are known before it has run (the budget's
-    default from the profile's max_connections, not the server's)."""
-    return Limits(
-        profile.slo_p99_ms,
-        profile.connection_budget or profile.max_connections - RESERVED_CONNECTIONS,
-        profile.target_rate,
-        profile.headroom,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.results import RunData
+from bench.record.results import RunData
 
 
 def burst_summary(run: RunData) -> dict[str, dict]:

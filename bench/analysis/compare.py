@@ -31,8 +31,8 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.results import RunData
-from bench.schema import PERCENTILE_METHOD
+from bench.record.results import RunData
+from bench.record.schema import PERCENTILE_METHOD
 
 CONFIDENCE = 0.95
 DRIFT_FACTOR = 2.0

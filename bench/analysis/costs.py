@@ -16,8 +16,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from bench.analysis.rules import kept_up
-from bench.stats import COST_OF, fit_line
+from bench.record.limits import kept_up
+from bench.record.stats import COST_OF, fit_line
 
 ROLE_OF = {
     "worker_cpu_ms_per_task": "workers",

@@ -31,9 +31,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bench.analysis.costs import SLOPE, marginal_costs
-from bench.analysis.rules import RECIPE, kept_up
+from bench.analysis.rules import RECIPE
+from bench.record.limits import kept_up
 from bench.processes import roles_by_cpu_set
-from bench.results import RunData
+from bench.record.results import RunData
 
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
 """asyncpg's connect: the TCP handshake 1, startup and AuthenticationOk 1, SCRAM's two exchanges 2."""

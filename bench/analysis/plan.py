@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 from bench.analysis.costs import marginal_costs
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
-from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, kept_up, traps
-from bench.arms import architecture_of
-from bench.results import RunData
+from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, traps
+from bench.record.limits import kept_up
+from bench.settings.arms import architecture_of
+from bench.record.results import RunData
 
 
 @dataclass(frozen=True)

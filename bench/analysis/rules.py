@@ -21,20 +21,3 @@ def traps() -> frozenset[str]:
     from bench.architectures import architecture_classes
 
     return frozenset(name for name, cls in architecture_classes().items() if cls.trap)
-
-
-THROUGHPUT_TOLERANCE = 0.02
-
-
-def realized_rate(row: dict) -> float:
-    """Arrivals actually scheduled in the measured window per second: the offered rate for uniform
-    arrivals, a random draw around it for Poisson ones (which the 2 % test must not mistake for a limit)."""
-    if row.get("scheduled") and row.get("duration_s"):
-        return row["scheduled"] / row["duration_s"]
-    return row["offered_rate_per_s"]
-
-
-def kept_up(row: dict) -> bool:
-    """Achieved throughput within 2 % of the arrivals scheduled."""
-    achieved = row["achieved_rate_per_s"]
-    return achieved is not None and achieved >= (1 - THROUGHPUT_TOLERANCE) * realized_rate(row)

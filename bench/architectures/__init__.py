@@ -19,7 +19,7 @@ import importlib
 import pkgutil
 
 from bench.architectures.base import Architecture, WorkerSpec
-from bench.arms import architecture_of
+from bench.settings.arms import architecture_of
 from bench.errors import BenchError
 
 __all__ = ["Architecture", "WorkerSpec", "architecture_classes", "get_architecture"]
@@ -36,7 +36,7 @@ def architecture_classes() -> dict[str, type[Architecture]]:
 
 
 def get_architecture(name: str) -> type[Architecture]:
-    """The architecture of a name or an arm label ("prefork-sync-pool@rabbitmq": see bench.arms)."""
+    """The architecture of a name or an arm label ("prefork-sync-pool@rabbitmq": see bench.settings.arms)."""
     classes = architecture_classes()
     name = architecture_of(name)
     if name not in classes:

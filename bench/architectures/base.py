@@ -58,7 +58,7 @@ class WorkerSpec:
     clock_skew_ns: int = 0
     """Test-only: added to the workers' clock (bench.clock), to check that its offset is found."""
     label: str = ""
-    """The arm as the profile names it ("prefork-sync-pool@rabbitmq", see bench.arms): what results call
+    """The arm as the profile names it ("prefork-sync-pool@rabbitmq", see bench.settings.arms): what results call
     it. Empty: the architecture's name."""
 
     @property
@@ -88,7 +88,7 @@ class Architecture:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     color: ClassVar[str | None] = None
-    """Its colour in every chart of every run (bench/charts.py gives one without a spare)."""
+    """Its colour in every chart of every run (bench/output/charts.py gives one without a spare)."""
     trap: ClassVar[bool] = False
     """Measured to show a failure mode (the trap the recipe warns about, a misconfiguration): never
     recommended by the advice or planned for."""

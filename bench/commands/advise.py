@@ -13,9 +13,9 @@ from bench.analysis.verdict import EXIT_SHORT_OF_TARGET
 from bench.commands.run import verdict_exit
 from bench.errors import BenchError
 from bench.commands.plot import add_run_arguments
-from bench.console import stdout
+from bench.output.console import stdout
 from bench.analysis.model import Prediction, components, predict
-from bench.results import RunFolder, find_run, load_run
+from bench.record.results import RunFolder, find_run, load_run
 
 NAME = "advise"
 HELP = "say up to what rate the NullPool recipe holds, what limits it and which architecture to move to"

@@ -10,12 +10,12 @@ import math
 from rich import box
 from rich.table import Table
 
-from bench.charts import draw_overlay
+from bench.output.charts import draw_overlay
 from bench.commands.plot import add_run_arguments
 from bench.analysis.compare import DRIFT_FACTOR, TAIL_DRIFT_FACTOR, Difference, compare_runs
-from bench.console import stdout
+from bench.output.console import stdout
 from bench.errors import BenchError
-from bench.results import find_run, load_run
+from bench.record.results import find_run, load_run
 
 NAME = "compare"
 HELP = (

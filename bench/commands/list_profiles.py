@@ -6,9 +6,9 @@ import argparse
 
 from rich.table import Table
 
-from bench.config_file import add_config_argument, load_config
-from bench.config import default_profile_name, profile_names, resolve_profile
-from bench.console import stdout
+from bench.settings.config_file import add_config_argument, load_config
+from bench.settings.config import default_profile_name, profile_names, resolve_profile
+from bench.output.console import stdout
 
 NAME = "list-profiles"
 HELP = "list the profiles in bench.toml"

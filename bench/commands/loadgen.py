@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.console import stderr
+from bench.output.console import stderr
 from bench.processes import interrupt_on_signals
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _master_address(text: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.agent_workspace import agent_workspace
+    from bench.hosts.agent_workspace import agent_workspace
     from bench.errors import BenchError
     from bench.loadgen import NO_MASTER_EXIT, RUN_OVER_EXIT
     from bench.loadgen.protocol import SPEC_ENV

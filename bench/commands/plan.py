@@ -6,12 +6,12 @@ import argparse
 
 from rich.table import Table
 
-from bench.analysis.advice import RESERVED_CONNECTIONS
+from bench.record.limits import RESERVED_CONNECTIONS
 from bench.analysis.plan import Budget, Need, crossover_sentence, plan
 from bench.commands.plot import add_run_arguments
-from bench.console import stdout
+from bench.output.console import stdout
 from bench.errors import BenchError
-from bench.results import find_run, load_run
+from bench.record.results import find_run, load_run
 
 NAME = "plan"
 HELP = "what a task rate would need of worker, database and broker cores and connections, per architecture"

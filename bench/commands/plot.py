@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.charts import draw_all
-from bench.console import stdout
-from bench.results import find_run, load_run
+from bench.output.charts import draw_all
+from bench.output.console import stdout
+from bench.record.results import find_run, load_run
 
 NAME = "plot"
 HELP = "draw a run's charts (PNG and SVG) into plots/<run-id>/"

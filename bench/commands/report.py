@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from bench.commands.plot import add_run_arguments
-from bench.console import stdout
-from bench.report import write_report
-from bench.results import find_run, load_run
+from bench.output.console import stdout
+from bench.output.report import write_report
+from bench.record.results import find_run, load_run
 
 NAME = "report"
 HELP = (
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_run(find_run(args.results_dir, args.run))
     if args.format == "markdown":
         from bench.analysis.advice import advise, limits_for
-        from bench.report_answer import markdown
+        from bench.output.report_answer import markdown
 
         sys.stdout.write(markdown(data, advise(data, limits_for(data))))
         return 0

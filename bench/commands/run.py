@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.config_file import add_config_argument, load_config
-from bench.config import resolve_profile
-from bench.console import TerminalObserver, stderr, stdout, summary_table
+from bench.settings.config_file import add_config_argument, load_config
+from bench.settings.config import resolve_profile
+from bench.output.console import TerminalObserver, stderr, stdout, summary_table
 from bench.errors import BenchError, ServerExited
 from bench.processes import interrupt_on_signals
-from bench.profile_flags import add_profile_flags, profile_overrides
-from bench.runner import Run
+from bench.settings.profile_flags import add_profile_flags, profile_overrides
+from bench.run.runner import Run
 from bench.services import preflight
 
 NAME = "run"
@@ -45,8 +45,8 @@ def _make_folder(folder: Path, what: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, profile_overrides(args))
-    from bench.arm_bodies import skipped_arms
-    from bench.run_plan import needs_pgbouncer
+    from bench.run.arm_bodies import skipped_arms
+    from bench.run.plan import needs_pgbouncer
     from bench.architectures import get_architecture
     from bench.workload_loader import make_workload, workload_class
 
@@ -128,8 +128,8 @@ def _draw(run_: Run, plots_dir: Path) -> dict | None:
     returns the advice."""
     if not run_.rows:
         return None
-    from bench.report import write_report
-    from bench.results import load_run
+    from bench.output.report import write_report
+    from bench.record.results import load_run
 
     from bench.analysis.advice import advise, limits_for
 

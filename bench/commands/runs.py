@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from bench.console import stdout
+from bench.output.console import stdout
 
 NAME = "runs"
 HELP = "list the runs in results/"

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from bench.console import stderr
+from bench.output.console import stderr
 from bench.processes import interrupt_on_signals
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.agent_workspace import agent_workspace
-    from bench.agents import Agent
+    from bench.hosts.agent_workspace import agent_workspace
+    from bench.hosts.agents import Agent
     from bench.errors import BenchError
-    from bench.services.urls import redact_url
+    from bench.urls import redact_url
 
     if args.processes is not None and args.processes < 1:
         raise BenchError(f"--processes must be at least 1, got {args.processes}")

@@ -19,9 +19,10 @@ from pathlib import Path
 from bench.architectures.base import WorkerSpec
 from bench.errors import BenchError
 from bench.loadgen.protocol import SPEC_ENV, LoadgenSpec
+from bench.measures import Enqueue
 from bench.processes import ChildProcess, stop_all
 from bench.schedule import StepPlan
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 READY_TIMEOUT_S = 60
 """How long a load generator process may take to be ready, and a master its workers to take their shares."""
@@ -29,21 +30,6 @@ RUN_OVER_EXIT = 3
 """A Locust worker's exit code when a farewell master said the run is over."""
 NO_MASTER_EXIT = 4
 """A Locust worker's exit code when no master answered (Locust retries for five minutes)."""
-
-
-@dataclass
-class Enqueue:
-    """One arrival as the generator saw it."""
-
-    task_id: str
-    scheduled_ns: int
-    send_started_ns: int
-    """When the generator began the send; minus `scheduled_ns`, how late it was (send_late)."""
-    enqueued_ns: int
-    """When the broker accepted it (0 when enqueueing failed); minus `send_started_ns`, the send's cost."""
-    error: str
-    loadgen: int = 0
-    """Which load generator process sent it (0 for the only one)."""
 
 
 @dataclass(frozen=True)

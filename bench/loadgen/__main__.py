@@ -479,7 +479,7 @@ def _finished(job: Job) -> None:
 
 
 def _summary(rows: list[tuple]) -> dict:
-    from bench.stats import percentile
+    from bench.record.stats import percentile
 
     sends = [(row[3] - row[2]) / 1e6 for row in rows if not row[4]]
     return {

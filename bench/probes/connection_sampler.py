@@ -10,12 +10,12 @@ exact number of connections opened comes from pg_stat_database.sessions instead.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from bench.engines import APPLICATION_PREFIX
+from bench.measures import Sample
 from bench.probes.poller import CsvPoller
 
 SAMPLE_COLUMNS = ["elapsed_s", "architecture", "step", "connections", "active", "idle", "idle_in_transaction", "other"]
@@ -26,22 +26,6 @@ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
   AND datname = current_database() AND application_name LIKE %s
 GROUP BY state
 """
-
-
-@dataclass
-class Sample:
-    t_ns: int
-    """CLOCK_MONOTONIC time of the sample."""
-    architecture: str
-    step: int | None
-    active: int
-    idle: int
-    idle_in_transaction: int
-    other: int
-
-    @property
-    def connections(self) -> int:
-        return self.active + self.idle + self.idle_in_transaction + self.other
 
 
 class ConnectionSampler(CsvPoller):

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from bench.errors import BenchError
 from bench.probes.process_meter import ProcessMeter
 from bench.services.binaries import postgres_bindir
-from bench.stats import fit_line
+from bench.record.stats import fit_line
 
 
 @dataclass

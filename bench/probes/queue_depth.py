@@ -19,7 +19,8 @@ import amqp
 import redis
 
 from bench.probes.poller import CsvPoller
-from bench.services.brokers import amqp_connection, broker_kind
+from bench.services.brokers import amqp_connection
+from bench.urls import broker_kind
 
 QUEUE_DEPTH_COLUMNS = ["elapsed_s", "architecture", "step", "ready"]
 

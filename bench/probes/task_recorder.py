@@ -5,7 +5,7 @@ shared between processes and a process killed mid-run loses at most the task it 
 threads of one process (Celery's threads pool) take turns at it.
 Times are CLOCK_MONOTONIC (`bench.clock.monotonic_ns()`), which every process on the host shares.
 With a control channel (`records = "control"`) the records go through it instead, with the
-process's clock offset (bench/control.py), for workers on hosts that share no clock or files with bench.
+process's clock offset (bench/record/control.py), for workers on hosts that share no clock or files with bench.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from bench import clock
-from bench.control import ControlRecordSink
+from bench.record.control import ControlRecordSink
 from bench.probes import connect_timer
 
 

@@ -24,12 +24,13 @@ from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.outside_service import ManagedOutsideService
 from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
 from bench.services.postgres import ManagedPostgres, check_database
-from bench.services.brokers import broker_kind, check_broker
+from bench.services.brokers import check_broker
+from bench.urls import broker_kind
 from bench.services.rabbitmq import ManagedRabbitMQ, rabbitmq_binaries
 from bench.services.redis import ManagedRedis
 from bench.processes import ChildProcess
 from bench.services.binaries import postgres_bindir, redis_server_binary
-from bench.services.urls import with_address
+from bench.urls import with_address
 
 
 @dataclass(frozen=True)

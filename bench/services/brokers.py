@@ -9,17 +9,7 @@ import amqp
 import redis
 
 from bench.errors import BenchError
-from bench.services.urls import redact_url
-
-KINDS = {"redis": "redis", "rediss": "redis", "amqp": "rabbitmq", "pyamqp": "rabbitmq"}
-
-
-def broker_kind(url: str) -> str:
-    """ "redis" or "rabbitmq", from the URL's scheme."""
-    scheme = urlsplit(url).scheme
-    if scheme not in KINDS:
-        raise BenchError(f"the broker URL {redact_url(url)} is neither redis:// nor amqp://")
-    return KINDS[scheme]
+from bench.urls import broker_kind, redact_url
 
 
 def amqp_connection(url: str, timeout_s: float) -> amqp.Connection:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 SOURCE = Path(__file__).with_name("delay_proxy.c")
 PACKAGE = "gcc (apt-get install gcc)"

@@ -18,7 +18,9 @@ from typing import Callable
 import psycopg
 import redis
 
-from bench.services.brokers import amqp_connection, broker_kind
+from bench.services.brokers import amqp_connection
+
+from bench.urls import broker_kind
 
 PROBE_TIMEOUT_S = 1
 

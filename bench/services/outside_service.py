@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 BODY = b'{"sent": true}'
 RESPONSE = (

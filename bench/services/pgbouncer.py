@@ -22,7 +22,7 @@ import psycopg
 from bench.errors import BenchError
 from bench.services.managed import ManagedServer
 from bench.services.postgres import DATABASE, SUPERUSER, ManagedPostgres, server_user
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 PACKAGE = "pgbouncer (apt-get install pgbouncer)"
 

@@ -19,7 +19,7 @@ from bench.errors import BenchError
 from bench.services.certificates import self_signed_certificate
 from bench.services.binaries import postgres_bindir
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port, redact_url
+from bench.urls import free_loopback_port, redact_url
 
 SUPERUSER = "bench"
 DATABASE = "bench"

@@ -23,7 +23,7 @@ import amqp
 from bench.errors import BenchError
 from bench.processes import ChildProcess, wait_for
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 log = logging.getLogger(__name__)
 

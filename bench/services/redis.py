@@ -11,7 +11,7 @@ import redis
 from bench.services.binaries import redis_server_binary
 from bench.services.certificates import self_signed_certificate
 from bench.services.managed import ManagedServer
-from bench.services.urls import free_loopback_port
+from bench.urls import free_loopback_port
 
 
 class ManagedRedis(ManagedServer):

@@ -6,10 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.analysis.advice import Limits, advise, limits_for, sustainable_rate
+from bench.analysis.advice import advise, limits_for, sustainable_rate
+from bench.record.limits import Limits
 from bench.analysis.verdict import EXIT_SHORT_OF_TARGET
 from bench.analysis.ways_out import ABOUT_EQUAL, CLEAR, leaders, leaders_words
-from bench.results import load_run
+from bench.record.results import load_run
 from tests.conftest import run_bench
 
 DATA = Path(__file__).parent.parent / "data"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.compare import HEADLINE, compare_runs, judge, welch_p_value
-from bench.results import load_run
-from bench.stats import percentile
+from bench.record.results import load_run
+from bench.record.stats import percentile
 from tests.conftest import run_bench
 
 DATA = Path(__file__).parent.parent / "data"

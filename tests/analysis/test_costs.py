@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.costs import RATIO, SLOPE, cost_rows, marginal_costs
-from bench.results import load_run
-from bench.stats import fit_line
+from bench.record.results import load_run
+from bench.record.stats import fit_line
 
 
 def _step(rate: float, workers_percent: float, **extra) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from bench.analysis.model import components, measured_saturation, model_report, predict
 from bench.probes.calibration import calibrate
-from bench.results import load_run
+from bench.record.results import load_run
 
 ALL = Path(__file__).parent.parent / "data" / "all-architectures"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.plan import Budget, crossover_sentence, plan, plan_one
-from bench.results import load_run
+from bench.record.results import load_run
 from tests.conftest import run_bench
 
 TOPOLOGY = Path(__file__).parent.parent / "data" / "topology"
@@ -67,7 +67,7 @@ def test_plan_command(tmp_path, bench_cli):
 
 def test_the_advice_and_the_report_carry_the_plan(run, tmp_path):
     from bench.analysis.advice import advise, limits_for
-    from bench.report import write_report
+    from bench.output.report import write_report
 
     advice = advise(run, limits_for(run))
     assert advice["plan"]["rate_per_s"] == 1000

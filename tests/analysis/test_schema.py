@@ -1,4 +1,4 @@
-"""The results schema: one spec (bench/schema.py) for steps.csv, its reading and docs/results.md; one
+"""The results schema: one spec (bench/record/schema.py) for steps.csv, its reading and docs/results.md; one
 percentile definition; recorded runs still load and say what they said."""
 
 import csv
@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.advice import advise, limits_for
-from bench.results import load_run
-from bench.schema import DOC, PERCENTILE_METHOD, RETIRED_COLUMNS, STEP_COLUMNS, results_markdown
-from bench.stats import percentile
+from bench.record.results import load_run
+from bench.record.schema import DOC, PERCENTILE_METHOD, RETIRED_COLUMNS, STEP_COLUMNS, results_markdown
+from bench.record.stats import percentile
 
 DATA = Path(__file__).parent.parent / "data"
 RECORDED = sorted(p.name for p in DATA.iterdir() if (p / "run.json").exists())
 
 
 def test_docs_results_md_is_made_from_the_spec():
-    assert DOC.read_text() == results_markdown(), "docs/results.md is stale: run `python -m bench.schema`"
+    assert DOC.read_text() == results_markdown(), "docs/results.md is stale: run `python -m bench.record.schema`"
 
 
 @pytest.mark.parametrize("run", RECORDED)

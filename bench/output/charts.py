@@ -18,14 +18,14 @@ matplotlib.rcParams["svg.fonttype"] = "none"
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.analysis.bursts import burst_summary  # noqa: E402
-from bench.arms import SEPARATOR, architecture_of  # noqa: E402
-from bench.results import RunData  # noqa: E402
+from bench.settings.arms import SEPARATOR, architecture_of  # noqa: E402
+from bench.record.results import RunData  # noqa: E402
 
 _SPARE_COLORS = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
 OTHER_BROKER_MARKER = "s"
 """An architecture run once more on another broker (name@rabbitmq) keeps its colour, with square markers."""
 ANSWER_CHART = "answer"
-"""The report's first chart (bench/answer_chart.py), drawn for every run."""
+"""The report's first chart (bench/output/answer_chart.py), drawn for every run."""
 CHART_NAMES = [ANSWER_CHART, "throughput", "latency", "connections", "handshake", "errors"]
 DISTANCE_CHART = "distance"
 """Drawn, and shown in the report, only for a run that stepped through several distances (rtt_ms)."""
@@ -119,7 +119,7 @@ def draw_all(run: RunData, out_dir: Path, advice: dict | None = None) -> list[Pa
     """Write every chart as PNG and SVG into out_dir; return the PNG paths. `advice`: the run's, where
     the caller has it (the answer chart draws from it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    from bench.answer_chart import answer_chart
+    from bench.output.answer_chart import answer_chart
 
     drawers = {
         ANSWER_CHART: lambda run: answer_chart(run, advice),

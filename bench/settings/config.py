@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.arms import Arm, parse_arms
+from bench.settings.arms import Arm, parse_arms
 from bench.errors import BenchError
 from bench.processes import parse_cpu_list
 
@@ -68,13 +68,13 @@ class LoadSettings(BaseModel):
         allowed="a list of at least one architecture name (`bench list-profiles` shows them)",
     )
     """Architectures to measure, in order; `name@rabbitmq` (or `@redis`) runs one on another broker than
-    `broker` in the same run (see bench.arms)."""
+    `broker` in the same run (see bench.settings.arms)."""
     workload: str = setting("point_select", flag=True, allowed="a workload name", flag_form="NAME")
     """The task body every architecture runs (bench/workloads)."""
     workload_params: dict[str, Any] = setting(factory=dict, allowed="a table of the workload's settings")
     """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
     variants: dict[str, dict[str, Any]] = setting(factory=dict, allowed="a table of variant = {workload settings}")
-    """Workload settings an arm `name#variant` runs with on top of `workload_params` (bench.arms)."""
+    """Workload settings an arm `name#variant` runs with on top of `workload_params` (bench.settings.arms)."""
     table_rows: int = setting(10_000, flag=True, ge=1, allowed="a whole number of at least 1")
     """Rows seeded into the workload's table."""
     rates: list[Rate | Literal["max", "burst"]] = setting(
@@ -100,7 +100,7 @@ class LoadSettings(BaseModel):
     """Measured part of each step, s."""
     warmup_seconds: float = setting(2.0, flag=True, ge=0, allow_inf_nan=False, allowed="a number of seconds, 0 or more")
     """Least warm-up before each rate step, s: the step's schedule, until every worker process has
-    finished a task and the warm-up's backlog is gone (bench/warmup.py); its tasks are not measured."""
+    finished a task and the warm-up's backlog is gone (bench/run/warmup.py); its tasks are not measured."""
     warmup_max_seconds: float = setting(
         30.0, flag=True, ge=0, allow_inf_nan=False, allowed="a number of seconds of at least warmup_seconds"
     )
@@ -122,7 +122,7 @@ class LoadSettings(BaseModel):
     """Fit the run to the task: a short step of the first architecture (the recipe) at a low rate tells
     how long its task takes and how much of it waits; then the run measures the recipe and, of the other
     architectures, one per adoption class suited to that, at rates around the recipe's limit
-    (bench/arm_choice.py); `rates` is not used."""
+    (bench/run/arm_choice.py); `rates` is not used."""
     loadgen_users: int = setting(8, ge=1, allowed="a whole number of at least 1")
     """Locust users (greenlets) sharing the arrival schedule; more absorb slow enqueues. Per process."""
     loadgen_processes: int = setting(1, flag=True, ge=1, allowed="a whole number of at least 1")
@@ -339,7 +339,7 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
     def default_broker(self) -> str:
         """The broker of the architectures named without `@broker`: that of broker_url when one is given."""
         if self.broker_url:
-            from bench.services.brokers import broker_kind
+            from bench.urls import broker_kind
 
             return broker_kind(self.broker_url)
         return self.broker
@@ -361,7 +361,7 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
 
     def redacted(self) -> dict[str, Any]:
         """The resolved profile as written to run.json: URLs without passwords."""
-        from bench.services.urls import redact_url
+        from bench.urls import redact_url
 
         data = self.model_dump()
         for key in ENV_OVERRIDES.values():

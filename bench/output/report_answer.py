@@ -7,8 +7,8 @@ from __future__ import annotations
 import html
 
 from bench.analysis.adoption import ways_out_rows
-from bench.console import NARROW_COLUMNS, cell_text
-from bench.results import RunData
+from bench.output.console import NARROW_COLUMNS, cell_text
+from bench.record.results import RunData
 
 WAYS_COLUMNS = ["arm", "what it asks of the code", "sustains/s", "ceiling/s (min–max)", "connections held"]
 

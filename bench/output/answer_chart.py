@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from bench.analysis.adoption import ways_out_rows  # noqa: E402
-from bench.results import RunData  # noqa: E402
+from bench.record.results import RunData  # noqa: E402
 
 CLASS_COLOURS = {
     "the recipe": "#7f7f7f",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.collect import TaskRecord
-from bench.loadgen import Enqueue
-from bench.probes.connection_sampler import Sample
+from bench.record.collect import TaskRecord
+from bench.measures import Enqueue
+from bench.measures import Sample
 
 EMPTY = {
     "bursts": None,

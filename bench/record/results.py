@@ -18,8 +18,8 @@ from typing import Iterable
 
 from bench.errors import BenchError
 from bench.schedule import BURSTS
-from bench.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS, STEP_KEY, TEXT, TEXT_COLUMNS
-from bench.stats import Spread
+from bench.record.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS, STEP_KEY, TEXT, TEXT_COLUMNS
+from bench.record.stats import Spread
 
 TASK_COLUMNS = [
     "architecture",
@@ -96,7 +96,7 @@ class RunFolder:
         _append_csv(self.path / "steps.csv", STEP_COLUMNS, rows)
 
     def append_side_tables(self, tables: dict[str, list[dict]]) -> None:
-        """errors.csv, cpu_sets.csv: a step's facts one a row (bench/schema.py, SIDE_TABLES)."""
+        """errors.csv, cpu_sets.csv: a step's facts one a row (bench/record/schema.py, SIDE_TABLES)."""
         for table, rows in tables.items():
             _append_csv(self.path / f"{table}.csv", list(SIDE_TABLES[table]), rows)
 
@@ -155,7 +155,7 @@ class RunData:
 
     def setting(self, key: str):
         """A value of the run's profile, else its built-in default (a run recorded before the key was)."""
-        from bench.config import default_of
+        from bench.settings.config import default_of
 
         value = self.meta.get("profile", {}).get(key)
         return default_of(key) if value is None else value

@@ -8,13 +8,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from bench.bursts import burst_columns, burst_facts
-from bench.collect import TaskRecord
-from bench.loadgen import Enqueue
-from bench.probes.connection_sampler import Sample
+from bench.record.bursts import burst_columns, burst_facts
+from bench.record.collect import TaskRecord
+from bench.measures import Enqueue
+from bench.measures import Sample
 from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
-from bench.schema import PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
+from bench.record.schema import PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
 
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
 """Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns.

@@ -5,7 +5,7 @@ start, with the reason, instead of failing every task at the end."""
 from __future__ import annotations
 
 from bench.architectures import get_architecture
-from bench.arms import Arm
+from bench.settings.arms import Arm
 from bench.workload import Workload
 
 

@@ -19,7 +19,7 @@ import time
 import redis
 
 from bench.clock import ClockOffset, estimate_offset, redis_time_ns
-from bench.collect import TaskRecord
+from bench.record.collect import TaskRecord
 
 REESTIMATE_S = 5.0
 BATCH = 1000

@@ -5,6 +5,11 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.errors import BenchError
+
+BROKER_KINDS = {"redis": "redis", "rediss": "redis", "amqp": "rabbitmq", "pyamqp": "rabbitmq"}
+"""A broker URL's scheme: the kind of broker it names."""
+
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ***, for logs, results and messages."""
@@ -33,3 +38,11 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def broker_kind(url: str) -> str:
+    """ "redis" or "rabbitmq", from the URL's scheme."""
+    scheme = urlsplit(url).scheme
+    if scheme not in BROKER_KINDS:
+        raise BenchError(f"the broker URL {redact_url(url)} is neither redis:// nor amqp://")
+    return BROKER_KINDS[scheme]

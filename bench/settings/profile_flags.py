@@ -1,4 +1,4 @@
-"""`bench run`'s flags for profile values, made from `bench.config.Profile` (its flag, help text,
+"""`bench run`'s flags for profile values, made from `bench.settings.config.Profile` (its flag, help text,
 choices and section), and the text of each turned into the value the profile takes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from bench.config import SECTIONS, STEP_KINDS, Profile, field_info, flag_name
+from bench.settings.config import SECTIONS, STEP_KINDS, Profile, field_info, flag_name
 from bench.errors import BenchError
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.config import read_config_file
+from bench.settings.config import read_config_file
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

@@ -14,26 +14,25 @@ from pathlib import Path
 
 from bench.architectures import WorkerSpec
 from bench.architectures.base import DRAINED_STOP_GRACE_S
-from bench.analysis.advice import Limits, held
-from bench.analysis.rules import kept_up
-from bench.arm_choice import rates_under_ceiling
-from bench.arms import Arm
+from bench.record.limits import Limits, held, kept_up
+from bench.run.arm_choice import rates_under_ceiling
+from bench.settings.arms import Arm
 from bench.clock import WORKER_SKEW_ENV
-from bench.collect import RecordReader
-from bench.config import STEP_KINDS, Profile
-from bench.control import ControlRecordReader
+from bench.record.collect import RecordReader
+from bench.settings.config import STEP_KINDS, Profile
+from bench.record.control import ControlRecordReader
 from bench.probes.connection_sampler import ConnectionSampler
 from bench.probes.process_meter import MachineMeter, ProcessMeter
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.probes.server_stats import ServerStats
 from bench.processes import stop_all
-from bench.remote_parts import EXTERNAL_READY_TIMEOUT_S
-from bench.results import RunFolder
+from bench.hosts.remote_parts import EXTERNAL_READY_TIMEOUT_S
+from bench.record.results import RunFolder
 from bench.services import Services
-from bench.services.brokers import broker_kind
+from bench.urls import broker_kind
 from bench.services.outages import OutageWatch
-from bench.step import StepContext
-from bench.step_runner import StepRunner
+from bench.run.step import StepContext
+from bench.run.step_runner import StepRunner
 from bench.workload_loader import absolute_ref
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class RunParts:
     server_stats: ServerStats
     outages: OutageWatch
     agents: object | None = None
-    """The bench worker agents' directory, with workers = "external" (bench/remote_parts.py)."""
+    """The bench worker agents' directory, with workers = "external" (bench/hosts/remote_parts.py)."""
     loadgen_master: object | None = None
     """Where each step's Locust master listens, with load generators on other hosts."""
     stopping: list = field(default_factory=list)

@@ -1,5 +1,5 @@
 """Which arms a run measures, and at which rates: the profile's, or with `probe = true` what a short
-step of the recipe says fits the task (bench/arm_choice.py)."""
+step of the recipe says fits the task (bench/run/arm_choice.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.analysis.advice import profile_limits
+from bench.record.limits import profile_limits
 from bench.architectures import get_architecture
-from bench.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, ceiling_tasks, choose_ways_out, rates_for
-from bench.arm_session import ALL_RATES, RunParts, Search, arm_session
-from bench.arms import Arm
+from bench.run.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, ceiling_tasks, choose_ways_out, rates_for
+from bench.run.arm_session import ALL_RATES, RunParts, Search, arm_session
+from bench.settings.arms import Arm
 from bench.errors import BenchError
 from bench.observer import RunObserver
 from bench.services import Services
-from bench.step_runner import StepRunner
+from bench.run.step_runner import StepRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,10 @@ class ArmPlan:
     rates: list
     first_step: int = 0
     search: Search = ALL_RATES
-    """Whether a step can end the arm's session early (bench/arm_session.py)."""
+    """Whether a step can end the arm's session early (bench/run/arm_session.py)."""
     ceiling_tasks: int | None = None
     """With a number: the session first measures the arm's ceiling (saturation drains of this many
-    tasks), then runs only those of `rates` it can drain (bench/arm_choice.py, rates_under_ceiling)."""
+    tasks), then runs only those of `rates` it can drain (bench/run/arm_choice.py, rates_under_ceiling)."""
 
 
 def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, object]]:

@@ -1,4 +1,4 @@
-"""What run.json says about where a run ran, besides versions and host (bench/metadata.py): the
+"""What run.json says about where a run ran, besides versions and host (bench/run/metadata.py): the
 caveats that could distort its figures, the server's facts, the calibration at its start, and the
 pgbench cross-check at its end."""
 
@@ -8,8 +8,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import metadata
-from bench.config import STEP_KINDS, Profile
+from bench.run import metadata
+from bench.settings.config import STEP_KINDS, Profile
 from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
@@ -39,7 +39,7 @@ DISTANCE_CAVEAT = (
 )
 
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 
 
 def code_version() -> dict:

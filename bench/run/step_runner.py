@@ -8,18 +8,18 @@ from collections.abc import Callable
 import statistics
 import dataclasses
 
-from bench.config import Profile
+from bench.settings.config import Profile
 from bench.engines import application_name
 from bench.errors import ServerExited
 from bench.observer import RunObserver
 from bench.probes.server_statements import held_statements
-from bench.results import RunFolder
+from bench.record.results import RunFolder
 from bench.schedule import StepPlan
-from bench.services.brokers import broker_kind
-from bench.stats import add_spread, summarize, take_side_rows, task_rows
+from bench.urls import broker_kind
+from bench.record.stats import add_spread, summarize, take_side_rows, task_rows
 from bench.loadgen import LoadGenerator
-from bench.step import StepContext, run_step, start_loadgen
-from bench.warmup import WarmUp, warm_up
+from bench.run.step import StepContext, run_step, start_loadgen
+from bench.run.warmup import WarmUp, warm_up
 
 log = logging.getLogger(__name__)
 

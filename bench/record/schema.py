@@ -1,8 +1,8 @@
 """The results schema: every steps.csv column once, with its unit, its type and what it means.
 
 steps.csv's header, how a results file is read back (text, number or true/false) and
-docs/results.md are made from STEPS; `python -m bench.schema` rewrites docs/results.md, and a test
-fails when the file is stale. A column is added here, then filled in bench/stats.py.
+docs/results.md are made from STEPS; `python -m bench.record.schema` rewrites docs/results.md, and a test
+fails when the file is stale. A column is added here, then filled in bench/record/stats.py.
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ def results_markdown() -> str:
         for table, columns in SIDE_TABLES.items()
     )
     return (
-        f"# Results files\n\n<!-- Made by `python -m bench.schema` from bench/schema.py: edit there. -->\n\n"
+        f"# Results files\n\n<!-- Made by `python -m bench.record.schema` from bench/record/schema.py: edit there. -->\n\n"
         f"`results/<run-id>/steps.csv`, one row per (architecture, step, repetition); schema version "
         f"{SCHEMA_VERSION}. Percentiles are nearest-rank (numpy's `{PERCENTILE_METHOD}`) everywhere.\n\n"
         f"{_table(STEPS)}\n{sides}\n{OTHER_FILES}\n"
@@ -337,7 +337,7 @@ def _table(columns) -> str:
     return f"| column | unit | type | meaning |\n| --- | --- | --- | --- |\n{rows}\n"
 
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 
 if __name__ == "__main__":
     DOC.write_text(results_markdown())

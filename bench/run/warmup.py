@@ -23,10 +23,10 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from bench.collect import TaskRecord
+from bench.record.collect import TaskRecord
 from bench.errors import ServerExited
 from bench.schedule import StepPlan
-from bench.step import add_records, start_loadgen
+from bench.run.step import add_records, start_loadgen
 
 POLL_S = 0.2
 SETTLED_FACTOR = 1.5

@@ -7,12 +7,12 @@ import logging
 import socket
 from pathlib import Path
 
-from bench.agents import AgentDirectory
-from bench.config import Profile
+from bench.hosts.agents import AgentDirectory
+from bench.settings.config import Profile
 from bench.observer import RunObserver
 from bench.errors import BenchError
 from bench.loadgen import MasterAddress, farewell
-from bench.services.urls import redact_url
+from bench.urls import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import remote_parts, run_facts, run_plan
-from bench.arm_session import RunParts, run_arm
-from bench.config import Profile
+from bench.hosts import remote_parts
+
+from bench.run import facts as run_facts
+
+from bench.run import plan as run_plan
+from bench.run.arm_session import RunParts, run_arm
+from bench.settings.config import Profile
 from bench.errors import ServerExited
 from bench.logfile import log_to
 from bench.observer import RunObserver
-from bench.results import RunFolder
+from bench.record.results import RunFolder
 from bench.services import Services, services_for
-from bench.step_runner import StepRunner
+from bench.run.step_runner import StepRunner
 from bench.workload_loader import make_workload
 
 log = logging.getLogger(__name__)
@@ -37,7 +41,7 @@ class Run:
     ) -> None:
         self.profile = profile
         self.skipped = skipped or {}
-        """Arms left out because the workload lacks their task body, by label: why (bench/arm_bodies.py)."""
+        """Arms left out because the workload lacks their task body, by label: why (bench/run/arm_bodies.py)."""
         self.folder = RunFolder.create(results_root, profile.name)
         self.observer = observer or RunObserver()
         """Who is told how the run goes (`bench run`: the terminal); bench.log gets it all anyway."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.architectures.base import WorkerSpec
-from bench.collect import RecordReader, TaskRecord
+from bench.record.collect import RecordReader, TaskRecord
 from bench.engines import application_name
 from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
@@ -19,7 +19,7 @@ from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import ChildProcess, roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
 from bench.schedule import StepPlan, step_key
-from bench.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
+from bench.record.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import base64
 import html
 from pathlib import Path
 
-from bench.charts import ANSWER_CHART, chart_names, draw_all
-from bench.report_answer import answer_sections
-from bench.console import SUMMARY_COLUMNS, cell_text
-from bench.results import RunData
+from bench.output.charts import ANSWER_CHART, chart_names, draw_all
+from bench.output.report_answer import answer_sections
+from bench.output.console import SUMMARY_COLUMNS, cell_text
+from bench.record.results import RunData
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1em auto; max-width: 1200px; color: #222; }

@@ -1,0 +1,1 @@
+"""Settings: the typed profile, bench.toml and the command line's flags."""
