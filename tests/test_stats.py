@@ -170,3 +170,10 @@ def test_a_step_whose_latency_falls_across_it_is_unsteady_and_one_whose_latency_
     assert not unsteady(tasks(list(reversed(draining))))  # past capacity: latency grows, the step broke
     assert not unsteady(tasks([10 + (i % 7) for i in range(100)]))  # steady, with noise
     assert not unsteady(tasks(draining[:15]))  # too few tasks for tenths of two
+
+
+def test_a_spread_is_below_a_value_only_when_every_repetition_is_and_there_are_two():
+    from bench.record.stats import Spread
+
+    assert Spread.of([100.0, 120.0, 110.0]).below(121.0) and not Spread.of([100.0, 120.0]).below(120.0)
+    assert not Spread.of([100.0]).below(300.0)  # one drain says nothing of the spread: not judged short

@@ -54,8 +54,10 @@ def held_leaders(ways: list, need: float | None = None) -> Leaders:
     held = [s for s in ways if s.rate_per_s is not None and (need is None or s.rate_per_s >= need)]
     if not held:
         return Leaders([], NO_CEILING)
-    rate = max(s.rate_per_s for s in held)
-    return leaders([s for s in held if need is not None or s.rate_per_s == rate])
+    if need is None:  # no rate asked for: those that held the highest rate tested
+        top = max(s.rate_per_s for s in held)
+        held = [s for s in held if s.rate_per_s == top]
+    return leaders(held)
 
 
 def ceiling_words(s) -> str:
@@ -108,6 +110,6 @@ def _state(s, rate: float) -> str:
         return "holds"
     if s.failed_at_per_s is not None and s.failed_at_per_s <= rate:
         return "short"
-    if s.drain and s.drain.count > 1 and s.drain.high < rate:
+    if s.drain and s.drain.below(rate):
         return "short"
     return "untested"

@@ -65,6 +65,10 @@ class Spread:
     def of(cls, values: Sequence[float]) -> "Spread | None":
         return cls(statistics.median(values), min(values), max(values), len(values)) if values else None
 
+    def below(self, value: float) -> bool:
+        """Every repetition fell short of `value` (at least two of them: one says nothing of the spread)."""
+        return self.count > 1 and self.high < value
+
     def overlaps(self, other: "Spread") -> bool:
         return self.low <= other.high and other.low <= self.high
 

@@ -192,7 +192,8 @@ def run_arm(
     with arm_session(parts, services, arm, architecture, distance_index, runner) as session:
         if ceiling_tasks:
             session.run(["max"], first_step, saturation_tasks=ceiling_tasks)
-            ceiling = runner.drain_median(arm.label, runner.rows[-1]["step"])
+            drain = runner.drain(arm.label, runner.rows[-1]["step"])
+            ceiling = drain.median if drain else None
             kept = rates_under_ceiling(rates, ceiling)
             if kept != rates:
                 log.info(

@@ -128,22 +128,13 @@ def _recipe_rates(shape: TaskShape, probe_rate: float, profile) -> list[float]:
 
 
 def _recipe_at_target(session, runner: StepRunner, label: str, ceiling_step: int, profile) -> None:
-    """A target past the recipe's estimated drain: where even the fastest of its drains fell short of
-    it, the recipe cannot hold it (measured, without a rate step that breaks); otherwise it is run at
+    """A target past the recipe's estimated drain: where even the fastest of its drains (two or more)
+    fell short of it, the recipe cannot hold it (measured, without a rate step that breaks); otherwise it is run at
     the target and target x headroom after all, so the verdict rests on a measurement."""
-    fastest = max(
-        (
-            r["throughput_per_s"]
-            for r in runner.rows
-            if r["architecture"] == label
-            and r["step"] == ceiling_step
-            and r.get("saturation")
-            and r.get("throughput_per_s")
-        ),
-        default=None,
-    )
-    if fastest is not None and fastest < profile.target_rate:
-        log.info(f"{label}: its fastest drain, {fastest:.0f}/s, is short of the target {profile.target_rate:g}/s")
+    drain = runner.drain(label, ceiling_step)
+    # The same rule the advice judges the recipe's ceiling by (a single drain says nothing of its spread).
+    if drain and drain.below(profile.target_rate):
+        log.info(f"{label}: its fastest drain, {drain.high:.0f}/s, is short of the target {profile.target_rate:g}/s")
         return
     session.run(target_rates(profile), first_step=ceiling_step + 1, search=Search(stop_when_behind=True))
 

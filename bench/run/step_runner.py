@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-import statistics
 import dataclasses
 
 from bench.settings.config import Profile
@@ -16,7 +15,7 @@ from bench.probes.server_statements import held_statements
 from bench.record.results import RunFolder
 from bench.schedule import StepPlan
 from bench.urls import broker_kind
-from bench.record.stats import add_spread, summarize, take_side_rows, task_rows
+from bench.record.stats import Spread, add_spread, summarize, take_side_rows, task_rows
 from bench.loadgen import LoadGenerator
 from bench.run.step import StepContext, run_step, start_loadgen
 from bench.run.warmup import WarmUp, warm_up
@@ -88,14 +87,18 @@ class StepRunner:
             and len(ctx.warm_processes) >= self.processes
         )
 
-    def drain_median(self, label: str, step: int) -> float | None:
-        """The median drain rate of an arm's "max" step (its repetitions), tasks/s."""
-        rates = sorted(
-            r["throughput_per_s"]
-            for r in self.rows
-            if r["architecture"] == label and r["step"] == step and r.get("saturation") and r.get("throughput_per_s")
+    def drain(self, label: str, step: int) -> Spread | None:
+        """The drain rates of an arm's "max" step (its repetitions): median and range, tasks/s."""
+        return Spread.of(
+            [
+                r["throughput_per_s"]
+                for r in self.rows
+                if r["architecture"] == label
+                and r["step"] == step
+                and r.get("saturation")
+                and r.get("throughput_per_s")
+            ]
         )
-        return statistics.median(rates) if rates else None
 
     def _repetitions(self, rate) -> int:
         p = self.profile
