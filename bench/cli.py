@@ -11,6 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from typing import NoReturn
 
 from bench import __version__, commands
 from bench.errors import BenchError
@@ -21,7 +22,7 @@ EXIT_BAD_INPUT = 2
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2, like every other bad input."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_BAD_INPUT)
 

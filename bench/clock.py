@@ -50,6 +50,8 @@ def estimate_offset(
         half_rtt = (after - before) // 2
         if best is None or half_rtt < best.uncertainty_ns:
             best = ClockOffset(reference - (before + half_rtt), half_rtt)
+    if best is None:
+        raise ValueError("clock offset: samples must be at least 1")
     return best
 
 

@@ -89,10 +89,12 @@ class StepPlan:
         if self.arrival == BURSTS:
             period_ns = round(self.burst_period_s * NS_PER_S)
             return [burst * period_ns for burst in range(self.bursts) for _ in range(self.burst_tasks)]
+        rate_per_s = self.rate_per_s
+        assert rate_per_s is not None, "a step that is neither a drain nor a burst has a rate"
         if self.arrival == "uniform":
-            return uniform_offsets_ns(self.rate_per_s, self.duration_s)
+            return uniform_offsets_ns(rate_per_s, self.duration_s)
         seed = (self.seed * 1_000_003 + self.index) * 1_009 + self.repetition
-        return poisson_offsets_ns(self.rate_per_s, self.duration_s, random.Random(seed))
+        return poisson_offsets_ns(rate_per_s, self.duration_s, random.Random(seed))
 
     def task_id(self, seq: int) -> str:
         return f"{self.key}.{seq}"

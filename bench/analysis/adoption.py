@@ -5,6 +5,8 @@ first, not only the fastest one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.analysis.rules import RECIPE, traps
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
@@ -26,18 +28,19 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
     from bench.architectures.base import ADOPTION_CLASSES
 
     ways_out = [s for label, s in results.items() if architecture_of(label) not in (RECIPE, *traps())]
-    best = {}
+    best: dict[str, dict[str, Any]] = {}
     for kind in ADOPTION_CLASSES:
         measured = [s for s in ways_out if get_architecture(s.architecture).adoption == kind]
         if not measured:
             continue
-        entry = best[kind] = {
+        entry: dict[str, Any] = {
             "architecture": None,
             "rate_per_s": None,
             "every_rate": False,
             "connections_held": None,
             "measured": [s.architecture for s in measured],
         }
+        best[kind] = entry
         top = max(
             (s for s in measured if s.rate_per_s is not None),
             default=None,

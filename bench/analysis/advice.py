@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, probe_lines, skipped_lines
 from bench.analysis.bursts import burst_lines, burst_summary
@@ -55,11 +56,10 @@ class Sustainable:
 
     @property
     def drain(self) -> Spread | None:
-        if self.saturation_throughput_per_s is None:
+        median, low, high = self.saturation_throughput_per_s, self.saturation_min_per_s, self.saturation_max_per_s
+        if median is None or low is None or high is None:  # set together, from the run's drains (limits_for)
             return None
-        return Spread(
-            self.saturation_throughput_per_s, self.saturation_min_per_s, self.saturation_max_per_s, self.saturation_runs
-        )
+        return Spread(median, low, high, self.saturation_runs)
 
 
 def limits_for(
@@ -128,7 +128,7 @@ def advise(run: RunData, limits: Limits) -> dict:
     beside the capacity model's prediction for it."""
     whole, run = run, run.at_distance(run.distances[0])
     results = {arch: sustainable_rate(run, arch, limits) for arch in run.architectures}
-    advice = {
+    advice: dict[str, Any] = {
         "run_id": run.run_id,
         "limits": asdict(limits),
         "throughput_tolerance": THROUGHPUT_TOLERANCE,
@@ -293,7 +293,7 @@ def _unsteady_lines(run: RunData) -> list[str]:
 def _broker_lines(run: RunData) -> list[str]:
     """Where the run measured an architecture on more than one broker: the brokers' CPU per task side by
     side, at the lowest rate and at saturation (the first run of each); and that taskiq stayed on Redis."""
-    by_architecture: dict[str, dict[str, dict]] = defaultdict(dict)
+    by_architecture: dict[str, dict[str, str]] = defaultdict(dict)
     for label in run.architectures:
         by_architecture[architecture_of(label)][run.broker_of(label)] = label
     lines = []

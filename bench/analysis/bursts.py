@@ -14,7 +14,7 @@ def burst_summary(run: RunData) -> dict[str, dict]:
     predicted from the arm's saturation steps nearest it (the one before and the one after), so a
     profile that interleaves them (max, burst, max, burst, max) sets each burst beside drains of the
     same minute: a machine that slows down over an arm's run moves both figures together."""
-    out = {}
+    out: dict[str, dict] = {}
     for row in run.burst_steps:
         facts = run.side("bursts", row)
         if not facts:

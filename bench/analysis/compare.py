@@ -63,6 +63,7 @@ class Metric:
 
     def min_tasks(self) -> int:
         """Tasks a side needs for its percentile to be tested on them: one at least beyond it."""
+        assert self.task_quantile is not None, "only a percentile is tested on its tasks"
         return max(MIN_TASKS_FOR_SAMPLE_TEST, math.ceil(1 / (1 - self.task_quantile / 100) - 1e-9))
 
     def negligible(self, baseline: float, contender: float) -> bool:

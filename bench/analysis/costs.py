@@ -92,9 +92,7 @@ def role_cost(rows: list[dict], cost_column: str) -> RoleCost | None:
     """One role's marginal cost over `rows` (see fit_rows), or None when no row measured it."""
     cpu_column = COST_OF[cost_column]
     points = [
-        (_rate(r, cost_column), 10 * r[cpu_column])
-        for r in rows
-        if r.get(cpu_column) is not None and _rate(r, cost_column)
+        (rate, 10 * r[cpu_column]) for r in rows if r.get(cpu_column) is not None and (rate := _rate(r, cost_column))
     ]
     if not points:
         return None

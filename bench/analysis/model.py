@@ -29,6 +29,7 @@ What-ifs, and what they assume:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from bench.analysis.costs import SLOPE, marginal_costs
 from bench.analysis.rules import RECIPE
@@ -182,7 +183,7 @@ def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
         idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
         allows = max(0.0, 1000 * len(cpus) - idle) / sum(cost.values()) if sum(cost.values()) > 0 else float("inf")
         if allows < best:
-            best, words = allows, ROLE_WORDS[max(cost, key=cost.get)]
+            best, words = allows, ROLE_WORDS[max(cost, key=lambda role: cost[role])]
     return best, words
 
 
@@ -229,7 +230,7 @@ def measured_saturation(run: RunData) -> float | None:
 
 def what_ifs(c: Components) -> list[Prediction]:
     other_auth = "trust" if c.auth == "scram-sha-256" else "scram-sha-256"
-    settings = [
+    settings: list[dict[str, Any]] = [
         dict(),
         dict(processes=1),
         dict(processes=2 * c.processes),
@@ -262,7 +263,7 @@ def distance_table(run: RunData, c: Components) -> list[dict]:
         extra = rtt - c.rtt_ms
         predicted = predict(c, rtt_ms=rtt)
         measured = measured_saturation(at)
-        row = {
+        row: dict[str, Any] = {
             "rtt_ms": rtt,
             "connect_round_trips": connect_trips,
             "task_round_trips": task_trips,

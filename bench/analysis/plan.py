@@ -125,16 +125,17 @@ def plan_one(
         "db cores": c.db_cpu_ms / 1000,
         "broker cores": c.broker_cpu_ms / 1000,
     }
-    limits = {
+    budgets = {
         "worker cores": budget.worker_cores,
         "db cores": budget.db_cores,
         "broker cores": budget.broker_cores,
         "connections": budget.connections,
     }
+    limits = {role: limit for role, limit in budgets.items() if limit is not None}  # None: no limit given
     per_task["connections"] = held / rate_per_s if rate_per_s else 0.0
     need = {role: rate_per_s * cost for role, cost in per_task.items()}
-    max_rates = {role: limits[role] / cost for role, cost in per_task.items() if limits[role] is not None and cost > 0}
-    limited_by = min(max_rates, key=max_rates.get) if max_rates else None
+    max_rates = {role: limits[role] / cost for role, cost in per_task.items() if role in limits and cost > 0}
+    limited_by = min(max_rates, key=lambda role: max_rates[role]) if max_rates else None
     return Need(
         architecture,
         rate_per_s,
@@ -144,7 +145,7 @@ def plan_one(
         need["broker cores"],
         held,
         rate_per_s * c.sessions_per_task,
-        [role for role in need if limits[role] is not None and need[role] > limits[role]],
+        [role for role in need if role in limits and need[role] > limits[role]],
         max_rates[limited_by] if limited_by else None,
         limited_by,
     )

@@ -8,6 +8,8 @@ only as sure as the steps behind it: the text names the rates and ranges it rest
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.analysis.adoption import adoption_of as adoption_words
 from bench.analysis.ways_out import Leaders, ceiling_words, held_leaders, leaders_words, least_effort, recipe_at_target
 
@@ -22,7 +24,7 @@ def target_section(results: dict, recipe_label: str, target: float, headroom: fl
     need = target * headroom
     recipe = results.get(recipe_label)
     ways = [s for label, s in results.items() if label != recipe_label]
-    section = {
+    section: dict[str, Any] = {
         "target_rate_per_s": target,
         "headroom": headroom,
         "needed_rate_per_s": round(need, 2),

@@ -13,11 +13,12 @@ import sys
 from collections.abc import AsyncGenerator
 from logging import getLogger
 from pathlib import Path
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqState
+from taskiq import AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqState
 from taskiq_redis import ListQueueBroker
 
 from bench import engines
@@ -72,7 +73,9 @@ class TaskiqSender(ListPushProducer):
 
     def __init__(self, spec: WorkerSpec) -> None:
         super().__init__(spec.broker_url)
-        self._broker, self._task = make_broker(spec)
+        self._broker, task = make_broker(spec)
+        assert task is not None, "the producer's spec is that of an async-queue arm"
+        self._task = task
 
     def prepare(self, task_id: str, scheduled_ns: int) -> bytes:
         message = self._broker.formatter.dumps(
@@ -102,7 +105,7 @@ class PollingListQueueBroker(ListQueueBroker):
                 getLogger(__name__).warning("Redis connection error: %s", exc)
                 continue
             if popped is not None:
-                yield popped[1]
+                yield cast(bytes, popped[1])  # (key, value), bytes: the pool does not decode replies
 
 
 _process: dict = {}
@@ -115,7 +118,7 @@ async def run_task(task_id: str, scheduled_ns: int) -> None:
 
 
 async def _worker_startup(state: TaskiqState) -> None:
-    spec = WorkerSpec.from_env()
+    spec = WorkerSpec.of_this_worker()
     engine = engines.async_pooled_engine(
         spec.database_url, AsyncQueue.name, spec.pool_size, spec.max_overflow, spec.instrumented
     )
@@ -123,7 +126,7 @@ async def _worker_startup(state: TaskiqState) -> None:
     spec.mark_ready()
 
 
-def make_broker(spec: WorkerSpec | None) -> tuple[AsyncBroker, AsyncTaskiqDecoratedTask]:
+def make_broker(spec: WorkerSpec | None) -> tuple[PollingListQueueBroker, AsyncTaskiqDecoratedTask | None]:
     """The broker and its one task, the same for workers and producer (the task's labels travel
     in each message, so both sides must declare them alike)."""
     if spec is None or spec.architecture != AsyncQueue.name:

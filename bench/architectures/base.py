@@ -74,6 +74,14 @@ class WorkerSpec:
         raw = os.environ.get(SPEC_ENV)
         return cls(**json.loads(raw)) if raw else None
 
+    @classmethod
+    def of_this_worker(cls) -> "WorkerSpec":
+        """The spec of the worker process this runs in (bench starts every worker with it)."""
+        spec = cls.from_env()
+        if spec is None:
+            raise RuntimeError(f"{SPEC_ENV} is not set: worker processes are started by bench, with their spec")
+        return spec
+
     def mark_ready(self) -> None:
         """Called by each worker process once it can take tasks."""
         (Path(self.records_dir) / f"ready-{os.getpid()}").touch()

@@ -16,6 +16,7 @@ import random
 import signal
 import sys
 import threading
+from typing import cast
 from pathlib import Path
 
 from celery import Celery
@@ -72,13 +73,13 @@ def worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
 
 @functools.cache
 def _make_worker_parts() -> tuple[WorkerSpec, Workload, TaskRecorder]:
-    spec = WorkerSpec.from_env()
+    spec = WorkerSpec.of_this_worker()
     workload = make_workload(spec.workload, spec.table_rows, spec.workload_params, spec.service_url)
     return spec, workload, make_recorder(spec)
 
 
-rng = random
-"""Key choices come from the process's `random` state, which Python reseeds in every forked child."""
+rng = cast(random.Random, random)
+"""The module's functions are those of its hidden Random instance, so it serves as one. Key choices come from the process's `random` state, which Python reseeds in every forked child."""
 
 
 class CeleryArchitecture(Architecture):

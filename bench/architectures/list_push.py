@@ -15,8 +15,10 @@ VM). TLS records need the socket's own methods, so a rediss:// connection keeps 
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections import deque
+from typing import cast
 from urllib.parse import urlsplit
 
 from bench.architectures.producer import Producer
@@ -39,7 +41,9 @@ class ListPusher:
         self._errors: dict[str, str] = {}
         self._replies = b""
         """Bytes of replies read but not yet a whole line."""
-        self._socket = None if urlsplit(url).scheme == "rediss" else RawSocket(self._connection._sock)
+        self._socket = (
+            None if urlsplit(url).scheme == "rediss" else RawSocket(cast(socket.socket, self._connection._sock))
+        )
         # One connection for every Locust user of the process: a command must not be cut by another's
         # (this lock is gevent's under the load generator's monkey-patching).
         self._lock = threading.Lock()

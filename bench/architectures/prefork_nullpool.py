@@ -39,7 +39,9 @@ def celery_session_maker() -> async_sessionmaker:
     from bench.architectures import get_architecture  # the architecture these workers run as
 
     arch = get_architecture(spec.architecture)
+    assert issubclass(arch, PreforkNullPool), f"{arch.name} runs other workers than the recipe's"
     url = spec.pgbouncer_url if arch.pgbouncer else spec.database_url
+    assert url is not None, f"{arch.name}: bench gives its workers PgBouncer's URL"
     celery_engine = engines.async_nullpool_engine(
         url, arch.name, spec.instrumented, behind_pgbouncer=arch.settings_for_pgbouncer, driver=arch.driver
     )

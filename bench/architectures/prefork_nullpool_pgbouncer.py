@@ -11,7 +11,9 @@ workers are the recipe's own (its module, its task).
 
 from __future__ import annotations
 
-from bench.architectures.prefork_nullpool import PreforkNullPool, app, run_task  # noqa: F401
+from bench.architectures.prefork_nullpool import PreforkNullPool
+from bench.architectures.prefork_nullpool import app as app  # the workers' own (`celery -A` this module)
+from bench.architectures.prefork_nullpool import run_task as run_task
 
 
 class PreforkNullPoolPgBouncer(PreforkNullPool):

@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import time
+from typing import cast
 
 import redis
 
@@ -61,8 +62,12 @@ class AgentDirectory:
         self._checked_at = 0.0
         self._client.delete(ASSIGNMENT)
 
+    def _hash(self, key: str) -> dict[bytes, bytes]:
+        """A hash of the channel, as its raw bytes (the client does not decode replies)."""
+        return cast(dict[bytes, bytes], self._client.hgetall(key))
+
     def agents(self) -> dict[str, AgentState]:
-        return {k.decode(): AgentState(**json.loads(v)) for k, v in self._client.hgetall(AGENTS).items()}
+        return {k.decode(): AgentState(**json.loads(v)) for k, v in self._hash(AGENTS).items()}
 
     def assign(self, spec: WorkerSpec) -> int:
         self._generation += 1
@@ -94,7 +99,7 @@ class AgentDirectory:
             return []
         self._checked_at = time.monotonic()
         now_ms = redis_time_ns(self._client) // 1_000_000
-        beats = {k.decode(): int(v) for k, v in self._client.hgetall(HEARTBEATS).items()}
+        beats = {k.decode(): int(v) for k, v in self._hash(HEARTBEATS).items()}
         gone = {agent for agent, at_ms in beats.items() if now_ms - at_ms > GONE_AFTER_S * 1000} - self._gone
         self._gone |= gone
         return sorted(gone)

@@ -49,11 +49,12 @@ def loadgen_master(profile: Profile, observer: RunObserver) -> MasterAddress | N
 
 
 def agent_directory(
-    profile: Profile, control_url: str, run_id: str, work_dir: Path, observer: RunObserver
+    profile: Profile, control_url: str | None, run_id: str, work_dir: Path, observer: RunObserver
 ) -> AgentDirectory | None:
     """With workers on other hosts: the agents' directory, once the user is told how to start them."""
     if profile.workers != "external":
         return None
+    assert control_url is not None, "workers on other hosts are run with a control channel"
     agents = AgentDirectory(control_url, run_id)
     observer.notice(
         f"{profile.external_workers} bench worker(s): on each worker host run "

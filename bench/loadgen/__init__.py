@@ -77,13 +77,9 @@ class LoadGenerator:
         if processes > 1 and master is None:  # this host's processes only: any free loopback port
             master = MasterAddress("127.0.0.1", free_loopback_port(), 0, READY_TIMEOUT_S)
         if master:
-            spec.update(
-                role="master",
-                master_host=master.host,
-                master_port=master.port,
-                external=master.external,
-                ready_timeout_s=master.ready_timeout_s,
-            )
+            spec["role"] = "master"
+            spec["master_host"], spec["master_port"] = master.host, master.port
+            spec["external"], spec["ready_timeout_s"] = master.external, master.ready_timeout_s
         # The master waits up to its ready timeout for its workers, then up to READY_TIMEOUT_S for their shares.
         self.ready_timeout_s = (master.ready_timeout_s if master else 0) + READY_TIMEOUT_S
         name = f"loadgen {architecture} step {plan.index}"
@@ -133,8 +129,10 @@ class LoadGenerator:
 
     def go(self, start_ns: int) -> None:
         """Start the schedule at `start_ns` (CLOCK_MONOTONIC)."""
-        self.process.popen.stdin.write(f"{start_ns}\n".encode())
-        self.process.popen.stdin.flush()
+        stdin = self.process.popen.stdin
+        assert stdin is not None, "started with stdin=PIPE"
+        stdin.write(f"{start_ns}\n".encode())
+        stdin.flush()
 
     def finished(self) -> bool:
         """True once the generator has sent (or failed to send) every arrival."""
@@ -194,6 +192,7 @@ class LoadGenerator:
 
     def _read_line(self, timeout_s: float) -> str | None:
         stdout = self.process.popen.stdout
+        assert stdout is not None, "started with stdout=PIPE"
         ready, _, _ = select.select([stdout], [], [], timeout_s)
         return stdout.readline().decode().strip() if ready else None
 

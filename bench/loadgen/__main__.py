@@ -165,6 +165,11 @@ class Job:
         self.arrivals, self.producer = arrivals, producer
         self.assigned.set()
 
+    def parts(self) -> tuple[Arrivals, Producer]:
+        """What `assign` gave: asked for only once `assigned` is set."""
+        assert self.arrivals is not None and self.producer is not None, "the job is assigned first"
+        return self.arrivals, self.producer
+
 
 def make_user_class(job: Job) -> type[User]:
     class Enqueuer(User):
@@ -177,8 +182,8 @@ def make_user_class(job: Job) -> type[User]:
             # (0.21 against 0.09 ms a task at 200/s with a send that does nothing), CPU the load
             # generator takes from the workers it measures. The rows are the statistics.
             job.assigned.wait()
-            arrivals = job.arrivals
-            while lead(job.producer, arrivals):
+            arrivals, producer = job.parts()
+            while lead(producer, arrivals):
                 pass
             raise StopUser()
 
@@ -239,8 +244,9 @@ def _sleep_until(arrivals: Arrivals, scheduled_ns: int) -> None:
 def settled_rows(job: Job) -> list[tuple]:
     """The share's rows once the producer has read the broker's last replies: a push the broker
     refused after it was written is an enqueue failure (bench/architectures/list_push.py)."""
-    refused = job.producer.settle()
-    return [(*row[:3], 0, refused[row[0]], *row[5:]) if row[0] in refused else row for row in job.arrivals.rows]
+    arrivals, producer = job.parts()
+    refused = producer.settle()
+    return [(*row[:3], 0, refused[row[0]], *row[5:]) if row[0] in refused else row for row in arrivals.rows]
 
 
 def _producer(architecture: str, worker_spec: dict, broker_url: str | None = None) -> Producer:
@@ -323,7 +329,7 @@ class _Gathering:
         self.index.update({c: local + k for k, c in enumerate(remote)})
 
 
-def _master(spec: dict, expected: int) -> tuple:
+def _master(spec: LoadgenSpec, expected: int) -> tuple:
     """A Locust master on the spec's address (it sends nothing itself), and its view of `expected` workers."""
     env = Environment(user_classes=[make_user_class(Job())])
     runner = env.create_master_runner(master_bind_host=spec["master_host"], master_bind_port=spec["master_port"])
@@ -442,8 +448,8 @@ def run_worker(spec: LoadgenSpec) -> int:
     runner.register_message(
         protocol.CLOCK, lambda environment, msg, **_kw: replies[msg.data["probe"]].set(msg.data["master_ns"])
     )
-    runner.register_message(protocol.GO, lambda environment, msg, **_kw: job.arrivals.go(msg.data["start_ns"]))
-    runner.register_message(protocol.HALT, lambda environment, msg, **_kw: job.arrivals.halt())
+    runner.register_message(protocol.GO, lambda environment, msg, **_kw: job.parts()[0].go(msg.data["start_ns"]))
+    runner.register_message(protocol.HALT, lambda environment, msg, **_kw: job.parts()[0].halt())
     runner.register_message(protocol.END, on_end)
     runner.send_message(
         protocol.HELLO,
@@ -457,7 +463,7 @@ def run_worker(spec: LoadgenSpec) -> int:
     gevent.wait([ended, gevent.spawn(_finished, job)], count=1)
     if ended.is_set():
         return RUN_OVER_EXIT
-    arrivals = job.arrivals
+    arrivals = job.parts()[0]
     runner.send_message(
         protocol.ROWS,
         {"index": arrivals.index, "rows": settled_rows(job), "cpu_s": arrivals.cpu_s, "wall_s": arrivals.wall_s},
@@ -475,7 +481,7 @@ def _address_towards(host: str, port: int) -> str:
 
 def _finished(job: Job) -> None:
     job.assigned.wait()
-    job.arrivals.finished.wait()
+    job.parts()[0].finished.wait()
 
 
 def _summary(rows: list[tuple]) -> dict:
@@ -494,7 +500,8 @@ def write_rows(path: str, rows: list[tuple]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(ROW_COLUMNS)
-        writer.writerows(sorted(rows, key=lambda r: r[1]))
+        by_schedule = sorted(rows, key=lambda r: r[1])
+        writer.writerows(by_schedule)
 
 
 ROLES = {"local": run_local, "master": run_master, "worker": run_worker, "farewell": run_farewell}

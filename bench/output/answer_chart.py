@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
@@ -102,8 +103,8 @@ def _draw_arm(ax, y: int, row: dict) -> None:
         ax.text(high, y - 0.32, f" {spread}", va="center", fontsize=7, color="#333")
 
 
-def _legend(rows: list[dict], target: dict | None) -> list:
-    handles = [
+def _legend(rows: list[dict], target: dict | None) -> list[Artist]:
+    handles: list[Artist] = [
         Patch(facecolor=CLASS_COLOURS.get(kind, "#bcbd22"), alpha=0.6, label=kind)
         for kind in dict.fromkeys(r["adoption"] for r in rows)
     ]

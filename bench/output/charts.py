@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -16,6 +17,7 @@ matplotlib.use("Agg")  # files only, no display
 # Text stays text in SVG (not glyph outlines), so charts can be searched and checked after the fact.
 matplotlib.rcParams["svg.fonttype"] = "none"
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.analysis.bursts import burst_summary  # noqa: E402
 from bench.settings.arms import SEPARATOR, architecture_of  # noqa: E402
@@ -395,7 +397,7 @@ def bursts_chart(run: RunData):
         if predicted and row.get("repetition") in (0, None):
             ax.axhline(predicted, color=color(arch), linestyle=":", linewidth=1, gid=f"bursts-expected-{arch}")
     ax.set_ylim(0, top * 1.35 or 1)  # headroom: the legend sits above the lines
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    cast(MaxNLocator, ax.xaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
     label_axes(
         ax,
         "burst",

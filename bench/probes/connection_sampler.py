@@ -51,7 +51,7 @@ class ConnectionSampler(CsvPoller):
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
-            return self._take()
+            return self._take(self._conn)
         except psycopg.Error as exc:
             self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if self._conn is not None:
@@ -59,12 +59,12 @@ class ConnectionSampler(CsvPoller):
             self._conn = None
             return None
 
-    def _take(self) -> Sample:
+    def _take(self, conn: psycopg.Connection) -> Sample:
         counts = {"active": 0, "idle": 0, "idle in transaction": 0}
         other = 0
         architecture, step = self.label
         t_ns = time.monotonic_ns()
-        for state, count in self._conn.execute(_QUERY, (APPLICATION_PREFIX + "%",)):
+        for state, count in conn.execute(_QUERY, (APPLICATION_PREFIX + "%",)):
             if state in counts:
                 counts[state] += count
             else:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import psutil
+
+
+class CpuMeter(Protocol):
+    """Anything whose busy CPU time, read twice, gives a role's share of a window."""
+
+    def cpu_seconds(self) -> float: ...
+
+
+def fixed_pids(pids: list[int]) -> Callable[[], list[int]]:
+    """Root PIDs that do not change over the meter's life."""
+    return lambda: pids
 
 
 class ProcessMeter:

@@ -50,7 +50,7 @@ class QueueDepthProbe(CsvPoller):
         self._run_start_ns = run_start_ns
         self._redis: redis.Redis | None = None
         self._amqp: amqp.Connection | None = None
-        self._channel = None
+        self._channel: amqp.Channel | None = None
 
     def _row(self, sample: DepthSample) -> list:
         elapsed = (sample.t_ns - self._run_start_ns) / 1e9

@@ -21,6 +21,7 @@ import psutil
 import psycopg
 
 from bench.errors import BenchError
+from bench.probes.server_stats import one_row, scalar
 
 BYTES_PER_MB = 2**20
 PROBE_NAME = "bench-statements"
@@ -47,9 +48,11 @@ def held_statements(pgbouncer_url: str, database_url: str, application_name: str
     None when it holds none."""
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=None, application_name=PROBE_NAME) as direct:
         # A server connection shows the application_name of the last client PgBouncer linked to it.
-        count = direct.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN (%s, %s)", (application_name, PROBE_NAME)
-        ).fetchone()[0]
+        count = scalar(
+            direct,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN (%s, %s)",
+            (application_name, PROBE_NAME),
+        )
     if not count:
         return None
     with contextlib.ExitStack() as stack:
@@ -58,7 +61,7 @@ def held_statements(pgbouncer_url: str, database_url: str, application_name: str
             conn = stack.enter_context(
                 psycopg.connect(pgbouncer_url, prepare_threshold=None, connect_timeout=10, application_name=PROBE_NAME)
             )
-            readings.append(conn.execute("SELECT pg_backend_pid(), count(*) FROM pg_prepared_statements").fetchone())
+            readings.append(one_row(conn, "SELECT pg_backend_pid(), count(*) FROM pg_prepared_statements"))
     pids = {pid for pid, _ in readings}
     if len(pids) != len(readings):
         raise BenchError("PgBouncer gave two of bench's concurrent transactions one server connection")

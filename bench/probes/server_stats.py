@@ -7,19 +7,35 @@ at most about a second after they go idle, so a reading is taken only after the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
+
+from bench.errors import BenchError
+
+
+def one_row(conn: psycopg.Connection, sql: str, params: tuple = ()) -> tuple:
+    """The row a query that answers exactly one answers."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise BenchError(f"the server answered no row to {sql!r}")
+    return row
+
+
+def scalar(conn: psycopg.Connection, sql: str, params: tuple = ()) -> Any:
+    """The one value of a query that answers one row of one column."""
+    return one_row(conn, sql, params)[0]
 
 
 class ServerStats:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
-        self._conn: psycopg.Connection | None = self._connect()
-        self.server_version_num = int(self._conn.execute("SHOW server_version_num").fetchone()[0])
-        self.server_version = self._conn.execute("SHOW server_version").fetchone()[0]
-        self.max_connections = int(self._conn.execute("SHOW max_connections").fetchone()[0])
-        self.ssl_in_use = bool(
-            self._conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
-        )
+        conn = self._connect()
+        self._conn: psycopg.Connection | None = conn
+        self.server_version_num = int(scalar(conn, "SHOW server_version_num"))
+        self.server_version = scalar(conn, "SHOW server_version")
+        self.max_connections = int(scalar(conn, "SHOW max_connections"))
+        self.ssl_in_use = bool(scalar(conn, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
         """Whether bench's own connection (like every other it makes) is encrypted."""
 
     def _connect(self) -> psycopg.Connection:

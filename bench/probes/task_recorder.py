@@ -70,7 +70,7 @@ class TaskRecorder:
             return
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:
-            if self._pid != os.getpid():
+            if self._pid != os.getpid() or self._file is None:
                 self._pid = os.getpid()
                 self._file = open(self._dir / f"worker-{self._pid}.jsonl", "a", buffering=1)
             self._file.write(line)

@@ -32,7 +32,7 @@ def burst_facts(
     by_burst: dict[int, list[Enqueue]] = defaultdict(list)
     for e in measured:
         by_burst[round((e.scheduled_ns - start_ns) / period_ns)].append(e)
-    facts = []
+    facts: list[dict] = []
     for burst, enqueues in sorted(by_burst.items()):
         done = [records[e.task_id] for e in enqueues if e.task_id in records]
         sent = [e.send_started_ns for e in enqueues if e.send_started_ns]

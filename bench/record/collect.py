@@ -40,7 +40,7 @@ class RecordReader:
         """Nothing to close: each poll opens and closes the files it reads."""
 
     def poll(self) -> list[TaskRecord]:
-        records = []
+        records: list[TaskRecord] = []
         for path in sorted(self._dir.glob("worker-*.jsonl")):
             with open(path, "rb") as f:
                 f.seek(self._offsets.get(path, 0))

@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from typing import cast
 
 import redis
 
@@ -57,12 +58,13 @@ class ControlRecordSink:
 
     def write(self, record: dict) -> None:
         with self._lock:
-            if self._pid != os.getpid():
+            client, tracker = self._client, self._offset
+            if self._pid != os.getpid() or client is None or tracker is None:
                 self._pid = os.getpid()
-                self._client = redis.Redis.from_url(self._url)
-                self._offset = _Offset(self._client)
-            offset = self._offset.current()
-            self._client.rpush(
+                client = self._client = redis.Redis.from_url(self._url)
+                tracker = self._offset = _Offset(client)
+            offset = tracker.current()
+            client.rpush(
                 self._key,
                 json.dumps(
                     {
@@ -85,8 +87,9 @@ class ControlRecordReader:
         self._offset = _Offset(self._client)
 
     def poll(self) -> list[TaskRecord]:
-        records = []
-        while raw := self._client.lpop(self._key, BATCH):
+        records: list[TaskRecord] = []
+        # LPOP with a count answers a list of the popped values (or None on an empty list).
+        while raw := cast("list[bytes] | None", self._client.lpop(self._key, BATCH)):
             ours = self._offset.current()
             records.extend(self._in_our_clock(json.loads(line), ours) for line in raw)
             if len(raw) < BATCH:

@@ -8,13 +8,14 @@ fails when the file is stale. A column is added here, then filled in bench/recor
 from __future__ import annotations
 
 import sys
+from typing import Final
 from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA_VERSION = 3
 """Goes up when a column's meaning changes, one is dropped or a file is added; run.json records it,
 and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv, bursts.csv."""
-PERCENTILE_METHOD = "inverted_cdf"
+PERCENTILE_METHOD: Final = "inverted_cdf"
 """The one definition of a percentile in bench, numpy's name for it: the nearest rank (the smallest
 value with at least q % of the values at or below it). steps.csv's percentiles and `bench compare`'s
 bootstrap both use it, so a p99 is the same number everywhere."""

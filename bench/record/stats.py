@@ -117,7 +117,7 @@ def percentile(values: Sequence[float], q: float) -> float:
         return math.nan
     import numpy as np
 
-    return float(np.percentile(values, q, method=PERCENTILE_METHOD))
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q, method=PERCENTILE_METHOD))
 
 
 def format_errors(counts: Counter) -> str:
@@ -319,12 +319,13 @@ def unsteady(completed: list[TaskRecord]) -> bool:
 def _clock_columns(done: list[TaskRecord]) -> dict:
     """The workers' clock offset to bench's (mean over the step's records) and the largest uncertainty
     of it, for records that came over the control channel; empty for files (one host, one clock)."""
-    measured = [r for r in done if r.clock_offset_ns is not None]
-    if not measured:
+    offsets = [r.clock_offset_ns for r in done if r.clock_offset_ns is not None]
+    uncertainties = [r.clock_uncertainty_ns for r in done if r.clock_uncertainty_ns is not None]
+    if not offsets:
         return {"clock_offset_ms": None, "clock_uncertainty_ms": None}
     return {
-        "clock_offset_ms": ms(sum(r.clock_offset_ns for r in measured) / len(measured)),
-        "clock_uncertainty_ms": ms(max(r.clock_uncertainty_ns for r in measured)),
+        "clock_offset_ms": ms(sum(offsets) / len(offsets)),
+        "clock_uncertainty_ms": ms(max(uncertainties)) if uncertainties else None,
     }
 
 
@@ -405,7 +406,7 @@ def bound_role(cpu_percent: dict[str, float], role_cpus: dict[str, str]) -> str:
         busy = cpu_percent.get(cpu_set_key(cpus), math.nan)
         utilization = (sum(used.values()) if math.isnan(busy) else busy) / (100 * len(cpus))
         if used and utilization >= highest:
-            named, highest = max(used, key=used.get), utilization
+            named, highest = max(used, key=lambda role: used[role]), utilization
     return named
 
 
@@ -454,7 +455,7 @@ def _ratio(numerator: float | None, denominator: float) -> float:
     return numerator / denominator
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
@@ -488,13 +489,13 @@ def task_rows(m: StepMeasurements, run_start_ns: int) -> list[dict]:
                 "status": status,
                 "scheduled_s": since_start(e.scheduled_ns),
                 "enqueued_s": since_start(e.enqueued_ns),
-                "started_s": since_start(r and r.started_ns),
-                "finished_s": since_start(r and r.finished_ns),
+                "started_s": since_start(r.started_ns if r else None),
+                "finished_s": since_start(r.finished_ns if r else None),
                 "send_late_ms": duration(e.scheduled_ns, e.send_started_ns),
                 "send_ms": duration(e.send_started_ns, e.enqueued_ns),
-                "queue_wait_ms": duration(e.enqueued_ns, r and r.started_ns),
-                "exec_ms": duration(r and r.started_ns, r and r.finished_ns),
-                "latency_ms": duration(e.scheduled_ns, r and r.finished_ns),
+                "queue_wait_ms": duration(e.enqueued_ns, r.started_ns if r else None),
+                "exec_ms": duration(r.started_ns if r else None, r.finished_ns if r else None),
+                "latency_ms": duration(e.scheduled_ns, r.finished_ns if r else None),
                 "connects": len(r.connect_ns) if r else "",
                 "connect_ms": f"{ms(sum(r.connect_ns)):.3f}" if r else "",
                 "error": e.error or (r.error if r and r.error else ""),

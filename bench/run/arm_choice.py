@@ -17,6 +17,10 @@ estimated drain, the ways out at and well above it, where they can show how far 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.architectures.base import Architecture
 
 WAITS_SHARE = 0.5
 """A task whose time past its connect is at least this share off the worker's CPU mostly waits."""
@@ -126,11 +130,11 @@ def rates_under_ceiling(rates: list, ceiling_per_s: float | None) -> list:
     return [*kept, rounded_rate(CEILING_SHARE * ceiling_per_s)]
 
 
-def choose_ways_out(shape: TaskShape, candidates: list[tuple[str, type]]) -> dict[str, str]:
+def choose_ways_out(shape: TaskShape, candidates: list[tuple[str, type[Architecture]]]) -> dict[str, str]:
     """Of (arm label, architecture class) candidates, one per adoption class: the first whose
     concurrency suits the shape (many tasks per process where tasks wait, one where they compute),
     else the first of the class. {label: why it was chosen}."""
-    by_class: dict[str, list[tuple[str, type]]] = {}
+    by_class: dict[str, list[tuple[str, type[Architecture]]]] = {}
     for label, cls in candidates:
         if not cls.trap:
             by_class.setdefault(cls.adoption, []).append((label, cls))

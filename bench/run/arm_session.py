@@ -7,7 +7,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +22,16 @@ from bench.record.collect import RecordReader
 from bench.settings.config import STEP_KINDS, Profile
 from bench.record.control import ControlRecordReader
 from bench.probes.connection_sampler import ConnectionSampler
-from bench.probes.process_meter import MachineMeter, ProcessMeter
+from bench.probes.process_meter import CpuMeter, MachineMeter, ProcessMeter, fixed_pids
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.probes.server_stats import ServerStats
 from bench.processes import stop_all
+from bench.hosts.agents import AgentDirectory
 from bench.hosts.remote_parts import EXTERNAL_READY_TIMEOUT_S
+from bench.loadgen import MasterAddress
 from bench.record.results import RunFolder
 from bench.services import Services
+from bench.services.managed import ManagedServer
 from bench.urls import broker_kind
 from bench.services.outages import OutageWatch
 from bench.run.step import StepContext
@@ -50,9 +53,9 @@ class RunParts:
     sampler: ConnectionSampler
     server_stats: ServerStats
     outages: OutageWatch
-    agents: object | None = None
+    agents: AgentDirectory | None = None
     """The bench worker agents' directory, with workers = "external" (bench/hosts/remote_parts.py)."""
-    loadgen_master: object | None = None
+    loadgen_master: MasterAddress | None = None
     """Where each step's Locust master listens, with load generators on other hosts."""
     stopping: list = field(default_factory=list)
     """The last arm's workers, asked to stop and exiting while the next arm's start (`finish_stopping`)."""
@@ -263,7 +266,7 @@ def _step_context(
         reader=_reader(spec),
         server_exited=services.exited,
         outage_s=parts.outages.down_s,
-        role_cpus=p.cpus,
+        role_cpus={role: cpus for role, cpus in p.cpus.items()},  # by plain role names
         rtt_ms=services.rtt_ms,
         database_url=services.database_url,
         queue_probe=queue_probe,
@@ -280,12 +283,15 @@ def _reader(spec: WorkerSpec):
     return RecordReader(Path(spec.records_dir))
 
 
-def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[str, ProcessMeter]:
+def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[str, CpuMeter]:
     """CPU meters of what else runs on this machine: bench itself, and the servers it manages
     (servers given by URL are not its to measure); the broker role is the broker of the arm that runs.
     The log names each role's processes, so what a CPU column counted can be checked."""
-    meters = {"bench": ProcessMeter(lambda: [os.getpid()], tree=False), "machine": MachineMeter()}
-    by_role = {
+    meters: dict[str, CpuMeter] = {
+        "bench": ProcessMeter(fixed_pids([os.getpid()]), tree=False),
+        "machine": MachineMeter(),
+    }
+    by_role: dict[str, Sequence[ManagedServer | None]] = {
         "db": [services.postgres],
         "broker": [services.managed_brokers.get(broker)],
         "pgbouncer": [services.pgbouncer],
@@ -296,6 +302,6 @@ def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[
     for role, servers in by_role.items():
         pids = [server.pid for server in servers if server and server.pid]
         if pids:
-            meters[role] = ProcessMeter(lambda pids=pids: pids)
+            meters[role] = ProcessMeter(fixed_pids(pids))
             log.info(f"{label}: {role} CPU is that of pid={','.join(map(str, pids))} and its children")
     return meters

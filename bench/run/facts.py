@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.run import metadata
-from bench.settings.config import STEP_KINDS, Profile
+from bench.settings.config import Profile
 from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
 from bench.probes.pgbench_check import pgbench_connect_cost
@@ -50,7 +50,9 @@ def code_version() -> dict:
 
 def database_meter(services: Services) -> ProcessMeter:
     """CPU of the managed PostgreSQL's process tree, its exited backends included."""
-    return ProcessMeter(lambda: [services.postgres.pid])
+    postgres = services.postgres
+    assert postgres is not None, "only bench's own PostgreSQL is metered"
+    return ProcessMeter(lambda: [pid] if (pid := postgres.pid) is not None else [])
 
 
 def environment(profile: Profile, services: Services, server_stats, sample_interval_s: float) -> dict:
@@ -89,7 +91,7 @@ def pgbench_check(profile: Profile, services: Services, workload, observer: RunO
     """pgbench -C on the managed server at each rate of the run's rate steps, after the architectures
     have run: the slope of the server's CPU over them is its marginal database CPU per transaction
     (at two rates of 8 s each, two topology runs read 6.69 and 5.24 ms: too few transactions)."""
-    rates = sorted(set(rs)) if (rs := [r for r in profile.rates if r not in STEP_KINDS]) else []
+    rates = sorted({r for r in profile.rates if not isinstance(r, str)})  # the rate steps, not "max" or "burst"
     script = workload.pgbench_script()
     if not (services.postgres and rates and script):
         log.info("pgbench check skipped: it needs the managed server, a rate step and a workload script")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.record.limits import profile_limits
-from bench.architectures import get_architecture
+from bench.architectures import Architecture, get_architecture
 from bench.run.arm_choice import RECIPE_RATES, WAY_OUT_RATES, TaskShape, ceiling_tasks, choose_ways_out, rates_for
 from bench.run.arm_session import ALL_RATES, RunParts, Search, arm_session
 from bench.settings.arms import Arm
@@ -28,7 +28,7 @@ keep two processes 28 % busy), so its median latency is one task's time."""
 @dataclass(frozen=True)
 class ArmPlan:
     arm: Arm
-    architecture: object
+    architecture: Architecture
     rates: list
     first_step: int = 0
     search: Search = ALL_RATES
@@ -38,7 +38,7 @@ class ArmPlan:
     tasks), then runs only those of `rates` it can drain (bench/run/arm_choice.py, rates_under_ceiling)."""
 
 
-def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, object]]:
+def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, Architecture]]:
     """The profile's arms and their architectures, less those skipped (their workload lacks the body)."""
     return [(arm, get_architecture(arm.architecture)()) for arm in profile.arms() if arm.label not in skipped]
 
@@ -52,7 +52,7 @@ def _missing(value) -> bool:
     return value in (None, "") or value != value  # NaN
 
 
-def profile_plan(arms: list[tuple[Arm, object]], rates: list, profile=None) -> list[ArmPlan]:
+def profile_plan(arms: list[tuple[Arm, Architecture]], rates: list, profile=None) -> list[ArmPlan]:
     """The profile's rates for every arm; with a target rate, the target and target x headroom among them."""
     return [ArmPlan(arm, architecture, with_target(rates, profile)) for arm, architecture in arms]
 
@@ -74,7 +74,7 @@ def target_rates(profile) -> list[float]:
 def probed_plan(
     parts: RunParts,
     services: Services,
-    arms: list[tuple[Arm, object]],
+    arms: list[tuple[Arm, Architecture]],
     runner: StepRunner,
     processes: int,
     observer: RunObserver,

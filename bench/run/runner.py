@@ -123,10 +123,10 @@ class Run:
                 p, services.control_url, self.folder.run_id, work_dir, self.observer
             )
             processes = p.worker_processes * (p.external_workers if parts.agents else 1)
-            self._steps = StepRunner(p, self.folder, parts.run_start_ns, processes, self.observer)
+            steps = self._steps = StepRunner(p, self.folder, parts.run_start_ns, processes, self.observer)
             for distance_index, rtt_ms in enumerate(p.distances()):
                 with services.at_distance(rtt_ms) as near:
-                    for entry in self._plan(parts, near, arms, processes):
+                    for entry in self._plan(parts, near, arms, steps, processes):
                         with near.pgbouncer_for(entry.architecture) as served:
                             run_arm(
                                 parts,
@@ -134,7 +134,7 @@ class Run:
                                 entry.arm,
                                 entry.architecture,
                                 distance_index,
-                                self._steps,
+                                steps,
                                 entry.rates,
                                 entry.first_step,
                                 entry.search,
@@ -146,12 +146,14 @@ class Run:
             remote_parts.release(parts.agents, master, self.folder.logs)
             parts.stop()
 
-    def _plan(self, parts: RunParts, services: Services, arms: list, processes: int) -> list[run_plan.ArmPlan]:
+    def _plan(
+        self, parts: RunParts, services: Services, arms: list, steps: StepRunner, processes: int
+    ) -> list[run_plan.ArmPlan]:
         """The profile's arms and rates, or with `probe` (one distance only) what the probe chose for
         the arms after the recipe, which the probe's session of it has measured already."""
         if not self.profile.probe:
             return run_plan.profile_plan(arms, self.profile.rates, self.profile)
-        return run_plan.probed_plan(parts, services, arms, self._steps, processes, self.observer, self._record_probe)
+        return run_plan.probed_plan(parts, services, arms, steps, processes, self.observer, self._record_probe)
 
     def _record_probe(self, facts: dict) -> None:
         self._facts["probe"] = facts

@@ -7,14 +7,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from bench.architectures.base import WorkerSpec
 from bench.record.collect import RecordReader, TaskRecord
 from bench.engines import application_name
 from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
-from bench.probes.process_meter import CpuSetMeter, ProcessMeter
+from bench.probes.process_meter import CpuMeter, CpuSetMeter, ProcessMeter, fixed_pids
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import ChildProcess, roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
@@ -53,7 +53,7 @@ class StepContext:
     server_stats: ServerStats
     workers: ProcessMeter | None
     """The worker processes' meter; None for workers on other hosts."""
-    other_meters: dict[str, ProcessMeter]
+    other_meters: Mapping[str, CpuMeter]
     """CPU of everything else sharing the machine, by role: "db", "broker", "bench" (the load
     generator's is added per step); each becomes a `<role>_cpu_percent` column."""
     reader: RecordReader
@@ -288,7 +288,7 @@ def _loadgen_process_meters(loadgen: LoadGenerator) -> dict[str, ProcessMeter]:
     if loadgen.senders == [loadgen.process]:
         return {}
     named = {"master": loadgen.process, **{str(index): p for index, p in enumerate(loadgen.senders)}}
-    return {LOADGEN_PROCESS_KEY + name: ProcessMeter(lambda pid=p.pid: [pid]) for name, p in named.items()}
+    return {LOADGEN_PROCESS_KEY + name: ProcessMeter(fixed_pids([p.pid])) for name, p in named.items()}
 
 
 def _close_interrupted(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements) -> None:

@@ -224,9 +224,9 @@ class StepRunner:
 
     def _statements_held(self, ctx: StepContext) -> dict:
         """Prepared statements on PgBouncer's server connections after the step (empty if none are open)."""
-        held = held_statements(
-            ctx.worker_spec.pgbouncer_url, ctx.database_url, application_name(ctx.worker_spec.architecture)
-        )
+        pgbouncer_url = ctx.worker_spec.pgbouncer_url
+        assert pgbouncer_url is not None, "asked only of an architecture behind PgBouncer"
+        held = held_statements(pgbouncer_url, ctx.database_url, application_name(ctx.worker_spec.architecture))
         if held is None:
             return {}
         log.info(f"{ctx.worker_spec.architecture}: {held}")

@@ -86,6 +86,8 @@ def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, war
 def _until_warm(
     ctx, plan: StepPlan, records: dict, start_ns: int, min_s: float, max_s: float, processes: int, warm: dict
 ) -> str:
+    rate_per_s = plan.rate_per_s
+    assert rate_per_s is not None, "a warm-up is paced (a drain is warmed at a modest rate, StepRunner)"
     while True:
         time.sleep(POLL_S)
         now = time.monotonic_ns()
@@ -98,14 +100,11 @@ def _until_warm(
         joining = warm and now - max(warm.values()) < JOINED_S * 1e9
         if elapsed_s < min_s or (len(warm) < processes and (joining or not warm)):
             continue
-        if settled(list(records.values()), plan.rate_per_s):
+        if settled(list(records.values()), rate_per_s):
             return "settled"
-        window_s = max(1.0, CAPACITY_TASKS / plan.rate_per_s)
+        window_s = max(1.0, CAPACITY_TASKS / rate_per_s)
         # Only once a whole window lies after the first arrivals have had time to finish.
-        if (
-            elapsed_s >= window_s + 1.0
-            and _finishing_rate(records.values(), window_s) < OVER_CAPACITY * plan.rate_per_s
-        ):
+        if elapsed_s >= window_s + 1.0 and _finishing_rate(records.values(), window_s) < OVER_CAPACITY * rate_per_s:
             return "past capacity"
 
 

@@ -87,6 +87,12 @@ class Services:
         """The default broker when bench started it."""
         return self.managed_brokers.get(self.broker_kind)
 
+    @property
+    def scratch_dir(self) -> Path:
+        """Where the servers started per distance keep their files."""
+        assert self.work_dir is not None, "services that start servers are given a work directory"
+        return self.work_dir
+
     @contextlib.contextmanager
     def at_distance(self, rtt_ms: float | None) -> Iterator["Services"]:
         """The workers' way to the database for one distance: through a delay proxy when `rtt_ms` is
@@ -95,7 +101,7 @@ class Services:
             yield self
             return
         host, port = _host_port(self.database_url)
-        with ManagedDelayProxy(self.work_dir, host, port, rtt_ms, cpus=self.cpus.get("proxy")) as proxy:
+        with ManagedDelayProxy(self.scratch_dir, host, port, rtt_ms, cpus=self.cpus.get("proxy")) as proxy:
             yield dataclasses.replace(
                 self,
                 proxies=(*self.proxies, proxy),
@@ -111,12 +117,14 @@ class Services:
         if not architecture.pgbouncer:
             yield self
             return
+        # preflight() refuses a database given by URL with an architecture behind PgBouncer.
+        assert self.postgres is not None, "bench's PgBouncer stands before bench's own PostgreSQL"
         beside_workers = self.pgbouncer_beside == "workers"
         upstream = _host_port(self.worker_database_url if beside_workers else self.database_url)
         with contextlib.ExitStack() as stack:
             pgbouncer = stack.enter_context(
                 ManagedPgBouncer(
-                    self.work_dir,
+                    self.scratch_dir,
                     self.postgres,
                     upstream,
                     reset_always=architecture.pgbouncer_reset_always,
@@ -127,7 +135,7 @@ class Services:
             if self.rtt_ms is not None and not beside_workers:  # the distance lies between the workers and PgBouncer
                 proxy = stack.enter_context(
                     ManagedDelayProxy(
-                        self.work_dir, "127.0.0.1", pgbouncer.port, self.rtt_ms, cpus=self.cpus.get("proxy")
+                        self.scratch_dir, "127.0.0.1", pgbouncer.port, self.rtt_ms, cpus=self.cpus.get("proxy")
                     )
                 )
                 proxies, url = (*proxies, proxy), with_address(pgbouncer.url, "127.0.0.1", proxy.port)
@@ -151,7 +159,7 @@ class Services:
 
     def given_by_url_probes(self) -> dict:
         """A probe for each server given by URL, for the outage watch (bench's own are not probed)."""
-        probes = {}
+        probes: dict[str, DatabaseProbe | BrokerProbe] = {}
         if self.postgres is None:
             probes["database"] = DatabaseProbe(self.database_url)
         for kind, url in self.broker_urls.items():

@@ -76,13 +76,13 @@ class ManagedServer:
         cwd: str | None = None,
     ) -> None:
         """Start the server process and wait until `ready()`; a process that exits meanwhile fails at once."""
-        self._process = ChildProcess(
+        process = self._process = ChildProcess(
             self.name, argv, log_path=self.log_path, user=user, cpus=self.cpus, env=env, cwd=cwd
         )
-        log.info(f"started {self.name} pid={self._process.pid} {details}".rstrip())
+        log.info(f"started {self.name} pid={process.pid} {details}".rstrip())
 
         def settled() -> bool:
-            if not self._process.alive():
+            if not process.alive():
                 raise BenchError(f"the managed {self.title} exited at start; see {self.log_path}")
             return ready()
 

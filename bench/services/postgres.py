@@ -67,14 +67,14 @@ class ManagedPostgres(ManagedServer):
     def _start(self) -> None:
         bindir = postgres_bindir()
         user = server_user()
-        self._make_dir("bench-pg-")
-        data_dir = os.path.join(self._dir, "data")
-        pwfile = os.path.join(self._dir, "pwfile")
+        work = self._make_dir("bench-pg-")
+        data_dir = os.path.join(work, "data")
+        pwfile = os.path.join(work, "pwfile")
         with open(pwfile, "w") as f:
             f.write(self.password + "\n")
         if user:
             entry = pwd.getpwnam(user)
-            os.chown(self._dir, entry.pw_uid, entry.pw_gid)
+            os.chown(work, entry.pw_uid, entry.pw_gid)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         self._initdb(bindir, data_dir, pwfile, user)
         os.unlink(pwfile)
@@ -127,6 +127,7 @@ class ManagedPostgres(ManagedServer):
 
     def _make_certificate(self, user: str | None) -> dict[str, str]:
         """A self-signed certificate for this run only (clients encrypt without verifying it)."""
+        assert self._dir is not None, "the server's directory is made before its certificate"
         cert, key = self_signed_certificate(self._dir, "ssl = true")
         if user:
             entry = pwd.getpwnam(user)

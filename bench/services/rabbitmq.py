@@ -141,7 +141,7 @@ class ManagedRabbitMQ(ManagedServer):
                 self._epmd = None
 
     def _epmd_listens(self) -> bool:
-        if not self._epmd.alive():
+        if self._epmd is None or not self._epmd.alive():
             raise BenchError(f"the managed RabbitMQ's epmd exited at start; see {self._work_dir / 'epmd.log'}")
         try:
             with socket.create_connection(("127.0.0.1", self.epmd_port), timeout=0.5):

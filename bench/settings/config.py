@@ -14,7 +14,8 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,7 +25,7 @@ from bench.processes import parse_cpu_list
 
 Role = Literal["db", "workers", "broker", "loadgen", "pgbouncer", "proxy", "service"]
 """The roles that can be given CPU sets."""
-ROLES: tuple[str, ...] = Role.__args__
+ROLES: tuple[str, ...] = get_args(Role)
 ENV_OVERRIDES = {
     "BENCH_DATABASE_URL": "database_url",
     "BENCH_BROKER_URL": "broker_url",
@@ -49,7 +50,7 @@ def setting(
     """A profile field: what values it allows (said when one does not fit), whether `bench run` has a
     flag for it (`--name-with-dashes`) and, where the flag's text differs from the value's, how it is
     written (`flag_form`: a metavar, then how)."""
-    extra = {"allowed": allowed, "flag": flag, "flag_form": flag_form}
+    extra: dict[str, Any] = {"allowed": allowed, "flag": flag, "flag_form": flag_form}
     if factory is not None:
         return Field(default_factory=factory, json_schema_extra=extra, **constraints)
     return Field(default, json_schema_extra=extra, **constraints)
@@ -269,9 +270,9 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
                 f"{self.bursts_per_step()} bursts of {self.burst_tasks} tasks are more than the "
                 f"{MAX_TASKS_PER_STEP:,} tasks a step may hold",
             )
-        targets = [] if self.target_rate is None else [self.target_rate, self.needed_rate()]
+        targets = [] if self.target_rate is None else [self.target_rate, self.target_rate * self.headroom]
         for rate in [*self.rates, *targets]:
-            if rate not in STEP_KINDS:
+            if not isinstance(rate, str):  # not one of STEP_KINDS
                 _check(
                     rate * (self.step_seconds + self.warmup_seconds) <= MAX_TASKS_PER_STEP,
                     f"rate {rate:g}/s over {self.step_seconds:g} s is more than the {MAX_TASKS_PER_STEP:,} tasks a step may hold",
@@ -370,11 +371,11 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
         return data
 
 
-BROKERS: tuple[str, ...] = Profile.model_fields["broker"].annotation.__args__
+BROKERS: tuple[str, ...] = get_args(Profile.model_fields["broker"].annotation)
 PROFILE_KEYS = set(Profile.model_fields) - {"name"}
 
 
-SECTIONS = {
+SECTIONS: dict[str, type[BaseModel]] = {
     "load": LoadSettings,
     "workers": WorkerSettings,
     "servers": ServerSettings,
@@ -387,8 +388,9 @@ def field_info(key: str) -> dict[str, Any]:
     """A profile key's section, allowed values, flag and help text."""
     field = Profile.model_fields[key]
     section = next((name for name, cls in SECTIONS.items() if key in cls.model_fields), "")
+    extra = field.json_schema_extra
     return {
-        **(field.json_schema_extra or {}),
+        **(extra if isinstance(extra, dict) else {}),
         "section": section,
         "help": field.description or "",
         "default": field.get_default(call_default_factory=True),
@@ -444,9 +446,9 @@ def resolve_profile(
     apply(_services_table(config), lambda _key: "in [services]")
     for profile_name, table in _profile_chain(config, name):
         apply(table, lambda _key, profile_name=profile_name: f"in profile {profile_name!r}")
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     apply(
-        {key: environ[var] for var, key in ENV_OVERRIDES.items() if environ.get(var)},
+        {key: env[var] for var, key in ENV_OVERRIDES.items() if env.get(var)},
         lambda key: "from " + next(var for var, k in ENV_OVERRIDES.items() if k == key),
     )
     apply({k: v for k, v in overrides.items() if v is not None}, lambda key: f"from {flag_name(key)}")
