@@ -141,7 +141,11 @@ class ArmSession:
         for index, rate in enumerate(rates):
             # Step numbers run on through the distances, so (architecture, step) names one step.
             self.runner.run_rate(
-                self.ctx, first_step + self.distance_index * len(rates) + index, rate, saturation_tasks
+                self.ctx,
+                first_step + self.distance_index * len(rates) + index,
+                rate,
+                saturation_tasks,
+                next_rate=rates[index + 1] if index + 1 < len(rates) else None,
             )
             if search.done_after(rate, self.runner.rows[-1]):
                 log.info(
@@ -170,6 +174,7 @@ def arm_session(
     try:
         yield ArmSession(arm, ctx, runner, distance_index)
     finally:
+        runner.stop_ahead()
         queue_probe.stop()
         ctx.reader.close()
         parts.retire(workers)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 import dataclasses
 
-from bench.settings.config import Profile
+from bench.settings.config import STEP_KINDS, Profile
 from bench.engines import application_name
 from bench.errors import ServerExited
 from bench.observer import RunObserver
@@ -18,7 +18,7 @@ from bench.urls import broker_kind
 from bench.record.stats import Spread, add_spread, summarize, take_side_rows, task_rows
 from bench.loadgen import LoadGenerator
 from bench.run.step import StepContext, run_step, start_loadgen
-from bench.run.warmup import WarmUp, warm_up
+from bench.run.warmup import WarmUp, warm_plan, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,14 @@ class StepRunner:
         """Worker processes of an arm, on every host."""
         self.rows: list[dict] = []
         self.clock_offsets: list[dict] = []
+        self._warmup_ahead: tuple[StepPlan, LoadGenerator] | None = None
+        """The load generator of the next step's warm-up (its schedule, it), started while this step settled."""
 
-    def run_rate(self, ctx: StepContext, index: int, rate, saturation_tasks: int | None = None) -> None:
+    def run_rate(self, ctx: StepContext, index: int, rate, saturation_tasks: int | None = None, next_rate=None) -> None:
         """Repetitions of a step run back to back and are written together, with their spread; a step
         cut short by a dead server is written with those before it, and ends the run. A "max" step
-        enqueues `saturation_tasks` (default: the profile's)."""
+        enqueues `saturation_tasks` (default: the profile's). `next_rate`: the rate of the step likely
+        to follow (step `index` + 1), whose warm-up's load generator starts while this step settles."""
         rows, runs = [], self._repetitions(rate)
         ahead: list[LoadGenerator] = []
         """A load generator started for the next repetition while this one settles."""
@@ -56,9 +59,18 @@ class StepRunner:
             for repetition in range(runs):
                 plan = self._plan(index, rate, repetition, saturation_tasks)
                 following = self._plan(index, rate, repetition + 1, saturation_tasks) if repetition + 1 < runs else None
-                # A drain's repetitions start their load generator (a second of imports) while the one
-                # before settles, after its drain: nothing else is measured then.
-                on_drained = (lambda f=following: start_next(f)) if following and plan.saturation else None
+                if following is None and next_rate is not None and next_rate not in STEP_KINDS:
+                    following = self._plan(index + 1, next_rate, 0)
+                # The next step's load generator (a second of imports) starts while this one settles,
+                # once every task of it is done: nothing else is measured then. A drain's repetition
+                # gets the step's own; a rate step's, that of its warm-up.
+                on_drained = (
+                    (lambda f=following: start_next(f))
+                    if following and plan.saturation and following.saturation
+                    else (lambda f=following: self._start_warmup_ahead(ctx, f))
+                    if following and not plan.saturation and self._warms_up(following)
+                    else None
+                )
                 rows.append(self._run_one_step(ctx, plan, ahead.pop() if ahead else None, on_drained))
                 if rows[-1]["interrupted_by"]:
                     break
@@ -72,6 +84,31 @@ class StepRunner:
         self.rows.extend(rows)
         if rows[-1]["interrupted_by"]:
             raise ServerExited(rows[-1]["interrupted_by"])
+
+    @staticmethod
+    def _warms_up(plan: StepPlan) -> bool:
+        """A rate step (not a drain, not bursts) with a warm-up of its own."""
+        return not plan.saturation and not plan.bursts and plan.warmup_s > 0
+
+    def _start_warmup_ahead(self, ctx: StepContext, plan: StepPlan) -> None:
+        self.stop_ahead()
+        schedule = warm_plan(plan, self.profile.warmup_max_seconds)
+        if (loadgen := self._loadgen_ahead(ctx, schedule)) is not None:
+            self._warmup_ahead = (schedule, loadgen)
+
+    def _take_warmup_ahead(self, schedule: StepPlan) -> LoadGenerator | None:
+        """The warm-up load generator started ahead for this schedule, if it is this one's."""
+        if self._warmup_ahead and self._warmup_ahead[0] == schedule:
+            loadgen, self._warmup_ahead = self._warmup_ahead[1], None
+            return loadgen
+        self.stop_ahead()
+        return None
+
+    def stop_ahead(self) -> None:
+        """Stop a warm-up load generator started for a step that will not run (the arm's rates ended)."""
+        if self._warmup_ahead:
+            self._warmup_ahead[1].stop()
+            self._warmup_ahead = None
 
     def _warm_from_a_drain(self, ctx: StepContext, plan: StepPlan) -> bool:
         """A rate step right after its arm's saturation drain, which left every worker process warm and
@@ -215,7 +252,10 @@ class StepRunner:
     def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
         p = self.profile
         with self.observer.status(f"{label}: warming up"):
-            warm = warm_up(ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes)
+            started = self._take_warmup_ahead(warm_plan(plan, p.warmup_max_seconds))
+            warm = warm_up(
+                ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes, started
+            )
         log.info(
             f"{label}: warm-up {warm.seconds:.2f} s ({warm.reason}), {warm.tasks} tasks on "
             f"{warm.processes} worker processes ({len(ctx.warm_processes)} of {self.processes} warm)"

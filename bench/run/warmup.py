@@ -23,6 +23,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from bench.loadgen import LoadGenerator
 from bench.record.collect import TaskRecord
 from bench.errors import ServerExited
 from bench.schedule import StepPlan
@@ -40,6 +41,8 @@ START_DELAY_S = 0.3
 CAPACITY_TASKS = 20
 """Arrivals the finishing rate is counted over, at least a second's: at 8/s one second's count (8 or
 6) is too noisy to tell a rate past capacity."""
+FINISH_POLL_S = 0.05
+"""How often the warm-up's last tasks are looked for: the step waits on them, and most are done already."""
 JOINED_S = 1.0
 """No worker process has taken its first task for this long: those that are cold stay out of the step."""
 
@@ -63,12 +66,20 @@ def warm_plan(plan: StepPlan, max_s: float) -> StepPlan:
     return dataclasses.replace(plan, warmup_s=0.0, measure_s=max_s, phase="w")
 
 
-def warm_up(ctx, plan: StepPlan, min_s: float, max_s: float, processes: int, warm: dict) -> WarmUp:
+def warm_up(
+    ctx,
+    plan: StepPlan,
+    min_s: float,
+    max_s: float,
+    processes: int,
+    warm: dict,
+    loadgen: LoadGenerator | None = None,
+) -> WarmUp:
     """Run the warm-up of `plan` (see the module docstring); `processes`: worker processes expected;
     `warm`: the arm's worker processes that have finished a task, (host, pid) -> when first seen (ns),
-    kept up to date."""
+    kept up to date; `loadgen`: one started for its schedule (`warm_plan`) already."""
     schedule = warm_plan(plan, max_s)
-    loadgen = start_loadgen(ctx, schedule)
+    loadgen = loadgen or start_loadgen(ctx, schedule)
     records: dict[str, TaskRecord] = {}
     try:
         loadgen.wait_ready()
@@ -135,7 +146,7 @@ def _until_finished(ctx, plan: StepPlan, records: dict, sent: set[str], warm: di
         if added := add_records(ctx.reader, plan, records):
             _note_warm(warm, added, time.monotonic_ns())
             deadline = time.monotonic() + ctx.drain_timeout_s
-        time.sleep(POLL_S)
+        time.sleep(FINISH_POLL_S)
 
 
 def _note_warm(warm: dict, records: list[TaskRecord], now_ns: int) -> None:
