@@ -52,7 +52,7 @@ def test_a_load_generator_on_a_skewed_clock_sends_its_share_at_bench_times(tmp_p
             "--architectures",
             "prefork-sync-pool",
             "--rates",
-            "40,80",
+            "60",
             "--step-seconds",
             "3",
             "--external-loadgens",
@@ -66,7 +66,7 @@ def test_a_load_generator_on_a_skewed_clock_sends_its_share_at_bench_times(tmp_p
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert loadgen.wait(timeout=30) == 0
-        assert "the run is over (4 step(s) sent)" in loadgen.stderr.read()  # each rate step and its warm-up
+        assert "the run is over (2 step(s) sent)" in loadgen.stderr.read()  # the rate step and its warm-up
     finally:
         if loadgen.poll() is None:
             os.killpg(loadgen.pid, signal.SIGKILL)
@@ -97,7 +97,7 @@ def test_a_load_generator_on_a_skewed_clock_sends_its_share_at_bench_times(tmp_p
     with gzip.open(run_dir / "tasks.csv.gz", "rt", newline="") as f:
         by_sender = Counter(r["loadgen"] for r in csv.DictReader(f))
     # Every second measured arrival each (the warm-ups, with load generators of their own, are not in tasks.csv.gz).
-    assert by_sender["0"] == by_sender["1"] == (40 + 80) * 3 // 2, by_sender
+    assert by_sender["0"] == by_sender["1"] == 60 * 3 // 2, by_sender
     assert "another host" in (run_dir / "bench.log").read_text()
     assert not _bench_children_started_after(t0)
 

@@ -140,11 +140,13 @@ def test_a_run_with_no_arm_for_the_workload_is_refused(orders_file, tmp_path, ca
     assert code == 2 and len(err) == 1 and "no architecture of the run can run" in err[0], err
 
 
-def test_an_async_only_workload_from_elsewhere_runs_in_every_async_arm_and_the_sync_arms_are_skipped(
+def test_an_async_only_workload_from_elsewhere_runs_in_every_async_worker_and_the_sync_arms_are_skipped(
     orders_file, tmp_path, bench_run
 ):
     names = architecture_classes()
-    async_arms = sorted(n for n, cls in names.items() if cls.body == ASYNC)
+    # The PgBouncer arms run the recipe's own workers (its module, its task) against PgBouncer's URL:
+    # the recipe's arm runs their body. Each of the others has workers of its own.
+    async_arms = sorted(n for n, cls in names.items() if cls.body == ASYNC and not cls.pgbouncer)
     sync_arms = sorted(n for n, cls in names.items() if cls.body == SYNC)
     assert len(async_arms) >= 5 and len(sync_arms) >= 3
     done = bench_run(
