@@ -102,3 +102,30 @@ def test_a_folder_the_run_cannot_make_is_one_line_before_anything_starts(flag, f
     done = run_bench("run", "--profile", "smoke", flag, folder, other, str(tmp_path / "other"))
     _one_line_error(done, message)
     assert not list((tmp_path / "other").glob("*"))  # no run folder: it ended before the run began
+
+
+@pytest.mark.parametrize(
+    "binary, message",
+    [
+        ("/nonexistent/pgbouncer", "pgbouncer_binary /nonexistent/pgbouncer: no such file"),
+        ("/bin/ls", "pgbouncer_binary /bin/ls: not PgBouncer (--version said 'ls (GNU coreutils)"),
+        ("{text}", "pgbouncer_binary {text}: does not run (Exec format error)"),
+    ],
+)
+def test_a_pgbouncer_binary_that_is_not_pgbouncer_is_one_line_before_anything_starts(
+    binary, message, tmp_path, bench_cli
+):
+    text = tmp_path / "pgbouncer.txt"  # executable, but text without a #! line
+    text.write_text("PgBouncer 1.24.1\n")
+    text.chmod(0o755)
+    binary, message = binary.format(text=text), message.format(text=text)
+    tmp_path = tmp_path / "results"
+    tmp_path.mkdir()
+    # Refused whether or not an arm of the run needs PgBouncer (the smoke profile's recipe does not).
+    done = run_bench("run", "--profile", "smoke", "--pgbouncer-binary", binary, "--results-dir", str(tmp_path))
+    _one_line_error(done, message)
+    assert not any(tmp_path.iterdir())
+    done = run_bench(
+        "run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"BENCH_PGBOUNCER_BINARY": binary}
+    )
+    _one_line_error(done, message)

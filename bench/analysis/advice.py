@@ -331,6 +331,8 @@ def _statement_lines(run: RunData) -> list[str]:
         if row.get("server_statements_max") is not None:
             last[row["architecture"]] = row
     lines = []
+    version = (run.meta.get("versions") or {}).get("pgbouncer")  # recorded since 2026-12-04
+    pgbouncer = f"PgBouncer {version}'s" if version else "PgBouncer's"
     for arch, row in last.items():
         memory = (
             f", backends of {row['server_backend_uss_mb']:.1f} MB private memory each"
@@ -343,7 +345,7 @@ def _statement_lines(run: RunData) -> list[str]:
             else ""
         )
         lines.append(
-            f"{arch}: after its last step PgBouncer's server connections held {row['server_statements_mean']:.0f} "
+            f"{arch}: after its last step {pgbouncer} server connections held {row['server_statements_mean']:.0f} "
             f"prepared statements each (at most {row['server_statements_max']:.0f}){memory}{stay}."
         )
     kept, dropped = last.get(PGBOUNCER), last.get(PGBOUNCER_DISCARD)

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         distance=profile.distances() != [None],
         brokers=profile.brokers(),
         control_url=profile.control_url,
+        pgbouncer_binary_given=profile.pgbouncer_binary,
     )
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)

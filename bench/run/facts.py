@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.run import metadata
+from bench.services.pgbouncer import pgbouncer_version
 from bench.settings.config import Profile
 from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
@@ -61,6 +62,9 @@ def environment(profile: Profile, services: Services, server_stats, sample_inter
     versions["postgresql"] = server_stats.server_version
     for kind, url in services.broker_urls.items():
         versions[kind] = metadata.broker_version(url)
+    if services.pgbouncer_binary:  # an arm of the run stands behind PgBouncer
+        versions["pgbouncer"] = pgbouncer_version(services.pgbouncer_binary)
+        versions["pgbouncer_binary"] = services.pgbouncer_binary
     host = metadata.host_facts()
     caveats = [c.format(cores=host["cpu_count"], interval_ms=sample_interval_s * 1000) for c in CAVEATS]
     caveats.append(LOOPBACK_CAVEAT if profile.distances() == [None] else DISTANCE_CAVEAT)

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.services.delay_proxy import ManagedDelayProxy, delay_proxy_binary
 from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.outside_service import ManagedOutsideService
-from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary
+from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary, pgbouncer_version
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.brokers import check_broker
 from bench.urls import broker_kind
@@ -52,6 +52,8 @@ class Services:
     work_dir: Path | None = None
     cpus: dict[str, str] = field(default_factory=dict)
     pgbouncer_beside: str = "workers"
+    pgbouncer_binary: str | None = None
+    """The PgBouncer the PgBouncer arms run behind (bench/services/pgbouncer.py says which by default)."""
     pgbouncer: ManagedPgBouncer | None = None
     proxies: tuple[ManagedDelayProxy, ...] = ()
     worker_database_url: str = ""
@@ -129,6 +131,7 @@ class Services:
                     upstream,
                     reset_always=architecture.pgbouncer_reset_always,
                     cpus=self.cpus.get("pgbouncer"),
+                    binary=self.pgbouncer_binary,
                 )
             )
             proxies, url = self.proxies, pgbouncer.url
@@ -188,9 +191,13 @@ def preflight(
     distance: bool = False,
     brokers: tuple[str, ...] | list[str] = ("redis",),
     control_url: str | None = None,
+    pgbouncer_binary_given: str | None = None,
 ) -> None:
     """Before anything starts: servers given by URL must be on loopback and answer; for the others,
-    the binaries to start them must be installed (the delay proxy is built here if it has to be)."""
+    the binaries to start them must be installed (the delay proxy is built here if it has to be); a
+    PgBouncer binary the profile names must be PgBouncer, whether an arm of the run needs it or not."""
+    if pgbouncer_binary_given:
+        pgbouncer_version(pgbouncer_binary_given)
     if distance:
         delay_proxy_binary()
     if pgbouncer:
@@ -199,7 +206,7 @@ def preflight(
                 "PgBouncer is started in front of the managed PostgreSQL only; "
                 "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures"
             )
-        pgbouncer_binary()
+        pgbouncer_version(pgbouncer_binary(pgbouncer_binary_given))
     if database_url:
         check_database(database_url)
     else:
@@ -234,13 +241,14 @@ def running_services(
     control_url: str | None = None,
     listen: str | None = None,
     outside_service_ms: float | None = None,
+    pgbouncer_binary_given: str | None = None,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
     was started on exit, whatever the exit. PgBouncer and the delay proxy start later, per distance
     (`Services.at_distance`). A broker_url serves the brokers of its kind. With `outside_service_ms`,
     an outside service that answers after that long (role "service")."""
-    preflight(database_url, broker_url, pgbouncer, distance, brokers, control_url)
+    preflight(database_url, broker_url, pgbouncer, distance, brokers, control_url, pgbouncer_binary_given)
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = None
@@ -286,6 +294,7 @@ def running_services(
             work_dir,
             cpus,
             pgbouncer_beside,
+            pgbouncer_binary=pgbouncer_binary(pgbouncer_binary_given) if pgbouncer else None,
             control=control_server,
             given_control_url=control_url,
             outside_service=outside,
@@ -315,4 +324,5 @@ def services_for(
         listen=profile.listen,
         pgbouncer_beside=profile.pgbouncer_beside,
         outside_service_ms=outside_service_ms,
+        pgbouncer_binary_given=profile.pgbouncer_binary,
     )

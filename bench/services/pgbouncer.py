@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -24,14 +26,52 @@ from bench.services.managed import ManagedServer
 from bench.services.postgres import DATABASE, SUPERUSER, ManagedPostgres, server_user
 from bench.urls import free_loopback_port
 
-PACKAGE = "pgbouncer (apt-get install pgbouncer)"
+PACKAGE = "pgbouncer (apt-get install pgbouncer, or scripts/build-pgbouncer.sh for 1.24)"
+BUILT_VERSION = "1.24.1"
+"""The PgBouncer scripts/build-pgbouncer.sh builds (run by scripts/setup.sh): Debian 13's."""
 
 
-def pgbouncer_binary() -> str:
+def built_binary() -> Path:
+    """Where scripts/build-pgbouncer.sh puts its build (the same cache folder, by the same rule)."""
+    cache = os.environ.get("BENCH_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bench"
+    )
+    return Path(cache) / f"pgbouncer-{BUILT_VERSION}" / "bin" / "pgbouncer"
+
+
+def pgbouncer_binary(given: str | None = None) -> str:
+    """The PgBouncer the run starts: `given` (pgbouncer_binary), else bench's build of 1.24 where
+    scripts/setup.sh made it, else the system's (Debian 12's is 1.18)."""
+    if given:
+        return given
+    if os.access(built_binary(), os.X_OK):
+        return str(built_binary())
     path = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None)
     if not path:
         raise BenchError(f"pgbouncer not found; install {PACKAGE}")
     return path
+
+
+def pgbouncer_version(binary: str) -> str:
+    """The version `binary --version` states ("1.24.1"); a BenchError in one line when the file is
+    missing, cannot run, or is not PgBouncer."""
+    if not os.path.isfile(binary):
+        raise BenchError(f"pgbouncer_binary {binary}: no such file")
+    if not os.access(binary, os.X_OK):
+        raise BenchError(f"pgbouncer_binary {binary}: not executable")
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except OSError as exc:
+        raise BenchError(f"pgbouncer_binary {binary}: does not run ({exc.strerror or type(exc).__name__})") from None
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"pgbouncer_binary {binary}: `--version` did not answer in 10 s") from None
+    found = re.match(r"PgBouncer (\d+\.\d+(?:\.\d+)?)", done.stdout)
+    if done.returncode != 0 or not found:
+        said = (done.stdout or done.stderr).strip().splitlines()[:1]
+        raise BenchError(
+            f"pgbouncer_binary {binary}: not PgBouncer (--version said {said[0] if said else 'nothing'!r})"
+        )
+    return found.group(1)
 
 
 class ManagedPgBouncer(ManagedServer):
@@ -48,8 +88,10 @@ class ManagedPgBouncer(ManagedServer):
         pool_size: int = 20,
         reset_always: bool = False,
         cpus: str | None = None,
+        binary: str | None = None,
     ) -> None:
         super().__init__(work_dir, cpus)
+        self.binary = pgbouncer_binary(binary)
         self.port = free_loopback_port()
         self.pool_size = pool_size
         """Server connections PgBouncer keeps to the database (default_pool_size)."""
@@ -65,7 +107,7 @@ class ManagedPgBouncer(ManagedServer):
         return f"postgresql://{SUPERUSER}:{self._postgres.password}@127.0.0.1:{self.port}/{DATABASE}?sslmode=disable"
 
     def _start(self) -> None:
-        binary = pgbouncer_binary()
+        binary = self.binary
         user = server_user()  # PgBouncer, like PostgreSQL, refuses to run as root
         directory = self._make_dir("bench-pgbouncer-")
         config = os.path.join(directory, "pgbouncer.ini")
@@ -76,6 +118,9 @@ class ManagedPgBouncer(ManagedServer):
             f.write(self._config(userlist))
         os.chmod(userlist, 0o600)
         if user:
+            # The server user may not reach the binary where it lies (bench's build sits in root's
+            # cache, which only root can enter): it runs a copy in its own directory.
+            binary = shutil.copy2(binary, os.path.join(directory, "pgbouncer"))
             entry = pwd.getpwnam(user)
             for path in (directory, config, userlist):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -84,7 +129,7 @@ class ManagedPgBouncer(ManagedServer):
             self._answers,
             timeout_s=15,
             user=user,
-            details=f"port={self.port} pool_size={self.pool_size}",
+            details=f"port={self.port} pool_size={self.pool_size} binary={self.binary}",
         )
 
     def _config(self, userlist: str) -> str:

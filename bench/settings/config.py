@@ -30,6 +30,7 @@ ENV_OVERRIDES = {
     "BENCH_DATABASE_URL": "database_url",
     "BENCH_BROKER_URL": "broker_url",
     "BENCH_CONTROL_URL": "control_url",
+    "BENCH_PGBOUNCER_BINARY": "pgbouncer_binary",
 }
 MAX_TASKS_PER_STEP = 1_000_000
 STEP_KINDS = ("max", "burst")
@@ -193,6 +194,9 @@ class ServerSettings(BaseModel):
     )
     """An address (of this host) the managed PostgreSQL and Redis servers also listen on, for workers
     on other hosts; their URLs then name it, and Redis requires a random password. None: loopback only."""
+    pgbouncer_binary: str | None = setting(None, flag=True, allowed="the path of a PgBouncer binary", flag_form="PATH")
+    """The PgBouncer the PgBouncer arms run behind. None: bench's build of 1.24 (scripts/setup.sh makes
+    it), else the system's (Debian 12's is 1.18)."""
     calibrate_tls: bool = setting(True, allowed="true or false")
     """At the start, time what TLS adds to a connection (about 4 s) for the capacity model's TLS what-if;
     without it the what-if counts TLS's round trips only."""
