@@ -41,6 +41,7 @@ class ListPusher:
         self._errors: dict[str, str] = {}
         self._replies = b""
         """Bytes of replies read but not yet a whole line."""
+        # connect() above opened the socket; redis-py types it as possibly None.
         self._socket = (
             None if urlsplit(url).scheme == "rediss" else RawSocket(cast(socket.socket, self._connection._sock))
         )
