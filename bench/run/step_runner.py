@@ -39,8 +39,9 @@ class StepRunner:
         """Worker processes of an arm, on every host."""
         self.rows: list[dict] = []
         self.clock_offsets: list[dict] = []
-        self._warmup_ahead: tuple[StepPlan, LoadGenerator] | None = None
-        """The load generator of the next step's warm-up (its schedule, it), started while this step settled."""
+        self._ahead: tuple[StepPlan, LoadGenerator] | None = None
+        """A load generator started while a step settled, for the schedule that follows it (a drain's
+        next repetition, or the next rate step's warm-up): (that schedule, it)."""
 
     def run_rate(self, ctx: StepContext, index: int, rate, saturation_tasks: int | None = None, next_rate=None) -> None:
         """Repetitions of a step run back to back and are written together, with their spread; a step
@@ -48,35 +49,25 @@ class StepRunner:
         enqueues `saturation_tasks` (default: the profile's). `next_rate`: the rate of the step likely
         to follow (step `index` + 1), whose warm-up's load generator starts while this step settles."""
         rows, runs = [], self._repetitions(rate)
-        ahead: list[LoadGenerator] = []
-        """A load generator started for the next repetition while this one settles."""
-
-        def start_next(plan: StepPlan) -> None:
-            if (loadgen := self._loadgen_ahead(ctx, plan)) is not None:
-                ahead.append(loadgen)
-
-        try:
-            for repetition in range(runs):
-                plan = self._plan(index, rate, repetition, saturation_tasks)
-                following = self._plan(index, rate, repetition + 1, saturation_tasks) if repetition + 1 < runs else None
-                if following is None and next_rate is not None and next_rate not in STEP_KINDS:
-                    following = self._plan(index + 1, next_rate, 0)
-                # The next step's load generator (a second of imports) starts while this one settles,
-                # once every task of it is done: nothing else is measured then. A drain's repetition
-                # gets the step's own; a rate step's, that of its warm-up.
-                on_drained = (
-                    (lambda f=following: start_next(f))
-                    if following and plan.saturation and following.saturation
-                    else (lambda f=following: self._start_warmup_ahead(ctx, f))
-                    if following and not plan.saturation and self._warms_up(following)
-                    else None
-                )
-                rows.append(self._run_one_step(ctx, plan, ahead.pop() if ahead else None, on_drained))
-                if rows[-1]["interrupted_by"]:
-                    break
-        finally:
-            for loadgen in ahead:
-                loadgen.stop()
+        for repetition in range(runs):
+            plan = self._plan(index, rate, repetition, saturation_tasks)
+            following = self._plan(index, rate, repetition + 1, saturation_tasks) if repetition + 1 < runs else None
+            if following is None and next_rate is not None and next_rate not in STEP_KINDS:
+                following = self._plan(index + 1, next_rate, 0)
+            # The next step's load generator (a second of imports) starts while this one settles, once
+            # every task of it is done: nothing else is measured then. A drain's repetition gets the
+            # step's own; a rate step's, that of its warm-up.
+            schedule = (
+                following
+                if following and plan.saturation and following.saturation
+                else warm_plan(following, self.profile.warmup_max_seconds)
+                if following and not plan.saturation and self._warms_up(following)
+                else None
+            )
+            on_drained = (lambda s=schedule: self._start_ahead(ctx, s)) if schedule else None
+            rows.append(self._run_one_step(ctx, plan, self._take_ahead(plan), on_drained))
+            if rows[-1]["interrupted_by"]:
+                break
         for row in rows:
             self.folder.append_side_tables(take_side_rows(row))
         add_spread(rows)
@@ -90,25 +81,23 @@ class StepRunner:
         """A rate step (not a drain, not bursts) with a warm-up of its own."""
         return not plan.saturation and not plan.bursts and plan.warmup_s > 0
 
-    def _start_warmup_ahead(self, ctx: StepContext, plan: StepPlan) -> None:
+    def _start_ahead(self, ctx: StepContext, schedule: StepPlan) -> None:
         self.stop_ahead()
-        schedule = warm_plan(plan, self.profile.warmup_max_seconds)
         if (loadgen := self._loadgen_ahead(ctx, schedule)) is not None:
-            self._warmup_ahead = (schedule, loadgen)
+            self._ahead = (schedule, loadgen)
 
-    def _take_warmup_ahead(self, schedule: StepPlan) -> LoadGenerator | None:
-        """The warm-up load generator started ahead for this schedule, if it is this one's."""
-        if self._warmup_ahead and self._warmup_ahead[0] == schedule:
-            loadgen, self._warmup_ahead = self._warmup_ahead[1], None
+    def _take_ahead(self, schedule: StepPlan) -> LoadGenerator | None:
+        """The load generator started ahead for this schedule, if there is one."""
+        if self._ahead and self._ahead[0] == schedule:
+            loadgen, self._ahead = self._ahead[1], None
             return loadgen
-        self.stop_ahead()
         return None
 
     def stop_ahead(self) -> None:
-        """Stop a warm-up load generator started for a step that will not run (the arm's rates ended)."""
-        if self._warmup_ahead:
-            self._warmup_ahead[1].stop()
-            self._warmup_ahead = None
+        """Stop a load generator started for a schedule that will not run (the arm's rates ended)."""
+        if self._ahead:
+            self._ahead[1].stop()
+            self._ahead = None
 
     def _warm_from_a_drain(self, ctx: StepContext, plan: StepPlan) -> bool:
         """A rate step right after its arm's saturation drain, which left every worker process warm and
@@ -252,7 +241,7 @@ class StepRunner:
     def _warm_up(self, ctx: StepContext, plan: StepPlan, label: str) -> WarmUp:
         p = self.profile
         with self.observer.status(f"{label}: warming up"):
-            started = self._take_warmup_ahead(warm_plan(plan, p.warmup_max_seconds))
+            started = self._take_ahead(warm_plan(plan, p.warmup_max_seconds))
             warm = warm_up(
                 ctx, plan, p.warmup_seconds, p.warmup_max_seconds, self.processes, ctx.warm_processes, started
             )
