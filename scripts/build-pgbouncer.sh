@@ -44,5 +44,5 @@ cd "$source_dir"
 ./configure -q --prefix="$target" --with-cares --with-openssl --without-pam --without-systemd >/dev/null
 make -s -j"$(nproc)" >/dev/null
 make -s install >/dev/null
-"$target/bin/pgbouncer" --version | head -1 >&2
+echo "build-pgbouncer: $("$target/bin/pgbouncer" --version | head -1), built in ${SECONDS} s" >&2
 echo "$target/bin/pgbouncer"

@@ -156,25 +156,27 @@ def test_a_task_past_its_time_limit_is_a_counted_timeout_in_every_queue(tmp_path
         assert float(row["exec_p50_ms"]) < (limit_s + 1.5) * 1000, row
 
 
-def test_the_recipe_behind_pgbouncer_1_18_reuses_server_connections_and_the_naive_one_fails_by_name(
+def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_asyncpgs_defaults_fail_only_before_1_21(
     tmp_path, bench_run
 ):
-    # PgBouncer beside the workers, the database 1 ms away behind the delay proxy. Debian 12's PgBouncer
-    # 1.18, from before prepared statements in transaction pooling (1.21): asyncpg's defaults fail there.
+    # The profile `pgbouncer`'s variants: Debian 12's PgBouncer 1.18, from before prepared statements in
+    # transaction pooling (1.21), and bench's build of 1.24.1 (max_prepared_statements = 200). PgBouncer
+    # beside the workers, the database 1 ms away behind the delay proxy.
     done = run_bench(
         "run",
         "--profile",
-        "smoke",
+        "pgbouncer",
         "--architectures",
-        "prefork-nullpool-pgbouncer,prefork-nullpool-pgbouncer-discard,prefork-nullpool-pgbouncer-naive",
+        "prefork-nullpool-pgbouncer#1.18,prefork-nullpool-pgbouncer-discard#1.18,"
+        "prefork-nullpool-pgbouncer-naive#1.18,prefork-nullpool-pgbouncer-naive#1.24",
         "--rates",
         "max",
         "--saturation-tasks",
         "400",
+        "--saturation-repeat",
+        "1",
         "--rtt-ms",
         "1",
-        "--pgbouncer-binary",
-        "/usr/sbin/pgbouncer",
         "--results-dir",
         str(tmp_path),
         "--plots-dir",
@@ -184,7 +186,7 @@ def test_the_recipe_behind_pgbouncer_1_18_reuses_server_connections_and_the_naiv
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "plots"]
     with open(run_dir / "steps.csv", newline="") as f:
         rows = {r["architecture"]: r for r in csv.DictReader(f)}
-    for name in ("prefork-nullpool-pgbouncer", "prefork-nullpool-pgbouncer-discard"):
+    for name in ("prefork-nullpool-pgbouncer#1.18", "prefork-nullpool-pgbouncer-discard#1.18"):
         burst = rows[name]
         assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 400
         # Each task still connects (to PgBouncer); PostgreSQL sees almost no new sessions.
@@ -192,20 +194,46 @@ def test_the_recipe_behind_pgbouncer_1_18_reuses_server_connections_and_the_naiv
         assert float(burst["sessions_per_task"]) <= 0.01
         assert float(burst["pgbouncer_cpu_percent"]) > 0 and float(burst["proxy_cpu_percent"]) > 0
         assert float(burst["rtt_ms"]) == 1.0
-    # Unique statement names: every task leaves its statement on a server connection (PgBouncer keeps at
-    # most 20 of them, so at least 400/20 on the busiest)...
-    assert int(rows["prefork-nullpool-pgbouncer"]["server_statements_max"]) >= 400 / 20
+    # Unique statement names: on 1.18 every task leaves its statement on a server connection (PgBouncer
+    # keeps at most 20 of them, so at least 400/20 on the busiest)...
+    assert int(rows["prefork-nullpool-pgbouncer#1.18"]["server_statements_max"]) >= 400 / 20
     # ...unless PgBouncer runs DISCARD ALL after each transaction.
-    assert int(rows["prefork-nullpool-pgbouncer-discard"]["server_statements_max"]) == 0
-    naive = rows["prefork-nullpool-pgbouncer-naive"]
-    assert int(naive["failed"]) > 0 and "ProgrammingError" in naive["errors"]  # "prepared statement ... already exists"
+    assert int(rows["prefork-nullpool-pgbouncer-discard#1.18"]["server_statements_max"]) == 0
+    # asyncpg's defaults, the URL changed and nothing else: through 1.18 its statement names collide on
+    # shared server connections ("prepared statement __asyncpg_stmt_1__ already exists")...
+    naive_1_18, naive_1_24 = (
+        rows["prefork-nullpool-pgbouncer-naive#1.18"],
+        rows["prefork-nullpool-pgbouncer-naive#1.24"],
+    )
+    assert int(naive_1_18["failed"]) > 0 and naive_1_18["errors"].startswith("ProgrammingError:"), naive_1_18
+    # ...through 1.24, which names the statements on the server itself, every task completed (as in the
+    # profile's run of 3 x 1000 tasks, 0 failed), and each server connection holds a few statements
+    # (the same query text is prepared once per connection), where 1.18 holds one per task.
+    assert int(naive_1_24["failed"]) == int(naive_1_24["lost"]) == 0 and int(naive_1_24["completed"]) == 400
+    assert int(naive_1_24["server_statements_max"]) * 4 < int(
+        rows["prefork-nullpool-pgbouncer#1.18"]["server_statements_max"]
+    )
+    assert {name: row["pgbouncer_version"] for name, row in rows.items()} == {
+        "prefork-nullpool-pgbouncer#1.18": "1.18.0",
+        "prefork-nullpool-pgbouncer-discard#1.18": "1.18.0",
+        "prefork-nullpool-pgbouncer-naive#1.18": "1.18.0",
+        "prefork-nullpool-pgbouncer-naive#1.24": "1.24.1",
+    }
     log = (run_dir / "bench.log").read_text()
-    assert log.count("started pgbouncer pid=") == log.count("stopped pgbouncer pid=") == 3  # one per architecture
+    assert log.count("started pgbouncer pid=") == log.count("stopped pgbouncer pid=") == 4  # one per arm
     assert log.count("started proxy pid=") == log.count("stopped proxy pid=") == 1
-    versions = json.loads((run_dir / "run.json").read_text())["versions"]
-    assert versions["pgbouncer"].startswith("1.18") and versions["pgbouncer_binary"] == "/usr/sbin/pgbouncer"
-    advice = json.loads((run_dir / "advice.json").read_text())["text"]
-    assert any(f"PgBouncer {versions['pgbouncer']}'s server connections held" in line for line in advice), advice
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert {label: arm["version"] for label, arm in meta["pgbouncer_arms"].items()} == {
+        name: row["pgbouncer_version"] for name, row in rows.items()
+    }
+    assert meta["pgbouncer_arms"]["prefork-nullpool-pgbouncer-naive#1.18"]["binary"] == "/usr/sbin/pgbouncer"
+    advice = json.loads((run_dir / "advice.json").read_text())
+    text = advice["text"]
+    assert any(line.startswith("prefork-nullpool-pgbouncer-naive#1.18 is not an option:") for line in text), text
+    assert any(line.startswith("prefork-nullpool-pgbouncer-naive#1.24 (asyncpg's defaults") for line in text), text
+    assert not any(line.startswith("prefork-nullpool-pgbouncer-naive#1.24 is not an option") for line in text), text
+    assert any("PgBouncer 1.18.0's server connections held" in line for line in text), text
+    assert any("PgBouncer 1.24.1's server connections held" in line for line in text), text
 
 
 def test_a_saturation_step_drains_with_the_load_generator_idle(all_architectures):

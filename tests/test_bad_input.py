@@ -26,6 +26,10 @@ BAD_IN_PROFILE = [
     ("headroom = 0.5", "headroom = 0.5 (in profile 'bad'): must be a factor of 1 or more"),
     ('target_rate = "fast"', "target_rate = \"fast\" (in profile 'bad'): must be a number of tasks/s above 0"),
     ("target_rate = 2000000", "rate 2e+06/s over 10 s is more than the 1,000,000 tasks a step may hold"),
+    (
+        'architectures = ["prefork-nullpool-pgbouncer#old"]\nvariants = { old = { pgbouncer_binary = 118 } }',
+        "prefork-nullpool-pgbouncer#old: the variant's pgbouncer_binary must be the path of a PgBouncer binary",
+    ),
 ]
 BAD_FLAGS = [
     (["--rates", "-5"], "rates = [-5.0] (from --rates): must be a list of at least one rate"),

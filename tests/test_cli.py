@@ -1,5 +1,7 @@
 """Bad input: one line on stderr, exit 2, no traceback, and nothing started."""
 
+import os
+
 import pytest
 
 from tests.conftest import run_bench
@@ -102,6 +104,23 @@ def test_a_folder_the_run_cannot_make_is_one_line_before_anything_starts(flag, f
     done = run_bench("run", "--profile", "smoke", flag, folder, other, str(tmp_path / "other"))
     _one_line_error(done, message)
     assert not list((tmp_path / "other").glob("*"))  # no run folder: it ended before the run began
+
+
+@pytest.mark.skipif(not os.access("/usr/sbin/pgbouncer", os.X_OK), reason="Debian's pgbouncer package is not installed")
+def test_a_variant_named_by_a_version_its_pgbouncer_is_not_is_refused(tmp_path, bench_cli):
+    config = tmp_path / "bench.toml"
+    config.write_text(
+        "[profiles.mislabelled]\n"
+        'architectures = ["prefork-nullpool-pgbouncer#1.24"]\n'
+        'variants = { "1.24" = { pgbouncer_binary = "system" } }\n'
+        "rates = [10]\n"
+    )
+    results = tmp_path / "results"
+    done = run_bench("run", "--config", str(config), "--profile", "mislabelled", "--results-dir", str(results))
+    _one_line_error(
+        done, "prefork-nullpool-pgbouncer#1.24: its PgBouncer /usr/sbin/pgbouncer is version 1.18.0, not 1.24"
+    )
+    assert not results.exists()
 
 
 @pytest.mark.parametrize(

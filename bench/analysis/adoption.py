@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.analysis.rules import RECIPE, traps
+from bench.analysis.rules import RECIPE, trap_labels
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
 
@@ -27,7 +27,7 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
     from bench.architectures import get_architecture
     from bench.architectures.base import ADOPTION_CLASSES
 
-    ways_out = [s for label, s in results.items() if architecture_of(label) not in (RECIPE, *traps())]
+    ways_out = [s for label, s in results.items() if architecture_of(label) != RECIPE and label not in trap_labels(run)]
     best: dict[str, dict[str, Any]] = {}
     for kind in ADOPTION_CLASSES:
         measured = [s for s in ways_out if get_architecture(s.architecture).adoption == kind]
@@ -154,7 +154,7 @@ def ways_out_rows(run: RunData, advice: dict) -> list[dict]:
     need = (advice.get("target") or {}).get("needed_rate_per_s")
     rows = []
     for label, s in advice["architectures"].items():
-        if architecture_of(label) in traps():
+        if label in trap_labels(run):
             continue
         cls = get_architecture(label)
         recipe = architecture_of(label) == RECIPE

@@ -28,7 +28,8 @@ from bench.analysis.ways_out import (
     held_leaders,
     leaders_words,
 )
-from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, RECIPE, traps
+from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, PGBOUNCER_NAIVE, RECIPE, trap_labels
+from bench.services.pgbouncer import MAX_PREPARED_STATEMENTS
 from bench.record.limits import RESERVED_CONNECTIONS, THROUGHPUT_TOLERANCE, Limits, broken_limits
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
@@ -138,7 +139,7 @@ def advise(run: RunData, limits: Limits) -> dict:
     # The recipe on another broker (prefork-nullpool@rabbitmq) is still the recipe, not a way out of it.
     # Listed by ceiling, then rate, for reading; which is best is `leaders`' to say, from the ranges.
     alternatives = sorted(
-        (s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps())),
+        (s for a, s in results.items() if architecture_of(a) != RECIPE and a not in trap_labels(run)),
         key=lambda s: (s.saturation_throughput_per_s or 0, s.rate_per_s or 0),
         reverse=True,
     )
@@ -158,7 +159,11 @@ def advise(run: RunData, limits: Limits) -> dict:
         + probe_lines(whole)
     )
     if limits.target_rate:
-        ways = {a: s for a, s in results.items() if architecture_of(a) not in (RECIPE, *traps()) or a == RECIPE}
+        ways = {
+            a: s
+            for a, s in results.items()
+            if (architecture_of(a) != RECIPE and a not in trap_labels(run)) or a == RECIPE
+        }
         section = target_section(ways, RECIPE, limits.target_rate, limits.headroom, _adoption_class)
         advice["target"], advice["verdict"] = section, section["verdict"]
         advice["text"] = section["lines"] + advice["text"]
@@ -222,7 +227,7 @@ def _text(
 ) -> list[str]:
     recipe = results.get(RECIPE)
     if recipe is None:
-        return [f"This run did not measure {RECIPE}, so it cannot say when to leave it."]
+        return [f"This run did not measure {RECIPE}, so it cannot say when to leave it.", *_trap_lines(run)]
     lines = [_recipe_line(recipe, limits), *_cost_line(run, recipe), *_crosscheck_line(run)]
     # Each arm is set against the recipe on its own broker where the run measured that.
     recipes = {run.broker_of(a): s for a, s in results.items() if architecture_of(a) == RECIPE}
@@ -241,8 +246,24 @@ def _text(
     for broker, other in recipes.items():
         if other is not recipe:
             lines.append(f"{other.architecture} (the recipe on {broker}): {_rate_phrase(other)}{_gain(other, recipe)}.")
-    for trap in (a for a in run.architectures if architecture_of(a) in traps()):
-        lines.append(f"{trap} is not an option: {_trap_phrase(run, trap)}")
+    return lines + _trap_lines(run)
+
+
+def _trap_lines(run: RunData) -> list[str]:
+    """Why each trap is no way out; and where asyncpg's defaults ran behind a PgBouncer that tracks
+    prepared statements (1.21+), what they did there: that arm is then judged as a way out."""
+    lines = [
+        f"{trap} is not an option: {_trap_phrase(run, trap)}" for trap in run.architectures if trap in trap_labels(run)
+    ]
+    for label in run.architectures:
+        if architecture_of(label) != PGBOUNCER_NAIVE or label in trap_labels(run):
+            continue
+        versions = sorted({str(r["pgbouncer_version"]) for r in run.steps if r["architecture"] == label})
+        lines.append(
+            f"{label} (asyncpg's defaults, only the URL changed) through PgBouncer {', '.join(versions)}, which "
+            f"tracks prepared statements in transaction pooling (max_prepared_statements = {MAX_PREPARED_STATEMENTS}): "
+            f"{_trap_phrase(run, label)}"
+        )
     return lines
 
 
@@ -331,9 +352,10 @@ def _statement_lines(run: RunData) -> list[str]:
         if row.get("server_statements_max") is not None:
             last[row["architecture"]] = row
     lines = []
-    version = (run.meta.get("versions") or {}).get("pgbouncer")  # recorded since 2026-12-04
-    pgbouncer = f"PgBouncer {version}'s" if version else "PgBouncer's"
+    run_version = (run.meta.get("versions") or {}).get("pgbouncer")  # recorded since 2026-12-04
     for arch, row in last.items():
+        version = row.get("pgbouncer_version") or run_version  # each arm's, recorded since 2026-12-05
+        pgbouncer = f"PgBouncer {version}'s" if version else "PgBouncer's"
         memory = (
             f", backends of {row['server_backend_uss_mb']:.1f} MB private memory each"
             if row.get("server_backend_uss_mb") is not None
@@ -346,7 +368,8 @@ def _statement_lines(run: RunData) -> list[str]:
         )
         lines.append(
             f"{arch}: after its last step {pgbouncer} server connections held {row['server_statements_mean']:.0f} "
-            f"prepared statements each (at most {row['server_statements_max']:.0f}){memory}{stay}."
+            f"prepared statement{'' if round(row['server_statements_mean']) == 1 else 's'} each "
+            f"(at most {row['server_statements_max']:.0f}){memory}{stay}."
         )
     kept, dropped = last.get(PGBOUNCER), last.get(PGBOUNCER_DISCARD)
     if kept and dropped:

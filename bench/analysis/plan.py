@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.analysis.costs import marginal_costs
 from bench.analysis.model import POOLED_ROUND_TRIPS, STATEMENT_ROUND_TRIPS, task_round_trips
-from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, traps
+from bench.analysis.rules import RECIPE, RECIPE_PSYCOPG, trap_labels
 from bench.record.limits import kept_up
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
@@ -100,7 +100,7 @@ def plan(run: RunData, rate_per_s: float, budget: Budget, rtt_ms: float | None =
     return [
         need
         for arch in run.architectures
-        if architecture_of(arch) not in traps()
+        if arch not in trap_labels(run)
         if (need := plan_one(run, arch, rate_per_s, budget, rtt_ms)) is not None
     ]
 

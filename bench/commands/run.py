@@ -46,7 +46,7 @@ def _make_folder(folder: Path, what: str) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(load_config(args.config), args.profile, profile_overrides(args))
     from bench.run.arm_bodies import skipped_arms
-    from bench.run.plan import needs_pgbouncer
+    from bench.run.plan import needs_pgbouncer, pgbouncer_arms
     from bench.architectures import get_architecture
     from bench.workload_loader import make_workload, workload_class
 
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         control_url=profile.control_url,
         pgbouncer_binary_given=profile.pgbouncer_binary,
     )
+    pgbouncer_arms(profile)  # each arm's own PgBouncer, where a variant names one
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
     interrupt_on_signals()

@@ -206,6 +206,7 @@ STEPS: list[Column] = [
     Column("bound_role", "", TEXT, "with roles pinned (`cpus`): the role whose CPU set was at least 90 % busy"),
     Column("cpu_set_busy_percent", "%", TEXT, "with roles pinned: how busy each CPU set was (`0=45;1=98`)"),
     Column("rtt_ms", "ms", NUMBER, "the delay proxy's round trip during the step (empty: no proxy)"),
+    Column("pgbouncer_version", "", TEXT, "the PgBouncer the arm's workers connected through (empty: none)"),
     *_columns(
         NUMBER,
         "statements",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.run import metadata
 from bench.services.pgbouncer import pgbouncer_version
+from bench.run.plan import pgbouncer_arms
 from bench.settings.config import Profile
 from bench.observer import RunObserver
 from bench.probes.calibration import calibrate, tls_costs
@@ -70,6 +71,8 @@ def environment(profile: Profile, services: Services, server_stats, sample_inter
     caveats.append(LOOPBACK_CAVEAT if profile.distances() == [None] else DISTANCE_CAVEAT)
     return {
         "versions": versions,
+        # Each PgBouncer arm's version and binary: a variant may run behind another than the run's.
+        "pgbouncer_arms": pgbouncer_arms(profile) if services.pgbouncer_binary else {},
         "host": host,
         "caveats": caveats,
         "server": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from bench.settings.arms import Arm
 from bench.errors import BenchError
 from bench.observer import RunObserver
 from bench.services import Services
+from bench.services.pgbouncer import pgbouncer_binary, pgbouncer_version
 from bench.run.step_runner import StepRunner
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,22 @@ def arms_to_run(profile, skipped: dict[str, str]) -> list[tuple[Arm, Architectur
 def needs_pgbouncer(profile) -> bool:
     """Whether an architecture of the profile (the probe might choose any) runs behind PgBouncer."""
     return any(get_architecture(arm.architecture).pgbouncer for arm in profile.arms())
+
+
+def pgbouncer_arms(profile) -> dict[str, dict[str, str]]:
+    """The version and binary of the PgBouncer each arm behind PgBouncer runs behind, by label; a
+    BenchError in one line for a binary that is not PgBouncer, or one whose version is not the one its
+    variant is named after (`prefork-nullpool-pgbouncer#1.18` runs behind a 1.18)."""
+    arms = {}
+    for arm in profile.arms():
+        if not get_architecture(arm.architecture).pgbouncer:
+            continue
+        binary = pgbouncer_binary(profile.pgbouncer_binary_of(arm))
+        version = pgbouncer_version(binary)
+        if re.fullmatch(r"\d+\.\d+(\.\d+)?", arm.variant) and not f"{version}.".startswith(f"{arm.variant}."):
+            raise BenchError(f"{arm.label}: its PgBouncer {binary} is version {version}, not {arm.variant}")
+        arms[arm.label] = {"version": version, "binary": binary}
+    return arms
 
 
 def _missing(value) -> bool:
@@ -89,7 +107,7 @@ def probed_plan(
     profile = parts.profile
     probe_rate = PROBE_RATE_PER_PROCESS * processes
     with (
-        services.pgbouncer_for(recipe_architecture) as served,
+        services.pgbouncer_for(recipe_architecture, profile.pgbouncer_binary_of(recipe)) as served,
         arm_session(parts, served, recipe, recipe_architecture, 0, runner) as session,
     ):
         session.run([probe_rate])

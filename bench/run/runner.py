@@ -127,7 +127,7 @@ class Run:
             for distance_index, rtt_ms in enumerate(p.distances()):
                 with services.at_distance(rtt_ms) as near:
                     for entry in self._plan(parts, near, arms, steps, processes):
-                        with near.pgbouncer_for(entry.architecture) as served:
+                        with near.pgbouncer_for(entry.architecture, p.pgbouncer_binary_of(entry.arm)) as served:
                             run_arm(
                                 parts,
                                 served,

@@ -65,6 +65,8 @@ class StepContext:
     """The profile's `cpus`: CPU list by role."""
     rtt_ms: float | None = None
     """The delay proxy's round trip in force (None: no proxy)."""
+    pgbouncer_version: str | None = None
+    """The version of the PgBouncer the workers connect through (None: none)."""
     database_url: str = ""
     """The server itself, not through the proxy or PgBouncer: for bench's own counts."""
     queue_probe: QueueDepthProbe | None = None

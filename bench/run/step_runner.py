@@ -211,6 +211,7 @@ class StepRunner:
         if (offsets := clock_offsets(row, measurements.loadgen_senders)) is not None:
             self.clock_offsets.append(offsets)
         row["rtt_ms"] = "" if ctx.rtt_ms is None else ctx.rtt_ms
+        row["pgbouncer_version"] = ctx.pgbouncer_version or ""
         row["broker"] = broker_kind(ctx.worker_spec.broker_url)
         if ctx.worker_spec.pgbouncer_url and not row["interrupted_by"]:
             row.update(self._statements_held(ctx))

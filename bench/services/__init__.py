@@ -112,10 +112,11 @@ class Services:
             )
 
     @contextlib.contextmanager
-    def pgbouncer_for(self, architecture) -> Iterator["Services"]:
+    def pgbouncer_for(self, architecture, binary: str | None = None) -> Iterator["Services"]:
         """A PgBouncer of its own for an architecture that needs one (so the server connections, and
         the prepared statements they keep, start empty), placed as `pgbouncer_beside` says at a
-        distance; nothing for the others. Stopped on exit."""
+        distance, the run's binary unless the arm names another (`binary`, a variant's
+        pgbouncer_binary); nothing for the others. Stopped on exit."""
         if not architecture.pgbouncer:
             yield self
             return
@@ -131,7 +132,7 @@ class Services:
                     upstream,
                     reset_always=architecture.pgbouncer_reset_always,
                     cpus=self.cpus.get("pgbouncer"),
-                    binary=self.pgbouncer_binary,
+                    binary=pgbouncer_binary(binary) if binary else self.pgbouncer_binary,
                 )
             )
             proxies, url = self.proxies, pgbouncer.url
@@ -197,7 +198,7 @@ def preflight(
     the binaries to start them must be installed (the delay proxy is built here if it has to be); a
     PgBouncer binary the profile names must be PgBouncer, whether an arm of the run needs it or not."""
     if pgbouncer_binary_given:
-        pgbouncer_version(pgbouncer_binary_given)
+        pgbouncer_version(pgbouncer_binary(pgbouncer_binary_given))
     if distance:
         delay_proxy_binary()
     if pgbouncer:

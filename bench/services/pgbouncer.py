@@ -39,12 +39,28 @@ def built_binary() -> Path:
     return Path(cache) / f"pgbouncer-{BUILT_VERSION}" / "bin" / "pgbouncer"
 
 
+BUILT = "built"
+SYSTEM = "system"
+"""Names `pgbouncer_binary` also takes: bench's build, and the system's PgBouncer (the profile
+`pgbouncer` runs one arm behind each), wherever they lie on the machine."""
+PREPARED_STATEMENTS_SINCE = (1, 21)
+"""The first PgBouncer that tracks protocol-level prepared statements in transaction pooling."""
+MAX_PREPARED_STATEMENTS = 200
+"""What bench sets max_prepared_statements to where PgBouncer has it: 1.24's default (1.21-1.23 have 0, off)."""
+
+
 def pgbouncer_binary(given: str | None = None) -> str:
-    """The PgBouncer the run starts: `given` (pgbouncer_binary), else bench's build of 1.24 where
-    scripts/setup.sh made it, else the system's (Debian 12's is 1.18)."""
-    if given:
+    """The PgBouncer the run starts: `given` (pgbouncer_binary: a path, `built` or `system`), else
+    bench's build of 1.24 where scripts/setup.sh made it, else the system's (Debian 12's is 1.18)."""
+    if given == BUILT:
+        if not os.access(built_binary(), os.X_OK):
+            raise BenchError(
+                f"pgbouncer_binary built: bench's PgBouncer {BUILT_VERSION} is not built; run scripts/setup.sh"
+            )
+        return str(built_binary())
+    if given and given != SYSTEM:
         return given
-    if os.access(built_binary(), os.X_OK):
+    if given != SYSTEM and os.access(built_binary(), os.X_OK):
         return str(built_binary())
     path = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None)
     if not path:
@@ -74,6 +90,11 @@ def pgbouncer_version(binary: str) -> str:
     return found.group(1)
 
 
+def tracks_prepared_statements(version: str) -> bool:
+    """Whether a PgBouncer of `version` knows max_prepared_statements (1.21 and later)."""
+    return tuple(int(part) for part in version.split(".")[:2]) >= PREPARED_STATEMENTS_SINCE
+
+
 class ManagedPgBouncer(ManagedServer):
     """Context manager: a running PgBouncer on entry, nothing left of it on exit."""
 
@@ -92,6 +113,7 @@ class ManagedPgBouncer(ManagedServer):
     ) -> None:
         super().__init__(work_dir, cpus)
         self.binary = pgbouncer_binary(binary)
+        self.version = pgbouncer_version(self.binary)
         self.port = free_loopback_port()
         self.pool_size = pool_size
         """Server connections PgBouncer keeps to the database (default_pool_size)."""
@@ -129,7 +151,7 @@ class ManagedPgBouncer(ManagedServer):
             self._answers,
             timeout_s=15,
             user=user,
-            details=f"port={self.port} pool_size={self.pool_size} binary={self.binary}",
+            details=f"port={self.port} pool_size={self.pool_size} version={self.version} binary={self.binary}",
         )
 
     def _config(self, userlist: str) -> str:
@@ -153,6 +175,12 @@ class ManagedPgBouncer(ManagedServer):
                 "server_tls_sslmode = disable",
                 "server_reset_query = DISCARD ALL",
                 f"server_reset_query_always = {int(self.reset_always)}",
+                # Older versions refuse a key they do not know.
+                *(
+                    [f"max_prepared_statements = {MAX_PREPARED_STATEMENTS}"]
+                    if tracks_prepared_statements(self.version)
+                    else []
+                ),
                 "",
             ]
         )

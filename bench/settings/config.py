@@ -34,6 +34,8 @@ ENV_OVERRIDES = {
 }
 MAX_TASKS_PER_STEP = 1_000_000
 STEP_KINDS = ("max", "burst")
+VARIANT_SERVER_KEYS = ("pgbouncer_binary",)
+"""Keys of a variant that are not workload settings: the PgBouncer the arm runs behind."""
 """The `rates` that name a kind of step (saturation, bursts) rather than tasks/s."""
 
 Rate = Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -76,7 +78,8 @@ class LoadSettings(BaseModel):
     workload_params: dict[str, Any] = setting(factory=dict, allowed="a table of the workload's settings")
     """Workload settings, e.g. {"sleep_ms": 20} for io_wait."""
     variants: dict[str, dict[str, Any]] = setting(factory=dict, allowed="a table of variant = {workload settings}")
-    """Workload settings an arm `name#variant` runs with on top of `workload_params` (bench.settings.arms)."""
+    """Workload settings an arm `name#variant` runs with on top of `workload_params` (bench.settings.arms),
+    and for an arm behind PgBouncer its own `pgbouncer_binary` (the profile `pgbouncer` runs two)."""
     table_rows: int = setting(10_000, flag=True, ge=1, allowed="a whole number of at least 1")
     """Rows seeded into the workload's table."""
     rates: list[Rate | Literal["max", "burst"]] = setting(
@@ -322,6 +325,11 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
                 not arm.variant or arm.variant in self.variants,
                 f"{arm.label}: no variant {arm.variant!r} in the profile's variants ({', '.join(self.variants) or 'none'})",
             )
+            binary = self.variants.get(arm.variant, {}).get("pgbouncer_binary")
+            _check(
+                binary is None or (isinstance(binary, str) and binary != ""),
+                f"{arm.label}: the variant's pgbouncer_binary must be the path of a PgBouncer binary, built or system",
+            )
             _check(arm.broker in BROKERS, f'{arm.label}: the broker after "@" must be one of {", ".join(BROKERS)}')
             _check(
                 (arm.architecture, arm.broker, arm.variant) not in seen,
@@ -354,7 +362,12 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
 
     def workload_params_of(self, arm: Arm) -> dict[str, Any]:
         """The workload settings an arm runs with: its variant's on top of the profile's."""
-        return {**self.workload_params, **self.variants.get(arm.variant, {})}
+        variant = {k: v for k, v in self.variants.get(arm.variant, {}).items() if k not in VARIANT_SERVER_KEYS}
+        return {**self.workload_params, **variant}
+
+    def pgbouncer_binary_of(self, arm: Arm) -> str | None:
+        """The PgBouncer an arm behind PgBouncer runs behind: its variant's, else the profile's."""
+        return self.variants.get(arm.variant, {}).get("pgbouncer_binary") or self.pgbouncer_binary
 
     def brokers(self) -> list[str]:
         """The brokers the run needs, the default one first."""
