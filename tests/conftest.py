@@ -153,7 +153,7 @@ def services(tmp_path_factory):
 def _bench_env(env: dict | None) -> dict:
     """This environment with `env` on top, without servers of the caller's unless `env` names them."""
     full_env = {**os.environ, **(env or {})}
-    for var in ("BENCH_DATABASE_URL", "BENCH_BROKER_URL"):
+    for var in ("BENCH_DATABASE_URL", "BENCH_BROKER_URL", "BENCH_PGBOUNCER_URL"):
         if env is None or var not in env:
             full_env.pop(var, None)
     return full_env

@@ -30,6 +30,7 @@ BAD_IN_PROFILE = [
         'architectures = ["prefork-nullpool-pgbouncer#old"]\nvariants = { old = { pgbouncer_binary = 118 } }',
         "prefork-nullpool-pgbouncer#old: the variant's pgbouncer_binary must be the path of a PgBouncer binary",
     ),
+    ('pgbouncer_url = "postgresql://u@127.0.0.1:6432/db"', "pgbouncer_url needs database_url too"),
 ]
 BAD_FLAGS = [
     (["--rates", "-5"], "rates = [-5.0] (from --rates): must be a list of at least one rate"),

@@ -43,6 +43,24 @@ def test_unreachable_database(tmp_path, bench_cli):
     assert "hunter2" not in done.stderr
 
 
+def test_unreachable_pgbouncer_of_the_users(tmp_path, bench_cli):
+    done = run_bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--architectures",
+        "prefork-nullpool-pgbouncer",
+        "--results-dir",
+        str(tmp_path),
+        env={
+            "BENCH_DATABASE_URL": "postgresql://bench:hunter2@127.0.0.1:1/bench",
+            "BENCH_PGBOUNCER_URL": "postgresql://bench:hunter2@127.0.0.1:2/bench",
+        },
+    )
+    _one_line_error(done, "cannot reach the PgBouncer at postgresql://bench:***@127.0.0.1:2/bench")
+    assert "hunter2" not in done.stderr
+
+
 def test_unknown_architecture(tmp_path, bench_cli):
     _one_line_error(
         run_bench("run", "--architectures", "nosuch", "--results-dir", str(tmp_path)), "unknown architecture"

@@ -14,6 +14,8 @@ import psutil
 import pytest
 
 from bench.record.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
+from bench.services.pgbouncer import ManagedPgBouncer
+from bench.urls import redact_url
 
 from tests.conftest import bench_run_in_background, run_bench
 
@@ -168,33 +170,61 @@ def test_smoke_run_leaves_no_process_behind(smoke_run):
 
 
 def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_written(services, tmp_path, bench_run):
-    env = {"BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
-    done = run_bench(
-        "run",
-        "--profile",
-        "smoke",
-        "--rates",
-        "20",
-        "--step-seconds",
-        "1",
-        "--warmup-seconds",
-        "0.5",
-        "--results-dir",
-        str(tmp_path),
-        "--plots-dir",
-        str(tmp_path / "plots"),
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    # The user's PgBouncer too, in front of the user's database: the PgBouncer arm goes through it.
+    pgbouncer = ManagedPgBouncer(tmp_path / "users-pgbouncer", services.postgres)
+    (tmp_path / "users-pgbouncer").mkdir()
+    with pgbouncer:
+        env = {
+            "BENCH_DATABASE_URL": services.database_url,
+            "BENCH_BROKER_URL": services.broker_url,
+            "BENCH_PGBOUNCER_URL": pgbouncer.url,
+        }
+        results = tmp_path / "results"
+        done = run_bench(
+            "run",
+            "--profile",
+            "smoke",
+            "--architectures",
+            "prefork-nullpool,prefork-nullpool-pgbouncer",
+            "--rates",
+            "20",
+            "--step-seconds",
+            "1",
+            "--warmup-seconds",
+            "0.5",
+            "--results-dir",
+            str(results),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert pgbouncer.pid is not None and psutil.pid_exists(pgbouncer.pid)  # never stopped
     assert psutil.pid_exists(services.postgres.pid) and psutil.pid_exists(services.broker_server.pid)
-    password = services.postgres.password
-    run_dir = _only_run(tmp_path)
+    run_dir = _only_run(results)
+    meta = json.loads((run_dir / "run.json").read_text())
+    # What bench found out before the run: SHOW VERSION on its admin console, and that two clients one
+    # after the other shared a server connection (transaction pooling).
+    assert meta["pgbouncer_given"] == {"url": redact_url(pgbouncer.url), "version": "1.24.1", "pooling": "transaction"}
+    assert meta["pgbouncer_arms"] == {
+        "prefork-nullpool-pgbouncer": {"version": "1.24.1", "url": redact_url(pgbouncer.url)}
+    }
+    log = (run_dir / "bench.log").read_text()
+    assert "started pgbouncer" not in log and "stopped pgbouncer" not in log
+    with open(run_dir / "steps.csv", newline="") as f:
+        rows = {r["architecture"]: r for r in csv.DictReader(f)}
+    behind = rows["prefork-nullpool-pgbouncer"]
+    assert int(behind["completed"]) > 0 and int(behind["failed"]) == int(behind["lost"]) == 0, behind
+    assert behind["pgbouncer_version"] == "1.24.1" and rows["prefork-nullpool"]["pgbouncer_version"] == ""
+    # Through PgBouncer the database sees almost no new sessions per task; directly, one per task.
+    assert float(behind["sessions_per_task"]) * 10 < float(rows["prefork-nullpool"]["sessions_per_task"])
+    password = services.postgres.password  # PgBouncer's URL holds it too
     for path in [*run_dir.rglob("*"), *(tmp_path / "plots").rglob("*")]:
         if path.is_file():
             content = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
             assert password.encode() not in content, path
     assert password not in done.stdout + done.stderr
-    assert json.loads((run_dir / "run.json").read_text())["profile"]["database_url"].count("***") == 1
+    assert meta["profile"]["database_url"].count("***") == meta["profile"]["pgbouncer_url"].count("***") == 1
 
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, bench_run):

@@ -14,6 +14,7 @@ from bench.processes import interrupt_on_signals
 from bench.settings.profile_flags import add_profile_flags, profile_overrides
 from bench.run.runner import Run
 from bench.services import preflight
+from bench.urls import redact_url
 
 NAME = "run"
 HELP = "run a profile's steps against each of its architectures"
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(
             f"no architecture of the run can run {profile.workload}: {'; '.join(dict.fromkeys(skipped.values()))}"
         )
-    preflight(
+    given_pgbouncer = preflight(
         profile.database_url,
         profile.broker_url,
         needs_pgbouncer(profile),
@@ -78,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         brokers=profile.brokers(),
         control_url=profile.control_url,
         pgbouncer_binary_given=profile.pgbouncer_binary,
+        pgbouncer_url=profile.pgbouncer_url,
     )
-    pgbouncer_arms(profile)  # each arm's own PgBouncer, where a variant names one
+    if not profile.pgbouncer_url:
+        pgbouncer_arms(profile)  # each arm's own PgBouncer, where a variant names one
     for folder, what in ((args.results_dir, "results"), (args.plots_dir, "plots")):
         _make_folder(folder, what)
     interrupt_on_signals()
@@ -88,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
         f"run [bold]{run_.folder.run_id}[/]: profile {profile.name}, "
         f"{', '.join(profile.architectures)} on {profile.workload}"
     )
+    if given_pgbouncer:
+        stderr.print(
+            f"your PgBouncer at {redact_url(given_pgbouncer.url)}: version {given_pgbouncer.version}, "
+            f"{given_pgbouncer.pooling} pooling"
+            + ("" if given_pgbouncer.pooling == "transaction" else " (see run.json's caveats)"),
+            highlight=False,
+        )
     for label, why in skipped.items():
         stderr.print(f"{label}: skipped: {why}", highlight=False)
     try:

@@ -277,7 +277,7 @@ def _step_context(
         outage_s=parts.outages.down_s,
         role_cpus={role: cpus for role, cpus in p.cpus.items()},  # by plain role names
         rtt_ms=services.rtt_ms,
-        pgbouncer_version=services.pgbouncer.version if services.pgbouncer else None,
+        pgbouncer_version=services.pgbouncer_version,
         database_url=services.database_url,
         queue_probe=queue_probe,
         loadgen_processes=p.loadgen_processes,

@@ -33,6 +33,11 @@ CAVEATS = [
     "generator started each send (send_late) and the send itself (send); a large send_late means the "
     "generator, not the workers, fell behind.",
 ]
+SESSION_POOLING_CAVEAT = (
+    "Your PgBouncer (pgbouncer_url) gave two clients, one after the other, two server connections: it pools "
+    "by session (or is not a PgBouncer), so each worker's connection holds a server connection for as long "
+    "as it is open; the PgBouncer arms are measured for transaction pooling."
+)
 LOOPBACK_CAVEAT = "All servers are on loopback: connect times exclude network round trips a real deployment pays."
 DISTANCE_CAVEAT = (
     "The database's distance (rtt_ms) is made by bench's delay proxy: a fixed delay per message, "
@@ -63,16 +68,22 @@ def environment(profile: Profile, services: Services, server_stats, sample_inter
     versions["postgresql"] = server_stats.server_version
     for kind, url in services.broker_urls.items():
         versions[kind] = metadata.broker_version(url)
+    given = services.given_pgbouncer
     if services.pgbouncer_binary:  # an arm of the run stands behind PgBouncer
         versions["pgbouncer"] = pgbouncer_version(services.pgbouncer_binary)
         versions["pgbouncer_binary"] = services.pgbouncer_binary
+    elif given:
+        versions["pgbouncer"] = given.version
     host = metadata.host_facts()
     caveats = [c.format(cores=host["cpu_count"], interval_ms=sample_interval_s * 1000) for c in CAVEATS]
     caveats.append(LOOPBACK_CAVEAT if profile.distances() == [None] else DISTANCE_CAVEAT)
+    if given and given.pooling != "transaction":
+        caveats.append(SESSION_POOLING_CAVEAT)
     return {
         "versions": versions,
         # Each PgBouncer arm's version and binary: a variant may run behind another than the run's.
-        "pgbouncer_arms": pgbouncer_arms(profile) if services.pgbouncer_binary else {},
+        "pgbouncer_arms": pgbouncer_arms(profile, given) if services.pgbouncer_binary or given else {},
+        "pgbouncer_given": given.facts() if given else None,
         "host": host,
         "caveats": caveats,
         "server": {

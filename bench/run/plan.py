@@ -17,7 +17,8 @@ from bench.settings.arms import Arm
 from bench.errors import BenchError
 from bench.observer import RunObserver
 from bench.services import Services
-from bench.services.pgbouncer import pgbouncer_binary, pgbouncer_version
+from bench.services.pgbouncer import GivenPgBouncer, pgbouncer_binary, pgbouncer_version
+from bench.urls import redact_url
 from bench.run.step_runner import StepRunner
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,17 @@ def needs_pgbouncer(profile) -> bool:
     return any(get_architecture(arm.architecture).pgbouncer for arm in profile.arms())
 
 
-def pgbouncer_arms(profile) -> dict[str, dict[str, str]]:
-    """The version and binary of the PgBouncer each arm behind PgBouncer runs behind, by label; a
-    BenchError in one line for a binary that is not PgBouncer, or one whose version is not the one its
-    variant is named after (`prefork-nullpool-pgbouncer#1.18` runs behind a 1.18)."""
+def pgbouncer_arms(profile, given: GivenPgBouncer | None = None) -> dict[str, dict[str, str]]:
+    """The version and binary of the PgBouncer each arm behind PgBouncer runs behind, by label (the
+    user's PgBouncer's version and URL, without password, for all where one is `given`); a BenchError
+    in one line for a binary that is not PgBouncer, or one whose version is not the one its variant is
+    named after (`prefork-nullpool-pgbouncer#1.18` runs behind a 1.18)."""
     arms = {}
     for arm in profile.arms():
         if not get_architecture(arm.architecture).pgbouncer:
+            continue
+        if given:
+            arms[arm.label] = {"version": given.version, "url": redact_url(given.url)}
             continue
         binary = pgbouncer_binary(profile.pgbouncer_binary_of(arm))
         version = pgbouncer_version(binary)

@@ -22,7 +22,13 @@ from bench.errors import BenchError
 from bench.services.delay_proxy import ManagedDelayProxy, delay_proxy_binary
 from bench.services.outages import BrokerProbe, DatabaseProbe
 from bench.services.outside_service import ManagedOutsideService
-from bench.services.pgbouncer import ManagedPgBouncer, pgbouncer_binary, pgbouncer_version
+from bench.services.pgbouncer import (
+    GivenPgBouncer,
+    ManagedPgBouncer,
+    check_given_pgbouncer,
+    pgbouncer_binary,
+    pgbouncer_version,
+)
 from bench.services.postgres import ManagedPostgres, check_database
 from bench.services.brokers import check_broker
 from bench.urls import broker_kind
@@ -55,6 +61,8 @@ class Services:
     pgbouncer_binary: str | None = None
     """The PgBouncer the PgBouncer arms run behind (bench/services/pgbouncer.py says which by default)."""
     pgbouncer: ManagedPgBouncer | None = None
+    given_pgbouncer: GivenPgBouncer | None = None
+    """A PgBouncer of the user's (`pgbouncer_url`), which the PgBouncer arms use instead of one of bench's."""
     proxies: tuple[ManagedDelayProxy, ...] = ()
     worker_database_url: str = ""
     pgbouncer_url: str | None = None
@@ -66,6 +74,16 @@ class Services:
     """The control channel given by URL (`control_url`), instead of bench's own."""
     outside_service: ManagedOutsideService | None = None
     """The service the workload's tasks call (send_email's email provider), where it calls one."""
+
+    @property
+    def pgbouncer_version(self) -> str | None:
+        """The version of the PgBouncer the workers connect through ("unknown" for a user's that did not
+        say), None where they connect to the database itself."""
+        if self.pgbouncer:
+            return self.pgbouncer.version
+        if self.pgbouncer_url and self.given_pgbouncer:
+            return self.given_pgbouncer.version
+        return None
 
     @property
     def control_url(self) -> str | None:
@@ -119,6 +137,9 @@ class Services:
         pgbouncer_binary); nothing for the others. Stopped on exit."""
         if not architecture.pgbouncer:
             yield self
+            return
+        if self.given_pgbouncer:  # the user's: used as it is, never started or stopped by bench
+            yield dataclasses.replace(self, pgbouncer_url=self.given_pgbouncer.url)
             return
         # preflight() refuses a database given by URL with an architecture behind PgBouncer.
         assert self.postgres is not None, "bench's PgBouncer stands before bench's own PostgreSQL"
@@ -193,19 +214,26 @@ def preflight(
     brokers: tuple[str, ...] | list[str] = ("redis",),
     control_url: str | None = None,
     pgbouncer_binary_given: str | None = None,
-) -> None:
-    """Before anything starts: servers given by URL must be on loopback and answer; for the others,
-    the binaries to start them must be installed (the delay proxy is built here if it has to be); a
-    PgBouncer binary the profile names must be PgBouncer, whether an arm of the run needs it or not."""
+    pgbouncer_url: str | None = None,
+) -> GivenPgBouncer | None:
+    """Before anything starts: servers given by URL must answer; for the others, the binaries to start
+    them must be installed (the delay proxy is built here if it has to be); a PgBouncer binary the
+    profile names must be PgBouncer, whether an arm of the run needs it or not. Returns what the
+    user's PgBouncer said of itself, where the run has arms behind it."""
     if pgbouncer_binary_given:
         pgbouncer_version(pgbouncer_binary(pgbouncer_binary_given))
     if distance:
         delay_proxy_binary()
-    if pgbouncer:
+    given = None
+    if pgbouncer and pgbouncer_url:
+        if distance:
+            raise BenchError("rtt_ms puts no distance in front of your own PgBouncer (pgbouncer_url): leave out one")
+        given = check_given_pgbouncer(pgbouncer_url)
+    elif pgbouncer:
         if database_url:
             raise BenchError(
-                "PgBouncer is started in front of the managed PostgreSQL only; "
-                "unset BENCH_DATABASE_URL or leave out the pgbouncer architectures"
+                "PgBouncer is started in front of the managed PostgreSQL only; give pgbouncer_url "
+                "(your PgBouncer in front of your database), unset BENCH_DATABASE_URL or leave out the pgbouncer architectures"
             )
         pgbouncer_version(pgbouncer_binary(pgbouncer_binary_given))
     if database_url:
@@ -221,6 +249,7 @@ def preflight(
             rabbitmq_binaries()
         else:
             redis_server_binary()
+    return given
 
 
 @contextlib.contextmanager
@@ -243,13 +272,16 @@ def running_services(
     listen: str | None = None,
     outside_service_ms: float | None = None,
     pgbouncer_binary_given: str | None = None,
+    pgbouncer_url: str | None = None,
 ) -> Iterator[Services]:
     """Start PostgreSQL and each broker of `brokers` (Redis, RabbitMQ; the first is the default one)
     where no URL is given, on the CPU sets of the roles "db" and "broker" if `cpus` names them; stop what
     was started on exit, whatever the exit. PgBouncer and the delay proxy start later, per distance
     (`Services.at_distance`). A broker_url serves the brokers of its kind. With `outside_service_ms`,
     an outside service that answers after that long (role "service")."""
-    preflight(database_url, broker_url, pgbouncer, distance, brokers, control_url, pgbouncer_binary_given)
+    given_pgbouncer = preflight(
+        database_url, broker_url, pgbouncer, distance, brokers, control_url, pgbouncer_binary_given, pgbouncer_url
+    )
     cpus = cpus or {}
     with contextlib.ExitStack() as stack:
         postgres = None
@@ -295,7 +327,8 @@ def running_services(
             work_dir,
             cpus,
             pgbouncer_beside,
-            pgbouncer_binary=pgbouncer_binary(pgbouncer_binary_given) if pgbouncer else None,
+            pgbouncer_binary=pgbouncer_binary(pgbouncer_binary_given) if pgbouncer and not given_pgbouncer else None,
+            given_pgbouncer=given_pgbouncer,
             control=control_server,
             given_control_url=control_url,
             outside_service=outside,
@@ -326,4 +359,5 @@ def services_for(
         pgbouncer_beside=profile.pgbouncer_beside,
         outside_service_ms=outside_service_ms,
         pgbouncer_binary_given=profile.pgbouncer_binary,
+        pgbouncer_url=profile.pgbouncer_url,
     )

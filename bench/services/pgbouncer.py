@@ -12,19 +12,24 @@ per task of the recipe on this machine, more than the database saves.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from bench.errors import BenchError
 from bench.services.managed import ManagedServer
 from bench.services.postgres import DATABASE, SUPERUSER, ManagedPostgres, server_user
-from bench.urls import free_loopback_port
+from bench.urls import free_loopback_port, redact_url
+
+log = logging.getLogger(__name__)
 
 PACKAGE = "pgbouncer (apt-get install pgbouncer, or scripts/build-pgbouncer.sh for 1.24)"
 BUILT_VERSION = "1.24.1"
@@ -91,8 +96,64 @@ def pgbouncer_version(binary: str) -> str:
 
 
 def tracks_prepared_statements(version: str) -> bool:
-    """Whether a PgBouncer of `version` knows max_prepared_statements (1.21 and later)."""
-    return tuple(int(part) for part in version.split(".")[:2]) >= PREPARED_STATEMENTS_SINCE
+    """Whether a PgBouncer of `version` knows max_prepared_statements (1.21 and later); False for a
+    version not known ("unknown": a PgBouncer of the user's that did not say)."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= PREPARED_STATEMENTS_SINCE
+
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class GivenPgBouncer:
+    """A PgBouncer of the user's (`pgbouncer_url`): what bench found out about it before the run."""
+
+    url: str
+    version: str
+    """From SHOW VERSION on its admin console, or "unknown" where the URL's user may not read it."""
+    pooling: str
+    """"transaction" where two clients, one after the other, got the same server connection (transaction
+    or statement pooling); "session" where the second got another (each client keeps one)."""
+
+    def facts(self) -> dict[str, str]:
+        return {"url": redact_url(self.url), "version": self.version, "pooling": self.pooling}
+
+
+def check_given_pgbouncer(url: str) -> GivenPgBouncer:
+    """Reach the user's PgBouncer (one line and a BenchError where it does not answer), read its version
+    and find whether it shares server connections between clients, as the PgBouncer arms assume."""
+    try:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True, prepare_threshold=None) as first:
+            first_pid = one_value(first, "SELECT pg_backend_pid()")
+            # PgBouncer hands an idle server connection to the next client, the most recently used
+            # first (server_round_robin = 0, its default): the same one, unless the first client keeps it.
+            with psycopg.connect(url, connect_timeout=5, autocommit=True, prepare_threshold=None) as second:
+                second_pid = one_value(second, "SELECT pg_backend_pid()")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"cannot reach the PgBouncer at {redact_url(url)}: {reason}") from None
+    return GivenPgBouncer(url, _admin_version(url), "transaction" if first_pid == second_pid else "session")
+
+
+def _admin_version(url: str) -> str:
+    """SHOW VERSION on the admin console (the virtual database `pgbouncer`, which answers only the simple
+    query protocol: a client-side-binding cursor), as the URL's user; "unknown" where it may not."""
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/pgbouncer"))
+    try:
+        with psycopg.connect(admin, connect_timeout=5, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+            said = str(one_value(conn, "SHOW VERSION"))
+    except psycopg.Error as exc:
+        log.info(f"PgBouncer at {redact_url(url)}: no SHOW VERSION ({str(exc).strip().splitlines()[:1]})")
+        return UNKNOWN
+    found = re.search(r"(\d+\.\d+(?:\.\d+)?)", said)
+    return found.group(1) if found else UNKNOWN
+
+
+def one_value(conn: psycopg.Connection, query: str):
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None
 
 
 class ManagedPgBouncer(ManagedServer):
@@ -164,6 +225,7 @@ class ManagedPgBouncer(ManagedServer):
                 f"listen_port = {self.port}",
                 "unix_socket_dir =",
                 "auth_type = scram-sha-256",
+                f"admin_users = {SUPERUSER}",  # SHOW VERSION and the like, as a user's PgBouncer may allow
                 f"auth_file = {userlist}",
                 "pool_mode = transaction",
                 f"default_pool_size = {self.pool_size}",

@@ -31,6 +31,7 @@ ENV_OVERRIDES = {
     "BENCH_BROKER_URL": "broker_url",
     "BENCH_CONTROL_URL": "control_url",
     "BENCH_PGBOUNCER_BINARY": "pgbouncer_binary",
+    "BENCH_PGBOUNCER_URL": "pgbouncer_url",
 }
 MAX_TASKS_PER_STEP = 1_000_000
 STEP_KINDS = ("max", "burst")
@@ -192,6 +193,9 @@ class ServerSettings(BaseModel):
     """An existing broker to use instead of a managed one: redis:// or amqp://."""
     control_url: str | None = setting(None, allowed="a redis:// URL")
     """A Redis of the user's for the control channel (reachable by every agent), instead of bench's own."""
+    pgbouncer_url: str | None = setting(None, allowed="a postgresql:// URL")
+    """A PgBouncer of the user's, in front of `database_url`: the PgBouncer arms connect through it
+    instead of a PgBouncer of bench's; checked before the run, never stopped."""
     listen: str | None = setting(
         None, flag=True, allowed="an IP address of this host, not loopback", flag_form="ADDRESS"
     )
@@ -297,6 +301,7 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
         _check(len(set(self.distances())) == len(self.distances()), f"rtt_ms lists a distance twice: {self.rtt_ms!r}")
         self._check_listen()
         self._check_arms()
+        self._check_given_pgbouncer()
         _check(
             not self.probe or self.distances() == [None] or len(self.distances()) == 1,
             "probe = true fits the run at one distance: give rtt_ms one value, or set probe = false",
@@ -336,6 +341,19 @@ class Profile(LoadSettings, WorkerSettings, ServerSettings, TopologySettings, An
                 f"architectures names {arm.architecture} on {arm.broker} twice",
             )
             seen.add((arm.architecture, arm.broker, arm.variant))
+
+    def _check_given_pgbouncer(self) -> None:
+        if not self.pgbouncer_url:
+            return
+        _check(
+            self.database_url is not None,
+            "pgbouncer_url needs database_url too: the database behind your PgBouncer, which bench reads its counts from",
+        )
+        for arm in self.arms():
+            _check(
+                "pgbouncer_binary" not in self.variants.get(arm.variant, {}),
+                f"{arm.label}: its variant names a pgbouncer_binary, but pgbouncer_url serves every PgBouncer arm",
+            )
 
     def needed_rate(self) -> float | None:
         """What the recipe and a way out must sustain: target_rate x headroom (None without a target)."""
@@ -496,7 +514,7 @@ def shown(value: Any) -> str:
 
 def _services_table(config: dict[str, Any]) -> dict[str, Any]:
     services = config.get("services", {})
-    unknown = set(services) - {"database_url", "broker_url", "control_url"}
+    unknown = set(services) - {"database_url", "broker_url", "control_url", "pgbouncer_url"}
     _check(not unknown, f"unknown key(s) in [services]: {', '.join(sorted(unknown))}")
     return dict(services)
 
