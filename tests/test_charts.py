@@ -82,6 +82,12 @@ def test_series_points_match_the_steps(drawn):
 def test_each_architecture_keeps_its_colour():
     assert color("prefork-nullpool") == color("prefork-nullpool") != color("async-queue")
     assert color("some-new-architecture") == color("some-new-architecture")
+    # Variants of one architecture in one run (the profiles pgbouncer and held_connections) get shades of
+    # its colour that differ from each other and from it; a broker does not change it.
+    for name, variants in (("prefork-nullpool-pgbouncer", ("1.18", "1.24")), ("gevent-pool", ("spans",))):
+        shades = {color(name), *(color(f"{name}#{v}") for v in variants)}
+        assert len(shades) == 1 + len(variants), shades
+    assert color("prefork-nullpool-pgbouncer#1.18@rabbitmq") == color("prefork-nullpool-pgbouncer#1.18")
 
 
 def test_plot_command_writes_into_plots_run_id(tmp_path, bench_cli):

@@ -19,3 +19,4 @@ class PreforkNullPoolPgBouncerNaive(PreforkNullPoolPgBouncer):
     trap = True  # measured to show a failure mode; a way out behind PgBouncer 1.21+ (trap_labels)
     description = "the recipe through PgBouncer with only the URL changed (fails before PgBouncer 1.21)"
     settings_for_pgbouncer = False
+    adoption_note = "PgBouncer in front, only the URL changed"

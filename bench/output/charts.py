@@ -7,6 +7,7 @@ the profile, the workload and the machine.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
 from pathlib import Path
 from typing import cast
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.analysis.bursts import burst_summary  # noqa: E402
-from bench.settings.arms import SEPARATOR, architecture_of  # noqa: E402
+from bench.settings.arms import SEPARATOR, VARIANT, architecture_of  # noqa: E402
 from bench.record.results import RunData  # noqa: E402
 
 _SPARE_COLORS = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
@@ -38,14 +39,31 @@ BURSTS_CHART = "bursts"
 
 def color(architecture: str) -> str:
     """The architecture's colour, its class's `color` (an arm on another broker has its architecture's);
-    one without, or unknown, gets a spare chosen by its name, so it is stable too."""
+    one without, or unknown, gets a spare chosen by its name, so it is stable too. An arm `name#variant`
+    gets a shade of it chosen by the variant's name, so that two variants of one architecture in a run
+    (behind PgBouncer 1.18 and 1.24) can be told apart."""
     from bench.architectures import architecture_classes
 
+    variant = architecture.partition(VARIANT)[2].partition(SEPARATOR)[0]
     architecture = architecture_of(architecture)
     cls = architecture_classes().get(architecture)
-    if cls is not None and cls.color:
-        return cls.color
-    return _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
+    base = (
+        cls.color if cls is not None and cls.color else _SPARE_COLORS[sum(map(ord, architecture)) % len(_SPARE_COLORS)]
+    )
+    if not variant:
+        return base
+    return _shade(base, VARIANT_SHADES[zlib.crc32(variant.encode()) % len(VARIANT_SHADES)])
+
+
+VARIANT_SHADES = (-0.4, 0.35, 0.6)
+"""How far a variant's colour is mixed toward black (below 0) or white (above 0)."""
+
+
+def _shade(hex_color: str, amount: float) -> str:
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    target = 255 if amount > 0 else 0
+    mixed = (round(c + (target - c) * abs(amount)) for c in (red, green, blue))
+    return "#" + "".join(f"{c:02x}" for c in mixed)
 
 
 def series(run: RunData) -> list[tuple[str, str, RunData, str]]:
