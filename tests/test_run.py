@@ -7,13 +7,15 @@ import gzip
 import json
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from bench.record.schema import SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
+from bench.record.schema import FOREIGN_LIMIT_PERCENT, SCHEMA_VERSION, SIDE_TABLES, STEP_COLUMNS
 from bench.services.pgbouncer import ManagedPgBouncer
 from bench.urls import redact_url
 
@@ -225,6 +227,38 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
             assert password.encode() not in content, path
     assert password not in done.stdout + done.stderr
     assert meta["profile"]["database_url"].count("***") == meta["profile"]["pgbouncer_url"].count("***") == 1
+
+
+def test_a_neighbour_burning_a_core_disturbs_the_steps_it_overlaps_and_the_advice_leaves_them_out(tmp_path, bench_run):
+    # A busy process of the test's own beside the run's first step, stopped once that step is written.
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with bench_run_in_background(tmp_path, "--profile", "smoke", "--rates", "10,20") as proc:
+            deadline = time.time() + 120
+            while time.time() < deadline and proc.poll() is None:
+                steps = list(tmp_path.glob("*/steps.csv"))
+                if steps and len(steps[0].read_text().splitlines()) >= 2:
+                    break
+                time.sleep(0.05)
+            burner.kill()
+            _, stderr = proc.communicate(timeout=120)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    run_dir = _only_run(tmp_path)
+    with open(run_dir / "steps.csv", newline="") as f:
+        first, second = csv.DictReader(f)
+    # The burner had a core to itself (bench at 10/s leaves one free): most of a core is foreign; after
+    # it, the run's own processes account for nearly all the machine's CPU.
+    assert first["disturbed"] == "True" and float(first["foreign_cpu_percent"]) > 2 * FOREIGN_LIMIT_PERCENT, first
+    assert second["disturbed"] == "False" and float(second["foreign_cpu_percent"]) < FOREIGN_LIMIT_PERCENT, second
+    advice = json.loads((run_dir / "advice.json").read_text())
+    assert any(
+        line.startswith("Disturbed, so left out") and "prefork-nullpool at 10/s" in line for line in advice["text"]
+    )
+    # Judged on the undisturbed step alone.
+    assert advice["architectures"]["prefork-nullpool"]["rate_per_s"] == 20
 
 
 def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, bench_run):

@@ -6,6 +6,7 @@ import pytest
 from bench.record.collect import TaskRecord
 from bench.measures import Enqueue
 from bench.schedule import StepPlan
+from bench.record.schema import FOREIGN_LIMIT_PERCENT
 from bench.record.stats import StepMeasurements, format_errors, percentile, summarize, task_rows
 
 MS = 1_000_000
@@ -121,6 +122,26 @@ def test_cpu_per_task_of_each_role_and_connections_opened_per_second():
     assert row["machine_cpu_ms_per_task"] == pytest.approx(40.0, rel=0.03)
     assert row["broker_cpu_ms_per_task"] == ""  # not measured, not made up
     assert row["connections_opened_per_s"] == pytest.approx(10.0, rel=0.03)
+
+
+def test_foreign_load_is_what_every_process_used_less_what_bench_and_its_servers_used():
+    m = _step()
+    m.cpu_percent = {
+        "cpu_percent": 25.0,
+        "machine_cpu_percent": 48.0,  # interrupts included, which no process is charged with
+        "processes_cpu_percent": 40.0,
+        "bench_tree_cpu_percent": 35.0,  # bench, its children (workers, load generators), its servers
+    }
+    row = summarize(m)
+    assert row["foreign_cpu_percent"] == pytest.approx(5.0) and row["disturbed"] is False
+    m.cpu_percent["processes_cpu_percent"] = 35.0 + FOREIGN_LIMIT_PERCENT + 0.1  # a neighbour past the limit
+    row = summarize(m)
+    assert row["foreign_cpu_percent"] == pytest.approx(FOREIGN_LIMIT_PERCENT + 0.1) and row["disturbed"] is True
+    m.cpu_percent["processes_cpu_percent"] = 34.0  # meters read ms apart: a little under bench's own is none
+    assert summarize(m)["foreign_cpu_percent"] == 0.0
+    del m.cpu_percent["processes_cpu_percent"]  # not metered: unknown, and not disturbed
+    row = summarize(m)
+    assert row["foreign_cpu_percent"] == "" and row["disturbed"] is False
 
 
 def test_load_generator_cpu_is_per_task_sent_even_when_the_workers_fall_behind():

@@ -30,6 +30,7 @@ from bench.analysis.ways_out import (
 )
 from bench.analysis.rules import ASYNC_QUEUE, PGBOUNCER, PGBOUNCER_DISCARD, PGBOUNCER_NAIVE, RECIPE, trap_labels
 from bench.services.pgbouncer import MAX_PREPARED_STATEMENTS
+from bench.record.schema import FOREIGN_LIMIT_PERCENT
 from bench.record.limits import RESERVED_CONNECTIONS, THROUGHPUT_TOLERANCE, Limits, broken_limits
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
@@ -54,6 +55,8 @@ class Sustainable:
     saturation_cpu_sets: list = field(default_factory=list)
     """With roles pinned: how busy each CPU set was in the first saturation step (cpu_sets.csv rows)."""
     """How busy each pinned CPU set was in the first "max" step ("0=74;1=86", percent), when roles were pinned."""
+    disturbed_steps: int = 0
+    """Its steps left out because processes not bench's took CPU beside them (steps.csv's `disturbed`)."""
 
     @property
     def drain(self) -> Spread | None:
@@ -88,10 +91,17 @@ def limits_for(
 def sustainable_rate(run: RunData, architecture: str, limits: Limits) -> Sustainable:
     by_rate: dict[float, list[dict]] = defaultdict(list)
     for row in run.steps:
-        # An unsteady step drained a backlog while measured: it says nothing of the rate it ran at.
-        if row["architecture"] == architecture and not row.get("saturation") and not row.get("unsteady"):
+        # An unsteady step drained a backlog while measured, a disturbed one shared the machine with another
+        # process: neither says what the architecture does at the rate it ran at.
+        if (
+            row["architecture"] == architecture
+            and not row.get("saturation")
+            and not row.get("unsteady")
+            and not row.get("disturbed")
+        ):
             by_rate[row["offered_rate_per_s"]].append(row)
     result = Sustainable(architecture, None)
+    result.disturbed_steps = sum(1 for row in run.steps if row["architecture"] == architecture and row.get("disturbed"))
     drain = run.saturation(architecture)
     if drain:
         result.saturation_throughput_per_s, result.saturation_min_per_s = drain.median, drain.low
@@ -155,6 +165,7 @@ def advise(run: RunData, limits: Limits) -> dict:
         + burst_lines(run)
         + _broker_lines(run)
         + _unsteady_lines(run)
+        + _disturbed_lines(run)
         + skipped_lines(whole)
         + probe_lines(whole)
     )
@@ -298,6 +309,28 @@ def _leaders_line(found: Leaders) -> str:
         f"Beyond that, about equal at the top: {leaders_words(found)}; "
         f"each {_and([adoption_of(s.architecture) for s in found.top])}."
     )
+
+
+def _disturbed_lines(run: RunData) -> list[str]:
+    """The steps that shared the machine with processes not bench's (a neighbour): left out."""
+    steps = [
+        f"{r['architecture']} at {_step_words(r)} ({r['foreign_cpu_percent']:.0f} %)"
+        for r in run.steps
+        if r.get("disturbed")
+    ]
+    if not steps:
+        return []
+    return [
+        f"Disturbed, so left out (neither held nor broken, no ceiling): {', '.join(steps)}: processes not bench's "
+        f"used more than {FOREIGN_LIMIT_PERCENT:g} % of a core beside them (foreign_cpu_percent); run them again "
+        f"on a quiet machine."
+    ]
+
+
+def _step_words(row: dict) -> str:
+    if row.get("saturation"):
+        return f"max (run {int(row['repetition']) + 1})"
+    return f"{row['offered_rate_per_s']:g}/s"
 
 
 def _unsteady_lines(run: RunData) -> list[str]:
@@ -472,7 +505,9 @@ def _and(items: list[str]) -> str:
 
 
 def _rate_phrase(s: Sustainable) -> str:
-    if s.rate_per_s is None and s.failed_at_per_s is None:
+    if s.rate_per_s is None and s.failed_at_per_s is None and s.disturbed_steps:
+        phrase = f"nothing to judge: its {s.disturbed_steps} disturbed step(s) are left out"
+    elif s.rate_per_s is None and s.failed_at_per_s is None:
         phrase = "measured at saturation only (add rate steps, e.g. --rates 50,100,max, for the rate it sustains)"
     elif s.rate_per_s is None:
         phrase = f"held no tested rate ({_limit_words(s.bound_by)} at {s.failed_at_per_s:g}/s)"

@@ -80,11 +80,16 @@ class RoleCost:
 
 
 def fit_rows(rows: list[dict], architecture: str) -> list[dict]:
-    """The steps a cost is fitted on: the architecture's rate steps that kept up and were steady."""
+    """The steps a cost is fitted on: the architecture's rate steps that kept up, were steady and had the
+    machine to themselves."""
     return [
         r
         for r in rows
-        if r["architecture"] == architecture and not r.get("saturation") and kept_up(r) and not r.get("unsteady")
+        if r["architecture"] == architecture
+        and not r.get("saturation")
+        and kept_up(r)
+        and not r.get("unsteady")
+        and not r.get("disturbed")
     ]
 
 

@@ -119,6 +119,7 @@ def components(run: RunData) -> Components | None:
             and not r.get("saturation")
             and kept_up(r)
             and not r.get("unsteady")
+            and not r.get("disturbed")
             and r.get("machine_cpu_percent") is not None
         ),
         key=lambda r: r["offered_rate_per_s"],

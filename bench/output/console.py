@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.observer import RunObserver
+from bench.record.schema import FOREIGN_LIMIT_PERCENT
 
 # Piped output (CI logs, files) would otherwise be cut to 80 columns; the summary fits 100, --wide 240.
 PIPED_WIDTH = 240
@@ -39,6 +40,7 @@ SUMMARY_COLUMNS = [
     ("worker cpu %", "cpu_percent", "{:.0f}"),
     ("broker ms/task", "broker_cpu_ms_per_task", "{:.2f}"),
     ("machine cpu %", "machine_cpu_percent", "{:.0f}"),
+    ("foreign cpu %", "foreign_cpu_percent", "{:.0f}"),
     ("errors", "errors", None),
 ]
 """Every column, for `--wide` and the report."""
@@ -109,7 +111,19 @@ def summary_table(rows: list[dict], title: str, wide: bool = False) -> Table:
         )
     for row in rows:
         table.add_row(*(cell_text(row, key, fmt) for _, key, fmt in columns))
+    if any(is_disturbed(row) for row in rows):
+        table.caption, table.caption_justify = DISTURBED_NOTE, "left"
     return table
+
+
+DISTURBED_NOTE = (
+    f"* disturbed: processes not bench's used more than {FOREIGN_LIMIT_PERCENT:g} % of a core during the step "
+    "(foreign cpu %); the advice leaves it out"
+)
+
+
+def is_disturbed(row: dict) -> bool:
+    return row.get("disturbed") in (True, "True")
 
 
 def cell_text(row: dict, key: str, fmt: str | None) -> str:
@@ -118,6 +132,7 @@ def cell_text(row: dict, key: str, fmt: str | None) -> str:
     throughput as the median and range of the step's repetitions where it has several."""
     if key == "offered_rate_per_s":
         rate = "max" if row.get("saturation") in (True, "True") else format_cell(row.get(key), fmt)
+        rate += "*" if is_disturbed(row) else ""
         rtt = row.get("rtt_ms")
         return rate if rtt in ("", None) else f"{rate} @ {float(rtt):g} ms"  # the distance, where the run had one
     if key == "done_rate":  # a saturation step's is its drain, the median and range of its runs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.output.charts import ANSWER_CHART, chart_names, draw_all
 from bench.output.report_answer import answer_sections
-from bench.output.console import SUMMARY_COLUMNS, cell_text
+from bench.output.console import DISTURBED_NOTE, SUMMARY_COLUMNS, cell_text, is_disturbed
 from bench.record.results import RunData
 
 _STYLE = """
@@ -106,7 +106,8 @@ def _summary_table(run: RunData) -> str:
             f"<td class='{_align(h)}'>{html.escape(cell_text(row, key, fmt))}</td>" for h, key, fmt in SUMMARY_COLUMNS
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+    note = f"<p>{html.escape(DISTURBED_NOTE)}</p>" if any(is_disturbed(row) for row in run.steps) else ""
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>{note}"
 
 
 def _align(header: str) -> str:

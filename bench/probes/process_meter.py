@@ -28,14 +28,16 @@ class ProcessMeter:
         self.rss_peak_bytes = 0
 
     def _processes(self) -> list[psutil.Process]:
-        procs = []
+        """The roots (and their trees), each process once where one root lies in another's tree."""
+        procs: dict[int, psutil.Process] = {}
         for pid in self._root_pids():
             try:
                 root = psutil.Process(pid)
-                procs.extend([root, *root.children(recursive=True)] if self._tree else [root])
+                for proc in [root, *root.children(recursive=True)] if self._tree else [root]:
+                    procs.setdefault(proc.pid, proc)
             except psutil.NoSuchProcess:
                 continue
-        return procs
+        return list(procs.values())
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the trees, including children that already exited and were reaped
@@ -76,6 +78,17 @@ class CpuSetMeter:
     def cpu_seconds(self) -> float:
         per_cpu = psutil.cpu_times(percpu=True)
         return sum(sum(t) - t.idle - getattr(t, "iowait", 0.0) for index, t in enumerate(per_cpu) if index in self.cpus)
+
+
+class ProcessTimeMeter:
+    """CPU that processes used on the whole machine: the kernel's user, nice and system time of every
+    core. The machine's busy time less its interrupt work and the time a hypervisor stole, which no
+    process is charged with (loopback traffic's softirq work grows with the task rate), so that what
+    bench's meters do not count here is other processes' work."""
+
+    def cpu_seconds(self) -> float:
+        times = psutil.cpu_times()
+        return times.user + times.nice + times.system
 
 
 class MachineMeter:

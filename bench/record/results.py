@@ -199,12 +199,16 @@ class RunData:
         return by_step
 
     def saturation(self, architecture: str, column: str = "throughput_per_s") -> Spread | None:
-        """Median and range of `column` over the architecture's "max" steps (and their repetitions)."""
+        """Median and range of `column` over the architecture's "max" steps (and their repetitions), less
+        those a neighbour disturbed (processes not bench's took CPU: bench.record.schema.FOREIGN_LIMIT_PERCENT)."""
         return Spread.of(
             [
                 r[column]
                 for r in self.steps
-                if r["architecture"] == architecture and r.get("saturation") and r.get(column) is not None
+                if r["architecture"] == architecture
+                and r.get("saturation")
+                and not r.get("disturbed")
+                and r.get(column) is not None
             ]
         )
 

@@ -36,6 +36,11 @@ def _columns(kind: str, unit: str, names: str, meaning: str) -> list[Column]:
     return [Column(name, unit, kind, meaning) for name in names.split()]
 
 
+FOREIGN_LIMIT_PERCENT = 25.0
+"""CPU (% of one core) that processes not bench's may use during a step before it is `disturbed`. Two
+lone smoke runs here read 0-1 % in every step (the system's idle servers); two smoke runs started
+together read 43-84 % in each, and a process spinning beside a run 95 %."""
+
 ROLE_MEANING = {
     "cpu_percent": "the worker processes' tree",
     "loadgen_cpu_percent": "the load generator's processes",
@@ -47,6 +52,8 @@ ROLE_MEANING = {
     "control_cpu_percent": "the control channel's Redis",
     "service_cpu_percent": "the outside service the tasks call (send_email)",
     "machine_cpu_percent": "the whole machine (near cores x 100: the machine was the limit)",
+    "foreign_cpu_percent": "processes that are not bench's: every process's user and system time less every "
+    "role above (a neighbour; interrupts and stolen time not counted)",
 }
 COST_MEANING = {
     "worker_cpu_ms_per_task": "workers",
@@ -77,6 +84,13 @@ STEPS: list[Column] = [
     Column("warmup_end", "", TEXT, "how the warm-up ended: settled, past capacity, or limit (`warmup_max_seconds`)"),
     Column(
         "unsteady", "", FLAG, "latency fell across the measured part (a backlog drained in it): neither held nor broken"
+    ),
+    Column(
+        "disturbed",
+        "",
+        FLAG,
+        f"processes not bench's used more than {FOREIGN_LIMIT_PERCENT:g} % of a core (foreign_cpu_percent): "
+        "neither held nor broken",
     ),
     Column("offered_rate_per_s", "tasks/s", NUMBER, 'the step\'s scheduled rate (empty for a `"max"` step)'),
     Column(

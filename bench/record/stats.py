@@ -14,7 +14,7 @@ from bench.measures import Enqueue
 from bench.measures import Sample
 from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
-from bench.record.schema import PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
+from bench.record.schema import FOREIGN_LIMIT_PERCENT, PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
 
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
 """Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns.
@@ -106,6 +106,7 @@ ROLE_COLUMNS = {
     "service": ("service_cpu_percent", "service_cpu_ms_per_task"),
 }
 """Each role's columns: its CPU over the measured window (percent of a core) and its CPU per task (ms)."""
+
 COST_OF = {cost: cpu for cpu, cost in [*ROLE_COLUMNS.values(), ("machine_cpu_percent", "machine_cpu_ms_per_task")]}
 """What each task cost each role (and the machine): column -> the CPU column it is drawn from."""
 
@@ -241,6 +242,8 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("send_late", [ms(e.send_started_ns - e.scheduled_ns) for e in measured], (50, 99, 100)),
         **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
+        "foreign_cpu_percent": (foreign := foreign_cpu_percent(m.cpu_percent)),
+        "disturbed": foreign > FOREIGN_LIMIT_PERCENT,
         **_costs_per_task(m.cpu_percent, processed_rate),
         "loadgen_cpu_ms_per_task": _loadgen_cost(m, duration_s),
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
@@ -272,6 +275,17 @@ def _loadgen_cost(m: StepMeasurements, duration_s: float) -> float:
     begin, end = m.window_ns
     sent_rate = _ratio(sum(1 for e in m.enqueues if begin <= e.send_started_ns <= end), duration_s)
     return _ratio(10 * m.cpu_percent.get("loadgen_cpu_percent", math.nan), sent_rate)
+
+
+def foreign_cpu_percent(cpu_percent: dict[str, float]) -> float:
+    """CPU of processes that are not bench's over the window: what every process on the machine used
+    less what bench's own process tree and the servers it started used (the roles and whatever else
+    bench runs, a load generator started ahead for the next step, say); NaN where either was not
+    metered. Meters read a few ms apart can put it a little below zero: that is none."""
+    difference = cpu_percent.get("processes_cpu_percent", math.nan) - cpu_percent.get(
+        "bench_tree_cpu_percent", math.nan
+    )
+    return math.nan if math.isnan(difference) else max(0.0, difference)
 
 
 def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:

@@ -22,7 +22,7 @@ from bench.record.collect import RecordReader
 from bench.settings.config import STEP_KINDS, Profile
 from bench.record.control import ControlRecordReader
 from bench.probes.connection_sampler import ConnectionSampler
-from bench.probes.process_meter import CpuMeter, MachineMeter, ProcessMeter, fixed_pids
+from bench.probes.process_meter import CpuMeter, MachineMeter, ProcessMeter, ProcessTimeMeter, fixed_pids
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.probes.server_stats import ServerStats
 from bench.processes import stop_all
@@ -300,6 +300,10 @@ def _shared_machine_meters(services: Services, broker: str, label: str) -> dict[
     meters: dict[str, CpuMeter] = {
         "bench": ProcessMeter(fixed_pids([os.getpid()]), tree=False),
         "machine": MachineMeter(),
+        # What every process used, and everything bench runs here (itself, its children, the servers it
+        # started): the difference is the foreign load (bench.record.stats.foreign_cpu_percent).
+        "processes": ProcessTimeMeter(),
+        "bench_tree": ProcessMeter(lambda: [os.getpid(), *services.managed_pids().values()]),
     }
     by_role: dict[str, Sequence[ManagedServer | None]] = {
         "db": [services.postgres],

@@ -18,6 +18,7 @@ from bench.hosts import remote_parts
 from bench.run import facts as run_facts
 
 from bench.run import plan as run_plan
+from bench.run.neighbours import neighbour_caveat, other_bench_runs
 from bench.run.arm_session import RunParts, run_arm
 from bench.settings.config import Profile
 from bench.errors import ServerExited
@@ -117,6 +118,9 @@ class Run:
         )
         try:
             self._facts.update(run_facts.environment(p, services, parts.server_stats, parts.sampler.interval_s))
+            if neighbours := other_bench_runs():
+                self._facts["caveats"].append(neighbour_caveat(neighbours))
+                self.observer.notice(neighbour_caveat(neighbours), "neighbour")
             self._write_run_json()
             parts.begin()
             parts.agents = remote_parts.agent_directory(

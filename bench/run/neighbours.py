@@ -1,0 +1,36 @@
+"""Other `bench run`s on this machine: a run that starts beside one shares the cores with a whole second
+benchmark (its load generator, workers and servers), which its figures would otherwise not show. Its
+steps then read a foreign load (steps.csv's foreign_cpu_percent) and are `disturbed`; this says why at
+the start, in one line and among run.json's caveats."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+
+def other_bench_runs() -> list[int]:
+    """PIDs of the `bench run` commands running on this machine besides this process."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if process.info["pid"] != os.getpid() and _is_bench_run(process.info["cmdline"] or []):
+            found.append(process.info["pid"])
+    return sorted(found)
+
+
+def _is_bench_run(cmdline: list[str]) -> bool:
+    """`bench run ...` as the console script (`.venv/bin/bench run`) or the module (`python -m bench run`)."""
+    for index, word in enumerate(cmdline[:-1]):
+        script = os.path.basename(word) == "bench" and (index == 0 or cmdline[index - 1] != "-m")
+        module = word == "bench" and index > 0 and cmdline[index - 1] == "-m"
+        if (script or module) and cmdline[index + 1] == "run":
+            return True
+    return False
+
+
+def neighbour_caveat(pids: list[int]) -> str:
+    return (
+        f"Another bench run was active on this machine when this one started (pid {', '.join(map(str, pids))}): "
+        "the two shared its cores, so steps they overlapped read a foreign load and are marked disturbed."
+    )
