@@ -172,8 +172,10 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_asyncpgs_defa
         "--rates",
         "max",
         "--saturation-tasks",
-        "400",
+        "200",
         "--saturation-repeat",
+        "1",
+        "--warmup-seconds",
         "1",
         "--rtt-ms",
         "1",
@@ -188,15 +190,15 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_asyncpgs_defa
         rows = {r["architecture"]: r for r in csv.DictReader(f)}
     for name in ("prefork-nullpool-pgbouncer#1.18", "prefork-nullpool-pgbouncer-discard#1.18"):
         burst = rows[name]
-        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 400
+        assert int(burst["failed"]) == int(burst["lost"]) == 0 and int(burst["completed"]) == 200
         # Each task still connects (to PgBouncer); PostgreSQL sees almost no new sessions.
         assert float(burst["connects_per_task"]) == pytest.approx(1.0, abs=0.05)
         assert float(burst["sessions_per_task"]) <= 0.01
         assert float(burst["pgbouncer_cpu_percent"]) > 0 and float(burst["proxy_cpu_percent"]) > 0
         assert float(burst["rtt_ms"]) == 1.0
     # Unique statement names: on 1.18 every task leaves its statement on a server connection (PgBouncer
-    # keeps at most 20 of them, so at least 400/20 on the busiest)...
-    assert int(rows["prefork-nullpool-pgbouncer#1.18"]["server_statements_max"]) >= 400 / 20
+    # keeps at most 20 of them, so at least 200/20 on the busiest)...
+    assert int(rows["prefork-nullpool-pgbouncer#1.18"]["server_statements_max"]) >= 200 / 20
     # ...unless PgBouncer runs DISCARD ALL after each transaction.
     assert int(rows["prefork-nullpool-pgbouncer-discard#1.18"]["server_statements_max"]) == 0
     # asyncpg's defaults, the URL changed and nothing else: through 1.18 its statement names collide on
@@ -209,7 +211,7 @@ def test_the_recipe_behind_pgbouncer_reuses_server_connections_and_asyncpgs_defa
     # ...through 1.24, which names the statements on the server itself, every task completed (as in the
     # profile's run of 3 x 1000 tasks, 0 failed), and each server connection holds a few statements
     # (the same query text is prepared once per connection), where 1.18 holds one per task.
-    assert int(naive_1_24["failed"]) == int(naive_1_24["lost"]) == 0 and int(naive_1_24["completed"]) == 400
+    assert int(naive_1_24["failed"]) == int(naive_1_24["lost"]) == 0 and int(naive_1_24["completed"]) == 200
     assert int(naive_1_24["server_statements_max"]) * 4 < int(
         rows["prefork-nullpool-pgbouncer#1.18"]["server_statements_max"]
     )
