@@ -305,10 +305,10 @@ def _leaders_line(found: Leaders) -> str:
             f"Beyond that, move to {first.architecture} ({adoption_of(first.architecture)}), the only way out "
             f"measured that sustains {rate}{f', {ceiling_words(first)}' if first.drain else ''}."
         )
-    return (
-        f"Beyond that, about equal at the top: {leaders_words(found)}; "
-        f"each {_and([adoption_of(s.architecture) for s in found.top])}."
-    )
+    # "each keeps the async code" where they share a class; else what each asks, as before.
+    classes = {_adoption_class(s.architecture) for s in found.top}
+    each = classes.pop() if len(classes) == 1 else _and([adoption_of(s.architecture) for s in found.top])
+    return f"Beyond that, about equal at the top: {leaders_words(found)}; each {each}."
 
 
 def _disturbed_lines(run: RunData) -> list[str]:

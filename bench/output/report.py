@@ -126,11 +126,13 @@ def _caveats(run: RunData) -> str:
 
 def _environment(run: RunData) -> str:
     rows = []
-    for section in ("versions", "host", "server", "git"):
+    # Each PgBouncer arm's version and binary (or the user's PgBouncer's URL): one run may hold two.
+    for section in ("versions", "pgbouncer_arms", "pgbouncer_given", "host", "server", "git"):
         for key, value in (run.meta.get(section) or {}).items():
+            text = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
             rows.append(
                 f"<tr><td class='text'>{section}</td><td class='text'>{html.escape(str(key))}</td>"
-                f"<td class='text'>{html.escape(str(value))}</td></tr>"
+                f"<td class='text'>{html.escape(text)}</td></tr>"
             )
     profile = run.meta.get("profile", {})
     rows += [

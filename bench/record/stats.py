@@ -14,7 +14,13 @@ from bench.measures import Enqueue
 from bench.measures import Sample
 from bench.processes import roles_by_cpu_set
 from bench.schedule import StepPlan
-from bench.record.schema import FOREIGN_LIMIT_PERCENT, PERCENTILE_METHOD, STEP_COLUMNS, STEP_KEY
+from bench.record.schema import (
+    FOREIGN_LIMIT_PERCENT,
+    FOREIGN_SLACK_CPU_S,
+    PERCENTILE_METHOD,
+    STEP_COLUMNS,
+    STEP_KEY,
+)
 
 SPREAD_OF = {"throughput_per_s": "throughput", "latency_p99_ms": "latency_p99"}
 """Metrics whose spread over repetitions is recorded: column -> prefix of its _mean and _ci95 columns.
@@ -243,7 +249,7 @@ def summarize(m: StepMeasurements) -> dict:
         **_percentiles("send", [ms(e.enqueued_ns - e.send_started_ns) for e in sent], (50, 99)),
         **{column: m.cpu_percent.get(column, math.nan) for column in CPU_COLUMNS},
         "foreign_cpu_percent": (foreign := foreign_cpu_percent(m.cpu_percent)),
-        "disturbed": foreign > FOREIGN_LIMIT_PERCENT,
+        "disturbed": disturbed(foreign, duration_s),
         **_costs_per_task(m.cpu_percent, processed_rate),
         "loadgen_cpu_ms_per_task": _loadgen_cost(m, duration_s),
         "connections_opened_per_s": _ratio(m.sessions_opened, len(processed_all)) * processed_rate
@@ -286,6 +292,13 @@ def foreign_cpu_percent(cpu_percent: dict[str, float]) -> float:
         "bench_tree_cpu_percent", math.nan
     )
     return math.nan if math.isnan(difference) else max(0.0, difference)
+
+
+def disturbed(foreign_percent: float, duration_s: float) -> bool:
+    """Whether processes not bench's took more than FOREIGN_LIMIT_PERCENT of a core over the window, by
+    more than the meters' slack (FOREIGN_SLACK_CPU_S, which only a short window notices)."""
+    foreign_s = foreign_percent / 100 * duration_s
+    return foreign_s > FOREIGN_LIMIT_PERCENT / 100 * duration_s + FOREIGN_SLACK_CPU_S
 
 
 def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:

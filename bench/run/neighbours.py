@@ -11,10 +11,13 @@ import psutil
 
 
 def other_bench_runs() -> list[int]:
-    """PIDs of the `bench run` commands running on this machine besides this process."""
+    """PIDs of the `bench run` commands running on this machine besides this one: not this process, nor
+    what started it (`time bench run ...` is this run too), nor what it started."""
+    me = psutil.Process()
+    ours = {os.getpid(), *(p.pid for p in me.parents()), *(p.pid for p in me.children(recursive=True))}
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
-        if process.info["pid"] != os.getpid() and _is_bench_run(process.info["cmdline"] or []):
+        if process.info["pid"] not in ours and _is_bench_run(process.info["cmdline"] or []):
             found.append(process.info["pid"])
     return sorted(found)
 
