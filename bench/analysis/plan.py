@@ -71,7 +71,8 @@ class Costs:
 
 
 def costs(run: RunData, architecture: str) -> Costs | None:
-    rows = [r for r in run.steps if r["architecture"] == architecture]
+    # A disturbed step's CPU per task is partly a neighbour's scheduling: none of its figures is used.
+    rows = [r for r in run.steps if r["architecture"] == architecture and not r.get("disturbed")]
     kept = sorted((r for r in rows if not r.get("saturation") and kept_up(r)), key=lambda r: r["offered_rate_per_s"])
     row = kept[-1] if kept else next((r for r in rows if r.get("saturation")), None)
     if row is None or row.get("worker_cpu_ms_per_task") is None or row.get("exec_p50_ms") is None:

@@ -75,3 +75,12 @@ def test_the_advice_and_the_report_carry_the_plan(run, tmp_path):
     assert recipe["db_cores"] == pytest.approx(_row(run, "prefork-nullpool")["db_cpu_ms_per_task"])
     page = write_report(run, tmp_path).read_text()
     assert "What 1000 tasks/s would need" in page and "connections held" in page
+
+
+def test_disturbed_steps_give_no_costs_to_plan_with(run):
+    import dataclasses
+
+    steps = [{**r, "disturbed": r["architecture"] == "prefork-nullpool"} for r in run.steps]
+    shared = dataclasses.replace(run, steps=steps)
+    assert plan_one(shared, "prefork-nullpool", 1000, Budget()) is None
+    assert plan_one(shared, "gevent-pool", 1000, Budget()) == plan_one(run, "gevent-pool", 1000, Budget())
