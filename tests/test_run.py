@@ -25,6 +25,16 @@ SATURATED_QUEUE_WAIT_MS = 1000
 """A step whose tasks waited over a second in the queue (p99) had a backlog: it is past saturation."""
 
 
+def _wait_for_a_step(results: Path, proc, poll_s: float = 0.2, timeout_s: float = 120) -> None:
+    """Until the run in the background has written its first step (or ended, or the time is up)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        steps = list(results.glob("*/steps.csv"))
+        if steps and len(steps[0].read_text().splitlines()) >= 2:
+            return
+        time.sleep(poll_s)
+
+
 def _only_run(results: Path) -> Path:
     runs = [p for p in results.iterdir() if p.is_dir() and p.name != "plots"]
     assert len(runs) == 1, runs
@@ -234,12 +244,7 @@ def test_a_neighbour_burning_a_core_disturbs_the_steps_it_overlaps_and_the_advic
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         with bench_run_in_background(tmp_path, "--profile", "smoke", "--rates", "10,20") as proc:
-            deadline = time.time() + 120
-            while time.time() < deadline and proc.poll() is None:
-                steps = list(tmp_path.glob("*/steps.csv"))
-                if steps and len(steps[0].read_text().splitlines()) >= 2:
-                    break
-                time.sleep(0.05)
+            _wait_for_a_step(tmp_path, proc, poll_s=0.05)  # the burner stops as soon as the step is written
             burner.kill()
             _, stderr = proc.communicate(timeout=120)
     finally:
@@ -268,12 +273,7 @@ def test_sigint_mid_run_keeps_finished_steps_and_stops_everything(tmp_path, benc
     with bench_run_in_background(
         tmp_path, "--profile", "smoke", "--rtt-ms", "0", "--broker", "rabbitmq", "--workload", "send_email"
     ) as proc:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            steps = list(tmp_path.glob("*/steps.csv"))
-            if steps and len(steps[0].read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.2)
+        _wait_for_a_step(tmp_path, proc)
         time.sleep(1.0)  # into the next step, with its load generator running
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=90)

@@ -19,6 +19,7 @@ from bench.analysis.model import ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
 from bench.analysis.verdict import target_section
 from bench.analysis.ways_out import (
+    and_words,
     CLEAR,
     NO_CEILING,
     ONLY,
@@ -307,7 +308,7 @@ def _leaders_line(found: Leaders) -> str:
         )
     # "each keeps the async code" where they share a class; else what each asks, as before.
     classes = {_adoption_class(s.architecture) for s in found.top}
-    each = classes.pop() if len(classes) == 1 else _and([adoption_of(s.architecture) for s in found.top])
+    each = classes.pop() if len(classes) == 1 else and_words([adoption_of(s.architecture) for s in found.top])
     return f"Beyond that, about equal at the top: {leaders_words(found)}; each {each}."
 
 
@@ -495,13 +496,9 @@ def _crosscheck_line(run: RunData) -> list[str]:
     pgbench_ms, method = pgbench["db_cpu_ms_per_transaction"], pgbench.get("method", "ratio at one rate")
     return [
         f"Database CPU per task of {RECIPE}: {db.ms_per_task:.2f} ms ({db.how()}); pgbench -C (libpq, a "
-        f"connection per transaction) at {_and([f'{r:g}/s' for r in rates])}: {pgbench_ms:.2f} ms "
+        f"connection per transaction) at {and_words([f'{r:g}/s' for r in rates])}: {pgbench_ms:.2f} ms "
         f"({'slope' if method == 'slope' else 'ratio'}) ({100 * (db.ms_per_task / pgbench_ms - 1):+.0f} %)."
     ]
-
-
-def _and(items: list[str]) -> str:
-    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _rate_phrase(s: Sustainable) -> str:

@@ -70,15 +70,15 @@ def ceiling_words(s) -> str:
 
 def leaders_words(found: Leaders) -> str:
     """ "X" or "X and Y, about equal (ceilings 610 (513–665)/s and 614 (590–700)/s overlap)"."""
-    names = _and([s.architecture for s in found.top])
+    names = and_words([s.architecture for s in found.top])
     if found.how == ABOUT_EQUAL and found.top[0].drain:
-        return f"{names}, about equal ({_and([ceiling_words(s) for s in found.top])}: their ranges overlap)"
+        return f"{names}, about equal ({and_words([ceiling_words(s) for s in found.top])}: their ranges overlap)"
     if found.how == ABOUT_EQUAL:
         return f"{names}, about equal (the same rate held, no ceilings measured to tell them apart)"
     return names
 
 
-def _and(items: list[str]) -> str:
+def and_words(items: list[str]) -> str:
     """ "A", "A and B", "A, B and C"."""
     return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 

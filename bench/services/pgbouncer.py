@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from bench.errors import BenchError
+from bench.probes.server_stats import scalar
 from bench.services.managed import ManagedServer
 from bench.services.postgres import DATABASE, SUPERUSER, ManagedPostgres, server_user
 from bench.urls import free_loopback_port, redact_url
@@ -125,11 +126,11 @@ def check_given_pgbouncer(url: str) -> GivenPgBouncer:
     and find whether it shares server connections between clients, as the PgBouncer arms assume."""
     try:
         with psycopg.connect(url, connect_timeout=5, autocommit=True, prepare_threshold=None) as first:
-            first_pid = one_value(first, "SELECT pg_backend_pid()")
+            first_pid = scalar(first, "SELECT pg_backend_pid()")
             # PgBouncer hands an idle server connection to the next client, the most recently used
             # first (server_round_robin = 0, its default): the same one, unless the first client keeps it.
             with psycopg.connect(url, connect_timeout=5, autocommit=True, prepare_threshold=None) as second:
-                second_pid = one_value(second, "SELECT pg_backend_pid()")
+                second_pid = scalar(second, "SELECT pg_backend_pid()")
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BenchError(f"cannot reach the PgBouncer at {redact_url(url)}: {reason}") from None
@@ -143,17 +144,12 @@ def _admin_version(url: str) -> str:
     admin = urlunsplit(parts._replace(path="/pgbouncer"))
     try:
         with psycopg.connect(admin, connect_timeout=5, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
-            said = str(one_value(conn, "SHOW VERSION"))
+            said = str(scalar(conn, "SHOW VERSION"))
     except psycopg.Error as exc:
         log.info(f"PgBouncer at {redact_url(url)}: no SHOW VERSION ({str(exc).strip().splitlines()[:1]})")
         return UNKNOWN
     found = re.search(r"(\d+\.\d+(?:\.\d+)?)", said)
     return found.group(1) if found else UNKNOWN
-
-
-def one_value(conn: psycopg.Connection, query: str):
-    row = conn.execute(query).fetchone()
-    return row[0] if row else None
 
 
 class ManagedPgBouncer(ManagedServer):
