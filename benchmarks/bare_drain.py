@@ -1,44 +1,59 @@
-"""How much does bench's own instrumentation cost? Saturation throughput with and without it.
+"""Does bench take from what it measures? Its saturation drain against a bare one written as a user writes it.
 
-For each architecture, on the same throwaway servers and the same profile settings, alternately:
-- under bench: `bench run --rates max` (the queue filled by its load generator while the workers are
-  paused, then the drain, with task records, connect timing, connection sampler, process meters),
-  reading throughput_per_s from steps.csv;
-- bare: the queue filled with Celery's own send_task, then the same workers started with
-  `instrumented=False` (no task records, no connect timing), no sampler, no Locust; the drain timed
-  from the first task's statement to the last one's by the server's own count of the workload's
-  statement (pg_stat_statements, exact at statement end), polled at 50 Hz.
-The ratio bench / bare is what bench takes from what it measures; the goal is >= 0.95.
+For each architecture that has a user-written app in benchmarks/bare_apps/ (the recipe and
+prefork-sync-pool: plain Celery app modules that import nothing of bench), on the same throwaway
+servers and with the profile's worker settings, in alternating order round by round:
+- bench: `bench run --rates max --saturation-repeat 1` (the queue filled by its load generator while
+  the workers are paused, then the drain, with task records, connect timing, connection sampler and
+  process meters), reading throughput_per_s from steps.csv;
+- bare: the queue filled with the app's own `send_task`, then `celery -A <app> worker --concurrency N`
+  started as a team starts it, the drain timed by the database's own count of the task's statement
+  (pg_stat_statements, polled at 50 Hz) from the SKIP-th task to the last (the first ones are a cold
+  start, which bench's warm drain does not have).
+The goal: bench / bare >= 0.95 (median of the rounds). Each side also gives how busy the machine was
+over its drain (% of one core, of 200 on 2 cores): a side that leaves cores idle the other uses
+waits on something the other does not. `--split` adds, each round, bench's own
+workers started bare (no load generator, no sampler, no meters) with their instrumentation off and
+on: user app -> bench's workers off is their settings and set-up, off -> on their instrumentation,
+on -> bench the rest of bench.
 
-    .venv/bin/python benchmarks/bare_drain.py [--tasks 2000] [--repeat 2] [--architectures a,b]
+    .venv/bin/python benchmarks/bare_drain.py [--tasks 2000] [--rounds 4] [--architectures a,b] [--split]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import os
+import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import psycopg
+from celery import Celery
 from sqlalchemy import text
 
 from bench.architectures import WorkerSpec, get_architecture
 from bench.architectures.celery_common import send_task_producer
-from bench.settings.config import read_config_file, resolve_profile
-from bench.engines import admin_engine
+from bench.engines import admin_engine, driver_url
+from bench.probes.process_meter import MachineMeter
+from bench.processes import ChildProcess
 from bench.services import Services, running_services
+from bench.settings.config import Profile, read_config_file, resolve_profile
 from bench.workload_loader import make_workload
 
 REPO = Path(__file__).resolve().parent.parent
-ARCHITECTURES = ["prefork-nullpool", "prefork-sync-pool", "prefork-loop-pool", "threads-pool"]
+APPS = REPO / "benchmarks" / "bare_apps"
+USER_APPS = {"prefork-nullpool": ("recipe_app", "asyncpg"), "prefork-sync-pool": ("sync_pool_app", "psycopg")}
+"""Architecture -> (the user-written app module, the driver its DATABASE_URL names)."""
 STATEMENT = "SELECT bench_items.payload%"
+POLL_S = 0.02
 
 
 def statement_calls(conn: psycopg.Connection) -> int:
@@ -48,41 +63,77 @@ def statement_calls(conn: psycopg.Connection) -> int:
     return int(row[0])
 
 
-def enqueue_all(architecture: str, spec: WorkerSpec, count: int) -> None:
-    """Enqueue `count` tasks as fast as one thread can, with the architecture's own library
-    (taskiq's producer in bench needs the load generator's gevent loop, so here it runs on asyncio)."""
-    if architecture == "async-queue":
-        from bench.architectures.async_queue import make_broker
-
-        async def kick_all() -> None:
-            broker, task = make_broker(spec)
-            await broker.startup()
-            limit = asyncio.Semaphore(8)
-
-            async def kick(i: int) -> None:
-                async with limit:
-                    await task.kicker().with_task_id(f"0.{i}").kiq(f"0.{i}", time.monotonic_ns())
-
-            await asyncio.gather(*(kick(i) for i in range(count)))
-            await broker.shutdown()
-
-        asyncio.run(kick_all())
-    else:  # Celery's own send_task, as an application enqueues
-        send = send_task_producer(spec)
-        for i in range(count):
-            send(f"0.{i}", time.monotonic_ns())
+Drain = tuple[float, float]
+"""(tasks/s, the machine's CPU busy over the drain, % of one core)."""
 
 
-def bare_drain(
-    architecture: str, services: Services, profile, count: int, run_index: int, work: Path, instrumented: bool = False
-) -> float:
-    records = work / f"bare-{architecture}-{run_index}-{instrumented}"
+def timed_drain(database_url: str, count: int, skip: int, start: Callable[[], list[ChildProcess]]) -> Drain:
+    """Tasks/s from the `skip`-th task's statement to the `count`-th, with the workers `start` returns
+    started on a queue that holds `count` tasks."""
+    machine = MachineMeter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = statement_calls(conn)
+        workers = start()
+        try:
+            first = _when(conn, lambda calls: calls - before >= skip)
+            busy_before = machine.cpu_seconds()
+            done = _when(conn, lambda calls: calls - before >= count)
+            busy = 100 * (machine.cpu_seconds() - busy_before) / (done[0] - first[0])
+        finally:
+            for worker in workers:
+                worker.stop(signal.SIGQUIT)
+    return (done[1] - first[1]) / (done[0] - first[0]), busy
+
+
+def _when(conn: psycopg.Connection, condition, stalled_s: float = 30) -> tuple[float, int]:
+    """(time, count) at the first poll of the statement's count that meets `condition`."""
+    moved, last = time.monotonic(), None
+    while not condition(calls := statement_calls(conn)):
+        if calls != last:
+            moved, last = time.monotonic(), calls
+        elif time.monotonic() - moved > stalled_s:
+            raise RuntimeError(f"bare drain stalled at {calls} statements (see the worker's log)")
+        time.sleep(POLL_S)
+    return time.monotonic(), calls
+
+
+def user_app_drain(
+    architecture: str, services: Services, profile: Profile, count: int, queue: str, work: Path
+) -> Drain:
+    """The user-written app: its queue filled with `send_task`, then `celery -A app worker` started on it."""
+    module, driver = USER_APPS[architecture]
+    sender = Celery("enqueue", broker=services.broker_url)
+    with sender.connection_for_write() as connection:
+        for _ in range(count):
+            item = random.randint(1, profile.table_rows)
+            sender.send_task(f"{module}.read_item", args=[item], queue=queue, connection=connection)
+    env = {
+        **os.environ,
+        # The URL a team writes for its driver (asyncpg spells libpq's sslmode its own way).
+        "DATABASE_URL": driver_url(services.database_url, driver).render_as_string(hide_password=False),
+        "CELERY_BROKER_URL": services.broker_url,
+        "PYTHONPATH": str(APPS),
+    }
+    argv = [sys.executable, "-m", "celery", "-A", module, "worker", "--concurrency", str(profile.worker_processes)]
+    argv += ["--queues", queue, "--loglevel", "WARNING"]
+
+    def start() -> list[ChildProcess]:
+        return [ChildProcess(f"celery {module}", argv, work / f"{queue}.log", env=env, cwd=str(APPS))]
+
+    return timed_drain(services.database_url, count, count // 20, start)
+
+
+def bench_workers_drain(
+    architecture: str, services: Services, profile: Profile, count: int, queue: str, work: Path, instrumented: bool
+) -> Drain:
+    """bench's own workers, started by bench's code with `instrumented` on or off, without the rest of bench."""
+    records = work / queue
     records.mkdir()
     spec = WorkerSpec(
         architecture=architecture,
         database_url=services.database_url,
         broker_url=services.broker_url,
-        queue=f"bare-{architecture}-{run_index}",
+        queue=queue,
         workload=profile.workload,
         table_rows=profile.table_rows,
         records_dir=str(records),
@@ -94,74 +145,37 @@ def bare_drain(
         prefetch_multiplier=profile.prefetch_multiplier,
         instrumented=instrumented,
     )
-    # As bench's "max" step does: the queue filled first, then the workers let loose on it (here started:
-    # their first tasks are cold, as they are under bench when "max" is an arm's first step).
-    enqueue_all(architecture, spec, count)
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        before = statement_calls(conn)
-        workers = get_architecture(architecture)().start_workers(spec, work)
-        try:
-            first = _when(conn, lambda calls: calls > before)
-            done = _when(conn, lambda calls: calls - before >= count)
-        finally:
-            for worker in workers:
-                worker.stop()
-    # From the first task's statement to the last one's, as bench times a drain from the first task
-    # started: the workers' start-up is not the drain.
-    return (count - (first[1] - before)) / (done[0] - first[0])
+    send = send_task_producer(spec)
+    for i in range(count):
+        send(f"0.{i}", time.monotonic_ns())
+    start = lambda: get_architecture(architecture)().start_workers(spec, work)  # noqa: E731
+    return timed_drain(services.database_url, count, count // 20, start)
 
 
-def _when(conn: psycopg.Connection, condition, timeout_s: float = 300) -> tuple[float, int]:
-    """(time, count) at the first 50 Hz poll of the statement's count that meets `condition`."""
-    started = time.monotonic()
-    while not condition(calls := statement_calls(conn)):
-        if time.monotonic() - started > timeout_s:
-            raise RuntimeError("bare drain did not finish")
-        time.sleep(0.02)
-    return time.monotonic(), calls
-
-
-def under_bench(architecture: str, services: Services, profile_name: str, count: int, work: Path) -> float:
+def under_bench(architecture: str, services: Services, profile_name: str, count: int, work: Path) -> Drain:
     results = Path(tempfile.mkdtemp(dir=work))
     env = {**os.environ, "BENCH_DATABASE_URL": services.database_url, "BENCH_BROKER_URL": services.broker_url}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "run",
-            "--profile",
-            profile_name,
-            "--architectures",
-            architecture,
-            "--rates",
-            "max",
-            "--saturation-tasks",
-            str(count),
-            "--results-dir",
-            str(results),
-        ],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    argv = [sys.executable, "-m", "bench", "run", "--profile", profile_name, "--architectures", architecture]
+    argv += ["--rates", "max", "--saturation-tasks", str(count), "--saturation-repeat", "1", "--probe", "off"]
+    subprocess.run([*argv, "--results-dir", str(results)], env=env, cwd=REPO, check=True, capture_output=True)
     (steps,) = results.glob("*/steps.csv")
     with open(steps, newline="") as f:
-        return float(next(csv.DictReader(f))["throughput_per_s"])
+        (row,) = [r for r in csv.DictReader(f) if r["saturation"] == "True"]
+    return float(row["throughput_per_s"]), float(row["machine_cpu_percent"])
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
+    parser.add_argument("--architectures", default=",".join(USER_APPS))
     parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--profile", default="quick", help="profile whose worker and pool settings both sides use")
     parser.add_argument(
-        "--split",
-        action="store_true",
-        help="also drain bare with the workers' instrumentation on, to part the workers' share "
-        "of the overhead from the load generator's and bench's own",
+        "--split", action="store_true", help="also drain bench's own workers bare, instrumented and not"
     )
     args = parser.parse_args()
     profile = resolve_profile(read_config_file(REPO / "bench.toml"), args.profile, {}, environ={})
@@ -173,19 +187,39 @@ def main() -> int:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
             make_workload(profile.workload, profile.table_rows).setup(conn)
         engine.dispose()
-        split = f" {'bare+rec /s':>12}" if args.split else ""
-        print(f"{'architecture':<20} {'bench /s':>10} {'bare /s':>10} {'ratio':>7}{split}   runs (bench | bare)")
+        print(f"{args.tasks} tasks a drain, {args.rounds} rounds, profile {args.profile}; tasks/s, median (min-max)")
         for architecture in args.architectures.split(","):
-            with_bench, bare, recorded = [], [], []
-            for run_index in range(args.repeat):
-                with_bench.append(under_bench(architecture, services, args.profile, args.tasks, work))
-                bare.append(bare_drain(architecture, services, profile, args.tasks, run_index, work))
+            runs: dict[str, list[float]] = {"bench": [], "bare": [], "workers off": [], "workers on": []}
+            busy: dict[str, list[float]] = {name: [] for name in runs}
+            for round_index in range(args.rounds):
+                queue = f"bare-{architecture}-{round_index}"
+                sides = {
+                    "bench": lambda: under_bench(architecture, services, args.profile, args.tasks, work),
+                    "bare": lambda: user_app_drain(architecture, services, profile, args.tasks, queue, work),
+                }
                 if args.split:
-                    recorded.append(bare_drain(architecture, services, profile, args.tasks, run_index, work, True))
-            b, r = statistics.median(with_bench), statistics.median(bare)
-            runs = " ".join(f"{x:.0f}" for x in with_bench) + " | " + " ".join(f"{x:.0f}" for x in bare)
-            extra = f" {statistics.median(recorded):>12.1f}" if args.split else ""
-            print(f"{architecture:<20} {b:>10.1f} {r:>10.1f} {b / r:>7.2f}{extra}   {runs}", flush=True)
+                    for name, on in (("workers off", False), ("workers on", True)):
+                        sides[name] = lambda q=f"{queue}-{on}", on=on: bench_workers_drain(
+                            architecture, services, profile, args.tasks, q, work, on
+                        )
+                order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
+                for name in order:
+                    rate, machine = sides[name]()
+                    runs[name].append(rate)
+                    busy[name].append(machine)
+                print(
+                    f"  {architecture} round {round_index + 1}: "
+                    + ", ".join(f"{n} {runs[n][-1]:.0f} (machine {busy[n][-1]:.0f} %)" for n in sides),
+                    flush=True,
+                )
+            ratios = [b / r for b, r in zip(runs["bench"], runs["bare"])]
+            line = f"{architecture:<18} bench {spread(runs['bench'])}  bare {spread(runs['bare'])}"
+            line += f"  bench/bare {statistics.median(runs['bench']) / statistics.median(runs['bare']):.2f}"
+            line += f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
+            if args.split:
+                line += f"  bench's workers off {spread(runs['workers off'])}, on {spread(runs['workers on'])}"
+            line += f"  machine busy % bench {spread(busy['bench'])}, bare {spread(busy['bare'])}"
+            print(line, flush=True)
     return 0
 
 
