@@ -15,7 +15,7 @@ from typing import Any
 from bench.analysis.adoption import adoption_lines, adoption_of, best_by_class, probe_lines, skipped_lines
 from bench.analysis.bursts import burst_lines, burst_summary
 from bench.analysis.costs import cost_rows, marginal_costs
-from bench.analysis.model import ROLE_WORDS, model_report
+from bench.analysis.model import MODEL_TOLERANCE, ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
 from bench.analysis.verdict import target_section
 from bench.analysis.ways_out import (
@@ -185,17 +185,44 @@ def advise(run: RunData, limits: Limits) -> dict:
     advice["costs"] = cost_rows(run.steps, run.architectures)
     advice["model"] = model_report(whole) or {}
     if advice["model"]:
-        m = advice["model"]
-        measured = m["measured_saturation_per_s"]
-        advice["text"].append(
-            f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
-            f"(bound by {m['bound_by']})" + (f"; measured {measured:.0f} tasks/s." if measured else ".")
-        )
+        advice["text"].append(_model_line(advice["model"]))
     if len(whole.distances) > 1:
         first = whole.distances[0]
         advice["text"].insert(0, f"At rtt {first:g} ms (the run's first distance):")
         advice["text"] += _distance_lines(whole, advice["model"].get("distances") or [])
     return advice
+
+
+def _model_line(m: dict) -> str:
+    """The model's prediction beside the recipe's measured drains: their median, or, where the drains
+    spread wider than the model is held to, their range."""
+    line = (
+        f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
+        f"(bound by {m['bound_by']})"
+    )
+    if not m.get("measured_drains"):
+        return line + "."
+    low, high, median = m["measured_low_per_s"], m["measured_high_per_s"], m["measured_saturation_per_s"]
+    drains = m["measured_drains"]
+    line += (
+        f"; measured {median:.0f} ({low:.0f}–{high:.0f}) tasks/s over {drains} drains"
+        if drains > 1
+        else f"; measured {median:.0f} tasks/s in one drain"
+    )
+    error = f"{100 * abs(m['prediction_error']):.0f} % {'above' if m['prediction_error'] > 0 else 'below'} {'the median' if drains > 1 else 'it'}"
+    tolerance = f"{100 * MODEL_TOLERANCE:.0f} %"
+    if m["drains_spread_wide"]:
+        where = "inside" if m["inside_measured_range"] else "outside"
+        return line + (
+            f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
+            f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
+        )
+    verdict = (
+        f"within the {tolerance} the model is held to"
+        if m["within_tolerance"]
+        else f"outside the {tolerance} the model is held to"
+    )
+    return line + f": the prediction is {error}, {verdict}."
 
 
 def _distance_lines(run: RunData, table: list[dict]) -> list[str]:

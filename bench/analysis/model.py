@@ -36,6 +36,7 @@ from bench.analysis.rules import RECIPE
 from bench.record.limits import kept_up
 from bench.processes import roles_by_cpu_set
 from bench.record.results import RunData
+from bench.record.stats import Spread
 
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
 """asyncpg's connect: the TCP handshake 1, startup and AuthenticationOk 1, SCRAM's two exchanges 2."""
@@ -223,10 +224,35 @@ def predict(
     )
 
 
+MODEL_TOLERANCE = 0.20
+"""How far from the measured median drain the model's prediction may be and still be called right: a
+team plans with it only inside this."""
+
+
 def measured_saturation(run: RunData) -> float | None:
     """The recipe's median drain rate over its "max" steps."""
     drain = run.saturation(RECIPE)
     return drain.median if drain else None
+
+
+def check_against_drains(predicted: float, drains: Spread | None) -> dict:
+    """The prediction beside the measured drains: its error from their median, whether that is inside
+    MODEL_TOLERANCE, and, where the drains themselves spread by more than that, whether it lies inside
+    their range (their median then says little, and the range is what is compared)."""
+    if drains is None:
+        return {}
+    error = predicted / drains.median - 1
+    wide = drains.count > 1 and (drains.high - drains.low) / drains.median > MODEL_TOLERANCE
+    return {
+        "measured_saturation_per_s": drains.median,
+        "measured_low_per_s": drains.low,
+        "measured_high_per_s": drains.high,
+        "measured_drains": drains.count,
+        "prediction_error": error,
+        "within_tolerance": abs(error) <= MODEL_TOLERANCE,
+        "drains_spread_wide": wide,
+        "inside_measured_range": drains.low <= predicted <= drains.high,
+    }
 
 
 def what_ifs(c: Components) -> list[Prediction]:
@@ -297,6 +323,7 @@ def model_report(run: RunData) -> dict | None:
         "components": asdict(c),
         "predicted_saturation_per_s": base.throughput_per_s,
         "measured_saturation_per_s": measured_saturation(base_run),
+        **check_against_drains(base.throughput_per_s, base_run.saturation(RECIPE)),
         "bound_by": base.bound_by,
         "what_ifs": [asdict(p) for p in what_ifs(c)],
         "distances": distance_table(run, c) if len(run.distances) > 1 else [],

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.model import components, measured_saturation, model_report, predict
+from bench.analysis.model import (
+    MODEL_TOLERANCE,
+    check_against_drains,
+    components,
+    measured_saturation,
+    model_report,
+    predict,
+)
 from bench.probes.calibration import calibrate
 from bench.record.results import load_run
+from bench.record.stats import Spread
 
 ALL = Path(__file__).parent.parent / "data" / "all-architectures"
 
@@ -27,6 +35,21 @@ def test_prediction_is_within_20_percent_of_the_measured_saturation_step():
     report = model_report(run)
     measured = measured_saturation(run)
     assert report["predicted_saturation_per_s"] == pytest.approx(measured, rel=0.20)
+
+
+def test_the_prediction_is_compared_with_the_drains_median_or_where_they_spread_wide_their_range():
+    narrow = Spread(median=120, low=116, high=123, count=3)
+    close = check_against_drains(118, narrow)
+    assert close["prediction_error"] == pytest.approx(118 / 120 - 1)
+    assert close["within_tolerance"] and not close["drains_spread_wide"]
+    far = check_against_drains(243, Spread(median=183, low=181, high=191, count=3))
+    assert not far["within_tolerance"] and not far["inside_measured_range"]
+    # Drains 133-158 around 136 spread 18 %: still the median; 100-140 around 120 spread 33 %: the range.
+    assert not check_against_drains(106, Spread(median=136, low=133, high=158, count=3))["drains_spread_wide"]
+    wide = check_against_drains(138, Spread(median=120, low=100, high=140, count=3))
+    assert wide["drains_spread_wide"] and wide["inside_measured_range"]
+    assert wide["within_tolerance"] == (abs(138 / 120 - 1) <= MODEL_TOLERANCE)
+    assert check_against_drains(118, None) == {}
 
 
 def test_what_ifs_move_the_right_way():
