@@ -130,3 +130,25 @@ def test_drain_labels_a_few_percent_apart_do_not_print_over_each_other(tmp_path)
     boxes = [Text.get_window_extent(t) for t in ax.texts]  # the text alone, not its leader line
     assert len(boxes) >= 2
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_disturbed_steps_are_ringed_and_an_arm_left_with_nothing_to_judge_says_so(tmp_path):
+    from bench.output.charts import DISTURBED_LABEL
+
+    draw_all(load_run(ALL), tmp_path / "lone")
+    assert "disturbed" not in _svg(tmp_path / "lone", "throughput")
+    run = load_run(ALL)
+    for row in run.steps:
+        # The recipe's rate steps, and every step of gevent-pool, saturation included.
+        if (row["architecture"] == "prefork-nullpool" and not row["saturation"]) or row[
+            "architecture"
+        ] == "gevent-pool":
+            row["disturbed"], row["foreign_cpu_percent"] = True, 60.0
+    draw_all(run, tmp_path / "busy")
+    throughput, latency = _svg(tmp_path / "busy", "throughput"), _svg(tmp_path / "busy", "latency")
+    assert 'id="disturbed-prefork-nullpool"' in throughput and 'id="disturbed-async-queue"' not in throughput
+    assert 'id="disturbed-p99-prefork-nullpool"' in latency and 'id="disturbed-p50-gevent-pool"' in latency
+    assert DISTURBED_LABEL in throughput and DISTURBED_LABEL in latency
+    answer = _svg(tmp_path / "busy", "answer")
+    assert "nothing to judge: every step of it was disturbed by a neighbour" in answer
+    assert answer.count("nothing to judge") == 1  # the recipe kept its ceiling

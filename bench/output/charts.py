@@ -114,6 +114,36 @@ def rate_groups(run: RunData, architecture: str, column: str) -> dict[float, lis
     return dict(sorted(groups.items()))
 
 
+def disturbed_points(run: RunData, architecture: str, column: str) -> tuple[list[float], list[float]]:
+    """(offered rate, `column`) of the architecture's rate steps a neighbour disturbed: drawn with the
+    others, ringed, since the advice leaves them out (bench.record.schema.FOREIGN_LIMIT_PERCENT)."""
+    points = [
+        (row["offered_rate_per_s"], row[column])
+        for row in run.steps
+        if row["architecture"] == architecture
+        and not row.get("saturation")
+        and row.get("disturbed")
+        and row.get(column) is not None
+    ]
+    return [rate for rate, _ in points], [value for _, value in points]
+
+
+RING = {"s": 160, "facecolors": "none", "edgecolors": "black", "linewidths": 1.2}
+DISTURBED_LABEL = "ringed: disturbed by a neighbour's CPU, left out of the advice"
+
+
+def ring_disturbed(ax, rates: list[float], values: list[float], gid: str) -> bool:
+    """Ring the disturbed points; True when there were any (the chart then explains the ring)."""
+    if rates:
+        ax.scatter(rates, values, zorder=5, gid=gid, **RING)
+    return bool(rates)
+
+
+def explain_rings(ax) -> None:
+    """The legend's entry for the rings."""
+    ax.scatter([], [], label=DISTURBED_LABEL, **RING)
+
+
 def rate_points(run: RunData, architecture: str, column: str) -> tuple[list[float], list[float]]:
     """(offered rate, mean of `column` over repetitions) for the architecture's rate steps."""
     groups = rate_groups(run, architecture, column)
@@ -166,12 +196,14 @@ def throughput_chart(run: RunData):
     top = 0.0
     drain_labels: list[tuple[float, str, str]] = []
     drain_runs = 0
+    disturbed = False
     lines = series(run)
     for (label, arch, part, marker), size in zip(lines, marker_sizes(len(lines))):
         groups = rate_groups(part, arch, "throughput_per_s")
         rates, values = list(groups), [sum(v) / len(v) for v in groups.values()]
         key = gid_of(label)
         ax.plot(rates, values, marker=marker, markersize=size, color=color(arch), label=label, gid=f"throughput-{key}")
+        disturbed |= ring_disturbed(ax, *disturbed_points(part, arch, "throughput_per_s"), gid=f"disturbed-{key}")
         if any(len(v) > 1 for v in groups.values()):  # repetitions: their range as error bars
             ax.errorbar(
                 rates,
@@ -197,6 +229,8 @@ def throughput_chart(run: RunData):
     if drain_labels:
         shaded = f", median of {drain_runs} runs, min–max shaded" if drain_runs > 1 else ""
         ax.plot([], [], color="grey", linestyle=":", linewidth=1, label=f"drain rate at saturation{shaded} (right)")
+    if disturbed:
+        explain_rings(ax)
     _place_drain_labels(ax, drain_labels)
     label_axes(ax, "offered rate (tasks/s)", "throughput (tasks/s)", title(run, "Throughput vs offered rate"))
     return fig
@@ -232,6 +266,7 @@ def _range_errors(centres: list[float], groups: list[list[float]]) -> list[list[
 def latency_chart(run: RunData):
     fig, ax = plt.subplots(figsize=(8, 5))
     lines = series(run)
+    disturbed = False
     for (label, arch, part, marker), size in zip(lines, marker_sizes(len(lines))):
         for column, style in (("latency_p50_ms", "--"), ("latency_p99_ms", "-")):
             rates, values = rate_points(part, arch, column)
@@ -246,6 +281,10 @@ def latency_chart(run: RunData):
                 label=f"{label} {quantile}",
                 gid=f"latency-{quantile}-{gid_of(label)}",
             )
+            gid = f"disturbed-{quantile}-{gid_of(label)}"
+            disturbed |= ring_disturbed(ax, *disturbed_points(part, arch, column), gid=gid)
+    if disturbed:
+        explain_rings(ax)
     ax.set_yscale("log")
     label_axes(
         ax,
