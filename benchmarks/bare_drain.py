@@ -17,7 +17,7 @@ workers started bare (no load generator, no sampler, no meters) with their instr
 on: user app -> bench's workers off is their settings and set-up, off -> on their instrumentation,
 on -> bench the rest of bench.
 
-    .venv/bin/python benchmarks/bare_drain.py [--tasks 2000] [--rounds 4] [--architectures a,b] [--split]
+    .venv/bin/python benchmarks/bare_drain.py [--tasks 2000] [--rounds 7] [--architectures a,b] [--split]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -172,7 +173,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architectures", default=",".join(USER_APPS))
     parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="alternated rounds (one drain of the recipe varies by up to 15 %%)"
+    )
     parser.add_argument("--profile", default="quick", help="profile whose worker and pool settings both sides use")
     parser.add_argument(
         "--split", action="store_true", help="also drain bench's own workers bare, instrumented and not"
@@ -180,6 +183,17 @@ def main() -> int:
     args = parser.parse_args()
     profile = resolve_profile(read_config_file(REPO / "bench.toml"), args.profile, {}, environ={})
     work = Path(tempfile.mkdtemp(prefix="bench-bare-"))
+    try:
+        measure(args, profile, work)
+    except BaseException:
+        print(f"the workers' logs are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def measure(args: argparse.Namespace, profile: Profile, work: Path) -> None:
+    """Every round of every architecture, printed as it ends."""
     settings = {"shared_preload_libraries": "pg_stat_statements"}
     with running_services(work, max_connections=profile.max_connections, postgres_settings=settings) as services:
         engine = admin_engine(services.database_url)
@@ -220,7 +234,6 @@ def main() -> int:
                 line += f"  bench's workers off {spread(runs['workers off'])}, on {spread(runs['workers on'])}"
             line += f"  machine busy % bench {spread(busy['bench'])}, bare {spread(busy['bare'])}"
             print(line, flush=True)
-    return 0
 
 
 if __name__ == "__main__":
