@@ -45,6 +45,7 @@ from bench.architectures.celery_common import send_task_producer
 from bench.engines import admin_engine, driver_url
 from bench.probes.process_meter import MachineMeter
 from bench.processes import ChildProcess
+from bench.record.stats import Spread
 from bench.services import Services, running_services
 from bench.settings.config import Profile, read_config_file, resolve_profile
 from bench.workload_loader import make_workload
@@ -55,6 +56,9 @@ USER_APPS = {"prefork-nullpool": ("recipe_app", "asyncpg"), "prefork-sync-pool":
 """Architecture -> (the user-written app module, the driver its DATABASE_URL names)."""
 STATEMENT = "SELECT bench_items.payload%"
 POLL_S = 0.02
+COLD_SHARE = 0.05
+"""The first tasks of workers started on a full queue are a cold start, which bench's warm drain does
+not have: a bare drain is timed from this share of its tasks on."""
 
 
 def statement_calls(conn: psycopg.Connection) -> int:
@@ -68,9 +72,10 @@ Drain = tuple[float, float]
 """(tasks/s, the machine's CPU busy over the drain, % of one core)."""
 
 
-def timed_drain(database_url: str, count: int, skip: int, start: Callable[[], list[ChildProcess]]) -> Drain:
-    """Tasks/s from the `skip`-th task's statement to the `count`-th, with the workers `start` returns
-    started on a queue that holds `count` tasks."""
+def timed_drain(database_url: str, count: int, start: Callable[[], list[ChildProcess]]) -> Drain:
+    """Tasks/s from the statement of the task at COLD_SHARE of `count` to the `count`-th, with the
+    workers `start` returns started on a queue that holds `count` tasks."""
+    skip = round(COLD_SHARE * count)
     machine = MachineMeter()
     with psycopg.connect(database_url, autocommit=True) as conn:
         before = statement_calls(conn)
@@ -79,11 +84,12 @@ def timed_drain(database_url: str, count: int, skip: int, start: Callable[[], li
             first = _when(conn, lambda calls: calls - before >= skip)
             busy_before = machine.cpu_seconds()
             done = _when(conn, lambda calls: calls - before >= count)
-            busy = 100 * (machine.cpu_seconds() - busy_before) / (done[0] - first[0])
+            busy_s = machine.cpu_seconds() - busy_before
         finally:
             for worker in workers:
                 worker.stop(signal.SIGQUIT)
-    return (done[1] - first[1]) / (done[0] - first[0]), busy
+    seconds = done[0] - first[0]
+    return (done[1] - first[1]) / seconds, 100 * busy_s / seconds
 
 
 def _when(conn: psycopg.Connection, condition, stalled_s: float = 30) -> tuple[float, int]:
@@ -121,7 +127,7 @@ def user_app_drain(
     def start() -> list[ChildProcess]:
         return [ChildProcess(f"celery {module}", argv, work / f"{queue}.log", env=env, cwd=str(APPS))]
 
-    return timed_drain(services.database_url, count, count // 20, start)
+    return timed_drain(services.database_url, count, start)
 
 
 def bench_workers_drain(
@@ -150,7 +156,7 @@ def bench_workers_drain(
     for i in range(count):
         send(f"0.{i}", time.monotonic_ns())
     start = lambda: get_architecture(architecture)().start_workers(spec, work)  # noqa: E731
-    return timed_drain(services.database_url, count, count // 20, start)
+    return timed_drain(services.database_url, count, start)
 
 
 def under_bench(architecture: str, services: Services, profile_name: str, count: int, work: Path) -> Drain:
@@ -163,10 +169,6 @@ def under_bench(architecture: str, services: Services, profile_name: str, count:
     with open(steps, newline="") as f:
         (row,) = [r for r in csv.DictReader(f) if r["saturation"] == "True"]
     return float(row["throughput_per_s"]), float(row["machine_cpu_percent"])
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
 def main() -> int:
@@ -227,12 +229,12 @@ def measure(args: argparse.Namespace, profile: Profile, work: Path) -> None:
                     flush=True,
                 )
             ratios = [b / r for b, r in zip(runs["bench"], runs["bare"])]
-            line = f"{architecture:<18} bench {spread(runs['bench'])}  bare {spread(runs['bare'])}"
+            line = f"{architecture:<18} bench {Spread.of(runs['bench'])}  bare {Spread.of(runs['bare'])}"
             line += f"  bench/bare {statistics.median(runs['bench']) / statistics.median(runs['bare']):.2f}"
             line += f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
             if args.split:
-                line += f"  bench's workers off {spread(runs['workers off'])}, on {spread(runs['workers on'])}"
-            line += f"  machine busy % bench {spread(busy['bench'])}, bare {spread(busy['bare'])}"
+                line += f"  bench's workers off {Spread.of(runs['workers off'])}, on {Spread.of(runs['workers on'])}"
+            line += f"  machine busy % bench {Spread.of(busy['bench'])}, bare {Spread.of(busy['bare'])}"
             print(line, flush=True)
 
 

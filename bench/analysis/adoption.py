@@ -173,7 +173,7 @@ def ways_out_rows(run: RunData, advice: dict) -> list[dict]:
                 "ceiling_low_per_s": s["saturation_min_per_s"],
                 "ceiling_high_per_s": s["saturation_max_per_s"],
                 "ceiling_runs": s["saturation_runs"],
-                "disturbed_steps": s.get("disturbed_steps", 0),
+                "disturbed_steps": s["disturbed_steps"],
                 "connections_held": _connections_held(run, label, rate) if rate is not None else None,
                 "holds_need": None if need is None else rate is not None and rate >= need,
             }

@@ -217,12 +217,8 @@ def _model_line(m: dict) -> str:
             f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
             f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
         )
-    verdict = (
-        f"within the {tolerance} the model is held to"
-        if m["within_tolerance"]
-        else f"outside the {tolerance} the model is held to"
-    )
-    return line + f": the prediction is {error}, {verdict}."
+    where = "within" if m["within_tolerance"] else "outside"
+    return line + f": the prediction is {error}, {where} the {tolerance} the model is held to."
 
 
 def _distance_lines(run: RunData, table: list[dict]) -> list[str]:

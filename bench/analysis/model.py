@@ -236,7 +236,8 @@ def measured_saturation(run: RunData) -> float | None:
 
 
 def check_against_drains(predicted: float, drains: Spread | None) -> dict:
-    """The prediction beside the measured drains: its error from their median, whether that is inside
+    """The prediction beside the measured drains (their median is `measured_saturation_per_s` in
+    model_report): its error from their median, whether that is inside
     MODEL_TOLERANCE, and, where the drains themselves spread by more than that, whether it lies inside
     their range (their median then says little, and the range is what is compared)."""
     if drains is None:
@@ -244,7 +245,6 @@ def check_against_drains(predicted: float, drains: Spread | None) -> dict:
     error = predicted / drains.median - 1
     wide = drains.count > 1 and (drains.high - drains.low) / drains.median > MODEL_TOLERANCE
     return {
-        "measured_saturation_per_s": drains.median,
         "measured_low_per_s": drains.low,
         "measured_high_per_s": drains.high,
         "measured_drains": drains.count,
@@ -319,11 +319,12 @@ def model_report(run: RunData) -> dict | None:
     if c is None:
         return None
     base = predict(c)
+    drains = base_run.saturation(RECIPE)
     return {
         "components": asdict(c),
         "predicted_saturation_per_s": base.throughput_per_s,
-        "measured_saturation_per_s": measured_saturation(base_run),
-        **check_against_drains(base.throughput_per_s, base_run.saturation(RECIPE)),
+        "measured_saturation_per_s": drains.median if drains else None,
+        **check_against_drains(base.throughput_per_s, drains),
         "bound_by": base.bound_by,
         "what_ifs": [asdict(p) for p in what_ifs(c)],
         "distances": distance_table(run, c) if len(run.distances) > 1 else [],

@@ -85,7 +85,7 @@ def _draw_arm(ax, y: int, row: dict) -> None:
             fontweight="bold",
         )
     ceiling = row["ceiling_per_s"]
-    if not rate and not ceiling and row.get("disturbed_steps"):
+    if not rate and not ceiling and row["disturbed_steps"]:
         # Without this the arm's row is blank, as if it had not run.
         ax.text(0, y, "  nothing to judge: every step of it was disturbed by a neighbour", va="center", fontsize=8)
     if ceiling:
