@@ -9,8 +9,13 @@ system's own services), so the machine allows X_cpu = (1000 N - I) / K. K and I 
 intercept of the machine's CPU over the task rate across the steps below saturation
 (bench/analysis/costs.py), less the load generator's share: a saturation step drains a queue filled
 before the workers start, so no sender runs beside what is predicted. With roles pinned to CPU sets,
-each set allows (1000 x its cores - its roles' I) / its roles' K, and the fullest set bounds. The
-prediction is min(X_proc, X_cpu), the asymptotic bound of operational analysis.
+each set allows (1000 x its cores - its roles' I) / its roles' K, and the fullest set bounds.
+min(X_proc, X_cpu) is the asymptotic bound of operational analysis: what P processes cannot pass. The
+prediction is what they reach: a drain is a closed network of P tasks taking turns on each CPU set
+(demand K there) and waiting with no CPU (the delay E - sum K, at least 0), solved exactly by mean value
+analysis (bench/analysis/mva.py). Below the asymptote it is what a busy set costs the others: two
+processes on a core kept 75 % busy wait their turns there, so they do not reach P / E (on topology
+with 2 processes the asymptote read 27 % above the drains).
 
 E and C come from the lowest rate (unloaded); B, the SCRAM cost and the TLS handshake's cost from the
 calibration at the run's start.
@@ -31,7 +36,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.analysis import mva
 from bench.analysis.costs import SLOPE, marginal_costs
+from bench.analysis.mva import Centre
 from bench.analysis.rules import RECIPE
 from bench.record.limits import kept_up
 from bench.processes import roles_by_cpu_set
@@ -107,6 +114,9 @@ class Prediction:
     cpu_bound_per_s: float
     exec_ms: float
     bound_by: str
+    """The asymptote that is lower: "processes" (P / E) or whose CPU."""
+    utilization: dict[str, float] = field(default_factory=dict)
+    """Each CPU set's busy share at the predicted throughput (mva.solve), by whose CPU it is."""
 
 
 def components(run: RunData) -> Components | None:
@@ -172,20 +182,34 @@ def _client_share(calibration: dict) -> float:
     return min(1.0, max(0.0, client / total)) if client is not None and total else 0.5
 
 
-def cpu_bound(c: Components, extra_ms: dict[str, float]) -> tuple[float, str]:
-    """Tasks/s the CPU allows, and whose CPU: the machine's when roles share it, else the CPU set that
-    runs out first (roles on one set add up; the busiest names it). `extra_ms` adds CPU per task by role."""
+def centres(c: Components, extra_ms: dict[str, float]) -> list[Centre]:
+    """The CPU sets a task takes turns on, each named by whose CPU it is: the machine's when roles share
+    it, else each CPU set with the roles on it (the busiest names it). `extra_ms` adds CPU per task by role."""
     if not c.role_cpus:
         ms = c.cpu_ms_per_task + sum(extra_ms.values())
-        return (max(0.0, 1000 * c.cores - c.idle_ms_per_s) / ms if ms > 0 else float("inf")), "machine CPU"
-    best, words = float("inf"), "machine CPU"
+        return [Centre("machine CPU", ms, c.cores, c.idle_ms_per_s)]
+    sets = []
     for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
         roles = [role for role in roles if role != "loadgen"]  # no sender runs beside a drain
+        if not roles:
+            continue
         cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
         idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
-        allows = max(0.0, 1000 * len(cpus) - idle) / sum(cost.values()) if sum(cost.values()) > 0 else float("inf")
+        sets.append(Centre(ROLE_WORDS[max(cost, key=lambda role: cost[role])], sum(cost.values()), len(cpus), idle))
+    return sets
+
+
+def cpu_bound(sets: list[Centre]) -> tuple[float, str]:
+    """Tasks/s the CPU allows at most, and whose CPU: the set that runs out first."""
+    best, words = float("inf"), "machine CPU"
+    for centre in sets:
+        allows = (
+            max(0.0, 1000 * centre.cores - centre.idle_ms_per_s) / centre.demand_ms
+            if centre.demand_ms > 0
+            else float("inf")
+        )
         if allows < best:
-            best, words = allows, ROLE_WORDS[max(cost, key=lambda role: cost[role])]
+            best, words = allows, centre.name
     return best, words
 
 
@@ -212,15 +236,20 @@ def predict(
         extra_ms["db"] += sign * c.tls_cpu_ms * (1 - c.tls_client_share)
     exec_ms += rtt_ms * task_round_trips(auth, ssl) - c.rtt_ms * task_round_trips(c.auth, c.ssl)
     process_bound = 1000 * processes / exec_ms
-    cpu_allows, cpu_words = cpu_bound(c, extra_ms)
+    sets = centres(c, extra_ms)
+    cpu_allows, cpu_words = cpu_bound(sets)
+    # What a task waits with no CPU of its own: its time at the lowest rate less its CPU everywhere.
+    delay_ms = max(0.0, exec_ms - sum(centre.demand_ms for centre in sets))
+    network = mva.solve(sets, delay_ms, processes)
     setting = f"{processes} processes, rtt {rtt_ms:g} ms, {auth}, ssl {'on' if ssl else 'off'}"
     return Prediction(
         setting,
-        min(process_bound, cpu_allows),
+        min(network.throughput_per_s, process_bound, cpu_allows),
         process_bound,
         cpu_allows,
         exec_ms,
         "processes" if process_bound <= cpu_allows else cpu_words,
+        network.utilization,
     )
 
 

@@ -99,7 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
 def model_table(model: dict, custom: Prediction) -> Table:
     table = Table(title="prefork-nullpool capacity model: predicted saturation throughput (tasks/s)")
-    for column in ("setting", "predicted/s", "processes allow/s", "machine CPU allows/s", "task ms", "bound by"):
+    # predicted: mean value analysis, under both asymptotes (processes, CPU); the busiest CPU set at it.
+    for column in (
+        "setting",
+        "predicted/s",
+        "processes allow/s",
+        "CPU allows/s",
+        "busiest CPU %",
+        "task ms",
+        "bound by",
+    ):
         table.add_column(column, justify="left" if column in ("setting", "bound by") else "right")
     for p in [*(Prediction(**w) for w in model["what_ifs"]), custom]:
         table.add_row(
@@ -107,6 +116,7 @@ def model_table(model: dict, custom: Prediction) -> Table:
             f"{p.throughput_per_s:.0f}",
             f"{p.process_bound_per_s:.0f}",
             f"{p.cpu_bound_per_s:.0f}",
+            f"{100 * max(p.utilization.values(), default=0):.0f}",
             f"{p.exec_ms:.2f}",
             p.bound_by,
         )

@@ -111,3 +111,32 @@ def test_with_roles_pinned_the_bound_is_the_cpu_set_that_runs_out_first():
     tls = predict(replace(pinned, tls_cpu_ms=5.0, tls_client_share=0.2), ssl=not pinned.ssl)
     assert tls.bound_by == "the database's CPU" and tls.cpu_bound_per_s == pytest.approx(1000 / 10.0)
     assert "machine CPU" not in {p.bound_by for p in (base, tls)}
+
+
+TWO_PROCESSES = Path(__file__).parent.parent / "data" / "topology-two-processes"
+
+
+def test_two_processes_whose_own_core_is_busy_get_less_than_either_asymptote():
+    """topology with 2 worker processes (20261205-022453): P / E allowed 139/s, the workers' core 142/s,
+    and the drains reached 110 (104-114): each process waits its turn on a core the other, the Celery
+    main process and Redis keep 70-80 % busy, and on the database's core at half. Mean value analysis
+    sees that queueing; the lower asymptote, 27 % above the drains, did not."""
+    run = load_run(TWO_PROCESSES)
+    report = model_report(run)
+    measured = measured_saturation(run)
+    base = predict(components(run))
+    assert base.throughput_per_s < 0.9 * min(base.process_bound_per_s, base.cpu_bound_per_s)
+    assert report["predicted_saturation_per_s"] == pytest.approx(measured, rel=MODEL_TOLERANCE)
+    assert min(base.process_bound_per_s, base.cpu_bound_per_s) > (1 + MODEL_TOLERANCE) * measured
+    # Utilisation law at the predicted rate: the sets' busy shares, as measured in the drains (78-79 %
+    # and 53-56 %), within 10 points.
+    assert base.utilization["the workers' CPU"] == pytest.approx(0.79, abs=0.10)
+    assert base.utilization["the database's CPU"] == pytest.approx(0.55, abs=0.10)
+
+
+def test_more_processes_approach_the_busiest_cpu_set_and_never_pass_it():
+    c = components(load_run(TWO_PROCESSES))
+    rates = [predict(c, processes=p).throughput_per_s for p in (1, 2, 4, 8, 32)]
+    assert rates == sorted(rates)
+    assert rates[-1] <= predict(c).cpu_bound_per_s
+    assert rates[-1] == pytest.approx(predict(c).cpu_bound_per_s, rel=0.05)
