@@ -69,3 +69,26 @@ def test_queue_depth_probe_follows_the_messages_waiting_in_redis(services, tmp_p
     assert depths.index(25) > depths.index(0) and depths.index(15) > depths.index(25)
     lines = (tmp_path / "queue_depth.csv").read_text().splitlines()
     assert lines[0] == "elapsed_s,architecture,step,ready" and len(lines) == len(depths) + 1
+
+
+def test_the_core_speed_probe_times_its_unit_on_each_cpu_set_it_is_given():
+    import os
+
+    from bench.probes.core_speed import ANY_CORE, EVERY_S, CoreSpeedProbe, core_sets
+
+    assert core_sets({}) == {ANY_CORE: None}
+    assert core_sets({"db": "0", "workers": "1", "broker": "1"}) == {"0": frozenset({0}), "1": frozenset({1})}
+    first = min(os.sched_getaffinity(0))
+    probe = CoreSpeedProbe({ANY_CORE: None, str(first): frozenset({first})})
+    begin = time.monotonic_ns()
+    probe.start()
+    time.sleep(6 * EVERY_S)
+    probe.stop()
+    end = time.monotonic_ns()
+    medians = probe.medians(begin, end)
+    assert set(medians) == {ANY_CORE, str(first)}
+    # Several samples each, a fraction of a millisecond to a few ms of CPU (1000 PBKDF2 rounds).
+    assert all(len(samples) >= 3 for samples in probe.samples.values())
+    assert all(0.01 < ms < 50 for ms in medians.values()), medians
+    assert probe.medians(end, end + 10**9) == {}  # nothing sampled after it stopped
+    assert not any(t.is_alive() for t in probe._threads)

@@ -198,7 +198,7 @@ def _model_line(m: dict) -> str:
     spread wider than the model is held to, their range."""
     line = (
         f"Capacity model of {RECIPE}: predicts {m['predicted_saturation_per_s']:.0f} tasks/s at saturation "
-        f"(bound by {m['bound_by']})"
+        f"(bound by {m['bound_by']}{_speed_words(m['components'].get('core_speed_change') or {})})"
     )
     if not m.get("measured_drains"):
         return line + "."
@@ -219,6 +219,23 @@ def _model_line(m: dict) -> str:
         )
     where = "within" if m["within_tolerance"] else "outside"
     return line + f": the prediction is {error}, {where} the {tolerance} the model is held to."
+
+
+SPEED_NOTED = 0.05
+"""A change of the cores' speed between the rate steps and the drains worth a word in the model line."""
+
+
+def _speed_words(change: dict[str, float]) -> str:
+    """How much slower or faster each CPU set ran in the drains than in the rate steps, where that moved
+    the costs by SPEED_NOTED or more."""
+    moved = [
+        f"{'the cores' if label == 'all' else f'CPU {label}'} {100 * abs(f - 1):.0f} % {'slower' if f > 1 else 'faster'}"
+        for label, f in sorted(change.items())
+        if abs(f - 1) >= SPEED_NOTED
+    ]
+    if not moved:
+        return ""
+    return f"; {', '.join(moved)} in the drains than in the rate steps, by bench's core-speed probe: costs taken at the drains' speed"
 
 
 def _distance_lines(run: RunData, table: list[dict]) -> list[str]:

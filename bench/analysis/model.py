@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.analysis import mva
-from bench.analysis.costs import SLOPE, marginal_costs
+from bench.analysis import core_speed, mva
+from bench.analysis.costs import SLOPE, fit_rows, marginal_costs
 from bench.analysis.mva import Centre
 from bench.analysis.rules import RECIPE
 from bench.record.limits import kept_up
@@ -104,6 +104,9 @@ class Components:
     """Of tls_cpu_ms, the part the client (the workers) pays."""
     rtt_ms: float = 0.0
     """The delay proxy's round trip when these parts were measured (0 without one)."""
+    core_speed_change: dict[str, float] = field(default_factory=dict)
+    """By CPU set (bench/probes/core_speed.py label): the probe's unit in the drains / in the rate steps
+    the costs come from; above 1 the cores ran slower in the drains, and the costs were scaled by it."""
 
 
 @dataclass
@@ -137,7 +140,12 @@ def components(run: RunData) -> Components | None:
     )
     if not rows or rows[0]["exec_p50_ms"] is None:
         return None
-    costs = marginal_costs(run.steps, RECIPE)
+    # Each step's CPU in the drains' core speed (bench/analysis/core_speed.py): the VM's cores change
+    # speed between a rate step and the drain it predicts.
+    role_cpus = dict(run.setting("cpus"))
+    drains = [r for r in run.steps if r["architecture"] == RECIPE and r.get("saturation") and not r.get("disturbed")]
+    reference = core_speed.drains_unit(drains)
+    costs = marginal_costs(core_speed.at_drain_speed(run.steps, reference, role_cpus), RECIPE)
     loadgen = costs.get("loadgen")
     machine = costs["machine"]
     roles = {role: cost for role, cost in costs.items() if role not in ("machine", "loadgen")}
@@ -161,8 +169,9 @@ def components(run: RunData) -> Components | None:
         scram_client_ms=calibration.get("scram_client_ms", 0.0),
         tls_connect_ms=calibration.get("tls_connect_ms", 0.0),
         tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
-        role_cpus=dict(run.setting("cpus")),
+        role_cpus=role_cpus,
         role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
+        core_speed_change=core_speed.speed_change(fit_rows(run.steps, RECIPE), reference),
         tls_client_share=_client_share(calibration),
         rtt_ms=lowest.get("rtt_ms") or 0.0,
     )

@@ -224,6 +224,13 @@ STEPS: list[Column] = [
     Column("burst_connections_peak", "connections", NUMBER, "the most backends open while a burst drained"),
     Column("bound_role", "", TEXT, "with roles pinned (`cpus`): the role whose CPU set was at least 90 % busy"),
     Column("cpu_set_busy_percent", "%", TEXT, "with roles pinned: how busy each CPU set was (`0=45;1=98`)"),
+    Column(
+        "core_unit_ms",
+        "ms",
+        TEXT,
+        "how fast each CPU set's cores ran: the CPU time of a fixed PBKDF2 (bench/probes/core_speed.py), median "
+        "over the measured window, by set (`0=0.52;1=0.61`; `all=` without pinned roles); higher is slower",
+    ),
     Column("rtt_ms", "ms", NUMBER, "the delay proxy's round trip during the step (empty: no proxy)"),
     Column("pgbouncer_version", "", TEXT, "the PgBouncer the arm's workers connected through (empty: none)"),
     *_columns(

@@ -148,6 +148,8 @@ class StepMeasurements:
     sessions_opened: int | None = None
     connections_left: int | None = None
     """The architecture's backends still connected once the step has drained and settled."""
+    core_unit_ms: dict[str, float] = field(default_factory=dict)
+    """The core-speed probe's unit, median CPU ms over the measured window, by CPU set label."""
     cpu_percent: dict[str, float] = field(default_factory=dict)
     """CPU over the measured window, 100 = one core, by column: cpu_percent (workers),
     loadgen_cpu_percent, db_cpu_percent, broker_cpu_percent, bench_cpu_percent, machine_cpu_percent."""
@@ -257,6 +259,7 @@ def summarize(m: StepMeasurements) -> dict:
         else math.nan,
         "bound_role": bound_role(m.cpu_percent, m.role_cpus),
         "cpu_set_busy_percent": ";".join(f"{cpus}={busy:.0f}" for cpus, busy in cpu_sets.items()),
+        "core_unit_ms": ";".join(f"{cpus}={ms:g}" for cpus, ms in m.core_unit_ms.items()),
         "rss_mb": m.rss_bytes / 2**20,
         "first_failure_s": (min(failures) - m.start_ns) / 1e9 if failures else None,
         "errors": format_errors(errors),

@@ -22,6 +22,7 @@ from bench.record.collect import RecordReader
 from bench.settings.config import STEP_KINDS, Profile
 from bench.record.control import ControlRecordReader
 from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.core_speed import CoreSpeedProbe, core_sets
 from bench.probes.process_meter import CpuMeter, MachineMeter, ProcessMeter, ProcessTimeMeter, fixed_pids
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.probes.server_stats import ServerStats
@@ -53,6 +54,7 @@ class RunParts:
     sampler: ConnectionSampler
     server_stats: ServerStats
     outages: OutageWatch
+    core_speed: CoreSpeedProbe
     agents: AgentDirectory | None = None
     """The bench worker agents' directory, with workers = "external" (bench/hosts/remote_parts.py)."""
     loadgen_master: MasterAddress | None = None
@@ -62,22 +64,27 @@ class RunParts:
     stop_deadline: float = 0.0
 
     @classmethod
-    def create(cls, *, services: Services, folder: RunFolder, run_start_ns: int, **others) -> "RunParts":
+    def create(
+        cls, *, services: Services, folder: RunFolder, run_start_ns: int, profile: Profile, **others
+    ) -> "RunParts":
         """The parts, with the run's probes made (`begin` starts them): connections sampled, server
-        statistics read, servers given by URL watched for outages."""
+        statistics read, servers given by URL watched for outages, each CPU set's speed sampled."""
         return cls(
             services=services,
             folder=folder,
             run_start_ns=run_start_ns,
+            profile=profile,
             sampler=ConnectionSampler(services.database_url, folder.samples_csv, run_start_ns),
             server_stats=ServerStats(services.database_url),
             outages=OutageWatch(services.given_by_url_probes()),
+            core_speed=CoreSpeedProbe(core_sets(profile.cpus)),
             **others,
         )
 
     def begin(self) -> None:
         self.sampler.start()
         self.outages.start()
+        self.core_speed.start()
 
     def retire(self, workers: list) -> None:
         """Ask an arm's workers to stop, and let them exit while the next arm starts its own (their
@@ -103,6 +110,7 @@ class RunParts:
         self.finish_stopping()
         self.outages.stop()
         self.sampler.stop()
+        self.core_speed.stop()
         self.server_stats.close()
 
 
@@ -269,6 +277,7 @@ def _step_context(
         work_dir=parts.work_dir,
         log_dir=parts.folder.logs,
         sampler=parts.sampler,
+        core_speed=parts.core_speed,
         server_stats=parts.server_stats,
         workers=ProcessMeter(lambda: [w.pid for w in workers]) if not agents else None,
         other_meters=_shared_machine_meters(services, arm.broker, arm.label),

@@ -32,6 +32,10 @@ CAVEATS = [
     "Latency is measured from each task's scheduled arrival (open loop), so it includes how late the load "
     "generator started each send (send_late) and the send itself (send); a large send_late means the "
     "generator, not the workers, fell behind.",
+    "A virtual machine's cores change speed with the host's other tenants (here a fixed computation took 1.5 "
+    "to 2.6 ms from one second to the next): CPU per task is in the speed of its step's cores. core_unit_ms "
+    "says how fast each step's cores ran (the CPU time of a fixed PBKDF2, higher is slower); the capacity "
+    "model converts the rate steps' CPU to the drains' speed by it.",
 ]
 SESSION_POOLING_CAVEAT = (
     "Your PgBouncer (pgbouncer_url) gave two clients, one after the other, two server connections: it pools "

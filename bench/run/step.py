@@ -14,6 +14,7 @@ from bench.record.collect import RecordReader, TaskRecord
 from bench.engines import application_name
 from bench.loadgen import LoadGenerator, MasterAddress
 from bench.probes.connection_sampler import ConnectionSampler
+from bench.probes.core_speed import CoreSpeedProbe
 from bench.probes.process_meter import CpuMeter, CpuSetMeter, ProcessMeter, fixed_pids
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import ChildProcess, roles_by_cpu_set
@@ -50,6 +51,8 @@ class StepContext:
     work_dir: Path
     log_dir: Path
     sampler: ConnectionSampler
+    core_speed: CoreSpeedProbe | None
+    """Each CPU set's speed, sampled through the run (bench/probes/core_speed.py)."""
     server_stats: ServerStats
     workers: ProcessMeter | None
     """The worker processes' meter; None for workers on other hosts."""
@@ -239,6 +242,8 @@ def _drive(ctx: StepContext, loadgen: LoadGenerator, m: StepMeasurements, progre
     for window in windows.values():
         window.close(time.monotonic_ns())
     m.cpu_percent = {key: window.percent() for key, window in windows.items()}
+    if ctx.core_speed:
+        m.core_unit_ms = ctx.core_speed.medians(*m.window_ns)
     # The window is read at the first poll past its end, up to POLL_S late: for a load generator that
     # is when it writes its rows and exits, a burst of a few hundred ms of CPU that is not sending.
     # A single process reports its CPU over its schedule itself.
