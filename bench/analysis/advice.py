@@ -235,7 +235,7 @@ def _speed_words(change: dict[str, float]) -> str:
     ]
     if not moved:
         return ""
-    return f"; {', '.join(moved)} in the drains than in the rate steps, by bench's core-speed probe: costs taken at the drains' speed"
+    return f"; {', '.join(moved)} in the drains than in the rate steps, by bench's core-speed probe, which the model does not correct for"
 
 
 def _distance_lines(run: RunData, table: list[dict]) -> list[str]:

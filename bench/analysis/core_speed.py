@@ -1,26 +1,16 @@
-"""A step's CPU in the unit of the drains: each role's CPU scaled by how much slower (or faster) its
-cores ran in the drains than in that step, as the core-speed probe timed them (steps.csv
-`core_unit_ms`, bench/probes/core_speed.py).
+"""How fast the cores ran in a run's drains against its rate steps, as bench's core-speed probe timed
+them (steps.csv `core_unit_ms`, bench/probes/core_speed.py).
 
 The capacity model takes a task's CPU cost from the rate steps and predicts the drains that follow
-them. On a virtual machine whose cores ran 1.5 ms a unit in one step and 2.2 in the next drain, a task
-costs the drain about half as much CPU again as the step measured; scaling each step's CPU by
-drain unit / step unit puts both in the drains' speed. A run recorded before the probe (no
-`core_unit_ms`) is left as it was measured.
+them; on a virtual machine whose cores ran 0.51 ms a unit in the rate steps and 0.35 in the drains,
+the drains had faster cores than the costs were measured on. The advice says so beside the
+prediction. It does not convert the costs by it: a task's CPU followed the unit by half to all of its
+change (docs/analysis.md). A run recorded before the probe (no `core_unit_ms`) has no units.
 """
 
 from __future__ import annotations
 
 import statistics
-
-from bench.probes.core_speed import ANY_CORE
-from bench.record.stats import COST_OF
-
-ROLE_OF_CPU_COLUMN = {
-    cpu: "workers" if cost == "worker_cpu_ms_per_task" else cost.removesuffix("_cpu_ms_per_task")
-    for cost, cpu in COST_OF.items()
-}
-"""Each CPU column's role as the profile's `cpus` names it (machine_cpu_percent: "machine")."""
 
 
 def units(row: dict) -> dict[str, float]:
@@ -40,36 +30,6 @@ def drains_unit(drains: list[dict]) -> dict[str, float]:
         for label, ms in units(row).items():
             by_label.setdefault(label, []).append(ms)
     return {label: statistics.median(values) for label, values in by_label.items()}
-
-
-def label_of(role: str, role_cpus: dict[str, str]) -> str | None:
-    """The probe label of the cores a role ran on: its pinned set, or any core when none is pinned
-    (the machine as a whole then too); None for the machine of a pinned run, which spans sets."""
-    if not role_cpus:
-        return ANY_CORE
-    return role_cpus.get(role)
-
-
-def at_drain_speed(rows: list[dict], reference: dict[str, float], role_cpus: dict[str, str]) -> list[dict]:
-    """`rows` with each role's CPU column (and so its per-task cost) scaled by reference unit / the
-    row's unit on that role's cores; rows (and roles) without both units are kept as they are."""
-    if not reference:
-        return rows
-    scaled = []
-    for row in rows:
-        measured = units(row)
-        row = dict(row)
-        for column, role in ROLE_OF_CPU_COLUMN.items():
-            label = label_of(role, role_cpus)
-            value = row.get(column)
-            if label in measured and label in reference and isinstance(value, (int, float)):
-                factor = reference[label] / measured[label]
-                row[column] = value * factor
-                cost = next(cost for cost, cpu in COST_OF.items() if cpu == column)
-                if isinstance(row.get(cost), (int, float)):
-                    row[cost] *= factor
-        scaled.append(row)
-    return scaled
 
 
 def speed_change(rows: list[dict], reference: dict[str, float]) -> dict[str, float]:

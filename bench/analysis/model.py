@@ -106,7 +106,8 @@ class Components:
     """The delay proxy's round trip when these parts were measured (0 without one)."""
     core_speed_change: dict[str, float] = field(default_factory=dict)
     """By CPU set (bench/probes/core_speed.py label): the probe's unit in the drains / in the rate steps
-    the costs come from; above 1 the cores ran slower in the drains, and the costs were scaled by it."""
+    the costs come from; above 1 the cores ran slower in the drains. Not corrected for: a reason the
+    prediction can miss."""
 
 
 @dataclass
@@ -140,12 +141,13 @@ def components(run: RunData) -> Components | None:
     )
     if not rows or rows[0]["exec_p50_ms"] is None:
         return None
-    # Each step's CPU in the drains' core speed (bench/analysis/core_speed.py): the VM's cores change
-    # speed between a rate step and the drain it predicts.
+    # How much faster or slower the cores ran in the drains than in the rate steps (bench's core-speed
+    # probe): said beside the prediction, not corrected for. Converting each step's CPU by the probe's
+    # unit over-corrected: a task's CPU followed the unit by half to all of its change, and the
+    # prediction read +18 and +20 % where the unconverted one read -14 and -7 % (docs/analysis.md).
     role_cpus = dict(run.setting("cpus"))
     drains = [r for r in run.steps if r["architecture"] == RECIPE and r.get("saturation") and not r.get("disturbed")]
-    reference = core_speed.drains_unit(drains)
-    costs = marginal_costs(core_speed.at_drain_speed(run.steps, reference, role_cpus), RECIPE)
+    costs = marginal_costs(run.steps, RECIPE)
     loadgen = costs.get("loadgen")
     machine = costs["machine"]
     roles = {role: cost for role, cost in costs.items() if role not in ("machine", "loadgen")}
@@ -171,7 +173,7 @@ def components(run: RunData) -> Components | None:
         tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
         role_cpus=role_cpus,
         role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
-        core_speed_change=core_speed.speed_change(fit_rows(run.steps, RECIPE), reference),
+        core_speed_change=core_speed.speed_change(fit_rows(run.steps, RECIPE), core_speed.drains_unit(drains)),
         tls_client_share=_client_share(calibration),
         rtt_ms=lowest.get("rtt_ms") or 0.0,
     )

@@ -34,8 +34,8 @@ CAVEATS = [
     "generator, not the workers, fell behind.",
     "A virtual machine's cores change speed with the host's other tenants (here a fixed computation took 1.5 "
     "to 2.6 ms from one second to the next): CPU per task is in the speed of its step's cores. core_unit_ms "
-    "says how fast each step's cores ran (the CPU time of a fixed PBKDF2, higher is slower); the capacity "
-    "model converts the rate steps' CPU to the drains' speed by it.",
+    "says how fast each step's cores ran (the CPU time of a fixed PBKDF2, higher is slower), and the advice "
+    "says where the drains ran on faster or slower cores than the rate steps the capacity model is built from.",
 ]
 SESSION_POOLING_CAVEAT = (
     "Your PgBouncer (pgbouncer_url) gave two clients, one after the other, two server connections: it pools "
