@@ -92,7 +92,9 @@ def _holds_a_connection_to(root: psutil.Process, port: int) -> bool:
 
 def test_an_agent_that_vanishes_mid_step_is_named_and_its_tasks_are_lost(tmp_path, control, bench_run):
     t0 = time.time()
-    agents = [_agent(control, tmp_path / f"agent{i}") for i in range(2)]
+    # Their folders in tmp_path: the one killed cannot remove its own (its host is gone with it).
+    (hosts_tmp := tmp_path / "hosts-tmp").mkdir()
+    agents = [_agent(control, tmp_path / f"agent{i}", env={"TMPDIR": str(hosts_tmp)}) for i in range(2)]
     doomed = _agent_id(tmp_path / "agent0")
     # Tasks that hold their worker 600 ms, so each agent's workers have some in hand when its host goes
     # (with 200 ms tasks, the one found in hand finished before the kill landed in one CI run of two),
