@@ -18,6 +18,7 @@ from bench.analysis.costs import cost_rows, marginal_costs
 from bench.analysis.model import MODEL_TOLERANCE, ROLE_WORDS, model_report
 from bench.analysis.plan import Budget, plan
 from bench.analysis.verdict import target_section
+from bench.probes.core_speed import ANY_CORE
 from bench.analysis.ways_out import (
     and_words,
     CLEAR,
@@ -229,7 +230,7 @@ def _speed_words(change: dict[str, float]) -> str:
     """How much slower or faster each CPU set ran in the drains than in the rate steps, where that moved
     the costs by SPEED_NOTED or more."""
     moved = [
-        f"{'the cores' if label == 'all' else f'CPU {label}'} {100 * abs(f - 1):.0f} % {'slower' if f > 1 else 'faster'}"
+        f"{'the cores' if label == ANY_CORE else f'CPU {label}'} {100 * abs(f - 1):.0f} % {'slower' if f > 1 else 'faster'}"
         for label, f in sorted(change.items())
         if abs(f - 1) >= SPEED_NOTED
     ]

@@ -106,8 +106,10 @@ class Components:
     """The delay proxy's round trip when these parts were measured (0 without one)."""
     core_speed_change: dict[str, float] = field(default_factory=dict)
     """By CPU set (bench/probes/core_speed.py label): the probe's unit in the drains / in the rate steps
-    the costs come from; above 1 the cores ran slower in the drains. Not corrected for: a reason the
-    prediction can miss."""
+    the costs come from; above 1 the cores ran slower in the drains. Said beside the prediction, not
+    corrected for: converting each step's CPU by the probe's unit over-corrected (a task's CPU followed
+    the unit by half to all of its change; the prediction read +18 and +20 % where the unconverted one
+    read -14 and -7 %, docs/analysis.md)."""
 
 
 @dataclass
@@ -141,12 +143,6 @@ def components(run: RunData) -> Components | None:
     )
     if not rows or rows[0]["exec_p50_ms"] is None:
         return None
-    # How much faster or slower the cores ran in the drains than in the rate steps (bench's core-speed
-    # probe): said beside the prediction, not corrected for. Converting each step's CPU by the probe's
-    # unit over-corrected: a task's CPU followed the unit by half to all of its change, and the
-    # prediction read +18 and +20 % where the unconverted one read -14 and -7 % (docs/analysis.md).
-    role_cpus = dict(run.setting("cpus"))
-    drains = [r for r in run.steps if r["architecture"] == RECIPE and r.get("saturation") and not r.get("disturbed")]
     costs = marginal_costs(run.steps, RECIPE)
     loadgen = costs.get("loadgen")
     machine = costs["machine"]
@@ -171,9 +167,9 @@ def components(run: RunData) -> Components | None:
         scram_client_ms=calibration.get("scram_client_ms", 0.0),
         tls_connect_ms=calibration.get("tls_connect_ms", 0.0),
         tls_cpu_ms=calibration.get("tls_cpu_ms", 0.0),
-        role_cpus=role_cpus,
+        role_cpus=dict(run.setting("cpus")),
         role_cpu_ms={role: cost.ms_per_task for role, cost in roles.items()},
-        core_speed_change=core_speed.speed_change(fit_rows(run.steps, RECIPE), core_speed.drains_unit(drains)),
+        core_speed_change=core_speed.speed_change(run, fit_rows(run.steps, RECIPE), run.saturation_steps(RECIPE)),
         tls_client_share=_client_share(calibration),
         rtt_ms=lowest.get("rtt_ms") or 0.0,
     )

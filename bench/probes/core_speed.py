@@ -6,8 +6,8 @@ day and 1.3 to 2.6 ms the next, and within one idle minute it moved between 1.5 
 second to the next: the host's other tenants share the physical core (its hyperthread sibling, its
 caches). Its CPU time moves with it (this is not stolen time, which the kernel counts apart), so a
 task's CPU cost in ms is measured in a unit that changes under the measurement. A rate step and the
-drain after it, seconds apart, can see the cores at speeds 20-30 % apart; the capacity model
-(bench/analysis/model.py) converts each step's CPU into the drains' speed with the unit's time of each.
+drain after it, seconds apart, can see the cores at speeds 20-30 % apart; the advice says so beside
+the capacity model's prediction (bench/analysis/core_speed.py).
 
 The unit is PBKDF2-HMAC-SHA256 (hashlib releases the GIL for it): a few hundred bytes of state, so its
 time is the core's speed, not what other processes leave in the caches. Each CPU set gets a thread
@@ -51,7 +51,6 @@ class CoreSpeedProbe:
 
     def __init__(self, cpu_sets: dict[str, frozenset[int] | None]) -> None:
         """`cpu_sets`: label ("0", "1-3", or ANY_CORE) to the cores to pin to (None: any)."""
-        self.cpu_sets = cpu_sets
         self.samples: dict[str, list[tuple[int, float]]] = {label: [] for label in cpu_sets}
         self._stop = threading.Event()
         self._threads = [

@@ -198,19 +198,18 @@ class RunData:
                     by_step[key].append(float(task["latency_ms"]))
         return by_step
 
+    def saturation_steps(self, architecture: str) -> list[dict]:
+        """The architecture's "max" steps (and their repetitions), less those a neighbour disturbed
+        (processes not bench's took CPU: bench.record.schema.FOREIGN_LIMIT_PERCENT)."""
+        return [
+            r
+            for r in self.steps
+            if r["architecture"] == architecture and r.get("saturation") and not r.get("disturbed")
+        ]
+
     def saturation(self, architecture: str, column: str = "throughput_per_s") -> Spread | None:
-        """Median and range of `column` over the architecture's "max" steps (and their repetitions), less
-        those a neighbour disturbed (processes not bench's took CPU: bench.record.schema.FOREIGN_LIMIT_PERCENT)."""
-        return Spread.of(
-            [
-                r[column]
-                for r in self.steps
-                if r["architecture"] == architecture
-                and r.get("saturation")
-                and not r.get("disturbed")
-                and r.get(column) is not None
-            ]
-        )
+        """Median and range of `column` over the architecture's saturation_steps."""
+        return Spread.of([r[column] for r in self.saturation_steps(architecture) if r.get(column) is not None])
 
 
 def load_run(run_dir: Path) -> RunData:

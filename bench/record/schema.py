@@ -12,9 +12,10 @@ from typing import Final
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Goes up when a column's meaning changes, one is dropped or a file is added; run.json records it,
-and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv, bursts.csv."""
+and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv, bursts.csv.
+4: core_speed.csv."""
 PERCENTILE_METHOD: Final = "inverted_cdf"
 """The one definition of a percentile in bench, numpy's name for it: the nearest rank (the smallest
 value with at least q % of the values at or below it). steps.csv's percentiles and `bench compare`'s
@@ -229,7 +230,8 @@ STEPS: list[Column] = [
         "ms",
         TEXT,
         "how fast each CPU set's cores ran: the CPU time of a fixed PBKDF2 (bench/probes/core_speed.py), median "
-        "over the measured window, by set (`0=0.52;1=0.61`; `all=` without pinned roles); higher is slower",
+        "over the measured window, by set (`0=0.52;1=0.61`; `all=` without pinned roles; core_speed.csv has each); "
+        "higher is slower",
     ),
     Column("rtt_ms", "ms", NUMBER, "the delay proxy's round trip during the step (empty: no proxy)"),
     Column("pgbouncer_version", "", TEXT, "the PgBouncer the arm's workers connected through (empty: none)"),
@@ -292,6 +294,19 @@ SIDE_TABLES: dict[str, dict[str, Column]] = {
         for c in [
             Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), as taskset lists it"),
             Column("busy_percent", "%", NUMBER, "how busy the set was over the measured window"),
+        ]
+    },
+    "core_speed": {
+        c.name: c
+        for c in [
+            Column("cpus", "", TEXT, "a CPU set roles were pinned to (`cpus`), or `all` when none were"),
+            Column(
+                "unit_ms",
+                "ms",
+                NUMBER,
+                "the CPU time of a fixed PBKDF2 on that set (bench/probes/core_speed.py), median over the "
+                "measured window: how fast its cores ran, higher is slower",
+            ),
         ]
     },
     "bursts": {

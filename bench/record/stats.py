@@ -270,7 +270,10 @@ def summarize(m: StepMeasurements) -> dict:
         **_clock_columns(done),
         "agents_vanished": ";".join(m.agents_vanished),
     }
-    return {**{k: _rounded(v) for k, v in row.items()}, SIDE: _side_facts(errors, cpu_sets, loadgen_facts, bursts)}
+    return {
+        **{k: _rounded(v) for k, v in row.items()},
+        SIDE: _side_facts(errors, cpu_sets, m.core_unit_ms, loadgen_facts, bursts),
+    }
 
 
 def _bursts(m: StepMeasurements, measured: list[Enqueue]) -> list[dict]:
@@ -314,11 +317,16 @@ def _cpu_sets(cpu_percent: dict[str, float]) -> dict[str, float]:
 
 
 def _side_facts(
-    errors: Counter, cpu_sets: dict[str, float], loadgen_facts: list[dict], bursts: list[dict]
+    errors: Counter,
+    cpu_sets: dict[str, float],
+    core_units: dict[str, float],
+    loadgen_facts: list[dict],
+    bursts: list[dict],
 ) -> dict[str, list[dict]]:
     return {
         "errors": [{"error": name, "count": count} for name, count in errors.most_common()],
         "cpu_sets": [{"cpus": cpus, "busy_percent": round(busy, 4)} for cpus, busy in cpu_sets.items()],
+        "core_speed": [{"cpus": cpus, "unit_ms": ms} for cpus, ms in core_units.items()],
         "loadgen_processes": loadgen_facts,
         "bursts": bursts,
     }
