@@ -240,16 +240,21 @@ def test_servers_given_by_url_are_used_not_stopped_and_their_password_never_writ
 
 
 def test_a_neighbour_burning_a_core_disturbs_the_steps_it_overlaps_and_the_advice_leaves_them_out(tmp_path, bench_run):
-    # A busy process of the test's own beside the run's first step, stopped once that step is written.
+    # A busy process of the test's own beside the run's first step, and an idle one whose command line
+    # reads as another `bench run` (it burns nothing: only that it is there disturbs), both stopped once
+    # that step is written.
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    other_run = subprocess.Popen(["bash", "-c", "sleep 300; true", "bench", "run"])
     try:
         with bench_run_in_background(tmp_path, "--profile", "smoke", "--rates", "10,20") as proc:
-            _wait_for_a_step(tmp_path, proc, poll_s=0.05)  # the burner stops as soon as the step is written
+            _wait_for_a_step(tmp_path, proc, poll_s=0.05)  # the neighbours stop as soon as the step is written
             burner.kill()
+            other_run.kill()
             _, stderr = proc.communicate(timeout=120)
     finally:
-        burner.kill()
-        burner.wait()
+        for neighbour in (burner, other_run):
+            neighbour.kill()
+            neighbour.wait()
     assert proc.returncode == 0, stderr[-3000:]
     run_dir = _only_run(tmp_path)
     with open(run_dir / "steps.csv", newline="") as f:
@@ -258,9 +263,13 @@ def test_a_neighbour_burning_a_core_disturbs_the_steps_it_overlaps_and_the_advic
     # it, the run's own processes account for nearly all the machine's CPU.
     assert first["disturbed"] == "True" and float(first["foreign_cpu_percent"]) > 2 * FOREIGN_LIMIT_PERCENT, first
     assert second["disturbed"] == "False" and float(second["foreign_cpu_percent"]) < FOREIGN_LIMIT_PERCENT, second
+    assert (first["neighbour_runs"], second["neighbour_runs"]) == ("1", "0")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert any(f"(pid {other_run.pid})" in caveat for caveat in meta["caveats"]), meta["caveats"]
     advice = json.loads((run_dir / "advice.json").read_text())
     assert any(
-        line.startswith("Disturbed, so left out") and "prefork-nullpool at 10/s" in line for line in advice["text"]
+        line.startswith("Disturbed, so left out") and "prefork-nullpool at 10/s" in line and "another bench run" in line
+        for line in advice["text"]
     )
     # Judged on the undisturbed step alone.
     assert advice["architectures"]["prefork-nullpool"]["rate_per_s"] == 20

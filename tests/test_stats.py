@@ -149,6 +149,15 @@ def test_foreign_load_is_what_every_process_used_less_what_bench_and_its_servers
     assert row["foreign_cpu_percent"] == "" and row["disturbed"] is False
 
 
+def test_another_bench_run_beside_a_step_disturbs_it_whatever_its_foreign_load_read():
+    m = _step()
+    m.cpu_percent = {"processes_cpu_percent": 40.0, "bench_tree_cpu_percent": 35.0}  # 5 %: a light neighbour
+    assert summarize(m)["disturbed"] is False and summarize(m)["neighbour_runs"] == 0
+    m.neighbour_runs = [4242]
+    row = summarize(m)
+    assert row["disturbed"] is True and row["neighbour_runs"] == 1 and row["foreign_cpu_percent"] == pytest.approx(5.0)
+
+
 def test_load_generator_cpu_is_per_task_sent_even_when_the_workers_fall_behind():
     m = _step(rate=20.0)  # 20 tasks/s sent; workers finishing one task every 100 ms (10/s)
     ordered = sorted(m.records.values(), key=lambda r: r.scheduled_ns)

@@ -355,16 +355,21 @@ def _leaders_line(found: Leaders) -> str:
 
 def _disturbed_lines(run: RunData) -> list[str]:
     """The steps that shared the machine with processes not bench's (a neighbour): left out."""
-    steps = [
-        f"{r['architecture']} at {_step_words(r)} ({r['foreign_cpu_percent']:.0f} %)"
-        for r in run.steps
-        if r.get("disturbed")
-    ]
-    if not steps:
+    rows = [r for r in run.steps if r.get("disturbed")]
+    if not rows:
         return []
+    steps = [
+        f"{r['architecture']} at {_step_words(r)} ({r['foreign_cpu_percent']:.0f} %"
+        + (", beside another bench run)" if r.get("neighbour_runs") else ")")
+        for r in rows
+    ]
+    why = (
+        f"processes not bench's used more than {FOREIGN_LIMIT_PERCENT:g} % of a core beside them (foreign_cpu_percent)"
+    )
+    if any(r.get("neighbour_runs") for r in rows):
+        why += " or another bench run was active (neighbour_runs)"
     return [
-        f"Disturbed, so left out (neither held nor broken, no ceiling): {', '.join(steps)}: processes not bench's "
-        f"used more than {FOREIGN_LIMIT_PERCENT:g} % of a core beside them (foreign_cpu_percent); run them again "
+        f"Disturbed, so left out (neither held nor broken, no ceiling): {', '.join(steps)}: {why}; run them again "
         f"on a quiet machine."
     ]
 

@@ -129,7 +129,7 @@ def disturbed_points(run: RunData, architecture: str, column: str) -> tuple[list
 
 
 RING = {"s": 160, "facecolors": "none", "edgecolors": "black", "linewidths": 1.2}
-DISTURBED_LABEL = "ringed: disturbed by a neighbour's CPU, left out of the advice"
+DISTURBED_LABEL = "ringed: disturbed by a neighbour, left out of the advice"
 
 
 def ring_disturbed(ax, rates: list[float], values: list[float], gid: str) -> bool:

@@ -118,7 +118,7 @@ def summary_table(rows: list[dict], title: str, wide: bool = False) -> Table:
 
 DISTURBED_NOTE = (
     f"* disturbed: processes not bench's used more than {FOREIGN_LIMIT_PERCENT:g} % of a core during the step "
-    "(foreign cpu %); the advice leaves it out"
+    "(foreign cpu %), or another bench run was active; the advice leaves it out"
 )
 
 

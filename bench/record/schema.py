@@ -12,10 +12,10 @@ from typing import Final
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Goes up when a column's meaning changes, one is dropped or a file is added; run.json records it,
 and runs of every earlier version still load. 2: errors.csv and cpu_sets.csv. 3: loadgen_processes.csv, bursts.csv.
-4: core_speed.csv."""
+4: core_speed.csv. 5: `disturbed` also when another bench run was active beside the step (neighbour_runs)."""
 PERCENTILE_METHOD: Final = "inverted_cdf"
 """The one definition of a percentile in bench, numpy's name for it: the nearest rank (the smallest
 value with at least q % of the values at or below it). steps.csv's percentiles and `bench compare`'s
@@ -96,7 +96,14 @@ STEPS: list[Column] = [
         "",
         FLAG,
         f"processes not bench's used more than {FOREIGN_LIMIT_PERCENT:g} % of a core (foreign_cpu_percent), "
-        f"and over {FOREIGN_SLACK_CPU_S:g} CPU s in all: neither held nor broken",
+        f"and over {FOREIGN_SLACK_CPU_S:g} CPU s in all, or another bench run was active (neighbour_runs): "
+        "neither held nor broken",
+    ),
+    Column(
+        "neighbour_runs",
+        "",
+        NUMBER,
+        "other `bench run`s active on this machine at the step's start or end (their PIDs in bench.log)",
     ),
     Column("offered_rate_per_s", "tasks/s", NUMBER, 'the step\'s scheduled rate (empty for a `"max"` step)'),
     Column(

@@ -1,7 +1,8 @@
 """Other `bench run`s on this machine: a run that starts beside one shares the cores with a whole second
-benchmark (its load generator, workers and servers), which its figures would otherwise not show. Its
-steps then read a foreign load (steps.csv's foreign_cpu_percent) and are `disturbed`; this says why at
-the start, in one line and among run.json's caveats."""
+benchmark (its load generator, workers and servers), which its figures would otherwise not show. The
+steps it overlaps are `disturbed` (steps.csv's neighbour_runs, looked for at each step's start and
+end, besides the foreign load they read); this says why at the start, in one line and among run.json's
+caveats."""
 
 from __future__ import annotations
 
@@ -35,5 +36,5 @@ def _is_bench_run(cmdline: list[str]) -> bool:
 def neighbour_caveat(pids: list[int]) -> str:
     return (
         f"Another bench run was active on this machine when this one started (pid {', '.join(map(str, pids))}): "
-        "the two shared its cores, so steps they overlapped read a foreign load and are marked disturbed."
+        "the two shared its cores, so the steps they overlapped are marked disturbed (neighbour_runs)."
     )

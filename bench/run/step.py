@@ -19,6 +19,7 @@ from bench.probes.process_meter import CpuMeter, CpuSetMeter, ProcessMeter, fixe
 from bench.probes.queue_depth import QueueDepthProbe
 from bench.processes import ChildProcess, roles_by_cpu_set
 from bench.probes.server_stats import ServerStats
+from bench.run.neighbours import other_bench_runs
 from bench.schedule import StepPlan, step_key
 from bench.record.stats import LOADGEN_PROCESS_KEY, StepMeasurements, cpu_set_key
 
@@ -149,6 +150,8 @@ def run_step(
     )
     try:
         loadgen.wait_ready()
+        # Looked for at the step's edges, outside its window (a few ms of CPU each).
+        neighbours = set(other_bench_runs())
         sessions_before = ctx.server_stats.sessions_total()
         start_ns = time.monotonic_ns() + round(START_DELAY_S * 1e9)
         if fill_first:
@@ -162,6 +165,9 @@ def run_step(
         m = StepMeasurements(architecture, workload, plan, start_ns, [], {}, role_cpus=ctx.role_cpus)
         log.info(f"{architecture} step {plan.key} starts")
         _drive(ctx, loadgen, m, progress)
+        m.neighbour_runs = sorted(neighbours | set(other_bench_runs()))
+        if m.neighbour_runs:
+            log.info(f"{architecture} step {plan.key}: other bench run(s) active beside it: pids {m.neighbour_runs}")
         if m.interrupted_by:
             _close_interrupted(ctx, loadgen, m)
         else:
