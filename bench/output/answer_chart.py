@@ -36,12 +36,15 @@ def answer_chart(run: RunData, advice: dict | None = None):
     for y, row in enumerate(rows):
         _draw_arm(ax, y, row)
     ax.set_yticks(range(len(rows)), [r["architecture"] for r in rows], fontsize=9)
-    ax.invert_yaxis()  # the recipe on top, then the least disruptive way out
+    # The recipe on top, then the least disruptive way out; each arm a band of its own, also one where
+    # nothing but a line of text is drawn (left to autoscale, a lone such arm sat on the frame).
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     target = advice.get("target")
     if target:
         ax.axvline(target["target_rate_per_s"], color="#444", linestyle="--", linewidth=1)
         ax.axvline(target["needed_rate_per_s"], color="#d62728", linewidth=1.5)
-    ax.set_xlim(0, 1.1 * max([1.0, *(r["ceiling_high_per_s"] or r["rate_per_s"] or 0 for r in rows)]))
+    # Room past the highest drain for its label, "549 (486–744)", which starts there.
+    ax.set_xlim(0, 1.2 * max([1.0, *(r["ceiling_high_per_s"] or r["rate_per_s"] or 0 for r in rows)]))
     ax.set_xlabel(
         "tasks/s: bar, the rate sustained (hatched: held every rate run, so at least this); "
         "marker, the ceiling (median and min–max of its drains)",
