@@ -303,7 +303,7 @@ def foreign_cpu_percent(cpu_percent: dict[str, float]) -> float:
     return math.nan if math.isnan(difference) else max(0.0, difference)
 
 
-def disturbed(foreign_percent: float, duration_s: float, neighbour_runs: int = 0) -> bool:
+def disturbed(foreign_percent: float, duration_s: float, neighbour_runs: int) -> bool:
     """Whether processes not bench's took more than FOREIGN_LIMIT_PERCENT of a core over the window, by
     more than the meters' slack (FOREIGN_SLACK_CPU_S, which only a short window notices), or another
     `bench run` was active beside the step: a whole second benchmark starts servers and workers and
