@@ -214,12 +214,38 @@ def _model_line(m: dict) -> str:
     tolerance = f"{100 * MODEL_TOLERANCE:.0f} %"
     if m["drains_spread_wide"]:
         where = "inside" if m["inside_measured_range"] else "outside"
-        return line + (
-            f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
-            f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
+        return (
+            line
+            + (
+                f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
+                f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
+            )
+            + _demand_words(m)
         )
     where = "within" if m["within_tolerance"] else "outside"
-    return line + f": the prediction is {error}, {where} the {tolerance} the model is held to."
+    return line + f": the prediction is {error}, {where} the {tolerance} the model is held to." + _demand_words(m)
+
+
+def _demand_words(m: dict) -> str:
+    """What a task took of the bounding CPU set in the drains against what the model took from the rate
+    steps, where that differs by SPEED_NOTED or more; and, where the prediction errs the same way, that
+    this is why (a set that was not the bound in the drains can differ without moving it)."""
+    bound = m["bound_by"]
+    model, drains = (m.get("demand_ms") or {}).get(bound), (m.get("drain_demand_ms") or {}).get(bound)
+    if not model or drains is None or abs(drains / model - 1) < SPEED_NOTED:
+        return ""
+    change = drains / model - 1
+    words = (
+        f" In the drains a task took {drains:.1f} ms of {bound}, against the {model:.1f} the model took from "
+        f"the rate steps' slope ({100 * change:+.0f} %)"
+    )
+    if (change < 0) == (m["prediction_error"] < 0):
+        cost, side = ("less", "below") if change < 0 else ("more", "above")
+        return (
+            words
+            + f": a task costs {cost} once the queue never empties, which no rate step shows, so the prediction is {side}."
+        )
+    return words + "."
 
 
 SPEED_NOTED = 0.05

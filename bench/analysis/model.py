@@ -33,11 +33,12 @@ What-ifs, and what they assume:
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.analysis import core_speed, mva
-from bench.analysis.costs import SLOPE, fit_rows, marginal_costs
+from bench.analysis.costs import ROLE_OF, SLOPE, fit_rows, marginal_costs
 from bench.analysis.mva import Centre
 from bench.analysis.rules import RECIPE
 from bench.record.limits import kept_up
@@ -196,14 +197,47 @@ def centres(c: Components, extra_ms: dict[str, float]) -> list[Centre]:
         ms = c.cpu_ms_per_task + sum(extra_ms.values())
         return [Centre("machine CPU", ms, c.cores, c.idle_ms_per_s)]
     sets = []
-    for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
-        roles = [role for role in roles if role != "loadgen"]  # no sender runs beside a drain
-        if not roles:
-            continue
+    for cpus, roles in _drain_roles_by_set(c):
         cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
         idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
         sets.append(Centre(ROLE_WORDS[max(cost, key=lambda role: cost[role])], sum(cost.values()), len(cpus), idle))
     return sets
+
+
+def _drain_roles_by_set(c: Components) -> list[tuple[frozenset[int], list[str]]]:
+    """Each pinned CPU set with the roles that run on it during a drain."""
+    sets = []
+    for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
+        roles = [role for role in roles if role != "loadgen"]  # no sender runs beside a drain
+        if roles:
+            sets.append((cpus, roles))
+    return sets
+
+
+def drain_demands(run: RunData, c: Components) -> dict[str, float]:
+    """By centre (named as in `centres`): the CPU one task took there in the recipe's drains, ms, median
+    over the drains, beyond what the set burns with no tasks; the model's demand is the rate steps' slope.
+    Where they differ, the prediction misses by about as much: the model cannot see a task costing more
+    (processes taking turns on a core) or less (messages handled in batches) once the queue never empties."""
+    drains = run.saturation_steps(RECIPE)
+    if c.role_cpus:
+        parts = [
+            (centre.name, roles, centre.idle_ms_per_s)
+            for centre, (_, roles) in zip(centres(c, {}), _drain_roles_by_set(c))
+        ]
+    else:
+        parts = [("machine CPU", ["machine"], c.idle_ms_per_s)]
+    taken = {}
+    for name, roles, idle_ms_per_s in parts:
+        per_drain = []
+        for row in drains:
+            costs = [row.get(COST_COLUMN_OF[role]) for role in roles]  # None: a role the recipe has not (PgBouncer)
+            rate = row.get("throughput_per_s")
+            if any(cost is not None for cost in costs) and rate:
+                per_drain.append(sum(cost or 0.0 for cost in costs) - idle_ms_per_s / rate)
+        if per_drain:
+            taken[name] = statistics.median(per_drain)
+    return taken
 
 
 def cpu_bound(sets: list[Centre]) -> tuple[float, str]:
@@ -258,6 +292,10 @@ def predict(
         "processes" if process_bound <= cpu_allows else cpu_words,
         network.utilization,
     )
+
+
+COST_COLUMN_OF = {role: column for column, role in ROLE_OF.items()}
+"""Each role's per-task CPU column in steps.csv (its CPU over the step's processed rate)."""
 
 
 MODEL_TOLERANCE = 0.20
@@ -358,6 +396,8 @@ def model_report(run: RunData) -> dict | None:
     drains = base_run.saturation(RECIPE)
     return {
         "components": asdict(c),
+        "demand_ms": {centre.name: centre.demand_ms for centre in centres(c, {})},
+        "drain_demand_ms": drain_demands(base_run, c),
         "predicted_saturation_per_s": base.throughput_per_s,
         "measured_saturation_per_s": drains.median if drains else None,
         **check_against_drains(base.throughput_per_s, drains),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.analysis.advice import advise, limits_for
 from bench.analysis.model import (
     MODEL_TOLERANCE,
     check_against_drains,
@@ -140,3 +141,28 @@ def test_more_processes_approach_the_busiest_cpu_set_and_never_pass_it():
     assert rates == sorted(rates)
     assert rates[-1] <= predict(c).cpu_bound_per_s
     assert rates[-1] == pytest.approx(predict(c).cpu_bound_per_s, rel=0.05)
+
+
+TOPOLOGY = Path(__file__).parent.parent / "data" / "topology"
+
+
+def test_the_advice_sets_what_a_task_took_of_the_bound_cpu_set_in_the_drains_beside_the_slope():
+    """On the recorded topology run the drains took 5.7 ms of core 1 (workers and broker) a task where the
+    slope over 10-80/s gave 6.7, and the prediction fell below the drains by as much in kind."""
+    run = load_run(TOPOLOGY)
+    c = components(run)
+    report = model_report(run)
+    # Recomputed from each drain's CPU percentages (10 ms a second per percent), not its per-task columns.
+    idle = c.role_idle_ms_per_s["workers"] + c.role_idle_ms_per_s["broker"]
+    by_drain = sorted(
+        (10 * (r["cpu_percent"] + r["broker_cpu_percent"]) - idle) / r["throughput_per_s"]
+        for r in run.saturation_steps("prefork-nullpool")
+    )
+    assert report["drain_demand_ms"]["the workers' CPU"] == pytest.approx(by_drain[len(by_drain) // 2], rel=0.02)
+    assert report["demand_ms"]["the workers' CPU"] == pytest.approx(c.role_cpu_ms["workers"] + c.role_cpu_ms["broker"])
+    (line,) = [t for t in advise(run, limits_for(run))["text"] if t.startswith("Capacity model")]
+    assert "a task took 5.7 ms of the workers' CPU, against the 6.7" in line and "so the prediction is below" in line
+    # Where the cost moved against the prediction's error (the drains cheaper, the prediction above), only the fact.
+    shared = load_run(ALL)
+    (line,) = [t for t in advise(shared, limits_for(shared))["text"] if t.startswith("Capacity model")]
+    assert "In the drains a task took" in line and "so the prediction" not in line
