@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.analysis.rules import RECIPE, trap_labels
+from bench.analysis.ways_out import ABOUT_EQUAL, and_words, ceiling_words, held_leaders
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
 
@@ -22,8 +23,10 @@ def adoption_of(label: str) -> str:
 
 def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
     """For each adoption class the run measured a way out of (the recipe and the traps are not ways
-    out): its best arm that held a rate (by sustained rate, then drain rate), that rate and the peak
-    of connections it held at it; `architecture` None where none of the class held a tested rate."""
+    out): its best arm that held a rate (the highest rate held, then the ceiling: ways_out.held_leaders),
+    that rate and the peak of connections it held at it; `architecture` None where none of the class held
+    a tested rate. Where others of the class held the same rate and their ceilings' ranges overlap the
+    best's (or none has a ceiling), they are `about_equal` with it, never ranked by a median or by name."""
     from bench.architectures import get_architecture
     from bench.architectures.base import ADOPTION_CLASSES
 
@@ -39,19 +42,26 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
             "every_rate": False,
             "connections_held": None,
             "measured": [s.architecture for s in measured],
+            "about_equal": [],
         }
         best[kind] = entry
-        top = max(
-            (s for s in measured if s.rate_per_s is not None),
-            default=None,
-            key=lambda s: (s.rate_per_s, s.saturation_throughput_per_s or 0),
-        )
-        if top:
+        found = held_leaders(measured)
+        if found.top:
+            top, *equal = found.top if found.how == ABOUT_EQUAL else found.top[:1]
             entry.update(
                 architecture=top.architecture,
                 rate_per_s=top.rate_per_s,
                 every_rate=not top.bound_by,
                 connections_held=_connections_held(run, top.architecture, top.rate_per_s),
+                about_equal=[
+                    {
+                        "architecture": s.architecture,
+                        "connections_held": _connections_held(run, s.architecture, s.rate_per_s),
+                        "every_rate": not s.bound_by,
+                    }
+                    for s in equal
+                ],
+                ceilings=[ceiling_words(s) for s in found.top] if equal and top.drain else [],
             )
         elif all(s.failed_at_per_s is None for s in measured):
             # No rate steps (a profile of saturation and burst steps): the best drain rate instead.
@@ -86,21 +96,38 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
         if b["architecture"] is None:
             lines.append(f"{_capital(kind)}: none held the lowest rate tested ({', '.join(b['measured'])}).")
             continue
-        note = adoption_of(b["architecture"]).removeprefix(kind).removeprefix(": ")
-        named = f"{b['architecture']}{f' ({note})' if note else ''}"
         if b.get("drain_per_s") is not None:
             lines.append(
-                f"{_capital(kind)}: {named} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps)."
+                f"{_capital(kind)}: {_named(kind, b['architecture'])} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps)."
             )
             continue
-        at_least = "at least " if b["every_rate"] else ""
-        held = (
-            f", {b['connections_held']} connection{'s' if b['connections_held'] != 1 else ''} held at most"
-            if b["connections_held"] is not None
+        arms = [b, *b.get("about_equal", [])]
+        named = and_words([_named(kind, arm["architecture"]) for arm in arms])
+        at_least = "at least " if all(arm["every_rate"] for arm in arms) else ""
+        held = [arm["connections_held"] for arm in arms]
+        held_words = (
+            f", {and_words([str(n) for n in held])} connection{'s' if held != [1] else ''} held at most"
+            if None not in held
             else ""
         )
-        lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held}.")
+        if len(arms) == 1:
+            lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held_words}.")
+            continue
+        why = (
+            f"{and_words(b['ceilings'])}: their ranges overlap"
+            if b.get("ceilings")
+            else "the same rate held, no ceilings measured to tell them apart"
+        )
+        lines.append(
+            f"{_capital(kind)}: {named}, about equal ({why}), sustain {at_least}{b['rate_per_s']:g}/s{held_words}."
+        )
     return lines
+
+
+def _named(kind: str, architecture: str) -> str:
+    """ "prefork-nullpool-pgbouncer (PgBouncer in front)": the arm with what its class's note adds."""
+    note = adoption_of(architecture).removeprefix(kind).removeprefix(": ")
+    return f"{architecture}{f' ({note})' if note else ''}"
 
 
 def _capital(words: str) -> str:

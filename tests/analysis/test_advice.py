@@ -200,3 +200,45 @@ def test_a_target_names_the_recipes_headroom_and_the_least_effort_way_out_that_h
     advice = advise(run, limits_for(run, target_rate=300))
     assert advice["target"]["way_out"] is None and advice["target"]["best_held"]["rate_per_s"] == 345
     assert advice["text"][1].startswith("No way out tested holds 450/s (300 x 1.5); the best held 345/s: async-queue")
+
+
+def test_two_ways_out_of_one_class_whose_ceilings_overlap_are_about_equal_in_either_order():
+    """Beside the recorded run's PgBouncer arm (keeps the async code; held 135/s), a second arm of its
+    class that held the same rate, its drains overlapping: neither is named best by its median, and the
+    order the profile lists them in changes nothing. Drains clear of each other: the higher, alone."""
+    from dataclasses import replace
+
+    from bench.analysis.adoption import adoption_lines, best_by_class
+
+    run = load_run(DATA / "quick-ceilings")
+    results = {arch: sustainable_rate(run, arch, limits_for(run)) for arch in run.architectures}
+    plain, discard = "prefork-nullpool-pgbouncer", "prefork-nullpool-pgbouncer-discard"
+    low, high = results[plain].saturation_min_per_s, results[plain].saturation_max_per_s
+    assert low is not None and high is not None and low < high
+
+    def beside(drain_low: float, drain_high: float) -> list[dict]:
+        """The class's best, with the second arm's drains at drain_low-drain_high, in both orders."""
+        results[discard] = replace(
+            results[plain],
+            architecture=discard,
+            saturation_throughput_per_s=(drain_low + drain_high) / 2,
+            saturation_min_per_s=drain_low,
+            saturation_max_per_s=drain_high,
+        )
+        return [
+            best_by_class(run, {arch: results[arch] for arch in order})["keeps the async code"]
+            for order in (list(results), list(reversed(results)))
+        ]
+
+    for best in beside(low + 0.5 * (high - low), high + 10):  # its median above, its range overlapping
+        assert {best["architecture"], *(a["architecture"] for a in best["about_equal"])} == {plain, discard}
+    lines = [
+        line
+        for best in beside(low + 0.5 * (high - low), high + 10)
+        for line in adoption_lines({"keeps the async code": best})[1:]
+    ]
+    assert lines[0] == lines[1]
+    assert "about equal (ceiling" in lines[0] and "their ranges overlap), sustain " in lines[0]
+    assert lines[0].count("(PgBouncer in front)") == 2
+    for best in beside(high + 10, high + 20):  # clear above: it alone, in either order
+        assert best["architecture"] == discard and best["about_equal"] == []
