@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.analysis.rules import RECIPE, trap_labels
-from bench.analysis.ways_out import ABOUT_EQUAL, and_words, ceiling_words, held_leaders
+from bench.analysis.ways_out import ABOUT_EQUAL, and_words, ceiling_words, held_leaders, leaders
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
 
@@ -64,14 +64,16 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
                 ceilings=[ceiling_words(s) for s in found.top] if equal and top.drain else [],
             )
         elif all(s.failed_at_per_s is None for s in measured):
-            # No rate steps (a profile of saturation and burst steps): the best drain rate instead.
-            drained = max(
-                (s for s in measured if s.saturation_throughput_per_s),
-                default=None,
-                key=lambda s: s.saturation_throughput_per_s,
-            )
-            if drained:
-                entry.update(architecture=drained.architecture, drain_per_s=drained.saturation_throughput_per_s)
+            # No rate steps (a profile of saturation and burst steps): the best ceiling instead.
+            found = leaders([s for s in measured if s.drain])
+            if found.top:
+                top, *equal = found.top if found.how == ABOUT_EQUAL else found.top[:1]
+                entry.update(
+                    architecture=top.architecture,
+                    drain_per_s=top.saturation_throughput_per_s,
+                    about_equal=[{"architecture": s.architecture} for s in equal],
+                    ceilings=[ceiling_words(s) for s in found.top] if equal else [],
+                )
     return best
 
 
@@ -96,13 +98,16 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
         if b["architecture"] is None:
             lines.append(f"{_capital(kind)}: none held the lowest rate tested ({', '.join(b['measured'])}).")
             continue
-        if b.get("drain_per_s") is not None:
-            lines.append(
-                f"{_capital(kind)}: {_named(kind, b['architecture'])} drains {b['drain_per_s']:.0f} tasks/s at saturation (the run has no rate steps)."
-            )
-            continue
         arms = [b, *b.get("about_equal", [])]
         named = and_words([_named(kind, arm["architecture"]) for arm in arms])
+        if b.get("drain_per_s") is not None:
+            drains = (
+                f"about equal ({and_words(b['ceilings'])}: their ranges overlap)"
+                if len(arms) > 1
+                else f"drains {b['drain_per_s']:.0f} tasks/s at saturation"
+            )
+            lines.append(f"{_capital(kind)}: {named} {drains} (the run has no rate steps).")
+            continue
         at_least = "at least " if all(arm["every_rate"] for arm in arms) else ""
         held = [arm["connections_held"] for arm in arms]
         held_words = (

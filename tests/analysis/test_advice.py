@@ -242,3 +242,15 @@ def test_two_ways_out_of_one_class_whose_ceilings_overlap_are_about_equal_in_eit
     assert lines[0].count("(PgBouncer in front)") == 2
     for best in beside(high + 10, high + 20):  # clear above: it alone, in either order
         assert best["architecture"] == discard and best["about_equal"] == []
+    # A run of drains alone (no rate steps): the same, by the ceilings.
+    results = {arch: replace(r, rate_per_s=None, failed_at_per_s=None) for arch, r in results.items()}
+    drained = [
+        line
+        for best in beside(low + 0.5 * (high - low), high + 10)
+        for line in adoption_lines({"keeps the async code": best})[1:]
+    ]
+    assert (
+        drained[0] == drained[1]
+        and "about equal (ceiling" in drained[0]
+        and "(the run has no rate steps)" in drained[0]
+    )
