@@ -214,11 +214,16 @@ def _drain_roles_by_set(c: Components) -> list[tuple[frozenset[int], list[str]]]
     return sets
 
 
+COST_COLUMN_OF = {role: column for column, role in ROLE_OF.items()}
+"""Each role's per-task CPU column in steps.csv (its CPU over the step's processed rate)."""
+
+
 def drain_demands(run: RunData, c: Components) -> dict[str, float]:
     """By centre (named as in `centres`): the CPU one task took there in the recipe's drains, ms, median
     over the drains, beyond what the set burns with no tasks; the model's demand is the rate steps' slope.
-    Where they differ, the prediction misses by about as much: the model cannot see a task costing more
-    (processes taking turns on a core) or less (messages handled in batches) once the queue never empties."""
+    Where the bounding set's differ, the prediction can miss by as much: the model cannot see a task
+    costing more (processes taking turns on a core) or less (messages handled in batches) once the queue
+    never empties."""
     drains = run.saturation_steps(RECIPE)
     if c.role_cpus:
         parts = [
@@ -292,10 +297,6 @@ def predict(
         "processes" if process_bound <= cpu_allows else cpu_words,
         network.utilization,
     )
-
-
-COST_COLUMN_OF = {role: column for column, role in ROLE_OF.items()}
-"""Each role's per-task CPU column in steps.csv (its CPU over the step's processed rate)."""
 
 
 MODEL_TOLERANCE = 0.20
