@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.analysis.rules import RECIPE, trap_labels
-from bench.analysis.ways_out import ABOUT_EQUAL, and_words, ceiling_words, held_leaders, leaders
+from bench.analysis.ways_out import ABOUT_EQUAL, SPREAD_UNKNOWN, and_words, ceiling_words, held_leaders, leaders
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
 
@@ -62,6 +62,12 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
                     for s in equal
                 ],
                 ceilings=[ceiling_words(s) for s in found.top] if equal and top.drain else [],
+                # Single drains: the higher named, and beside it those of the class that held as much.
+                single_drains_beside=[
+                    s.architecture for s in measured if s is not top and s.rate_per_s == top.rate_per_s
+                ]
+                if found.how == SPREAD_UNKNOWN
+                else [],
             )
         elif all(s.failed_at_per_s is None for s in measured):
             # No rate steps (a profile of saturation and burst steps): the best ceiling instead.
@@ -116,7 +122,14 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
             else ""
         )
         if len(arms) == 1:
-            lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held_words}.")
+            beside = b.get("single_drains_beside")
+            unknown = (
+                f"; of it and {and_words(beside)}, which held as much, its single drain is the higher: their "
+                "spread is unknown, so it is not shown to be faster"
+                if beside
+                else ""
+            )
+            lines.append(f"{_capital(kind)}: {named} sustains {at_least}{b['rate_per_s']:g}/s{held_words}{unknown}.")
             continue
         why = (
             f"{and_words(b['ceilings'])}: their ranges overlap"

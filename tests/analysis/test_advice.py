@@ -205,7 +205,8 @@ def test_a_target_names_the_recipes_headroom_and_the_least_effort_way_out_that_h
 def test_two_ways_out_of_one_class_whose_ceilings_overlap_are_about_equal_in_either_order():
     """Beside the recorded run's PgBouncer arm (keeps the async code; held 135/s), a second arm of its
     class that held the same rate, its drains overlapping: neither is named best by its median, and the
-    order the profile lists them in changes nothing. Drains clear of each other: the higher, alone."""
+    order the profile lists them in changes nothing. Drains clear of each other: the higher, alone; single
+    drains: the higher, said not to be shown faster."""
     from dataclasses import replace
 
     from bench.analysis.adoption import adoption_lines, best_by_class
@@ -241,7 +242,13 @@ def test_two_ways_out_of_one_class_whose_ceilings_overlap_are_about_equal_in_eit
     assert "about equal (ceiling" in lines[0] and "their ranges overlap), sustain " in lines[0]
     assert lines[0].count("(PgBouncer in front)") == 2
     for best in beside(high + 10, high + 20):  # clear above: it alone, in either order
-        assert best["architecture"] == discard and best["about_equal"] == []
+        assert best["architecture"] == discard and best["about_equal"] == best["single_drains_beside"] == []
+    # Single drains (no spread): the higher is named, and the line says it is not shown to be faster.
+    results = {arch: replace(r, saturation_runs=1) for arch, r in results.items()}
+    for best in beside(high + 10, high + 10):
+        (line,) = adoption_lines({"keeps the async code": best})[1:]
+        assert best["single_drains_beside"] == [plain] and "its single drain is the higher" in line
+    results = {arch: replace(r, saturation_runs=3) for arch, r in results.items()}
     # A run of drains alone (no rate steps): the same, by the ceilings.
     results = {arch: replace(r, rate_per_s=None, failed_at_per_s=None) for arch, r in results.items()}
     drained = [
