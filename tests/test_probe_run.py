@@ -1,6 +1,7 @@
 """`probe = true`: a run that fits itself to the task, end to end."""
 
 import json
+import statistics
 
 from bench.analysis.advice import limits_for
 from bench.record.limits import held
@@ -45,7 +46,9 @@ def test_a_probe_of_a_waiting_task_chooses_the_arm_that_runs_many_tasks_per_proc
     run = load_run(run_dir)
     gevent_rows = [r for r in run.steps if r["architecture"] == "gevent-pool"]
     assert gevent_rows[0]["saturation"] and not any(r["saturation"] for r in gevent_rows[1:])
-    ceiling = run.saturation("gevent-pool").median
+    # The drain the run planned its rates from, also where a neighbour disturbed it (then the advice leaves
+    # it out, and run.saturation has none: once in CI, a 0.45 s drain beside 81 % of a core of foreign load).
+    ceiling = statistics.median(r["throughput_per_s"] for r in gevent_rows if r["saturation"])
     gevent = [r["offered_rate_per_s"] for r in gevent_rows[1:]]
     planned = [r for r in sorted(probe["way_out_rates"], reverse=True) if r <= 0.8 * ceiling]
     assert gevent == (planned or [rounded_rate(0.8 * ceiling)])[: len(gevent)], (gevent, ceiling)
