@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from bench.analysis.rules import RECIPE, trap_labels
-from bench.analysis.ways_out import ABOUT_EQUAL, SPREAD_UNKNOWN, and_words, ceiling_words, held_leaders, leaders
+from bench.analysis.ways_out import (
+    ABOUT_EQUAL,
+    SPREAD_UNKNOWN,
+    Leaders,
+    and_words,
+    ceiling_words,
+    held_leaders,
+    leaders,
+)
 from bench.settings.arms import architecture_of
 from bench.record.results import RunData
 
@@ -43,24 +51,17 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
             "connections_held": None,
             "measured": [s.architecture for s in measured],
             "about_equal": [],
+            "ceilings": [],
+            "single_drains_beside": [],
         }
         best[kind] = entry
         found = held_leaders(measured)
         if found.top:
-            top, *equal = found.top if found.how == ABOUT_EQUAL else found.top[:1]
+            top, equal = _best_and_equals(found)
             entry.update(
-                architecture=top.architecture,
+                **_held(run, top),
                 rate_per_s=top.rate_per_s,
-                every_rate=not top.bound_by,
-                connections_held=_connections_held(run, top.architecture, top.rate_per_s),
-                about_equal=[
-                    {
-                        "architecture": s.architecture,
-                        "connections_held": _connections_held(run, s.architecture, s.rate_per_s),
-                        "every_rate": not s.bound_by,
-                    }
-                    for s in equal
-                ],
+                about_equal=[_held(run, s) for s in equal],
                 ceilings=[ceiling_words(s) for s in found.top] if equal and top.drain else [],
                 # Single drains: the higher named, and beside it those of the class that held as much.
                 single_drains_beside=[
@@ -73,7 +74,7 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
             # No rate steps (a profile of saturation and burst steps): the best ceiling instead.
             found = leaders([s for s in measured if s.drain])
             if found.top:
-                top, *equal = found.top if found.how == ABOUT_EQUAL else found.top[:1]
+                top, equal = _best_and_equals(found)
                 entry.update(
                     architecture=top.architecture,
                     drain_per_s=top.saturation_throughput_per_s,
@@ -81,6 +82,20 @@ def best_by_class(run: RunData, results: dict) -> dict[str, dict]:
                     ceilings=[ceiling_words(s) for s in found.top] if equal else [],
                 )
     return best
+
+
+def _best_and_equals(found: Leaders) -> tuple[Any, list]:
+    """The leader named first, and those about equal with it (none unless their ranges overlap)."""
+    return found.top[0], found.top[1:] if found.how == ABOUT_EQUAL else []
+
+
+def _held(run: RunData, s) -> dict[str, Any]:
+    """An arm that held a rate: its name, whether it held every rate run, the connections it held there."""
+    return {
+        "architecture": s.architecture,
+        "every_rate": not s.bound_by,
+        "connections_held": _connections_held(run, s.architecture, s.rate_per_s),
+    }
 
 
 def _connections_held(run: RunData, label: str, rate: float) -> int | None:
@@ -104,7 +119,7 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
         if b["architecture"] is None:
             lines.append(f"{_capital(kind)}: none held the lowest rate tested ({', '.join(b['measured'])}).")
             continue
-        arms = [b, *b.get("about_equal", [])]
+        arms = [b, *b["about_equal"]]
         named = and_words([_named(kind, arm["architecture"]) for arm in arms])
         if b.get("drain_per_s") is not None:
             drains = (
@@ -122,7 +137,7 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
             else ""
         )
         if len(arms) == 1:
-            beside = b.get("single_drains_beside")
+            beside = b["single_drains_beside"]
             unknown = (
                 f"; of it and {and_words(beside)}, which held as much, its single drain is the higher: their "
                 "spread is unknown, so it is not shown to be faster"
@@ -133,7 +148,7 @@ def adoption_lines(best: dict[str, dict]) -> list[str]:
             continue
         why = (
             f"{and_words(b['ceilings'])}: their ranges overlap"
-            if b.get("ceilings")
+            if b["ceilings"]
             else "the same rate held, no ceilings measured to tell them apart"
         )
         lines.append(

@@ -214,16 +214,14 @@ def _model_line(m: dict) -> str:
     tolerance = f"{100 * MODEL_TOLERANCE:.0f} %"
     if m["drains_spread_wide"]:
         where = "inside" if m["inside_measured_range"] else "outside"
-        return (
-            line
-            + (
-                f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
-                f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
-            )
-            + _demand_words(m)
+        compared = (
+            f": the drains spread {100 * (high - low) / median:.0f} % of their median, wider than the {tolerance} "
+            f"the model is held to, so the range is what it is compared with: the prediction lies {where} it ({error})."
         )
-    where = "within" if m["within_tolerance"] else "outside"
-    return line + f": the prediction is {error}, {where} the {tolerance} the model is held to." + _demand_words(m)
+    else:
+        where = "within" if m["within_tolerance"] else "outside"
+        compared = f": the prediction is {error}, {where} the {tolerance} the model is held to."
+    return line + compared + _demand_words(m)
 
 
 def _demand_words(m: dict) -> str:
@@ -231,7 +229,7 @@ def _demand_words(m: dict) -> str:
     steps, where that differs by SPEED_NOTED or more; and, where the prediction errs the same way, that
     this is why (a set that was not the bound in the drains can differ without moving it)."""
     bound = m["bound_by"]
-    model, drains = (m.get("demand_ms") or {}).get(bound), (m.get("drain_demand_ms") or {}).get(bound)
+    model, drains = m["demand_ms"].get(bound), m["drain_demand_ms"].get(bound)
     if not model or drains is None or abs(drains / model - 1) < SPEED_NOTED:
         return ""
     change = drains / model - 1

@@ -38,13 +38,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.analysis import core_speed, mva
-from bench.analysis.costs import ROLE_OF, SLOPE, fit_rows, marginal_costs
+from bench.analysis.costs import SLOPE, fit_rows, marginal_costs
 from bench.analysis.mva import Centre
 from bench.analysis.rules import RECIPE
 from bench.record.limits import kept_up
 from bench.processes import roles_by_cpu_set
 from bench.record.results import RunData
-from bench.record.stats import Spread
+from bench.record.stats import ROLE_COLUMNS, Spread
 
 CONNECT_ROUND_TRIPS = {"trust": 2, "scram-sha-256": 4}
 """asyncpg's connect: the TCP handshake 1, startup and AuthenticationOk 1, SCRAM's two exchanges 2."""
@@ -193,55 +193,42 @@ def _client_share(calibration: dict) -> float:
 def centres(c: Components, extra_ms: dict[str, float]) -> list[Centre]:
     """The CPU sets a task takes turns on, each named by whose CPU it is: the machine's when roles share
     it, else each CPU set with the roles on it (the busiest names it). `extra_ms` adds CPU per task by role."""
+    return [centre for centre, _ in _sets(c, extra_ms)]
+
+
+def _sets(c: Components, extra_ms: dict[str, float]) -> list[tuple[Centre, list[str]]]:
+    """`centres`, each with the steps.csv columns of what a task cost it (the roles on it during a drain)."""
     if not c.role_cpus:
         ms = c.cpu_ms_per_task + sum(extra_ms.values())
-        return [Centre("machine CPU", ms, c.cores, c.idle_ms_per_s)]
-    sets = []
-    for cpus, roles in _drain_roles_by_set(c):
-        cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
-        idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
-        sets.append(Centre(ROLE_WORDS[max(cost, key=lambda role: cost[role])], sum(cost.values()), len(cpus), idle))
-    return sets
-
-
-def _drain_roles_by_set(c: Components) -> list[tuple[frozenset[int], list[str]]]:
-    """Each pinned CPU set with the roles that run on it during a drain."""
+        return [(Centre("machine CPU", ms, c.cores, c.idle_ms_per_s), ["machine_cpu_ms_per_task"])]
     sets = []
     for cpus, roles in roles_by_cpu_set(c.role_cpus).items():
         roles = [role for role in roles if role != "loadgen"]  # no sender runs beside a drain
-        if roles:
-            sets.append((cpus, roles))
+        if not roles:
+            continue
+        cost = {role: c.role_cpu_ms.get(role, 0.0) + extra_ms.get(role, 0.0) for role in roles}
+        idle = sum(c.role_idle_ms_per_s.get(role, 0.0) for role in roles)
+        centre = Centre(ROLE_WORDS[max(cost, key=lambda role: cost[role])], sum(cost.values()), len(cpus), idle)
+        sets.append((centre, [ROLE_COLUMNS[role][1] for role in roles]))
     return sets
 
 
-COST_COLUMN_OF = {role: column for column, role in ROLE_OF.items()}
-"""Each role's per-task CPU column in steps.csv (its CPU over the step's processed rate)."""
-
-
-def drain_demands(run: RunData, c: Components) -> dict[str, float]:
-    """By centre (named as in `centres`): the CPU one task took there in the recipe's drains, ms, median
-    over the drains, beyond what the set burns with no tasks; the model's demand is the rate steps' slope.
+def drain_demands(run: RunData, sets: list[tuple[Centre, list[str]]]) -> dict[str, float]:
+    """By centre (`_sets`): the CPU one task took there in the recipe's drains, ms, median over the
+    drains, beyond what the set burns with no tasks; the model's demand is the rate steps' slope.
     Where the bounding set's differ, the prediction can miss by as much: the model cannot see a task
     costing more (processes taking turns on a core) or less (messages handled in batches) once the queue
     never empties."""
-    drains = run.saturation_steps(RECIPE)
-    if c.role_cpus:
-        parts = [
-            (centre.name, roles, centre.idle_ms_per_s)
-            for centre, (_, roles) in zip(centres(c, {}), _drain_roles_by_set(c))
-        ]
-    else:
-        parts = [("machine CPU", ["machine"], c.idle_ms_per_s)]
     taken = {}
-    for name, roles, idle_ms_per_s in parts:
+    for centre, columns in sets:
         per_drain = []
-        for row in drains:
-            costs = [row.get(COST_COLUMN_OF[role]) for role in roles]  # None: a role the recipe has not (PgBouncer)
+        for row in run.saturation_steps(RECIPE):
+            costs = [row.get(column) for column in columns]  # None: a role the recipe has not (PgBouncer)
             rate = row.get("throughput_per_s")
             if any(cost is not None for cost in costs) and rate:
-                per_drain.append(sum(cost or 0.0 for cost in costs) - idle_ms_per_s / rate)
+                per_drain.append(sum(cost or 0.0 for cost in costs) - centre.idle_ms_per_s / rate)
         if per_drain:
-            taken[name] = statistics.median(per_drain)
+            taken[centre.name] = statistics.median(per_drain)
     return taken
 
 
@@ -395,10 +382,11 @@ def model_report(run: RunData) -> dict | None:
         return None
     base = predict(c)
     drains = base_run.saturation(RECIPE)
+    sets = _sets(c, {})
     return {
         "components": asdict(c),
-        "demand_ms": {centre.name: centre.demand_ms for centre in centres(c, {})},
-        "drain_demand_ms": drain_demands(base_run, c),
+        "demand_ms": {centre.name: centre.demand_ms for centre, _ in sets},
+        "drain_demand_ms": drain_demands(base_run, sets),
         "predicted_saturation_per_s": base.throughput_per_s,
         "measured_saturation_per_s": drains.median if drains else None,
         **check_against_drains(base.throughput_per_s, drains),
